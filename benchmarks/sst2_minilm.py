@@ -1,0 +1,218 @@
+"""Protocol sst2-minilm (../shared/BENCHMARK.md): ptune and PEFT P-tuning side by side.
+
+    python benchmarks/sst2_minilm.py --methods ptune,peft-ptuning --seeds 0,1,2
+
+One JSON file per (method, seed) cell under --results; a finished cell is skipped when the command
+is run again, so an interrupted grid resumes. Each cell runs in its own process (clean peak RSS).
+Every method goes through the same loop (ptune.training.loop.fit) with the same batch plan.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "sst2"
+
+# name -> (PTuningConfig overrides, encoder overrides, TrainConfig overrides)
+PTUNE_VARIANTS = {
+    "ptune": ({}, {}, {}),
+    "ptune-prefix": ({"placement": "prefix"}, {}, {}),
+    "ptune-cls": ({"pooling": "cls"}, {}, {}),
+    "ptune-mlp-plain": ({}, {"residual": False, "layer_norm": False}, {}),
+    "ptune-mlp-residual-only": ({}, {"layer_norm": False}, {}),
+    "ptune-lstm": ({"encoder": {"type": "lstm"}}, None, {}),
+    "ptune-embedding": ({"encoder": {"type": "embedding"}}, None, {}),
+    "ptune-random-batches": ({}, {}, {"group_by_length": False}),
+    "ptune-bf16": ({}, {}, {"precision": "bf16"}),
+}
+PEFT_LR = 5e-3
+
+
+def protocol_examples(seed: int, train_size: int):
+    from ptune.data import load_examples
+
+    train = load_examples(DATA / "train.tsv")
+    order = list(range(len(train)))
+    random.Random(seed).shuffle(order)
+    return [train[i] for i in order[:train_size]], load_examples(DATA / "dev.tsv")
+
+
+class PeftClassifier(torch.nn.Module):
+    """PEFT's P-tuning on BertForSequenceClassification, shaped for ptune's loop."""
+
+    def __init__(self, peft_model):
+        super().__init__()
+        self.inner = peft_model
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    def trainable_parameters(self):
+        named = [(n, p) for n, p in self.inner.named_parameters() if p.requires_grad]
+        return {"encoder": [p for n, p in named if "prompt_encoder" in n],
+                "head": [p for n, p in named if "prompt_encoder" not in n]}
+
+    def trainable_state_dict(self):
+        return {n: p.detach().clone() for n, p in self.inner.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state):
+        self.inner.load_state_dict(state, strict=False)
+
+
+def build_ptune(name: str, seed: int):
+    from ptune.backbone import load_backbone
+    from ptune.config import PTuningConfig
+    from ptune.model import PTuningModel
+
+    model_overrides, encoder_overrides, train_overrides = PTUNE_VARIANTS[name]
+    backbone, tokenizer = load_backbone(None)
+    config = PTuningConfig(max_length=66, **model_overrides)
+    if encoder_overrides:
+        config.encoder = type(config.encoder)(**encoder_overrides)
+    return PTuningModel(backbone, config, num_labels=2, seed=seed), tokenizer, train_overrides, {"lr": 5e-3, "head_lr": 5e-3}
+
+
+def build_peft(seed: int):
+    from peft import PromptEncoderConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ptune.backbone import bundled_model_path
+
+    torch.manual_seed(seed)
+    path = bundled_model_path()
+    base = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    peft_config = PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=20,
+                                      encoder_reparameterization_type="MLP", encoder_hidden_size=384)
+    model = PeftClassifier(get_peft_model(base, peft_config))
+    return model, AutoTokenizer.from_pretrained(path), {}, {"lr": PEFT_LR, "head_lr": PEFT_LR}
+
+
+def run_cell(method: str, seed: int, train_size: int) -> dict:
+    from accelerate import Accelerator
+
+    from ptune.artifacts import inference_size_bytes, save_adapter
+    from ptune.config import TrainConfig
+    from ptune.data import LabelSet, tokenize
+    from ptune.training.evaluate import predict_logits
+    from ptune.training.loop import fit
+
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    if method == "peft-ptuning":
+        model, tokenizer, train_overrides, lrs = build_peft(seed)
+        text_length = 66
+    else:
+        model, tokenizer, train_overrides, lrs = build_ptune(method, seed)
+        text_length = model.max_text_length()
+    train, dev = protocol_examples(seed, train_size)
+    labels = LabelSet(("0", "1"))
+    train_features = tokenize(train, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    dev_features = tokenize(dev, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    config = TrainConfig(epochs=1, batch_size=32, seed=seed, **lrs, **train_overrides)
+    precision = {"bf16": "bf16"}.get(config.precision, "no")
+    accelerator = Accelerator(cpu=True, mixed_precision=precision)
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
+                     run_dir=Path(run_dir), pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                     accelerator=accelerator, show_progress=False)
+        model = accelerator.unwrap_model(model)
+        model.eval()
+        if hasattr(model, "fold_prompt"):
+            model.fold_prompt()
+        eval_times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            predict_logits(model, dev_features, batch_size=64, pad_token_id=tokenizer.pad_token_id,
+                           accelerator=accelerator)
+            eval_times.append(time.perf_counter() - started)
+        size, counts = inference_artifact(model, Path(run_dir), labels)
+    eval_seconds = sorted(eval_times)[1]
+    padded = padded_tokens(train_features, config, tokenizer)
+    return {
+        "method": method, "seed": seed, "train_size": train_size, "steps": result.steps_total,
+        "dev_accuracy": result.final_metrics["accuracy"], "dev_macro_f1": result.final_metrics["macro_f1"],
+        "train_seconds": result.state.train_seconds,
+        "train_samples_per_s": result.state.samples_seen / result.state.train_seconds,
+        "eval_samples_per_s": len(dev_features) / eval_seconds,
+        "eval_seconds_median_of_3": eval_seconds,
+        "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
+        "trainable_percent": 100 * counts["trainable"] / counts["total"],
+        "inference_parameters": counts["inference"],
+        "inference_bytes": size, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "learning_rates": lrs, "precision": config.precision, "group_by_length": config.group_by_length,
+        "mean_padded_length": padded,
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }
+
+
+def padded_tokens(features, config, tokenizer) -> float:
+    from ptune.data import training_batches
+
+    lengths = [len(f["input_ids"]) for f in features]
+    plan = training_batches(lengths, batch_size=config.batch_size, seed=config.seed, epoch=0,
+                            group_by_length=config.group_by_length)
+    return sum(max(lengths[i] for i in b) * len(b) for b in plan) / len(lengths)
+
+
+def inference_artifact(model, run_dir: Path, labels) -> tuple[int, dict]:
+    """Bytes on disk of what inference needs, and parameter counts."""
+    from ptune.artifacts import inference_size_bytes, save_adapter
+
+    if isinstance(model, PeftClassifier):
+        out = run_dir / "peft_adapter"
+        model.inner.save_pretrained(out)
+        size = sum(p.stat().st_size for p in out.rglob("*.safetensors"))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        # PEFT keeps the prompt encoder at inference and runs it on every forward pass.
+        return size, {"trainable": trainable, "total": total, "inference": trainable}
+    save_adapter(model, run_dir / "adapter", label_names=list(labels.names), backbone_name=None)
+    return inference_size_bytes(run_dir / "adapter"), model.parameter_counts()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default="ptune,peft-ptuning")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--train-size", type=int, default=16000)
+    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "sst2-minilm"))
+    parser.add_argument("--cell", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    results = Path(args.results)
+    if args.cell:
+        method, seed = args.cell.rsplit(":", 1)
+        try:
+            row = run_cell(method, int(seed), args.train_size)
+        except Exception:
+            row = {"method": method, "seed": int(seed), "error": traceback.format_exc()}
+        (results / f"{method}__seed{seed}.json").write_text(json.dumps(row, indent=2) + "\n")
+        return
+    results.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds.split(","):
+        for method in args.methods.split(","):
+            cell = results / f"{method}__seed{seed}.json"
+            if cell.exists() and "error" not in json.loads(cell.read_text() or "{}"):
+                print(f"skip {cell.name} (done)", flush=True)
+                continue
+            started = time.time()
+            subprocess.run([sys.executable, __file__, "--cell", f"{method}:{seed}", "--results", str(results),
+                            "--train-size", str(args.train_size)], check=False)
+            row = json.loads(cell.read_text()) if cell.exists() else {"error": "no result written"}
+            summary = row.get("error", "").strip().splitlines()[-1:] or [
+                f"acc {row['dev_accuracy']:.4f} train {row['train_samples_per_s']:.1f}/s eval {row['eval_samples_per_s']:.1f}/s"]
+            print(f"{method} seed {seed}: {summary[0]} ({time.time() - started:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

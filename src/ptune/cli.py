@@ -1,0 +1,260 @@
+"""The `ptune` command line: one function per command. Flags map one-to-one onto the config
+dataclasses (PTuningConfig, the encoder configs, TrainConfig, DataConfig)."""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+from ptune.config import PLACEMENTS, POOLINGS, PTuningConfig, TrainConfig
+from ptune.encoders import ENCODERS
+from ptune.errors import ConfigError, PtuneError
+
+DEMO_DATA = Path(__file__).parent / "resources"
+
+
+def attribute_docs(cls) -> dict[str, str]:
+    """Field docstrings (the string under each dataclass field) become the flags' help."""
+    docs = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            tree = ast.parse(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def add_dataclass_flags(parser, cls, *, prefix: str = "", skip=(), dest_prefix: str = "") -> None:
+    docs = attribute_docs(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        flag = "--" + prefix + f.name.replace("_", "-")
+        kwargs = {"dest": dest_prefix + f.name, "default": None, "help": docs.get(f.name, "")}
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if "bool" in kind:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif "int" in kind and "float" not in kind:
+            kwargs["type"] = int
+        elif "float" in kind:
+            kwargs["type"] = float
+        if f.default is not dataclasses.MISSING:
+            kwargs["help"] += f" (default: {f.default})"
+        try:
+            parser.add_argument(flag, **kwargs)
+        except argparse.ArgumentError:
+            pass  # the same field in two encoder configs: one flag serves both
+
+
+def given(args, cls, dest_prefix: str = "") -> dict:
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(args, dest_prefix + f.name, None)
+        if value is not None:
+            values[f.name] = value
+    return values
+
+
+def encoder_config(args):
+    config_cls = ENCODERS[args.encoder][0]
+    chosen = given(args, config_cls, "encoder_")
+    all_encoder_fields = {f.name for cls, _ in ENCODERS.values() for f in dataclasses.fields(cls)}
+    stray = [name for name in all_encoder_fields - set(chosen)
+             if getattr(args, "encoder_" + name, None) is not None]
+    if stray:
+        flags = ", ".join("--encoder-" + s.replace("_", "-") for s in sorted(stray))
+        raise ConfigError("encoder flags", [f"{flags} do(es) not apply to --encoder {args.encoder}"])
+    return config_cls(**chosen)
+
+
+# ---- train ----------------------------------------------------------------------------------
+def add_train_parser(commands) -> None:
+    p = commands.add_parser("train", help="train a P-tuning adapter", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default=None, help="Hub name or local folder of the backbone (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--data", default=None, help="a folder with train/dev files, a file, or a Hub name like glue/sst2 (default: the bundled sentiment sample)")
+    p.add_argument("--dev-data", default=None, help="dev file, when --data is a single training file")
+    p.add_argument("--output", default=None, help="run folder (default: runs/<data>-<time>)")
+    p.add_argument("--text-column", default=None)
+    p.add_argument("--pair-column", default=None)
+    p.add_argument("--label-column", default=None)
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted) instead of stopping")
+    p.add_argument("--encoder", choices=sorted(ENCODERS), default="mlp")
+    for config_cls, _ in ENCODERS.values():
+        add_dataclass_flags(p, config_cls, prefix="encoder-", dest_prefix="encoder_")
+    p.add_argument("--placement", choices=PLACEMENTS, default=None, help=attribute_docs(PTuningConfig)["placement"])
+    p.add_argument("--pooling", choices=POOLINGS, default=None, help=attribute_docs(PTuningConfig)["pooling"])
+    add_dataclass_flags(p, PTuningConfig, skip=("encoder", "placement", "pooling"))
+    add_dataclass_flags(p, TrainConfig)
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --output from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def run_config_from_args(args):
+    from ptune.training.run import DataConfig, RunConfig
+
+    data = args.data or str(DEMO_DATA)
+    output = args.output or f"runs/{Path(data.rstrip('/')).name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ptuning = PTuningConfig(encoder=encoder_config(args), **given(args, PTuningConfig) | _drop_none(
+        placement=args.placement, pooling=args.pooling))
+    data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
+                             label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
+    return RunConfig(model=args.model, data=data_config, output=output, ptuning=ptuning,
+                     training=TrainConfig(**given(args, TrainConfig)))
+
+
+def _drop_none(**values):
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def cmd_train(args) -> int:
+    from ptune.training.run import train
+
+    run = run_config_from_args(args)
+    print(f"training into {run.output}", file=sys.stderr)
+    metrics = train(run, resume=args.resume, overwrite=args.overwrite, log=lambda m: print(m, file=sys.stderr),
+                    show_progress=not args.no_progress)
+    print(summary_line(metrics))
+    return 0
+
+
+def summary_line(metrics: dict) -> str:
+    final = metrics["final_dev"]
+    return (f"dev accuracy {final['accuracy']:.4f}  macro-F1 {final['macro_f1']:.4f}  best {metrics['best_dev']} "
+            f"at step {metrics['best_step']}/{metrics['steps_total']}  train {metrics['train_samples_per_s']:.1f} samples/s  "
+            f"trainable {metrics['parameters']['trainable']:,} ({metrics['trainable_percent']:.2f}%)")
+
+
+# ---- eval -----------------------------------------------------------------------------------
+def add_eval_parser(commands) -> None:
+    p = commands.add_parser("eval", help="evaluate an adapter on labelled data")
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--data", required=True, help="a labelled file, or a folder (its dev split is used)")
+    p.add_argument("--split", default="dev", choices=("train", "dev", "test"))
+    p.add_argument("--model", default=None, help="load this backbone instead of the one the adapter names")
+    p.add_argument("--allow-backbone-mismatch", action="store_true")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the metrics as JSON ('-' = stdout, no table)")
+    p.add_argument("--compare-base", action="store_true",
+                   help="also fit a linear head on the same frozen backbone without virtual tokens")
+    p.add_argument("--train-data", default=None, help="training data for --compare-base (default: the train split of --data)")
+    p.add_argument("--base-train-samples", type=int, default=4000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from ptune.evaluation import evaluate_adapter
+    from ptune.training.metrics import format_metrics_table
+
+    result = evaluate_adapter(args.adapter, data=args.data, split=args.split, model_name=args.model,
+                              allow_backbone_mismatch=args.allow_backbone_mismatch, compare_base=args.compare_base,
+                              train_data=args.train_data, base_train_samples=args.base_train_samples,
+                              batch_size=args.batch_size, precision=args.precision)
+    if args.json != "-":
+        names = result["label_names"]
+        print(format_metrics_table(result["metrics"], names))
+        if "base" in result:
+            base, mine = result["base"], result["metrics"]
+            print(f"\nbase (same backbone, linear head, no virtual tokens, {base['train_examples']} train examples): "
+                  f"accuracy {base['accuracy']:.4f}  macro-F1 {base['macro_f1']:.4f}")
+            print(f"the prompt adds {100 * (mine['accuracy'] - base['accuracy']):+.2f} accuracy points")
+    if args.json:
+        text = json.dumps(result, indent=2)
+        print(text) if args.json == "-" else Path(args.json).write_text(text + "\n")
+    return 0
+
+
+# ---- predict --------------------------------------------------------------------------------
+def add_predict_parser(commands) -> None:
+    p = commands.add_parser("predict", help="label texts with an adapter (JSONL out)")
+    p.add_argument("--adapter", required=True)
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label; '-' reads one text per line from stdin")
+    p.add_argument("--file", default=None, help="one text per line (.txt), or a .tsv/.csv/.jsonl data file (pairs too)")
+    p.add_argument("--output", default=None, help="write JSONL here instead of stdout")
+    p.add_argument("--model", default=None)
+    p.add_argument("--allow-backbone-mismatch", action="store_true")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32")
+    p.set_defaults(func=cmd_predict)
+
+
+def read_inputs(args) -> list:
+    from ptune.data import Example, load_examples
+
+    inputs = []
+    for text in args.texts:
+        inputs += [line.strip() for line in sys.stdin if line.strip()] if text == "-" else [text]
+    if args.file:
+        path = Path(args.file)
+        if path.suffix in (".tsv", ".csv", ".jsonl", ".json"):
+            inputs += [Example(e.text, e.text_pair) for e in load_examples(path, require_label=False)]
+        else:
+            inputs += [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    if not inputs:
+        raise PtuneError("nothing to predict: give TEXT arguments, '-' for stdin, or --file")
+    return inputs
+
+
+def cmd_predict(args) -> int:
+    from ptune.inference import Predictor
+
+    inputs = read_inputs(args)
+    predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
+                          allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision)
+    rows = []
+    for item, prediction in zip(inputs, predictor.predict(inputs)):
+        text = item if isinstance(item, str) else item.text
+        pair = {} if isinstance(item, str) or item.text_pair is None else {"text_pair": item.text_pair}
+        rows.append(json.dumps({"text": text, **pair, **prediction}, ensure_ascii=False))
+    out = "\n".join(rows) + "\n"
+    Path(args.output).write_text(out) if args.output else sys.stdout.write(out)
+    return 0
+
+
+# ---- demo -----------------------------------------------------------------------------------
+def add_demo_parser(commands) -> None:
+    p = commands.add_parser("demo", help="offline demo: bundled backbone + bundled sentiment sample")
+    p.add_argument("--output", default=None, help="run folder (default: runs/demo-<time>)")
+    p.add_argument("--epochs", type=float, default=8)
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from ptune.demo import run_demo
+
+    run_demo(output=args.output or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}", epochs=args.epochs)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptune", description="P-Tuning for encoder transformers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser):
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["train"])
+    try:
+        return args.func(args)
+    except PtuneError as err:
+        print(f"ptune {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

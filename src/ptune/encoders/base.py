@@ -1,0 +1,85 @@
+"""What every prompt encoder shares: a config base class and the registry."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ptune.errors import ConfigError
+
+ENCODERS: dict[str, tuple[type["EncoderConfig"], type["PromptEncoder"]]] = {}
+
+
+def register_encoder(name: str, config_cls: type["EncoderConfig"]):
+    """Class decorator: `@register_encoder("mlp", MLPEncoderConfig)` on the encoder module."""
+
+    def wrap(encoder_cls: type[PromptEncoder]) -> type[PromptEncoder]:
+        config_cls.name = name
+        ENCODERS[name] = (config_cls, encoder_cls)
+        return encoder_cls
+
+    return wrap
+
+
+@dataclass
+class EncoderConfig:
+    """Fields every prompt encoder has. Subclasses add their own and validate them."""
+
+    name: ClassVar[str] = "base"
+    init: str = "vocab"
+    """How the k input embeddings start: `vocab` copies k random vocabulary embeddings of the
+    backbone (they start on the manifold the backbone was trained on), `random` draws N(0, 1)."""
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError(f"{type(self).__name__}", problems)
+
+    def problems(self) -> list[str]:
+        if self.init not in ("vocab", "random"):
+            return [f"init={self.init!r}: expected 'vocab' or 'random'"]
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name, **dataclasses.asdict(self)}
+
+
+class PromptEncoder(nn.Module):
+    """Maps the indices 0..k-1 of the virtual tokens to k vectors of the backbone's width."""
+
+    def __init__(self, num_virtual_tokens: int, hidden_size: int):
+        super().__init__()
+        self.num_virtual_tokens = num_virtual_tokens
+        self.hidden_size = hidden_size
+        self.embedding = nn.Embedding(num_virtual_tokens, hidden_size)
+
+    def init_from_vocabulary(self, word_embeddings: torch.Tensor, generator: torch.Generator) -> None:
+        """Start the k input embeddings as copies of k distinct random vocabulary rows."""
+        rows = torch.randperm(word_embeddings.shape[0], generator=generator)[: self.num_virtual_tokens]
+        with torch.no_grad():
+            self.embedding.weight.copy_(word_embeddings[rows])
+
+    def forward(self) -> torch.Tensor:
+        """Returns the prompt, shape (k, hidden)."""
+        return self.transform(self.embedding.weight)
+
+    def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def encoder_config_from_dict(data: dict[str, Any]) -> EncoderConfig:
+    data = dict(data)
+    kind = data.pop("type", None)
+    if kind not in ENCODERS:
+        raise ConfigError("encoder", [f"type={kind!r}: expected one of {sorted(ENCODERS)}"])
+    return ENCODERS[kind][0](**data)
+
+
+def build_encoder(config: EncoderConfig, *, num_virtual_tokens: int, hidden_size: int) -> PromptEncoder:
+    return ENCODERS[config.name][1](config, num_virtual_tokens=num_virtual_tokens, hidden_size=hidden_size)

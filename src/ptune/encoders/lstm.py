@@ -1,0 +1,45 @@
+"""The original P-tuning encoder (Liu et al. 2021): a bi-LSTM over the k embeddings, then an MLP."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
+
+
+@dataclass
+class LSTMEncoderConfig(EncoderConfig):
+    num_layers: int = 2
+    dropout: float = 0.0
+    """Dropout between LSTM layers (needs num_layers >= 2)."""
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if not 1 <= self.num_layers <= 4:
+            found.append(f"num_layers={self.num_layers}: expected 1 to 4")
+        if not 0.0 <= self.dropout < 1.0:
+            found.append(f"dropout={self.dropout}: expected 0 <= dropout < 1")
+        return found
+
+
+@register_encoder("lstm", LSTMEncoderConfig)
+class LSTMPromptEncoder(PromptEncoder):
+    def __init__(self, config: LSTMEncoderConfig, *, num_virtual_tokens: int, hidden_size: int):
+        super().__init__(num_virtual_tokens, hidden_size)
+        # hidden // 2 per direction, so the two directions concatenate back to the hidden size.
+        self.lstm = nn.LSTM(
+            input_size=hidden_size,
+            hidden_size=hidden_size // 2,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        lstm_width = 2 * (hidden_size // 2)
+        self.mlp = nn.Sequential(nn.Linear(lstm_width, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
+
+    def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
+        states, _ = self.lstm(embeddings.unsqueeze(0))  # (1, k, 2 * (hidden // 2))
+        return self.mlp(states.squeeze(0))  # (k, hidden)

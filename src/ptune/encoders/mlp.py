@@ -1,0 +1,64 @@
+"""The seed design: Embedding(k, h) -> [Linear -> act (-> LayerNorm) (-> Dropout)] x depth -> Linear."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+@dataclass
+class MLPEncoderConfig(EncoderConfig):
+    depth: int = 1
+    """Number of hidden layers, 1-4."""
+    hidden_mult: float = 2.0
+    """Width of the hidden layers as a multiple of the backbone's hidden size."""
+    activation: str = "relu"
+    residual: bool = True
+    """out = e + mlp(e): the prompt starts at its input embeddings and the MLP learns a correction."""
+    layer_norm: bool = True
+    """LayerNorm after each hidden activation."""
+    dropout: float = 0.0
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if not 1 <= self.depth <= 4:
+            found.append(f"depth={self.depth}: expected 1 to 4 hidden layers")
+        if self.hidden_mult <= 0:
+            found.append(f"hidden_mult={self.hidden_mult}: expected a positive multiple, e.g. 2")
+        if self.activation not in ACTIVATIONS:
+            found.append(f"activation={self.activation!r}: expected one of {sorted(ACTIVATIONS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            found.append(f"dropout={self.dropout}: expected 0 <= dropout < 1")
+        return found
+
+
+@register_encoder("mlp", MLPEncoderConfig)
+class MLPPromptEncoder(PromptEncoder):
+    def __init__(self, config: MLPEncoderConfig, *, num_virtual_tokens: int, hidden_size: int):
+        super().__init__(num_virtual_tokens, hidden_size)
+        self.residual = config.residual
+        width = max(1, round(hidden_size * config.hidden_mult))
+        layers: list[nn.Module] = []
+        fan_in = hidden_size
+        for _ in range(config.depth):
+            layers += [nn.Linear(fan_in, width), ACTIVATIONS[config.activation]()]
+            if config.layer_norm:
+                layers.append(nn.LayerNorm(width))
+            if config.dropout:
+                layers.append(nn.Dropout(config.dropout))
+            fan_in = width
+        layers.append(nn.Linear(fan_in, hidden_size))
+        self.mlp = nn.Sequential(*layers)
+        if self.residual:
+            # Start as the identity map so training begins from the input embeddings.
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
+
+    def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
+        out = self.mlp(embeddings)  # (k, hidden)
+        return embeddings + out if self.residual else out

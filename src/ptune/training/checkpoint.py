@@ -1,0 +1,64 @@
+"""Resumable training state: trainable weights, optimizer, scheduler, RNG and loop counters.
+
+Written to `<run>/checkpoints/last` by writing a sibling temp folder and renaming it, so a kill at
+any moment leaves either the previous complete checkpoint or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    evals_without_improvement: int = 0
+    train_seconds: float = 0.0
+    samples_seen: int = 0
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / "last"
+
+
+def save_checkpoint(run_dir: Path, *, trainable: dict, optimizer, scheduler, state: LoopState) -> None:
+    final = checkpoint_dir(run_dir)
+    temp = final.with_name("last.tmp")
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in trainable.items()}, temp / "trainable.safetensors")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state()}, temp / "optimizer.pt")
+    (temp / "state.json").write_text(json.dumps(asdict(state)))
+    old = final.with_name("last.old")
+    if final.exists():
+        final.rename(old)
+    temp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    final = checkpoint_dir(run_dir)
+    # A kill between the two renames leaves only last.old: it is complete, so use it.
+    old = final.with_name("last.old")
+    if not final.exists() and old.exists():
+        old.rename(final)
+    return (final / "state.json").exists()
+
+
+def load_checkpoint(run_dir: Path, *, optimizer, scheduler) -> tuple[dict, LoopState]:
+    folder = checkpoint_dir(run_dir)
+    trainable = load_file(folder / "trainable.safetensors")
+    extra = torch.load(folder / "optimizer.pt", weights_only=False)
+    optimizer.load_state_dict(extra["optimizer"])
+    scheduler.load_state_dict(extra["scheduler"])
+    torch.set_rng_state(extra["torch_rng"])
+    state = LoopState(**json.loads((folder / "state.json").read_text()))
+    return trainable, state

@@ -1,0 +1,33 @@
+"""Batched inference over features: length-sorted batches, results back in input order."""
+from __future__ import annotations
+
+import torch
+from accelerate.utils import gather_object
+
+from ptune.data.batching import shard, sorted_batches
+from ptune.data.transforms import collate
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@torch.inference_mode()
+def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None) -> torch.Tensor:
+    """(num_examples, num_labels) float32 logits, in the order of `features`."""
+    device = accelerator.device if accelerator else torch.device("cpu")
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    batches = sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size)
+    mine = batches[rank::world]  # eval keeps every batch: uneven shards are fine without a backward pass
+    pieces = []
+    autocast = accelerator.autocast() if accelerator else torch.autocast("cpu", enabled=False)
+    with autocast:
+        for indices in mine:
+            batch = collate([features[i] for i in indices], pad_token_id=pad_token_id)
+            logits = model(**{k: batch[k].to(device, non_blocking=True) for k in MODEL_INPUTS})
+            pieces.append((indices, logits.float().cpu()))
+    if world > 1:
+        pieces = gather_object(pieces)
+    num_labels = pieces[0][1].shape[-1] if pieces else 0
+    out = torch.empty(len(features), num_labels)
+    for indices, logits in pieces:
+        out[torch.tensor(indices)] = logits
+    return out

@@ -1,0 +1,173 @@
+"""The training loop: plain, explicit, on accelerate. Readable top to bottom.
+
+Works for any model that maps (input_ids, attention_mask, token_type_ids) to logits and exposes
+`trainable_parameters()` ({"encoder": [...], "head": [...]}), `trainable_state_dict()` and
+`load_trainable_state_dict()`; PTuningModel does, and so do the baselines we compare against.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from ptune.config import TrainConfig
+from ptune.data.batching import shard, training_batches
+from ptune.data.transforms import collate
+from ptune.training.checkpoint import LoopState, has_checkpoint, load_checkpoint, save_checkpoint
+from ptune.training.evaluate import MODEL_INPUTS, predict_logits
+from ptune.training.metrics import classification_metrics
+
+LOG_EVERY = 10
+KILL_AT_STEP_ENV = "PTUNE_TEST_KILL_AT_STEP"  # tests: SIGKILL ourselves after this step, like kill -9
+
+
+@dataclass
+class FitResult:
+    state: LoopState
+    final_metrics: dict
+    steps_total: int
+
+
+def optimizer_groups(model, config: TrainConfig) -> list[dict]:
+    """Prompt parameters: encoder lr, no weight decay. Head: head lr, decay on weights only."""
+    groups = model.trainable_parameters()
+    head_decay = [p for p in groups["head"] if p.ndim > 1]
+    head_plain = [p for p in groups["head"] if p.ndim <= 1]
+    out = [{"params": groups["encoder"], "lr": config.lr, "weight_decay": 0.0},
+           {"params": head_decay, "lr": config.head_lr, "weight_decay": config.weight_decay},
+           {"params": head_plain, "lr": config.head_lr, "weight_decay": 0.0}]
+    return [g for g in out if g["params"]]
+
+
+def evaluate(model, features, *, config: TrainConfig, pad_token_id: int, label_names, accelerator) -> dict:
+    inner = accelerator.unwrap_model(model)
+    folds = hasattr(inner, "fold_prompt")
+    model.eval()
+    if folds:
+        inner.fold_prompt()  # the encoder runs once per evaluation, not once per batch
+    logits = predict_logits(model, features, batch_size=config.eval_batch_size,
+                            pad_token_id=pad_token_id, accelerator=accelerator)
+    if folds:
+        inner.unfold_prompt()
+    model.train()
+    labels = torch.tensor([f["label"] for f in features])
+    return classification_metrics(labels=labels.numpy(), predictions=logits.argmax(-1).numpy(),
+                                  label_names=list(label_names))
+
+
+class TrainLog:
+    """train_log.jsonl; on resume, entries after the checkpoint's step are dropped (they are redone)."""
+
+    def __init__(self, path: Path, *, keep_until_step: int | None, enabled: bool):
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        kept = []
+        if keep_until_step is not None and path.exists():
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= keep_until_step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def write(self, entry: dict) -> None:
+        if self.enabled:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+
+def fit(model, *, train_features: list[dict], dev_features: list[dict], config: TrainConfig, run_dir: Path,
+        pad_token_id: int, label_names, accelerator, resume: bool = False,
+        on_best: Callable[[dict], None] | None = None, show_progress: bool = True) -> FitResult:
+    lengths = [len(f["input_ids"]) for f in train_features]
+    rank, world = accelerator.process_index, accelerator.num_processes
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        plan = training_batches(lengths, batch_size=config.batch_size, seed=config.seed, epoch=epoch,
+                                group_by_length=config.group_by_length)
+        return shard(plan, rank=rank, world_size=world)
+
+    steps_per_epoch = len(epoch_batches(0))
+    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    eval_every = config.eval_every or steps_per_epoch
+    optimizer = torch.optim.AdamW(optimizer_groups(model, config))
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    state = LoopState()
+    if resume and has_checkpoint(run_dir):
+        trainable, state = load_checkpoint(run_dir, optimizer=optimizer, scheduler=scheduler)
+        model.load_trainable_state_dict(trainable)
+    log = TrainLog(run_dir / "train_log.jsonl", keep_until_step=state.step if resume else None,
+                   enabled=accelerator.is_main_process)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    progress = tqdm(total=total_steps, initial=state.step, disable=not (show_progress and accelerator.is_local_main_process),
+                    desc="train", dynamic_ncols=True)
+    metrics, stop = None, False
+    while state.step < total_steps and not stop:
+        epoch, position = divmod(state.step, steps_per_epoch)
+        for indices in epoch_batches(epoch)[position:]:
+            started = time.perf_counter()
+            loss = train_step(model, indices, train_features, optimizer, scheduler, config=config,
+                              pad_token_id=pad_token_id, accelerator=accelerator)
+            state.train_seconds += time.perf_counter() - started
+            state.step += 1
+            state.samples_seen += len(indices) * world
+            throughput = state.samples_seen / max(state.train_seconds, 1e-9)
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.4f}", samples_s=f"{throughput:.0f}")
+            if state.step % LOG_EVERY == 0 or state.step == total_steps:
+                log.write({"step": state.step, "epoch": state.step / steps_per_epoch, "loss": loss,
+                           "lr": scheduler.get_last_lr()[0], "train_samples_per_s": throughput})
+            if state.step % eval_every == 0 or state.step == total_steps:
+                metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
+                                   label_names=label_names, accelerator=accelerator)
+                stop = record_evaluation(state, metrics, config=config, log=log, on_best=on_best)
+                if accelerator.is_main_process:
+                    save_checkpoint(run_dir, trainable=accelerator.unwrap_model(model).trainable_state_dict(),
+                                    optimizer=optimizer, scheduler=scheduler, state=state)
+                accelerator.wait_for_everyone()
+            if os.environ.get(KILL_AT_STEP_ENV) == str(state.step):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if stop or state.step >= total_steps:
+                break
+    progress.close()
+    if metrics is None:  # resumed from a checkpoint taken at the very end
+        metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
+                           label_names=label_names, accelerator=accelerator)
+    return FitResult(state=state, final_metrics=metrics, steps_total=total_steps)
+
+
+def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator) -> float:
+    batch = collate([features[i] for i in indices], pad_token_id=pad_token_id)
+    batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+    with accelerator.autocast():
+        logits = model(**{k: batch[k] for k in MODEL_INPUTS})  # (batch, num_labels)
+        loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
+    accelerator.backward(loss)
+    if config.max_grad_norm:
+        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def record_evaluation(state: LoopState, metrics: dict, *, config: TrainConfig, log: TrainLog, on_best) -> bool:
+    """Updates best/patience counters, saves a new best; returns True when early stopping fires."""
+    value = metrics[config.metric]
+    improved = state.best_metric is None or value > state.best_metric
+    log.write({"step": state.step, "eval": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]},
+               "best": improved})
+    if improved:
+        state.best_metric, state.best_step, state.evals_without_improvement = value, state.step, 0
+        if on_best is not None:
+            on_best(metrics)
+        return False
+    state.evals_without_improvement += 1
+    return bool(config.early_stopping_patience) and state.evals_without_improvement >= config.early_stopping_patience

