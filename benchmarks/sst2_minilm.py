@@ -70,17 +70,40 @@ class PeftClassifier(torch.nn.Module):
         self.inner.load_state_dict(state, strict=False)
 
 
+def parse_method(name: str) -> tuple[str, dict]:
+    """`ptune-lstm[lr=1e-2;num_virtual_tokens=50]` -> ("ptune-lstm", {"lr": 0.01, ...})."""
+    if "[" not in name:
+        return name, {}
+    base, rest = name.split("[", 1)
+    settings = {}
+    for item in rest.rstrip("]").split(";"):
+        key, value = item.split("=", 1)
+        settings[key] = json.loads(value.lower()) if value.lower() in ("true", "false") else (
+            float(value) if any(c in value for c in ".e") else int(value))
+    return base, settings
+
+
 def build_ptune(name: str, seed: int):
+    import dataclasses
+
     from ptune.backbone import load_backbone
-    from ptune.config import PTuningConfig
+    from ptune.config import PTuningConfig, TrainConfig
     from ptune.model import PTuningModel
 
-    model_overrides, encoder_overrides, train_overrides = PTUNE_VARIANTS[name]
+    base, settings = parse_method(name)
+    model_overrides, encoder_overrides, train_overrides = PTUNE_VARIANTS[base]
+    model_overrides, encoder_overrides, train_overrides = dict(model_overrides), dict(encoder_overrides or {}), dict(train_overrides)
+    lrs = {"lr": 5e-3, "head_lr": 5e-3}
+    model_fields = {f.name for f in dataclasses.fields(PTuningConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key, value in settings.items():
+        target = lrs if key in lrs else model_overrides if key in model_fields else train_overrides if key in train_fields else encoder_overrides
+        target[key] = value
     backbone, tokenizer = load_backbone(None)
-    config = PTuningConfig(max_length=66, **model_overrides)
+    config = PTuningConfig(**{"max_length": 66, **model_overrides})
     if encoder_overrides:
-        config.encoder = type(config.encoder)(**encoder_overrides)
-    return PTuningModel(backbone, config, num_labels=2, seed=seed), tokenizer, train_overrides, {"lr": 5e-3, "head_lr": 5e-3}
+        config.encoder = type(config.encoder)(**{**{k: v for k, v in config.encoder.to_dict().items() if k != "type"}, **encoder_overrides})
+    return PTuningModel(backbone, config, num_labels=2, seed=seed), tokenizer, train_overrides, lrs
 
 
 def build_peft(seed: int):

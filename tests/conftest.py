@@ -28,9 +28,7 @@ def vocabulary() -> list[str]:
 def build_tokenizer(folder: Path):
     from transformers import BertTokenizerFast
 
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(vocabulary()) + "\n")
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    return BertTokenizerFast(vocab={word: i for i, word in enumerate(vocabulary())}, do_lower_case=True)
 
 
 def tiny_config(kind: str, vocab_size: int):

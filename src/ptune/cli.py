@@ -55,9 +55,11 @@ def add_dataclass_flags(parser, cls, *, prefix: str = "", skip=(), dest_prefix: 
             pass  # the same field in two encoder configs: one flag serves both
 
 
-def given(args, cls, dest_prefix: str = "") -> dict:
+def given(args, cls, dest_prefix: str = "", skip=()) -> dict:
     values = {}
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         value = getattr(args, dest_prefix + f.name, None)
         if value is not None:
             values[f.name] = value
@@ -78,7 +80,7 @@ def encoder_config(args):
 
 # ---- train ----------------------------------------------------------------------------------
 def add_train_parser(commands) -> None:
-    p = commands.add_parser("train", help="train a P-tuning adapter", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = commands.add_parser("train", help="train a P-tuning adapter")
     p.add_argument("--model", default=None, help="Hub name or local folder of the backbone (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--data", default=None, help="a folder with train/dev files, a file, or a Hub name like glue/sst2 (default: the bundled sentiment sample)")
     p.add_argument("--dev-data", default=None, help="dev file, when --data is a single training file")
@@ -105,16 +107,11 @@ def run_config_from_args(args):
 
     data = args.data or str(DEMO_DATA)
     output = args.output or f"runs/{Path(data.rstrip('/')).name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ptuning = PTuningConfig(encoder=encoder_config(args), **given(args, PTuningConfig) | _drop_none(
-        placement=args.placement, pooling=args.pooling))
+    ptuning = PTuningConfig(encoder=encoder_config(args), **given(args, PTuningConfig, skip=("encoder",)))
     data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
     return RunConfig(model=args.model, data=data_config, output=output, ptuning=ptuning,
                      training=TrainConfig(**given(args, TrainConfig)))
-
-
-def _drop_none(**values):
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def cmd_train(args) -> int:
@@ -124,7 +121,8 @@ def cmd_train(args) -> int:
     print(f"training into {run.output}", file=sys.stderr)
     metrics = train(run, resume=args.resume, overwrite=args.overwrite, log=lambda m: print(m, file=sys.stderr),
                     show_progress=not args.no_progress)
-    print(summary_line(metrics))
+    if metrics["is_main_process"]:
+        print(summary_line(metrics))
     return 0
 
 

@@ -26,6 +26,8 @@ class PTuningConfig:
     """What the head reads: `cls` (the real [CLS] state) or `mean` (masked mean over all states)."""
     encoder: EncoderConfig = field(default_factory=MLPEncoderConfig)
     head_dropout: float = 0.1
+    backbone_dropout: bool = True
+    """Keep the frozen backbone's own dropout active while training (False: deterministic features)."""
     max_length: int = 128
     """Word pieces of text per example (virtual tokens come on top, within the position limit)."""
 

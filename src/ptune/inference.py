@@ -19,16 +19,14 @@ class Predictor:
 
     def __init__(self, adapter: str | Path, *, model_name: str | None = None, batch_size: int = 64,
                  allow_backbone_mismatch: bool = False, precision: str = "fp32"):
-        from accelerate import Accelerator
-
-        from ptune.training.run import resolve_precision
+        from ptune.training.run import make_accelerator
 
         self.model, self.tokenizer, self.adapter_config = load_adapter(
             adapter, model_name=model_name, allow_backbone_mismatch=allow_backbone_mismatch
         )
         self.label_names = self.adapter_config["task"]["label_names"]
         self.batch_size = batch_size
-        self.accelerator = Accelerator(mixed_precision=resolve_precision(precision))
+        self.accelerator = make_accelerator(precision)
         self.model.to(self.accelerator.device)
 
     def logits(self, examples: list[Example]) -> torch.Tensor:

@@ -62,6 +62,12 @@ class PTuningModel(nn.Module):
         room = self.positions.limit if keeps_positions else self.positions.limit - self.num_virtual_tokens
         return min(self.config.max_length, room)
 
+    def train(self, mode: bool = True) -> "PTuningModel":
+        super().train(mode)
+        if mode and not self.config.backbone_dropout:
+            self.backbone.eval()
+        return self
+
     # ---- the prompt -----------------------------------------------------------------------
     def prompt(self) -> torch.Tensor:
         """The k virtual-token embeddings, shape (k, hidden)."""
@@ -102,36 +108,32 @@ class PTuningModel(nn.Module):
         """Backbone keyword arguments with the k virtual tokens inserted, and the [CLS] index."""
         batch, length = input_ids.shape
         k = self.num_virtual_tokens
+        at = 1 if self.config.placement == "after_cls" else 0  # where the virtual tokens go
+
+        def insert(text: torch.Tensor, virtual: torch.Tensor) -> torch.Tensor:
+            return torch.cat([text[:, :at], virtual, text[:, at:]], dim=1)
+
         words = self.word_embeddings(input_ids)  # (batch, seq, hidden)
         prompt = self.prompt().to(words.dtype).unsqueeze(0).expand(batch, -1, -1)  # (batch, k, hidden)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        text_positions = self.positions.offset + torch.arange(length, device=input_ids.device).expand(batch, -1)
-        virtual_mask = attention_mask.new_ones(batch, k)
-        virtual_types = token_type_ids.new_zeros(batch, k)
-        if self.config.placement == "after_cls":
-            split = lambda t, mid: torch.cat([t[:, :1], mid, t[:, 1:]], dim=1)  # noqa: E731
-            # Virtual tokens share [CLS]'s position id, so the text keeps its pretrained positions.
-            virtual_positions = text_positions[:, :1].expand(batch, k)
-            cls_index = 0
-        else:
-            split = lambda t, mid: torch.cat([mid, t], dim=1)  # noqa: E731
-            virtual_positions = None  # prefix: every position is sequential, set below
-            cls_index = k
         inputs = {
-            "inputs_embeds": split(words, prompt),  # (batch, k + seq, hidden)
-            "attention_mask": split(attention_mask, virtual_mask),
+            "inputs_embeds": insert(words, prompt),  # (batch, k + seq, hidden)
+            "attention_mask": insert(attention_mask, attention_mask.new_ones(batch, k)),
         }
         if self._pass_token_types:
-            inputs["token_type_ids"] = split(token_type_ids, virtual_types)
+            types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
+            inputs["token_type_ids"] = insert(types, types.new_zeros(batch, k))
         if self.positions.accepts_position_ids:
-            if self.config.placement == "after_cls":
-                inputs["position_ids"] = split(text_positions, virtual_positions)
-            else:
-                inputs["position_ids"] = self.positions.offset + torch.arange(
-                    k + length, device=input_ids.device
-                ).expand(batch, -1)
-        return inputs, cls_index
+            inputs["position_ids"] = self._position_ids(length, input_ids.device).expand(batch, -1)
+        return inputs, (0 if at else k)
+
+    def _position_ids(self, length: int, device) -> torch.Tensor:
+        """after_cls: the virtual tokens share [CLS]'s position, so the text keeps its pretrained
+        positions; prefix: positions run 0..k+seq-1 through prompt and text (PEFT's layout)."""
+        offset, k = self.positions.offset, self.num_virtual_tokens
+        if self.config.placement == "after_cls":
+            text = offset + torch.arange(length, device=device)
+            return torch.cat([text[:1], text[:1].repeat(k), text[1:]])
+        return offset + torch.arange(k + length, device=device)
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def trainable_parameters(self) -> dict[str, list[nn.Parameter]]:

@@ -58,7 +58,11 @@ class PromptEncoder(nn.Module):
 
     def init_from_vocabulary(self, word_embeddings: torch.Tensor, generator: torch.Generator) -> None:
         """Start the k input embeddings as copies of k distinct random vocabulary rows."""
-        rows = torch.randperm(word_embeddings.shape[0], generator=generator)[: self.num_virtual_tokens]
+        vocab_size = word_embeddings.shape[0]
+        if vocab_size >= self.num_virtual_tokens:
+            rows = torch.randperm(vocab_size, generator=generator)[: self.num_virtual_tokens]
+        else:  # a toy vocabulary smaller than k: repeats are unavoidable
+            rows = torch.randint(vocab_size, (self.num_virtual_tokens,), generator=generator)
         with torch.no_grad():
             self.embedding.weight.copy_(word_embeddings[rows])
 

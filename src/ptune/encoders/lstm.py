@@ -13,7 +13,7 @@ from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
 class LSTMEncoderConfig(EncoderConfig):
     num_layers: int = 2
     dropout: float = 0.0
-    """Dropout between LSTM layers (needs num_layers >= 2)."""
+    """Dropout: after each hidden layer (mlp), between LSTM layers (lstm, needs num_layers >= 2)."""
 
     def problems(self) -> list[str]:
         found = super().problems()

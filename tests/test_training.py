@@ -1,0 +1,126 @@
+"""The loop through the CLI on a tiny in-code BERT: determinism, resume after kill -9, output safety,
+early stopping, and the 2-process accelerate path."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO
+
+TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--eval-every", "5", "--num-virtual-tokens", "4",
+               "--lr", "1e-2", "--head-lr", "1e-2", "--no-progress"]
+
+
+def ptune(*args, env=None, launcher=None):
+    command = (launcher or [sys.executable, "-m", "ptune.cli"]) + [str(a) for a in args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+def train(model_dir, output, *extra, env=None):
+    return ptune("train", "--model", model_dir, "--data", DEMO, "--output", output, *TRAIN_FLAGS, *extra, env=env)
+
+
+def metrics(output: Path) -> dict:
+    return json.loads((output / "metrics.json").read_text())
+
+
+def losses(output: Path) -> list:
+    return [(e["step"], e["loss"]) for e in map(json.loads, (output / "train_log.jsonl").read_text().splitlines()) if "loss" in e]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_backbone_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs") / "reference"
+    result = train(tiny_backbone_dir, output)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def test_run_writes_adapter_metrics_and_log(reference_run):
+    names = {p.name for p in reference_run.iterdir()}
+    assert {"ptune_config.json", "inference.safetensors", "prompt_encoder.safetensors", "metrics.json",
+            "train_log.jsonl", "run_config.json", "checkpoints"} <= names
+    m = metrics(reference_run)
+    assert m["steps"] == m["steps_total"] == 30  # 233 examples / 16 = 15 steps per epoch
+    assert m["best_dev"]["accuracy"] >= m["final_dev"]["accuracy"] or m["best_step"] == 30
+    evals = [e for e in map(json.loads, (reference_run / "train_log.jsonl").read_text().splitlines()) if "eval" in e]
+    assert [e["step"] for e in evals] == [5, 10, 15, 20, 25, 30]
+
+
+def test_same_seed_same_result(tiny_backbone_dir, reference_run, tmp_path):
+    assert train(tiny_backbone_dir, tmp_path / "again").returncode == 0
+    assert losses(tmp_path / "again") == losses(reference_run)
+    assert metrics(tmp_path / "again")["final_dev"] == metrics(reference_run)["final_dev"]
+
+
+def test_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_dir, reference_run, tmp_path):
+    output = tmp_path / "killed"
+    killed = train(tiny_backbone_dir, output, env={"PTUNE_TEST_KILL_AT_STEP": "13"})
+    assert killed.returncode == -9  # SIGKILL, after the checkpoint of step 10
+    assert not (output / "metrics.json").exists()
+    resumed = train(tiny_backbone_dir, output, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert metrics(output)["final_dev"] == metrics(reference_run)["final_dev"]
+    assert metrics(output)["best_step"] == metrics(reference_run)["best_step"]
+    assert losses(output) == losses(reference_run)
+    for name in ("inference.safetensors", "prompt_encoder.safetensors"):
+        assert (output / name).read_bytes() == (reference_run / name).read_bytes()
+
+
+def test_existing_output_is_not_overwritten_without_the_flag(tiny_backbone_dir, reference_run, tmp_path):
+    output = tmp_path / "copy"
+    shutil.copytree(reference_run, output)
+    before = (output / "inference.safetensors").read_bytes()
+    refused = train(tiny_backbone_dir, output)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    assert (output / "inference.safetensors").read_bytes() == before
+    assert train(tiny_backbone_dir, output, "--overwrite", "--seed", "1").returncode == 0
+
+
+def test_foreign_folder_is_never_deleted(tiny_backbone_dir, tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    refused = train(tiny_backbone_dir, tmp_path, "--overwrite")
+    assert refused.returncode == 2 and "not a ptune run folder" in refused.stderr
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_resume_with_other_settings_is_refused(tiny_backbone_dir, reference_run, tmp_path):
+    output = tmp_path / "copy"
+    shutil.copytree(reference_run, output)
+    refused = train(tiny_backbone_dir, output, "--resume", "--seed", "7")
+    assert refused.returncode == 2 and "settings differ" in refused.stderr
+
+
+def test_early_stopping_stops_before_the_budget(tiny_backbone_dir, tmp_path):
+    result = train(tiny_backbone_dir, tmp_path / "early", "--early-stopping-patience", "1", "--eval-every", "1",
+                   "--lr", "1e-5", "--head-lr", "1e-5")
+    assert result.returncode == 0, result.stderr
+    assert metrics(tmp_path / "early")["steps"] < 30
+
+
+def test_bad_flags_are_reported_together(tiny_backbone_dir, tmp_path):
+    result = train(tiny_backbone_dir, tmp_path / "bad", "--batch-size", "0", "--warmup-ratio", "2")
+    assert result.returncode == 2
+    assert "batch_size=0" in result.stderr and "warmup_ratio=2" in result.stderr
+
+
+def test_encoder_flag_that_does_not_apply(tiny_backbone_dir, tmp_path):
+    result = train(tiny_backbone_dir, tmp_path / "bad", "--encoder", "lstm", "--encoder-depth", "2")
+    assert result.returncode == 2 and "--encoder-depth" in result.stderr
+
+
+def test_two_cpu_processes(tiny_backbone_dir, tmp_path):
+    """The same command under torchrun: 2 processes, gradients synced, one adapter written."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "ptune.cli"]
+    result = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO, "--output", tmp_path / "ddp", *TRAIN_FLAGS,
+                   launcher=torchrun)
+    assert result.returncode == 0, result.stderr[-3000:]
+    m = metrics(tmp_path / "ddp")
+    # 15 batches per epoch: each process takes 7 (the odd one is dropped), so 2 epochs are 14 steps.
+    assert m["processes"] == 2 and m["steps"] == 14
+    assert (tmp_path / "ddp" / "inference.safetensors").exists()
