@@ -78,9 +78,19 @@ def parse_method(name: str) -> tuple[str, dict]:
     settings = {}
     for item in rest.rstrip("]").split(";"):
         key, value = item.split("=", 1)
-        settings[key] = json.loads(value.lower()) if value.lower() in ("true", "false") else (
-            float(value) if any(c in value for c in ".e") else int(value))
+        settings[key] = parse_value(value)
     return base, settings
+
+
+def parse_value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def build_ptune(name: str, seed: int):
@@ -106,7 +116,7 @@ def build_ptune(name: str, seed: int):
     return PTuningModel(backbone, config, num_labels=2, seed=seed), tokenizer, train_overrides, lrs
 
 
-def build_peft(seed: int):
+def build_peft(name: str, seed: int):
     from peft import PromptEncoderConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -118,7 +128,10 @@ def build_peft(seed: int):
     peft_config = PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=20,
                                       encoder_reparameterization_type="MLP", encoder_hidden_size=384)
     model = PeftClassifier(get_peft_model(base, peft_config))
-    return model, AutoTokenizer.from_pretrained(path), {}, {"lr": PEFT_LR, "head_lr": PEFT_LR}
+    _, settings = parse_method(name)
+    lrs = {"lr": settings.pop("lr", PEFT_LR)}
+    lrs["head_lr"] = settings.pop("head_lr", lrs["lr"])
+    return model, AutoTokenizer.from_pretrained(path), settings, lrs
 
 
 def run_cell(method: str, seed: int, train_size: int) -> dict:
@@ -132,8 +145,8 @@ def run_cell(method: str, seed: int, train_size: int) -> dict:
 
     torch.set_num_threads(2)
     torch.manual_seed(seed)
-    if method == "peft-ptuning":
-        model, tokenizer, train_overrides, lrs = build_peft(seed)
+    if method.startswith("peft-ptuning"):
+        model, tokenizer, train_overrides, lrs = build_peft(method, seed)
         text_length = 66
     else:
         model, tokenizer, train_overrides, lrs = build_ptune(method, seed)

@@ -94,3 +94,21 @@ def test_unknown_label_is_reported(tiny_bert):
     with pytest.raises(DataError, match="f.tsv:3: label 'maybe'"):
         tokenize([Example("x", label="maybe", origin="f.tsv:3")], tokenizer=tokenizer, max_length=8,
                  labels=LabelSet(("neg", "pos")))
+
+
+def test_hub_names_go_through_datasets_with_label_names(monkeypatch):
+    """`glue/sst2` -> datasets.load_dataset("glue", "sst2", split=...); no network needed to check the mapping."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None):
+        calls.append((path, name, split))
+        features = datasets.Features({"sentence": datasets.Value("string"),
+                                      "label": datasets.ClassLabel(names=["negative", "positive"])})
+        return datasets.Dataset.from_dict({"sentence": ["good", "bad"], "label": [1, 0]}, features=features)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    examples = load_examples("glue/sst2", split="dev")
+    assert calls == [("glue", "sst2", "validation")]
+    assert [(e.text, e.label) for e in examples] == [("good", "positive"), ("bad", "negative")]

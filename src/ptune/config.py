@@ -26,7 +26,7 @@ class PTuningConfig:
     """What the head reads: `cls` (the real [CLS] state) or `mean` (masked mean over all states)."""
     encoder: EncoderConfig = field(default_factory=MLPEncoderConfig)
     head_dropout: float = 0.1
-    backbone_dropout: bool = True
+    backbone_dropout: bool = False
     """Keep the frozen backbone's own dropout active while training (False: deterministic features)."""
     max_length: int = 128
     """Word pieces of text per example (virtual tokens come on top, within the position limit)."""
@@ -85,7 +85,7 @@ class TrainConfig:
     metric: str = "accuracy"
     group_by_length: bool = True
     """Batches of similar length in a shuffled order: far less padding, same examples per epoch."""
-    precision: str = "fp32"
+    precision: str = "auto"
     """`fp32`, `bf16` (autocast, fp32 master weights) or `auto` (bf16 where the hardware has it)."""
 
     def __post_init__(self) -> None:

@@ -19,20 +19,21 @@ class Predictor:
 
     def __init__(self, adapter: str | Path, *, model_name: str | None = None, batch_size: int = 64,
                  allow_backbone_mismatch: bool = False, precision: str = "fp32"):
-        from ptune.training.run import make_accelerator
+        from ptune.training.run import resolve_precision
 
         self.model, self.tokenizer, self.adapter_config = load_adapter(
             adapter, model_name=model_name, allow_backbone_mismatch=allow_backbone_mismatch
         )
         self.label_names = self.adapter_config["task"]["label_names"]
         self.batch_size = batch_size
-        self.accelerator = make_accelerator(precision)
-        self.model.to(self.accelerator.device)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.bf16 = resolve_precision(precision) == "bf16"
+        self.model.to(self.device)
 
     def logits(self, examples: list[Example]) -> torch.Tensor:
         features = tokenize(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(), labels=None)
         return predict_logits(self.model, features, batch_size=self.batch_size,
-                              pad_token_id=self.tokenizer.pad_token_id, accelerator=self.accelerator)
+                              pad_token_id=self.tokenizer.pad_token_id, device=self.device, bf16=self.bf16)
 
     def predict(self, texts: list[str | tuple[str, str] | Example]) -> list[dict]:
         """One {label, probabilities} dict per input, in input order."""

@@ -11,14 +11,19 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @torch.inference_mode()
-def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None) -> torch.Tensor:
-    """(num_examples, num_labels) float32 logits, in the order of `features`."""
-    device = accelerator.device if accelerator else torch.device("cpu")
+def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None,
+                   device: torch.device | None = None, bf16: bool = False) -> torch.Tensor:
+    """(num_examples, num_labels) float32 logits, in the order of `features`.
+
+    With an accelerator, each process predicts a share and the shares are gathered; without one,
+    everything runs here on `device`, under bf16 autocast when `bf16`.
+    """
+    device = accelerator.device if accelerator else (device or torch.device("cpu"))
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     batches = sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size)
     mine = batches[rank::world]  # eval keeps every batch: uneven shards are fine without a backward pass
     pieces = []
-    autocast = accelerator.autocast() if accelerator else torch.autocast("cpu", enabled=False)
+    autocast = accelerator.autocast() if accelerator else torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with autocast:
         for indices in mine:
             batch = collate([features[i] for i in indices], pad_token_id=pad_token_id)

@@ -88,7 +88,16 @@ def make_accelerator(precision: str):
     from accelerate import Accelerator
 
     # cpu=True is what lets accelerate run several CPU processes (torchrun / accelerate launch).
-    return Accelerator(mixed_precision=resolve_precision(precision), cpu=not torch.cuda.is_available())
+    options = {"mixed_precision": resolve_precision(precision), "cpu": not torch.cuda.is_available()}
+    try:
+        return Accelerator(**options)
+    except ValueError:
+        # accelerate keeps one global state per process; a second run in the same process (a
+        # notebook, a test) with another precision must reset it first.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
+        return Accelerator(**options)
 
 
 def resolve_precision(precision: str) -> str:
