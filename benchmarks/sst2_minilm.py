@@ -24,17 +24,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sst2"
 
-# name -> (PTuningConfig overrides, encoder overrides, TrainConfig overrides)
+# base name -> (PTuningConfig overrides, encoder overrides, TrainConfig overrides); any field can
+# then be set per run with `name[field=value;...]`, e.g. `ptune[placement=prefix;lr=1e-2]`.
 PTUNE_VARIANTS = {
     "ptune": ({}, {}, {}),
-    "ptune-prefix": ({"placement": "prefix"}, {}, {}),
-    "ptune-cls": ({"pooling": "cls"}, {}, {}),
-    "ptune-mlp-plain": ({}, {"residual": False, "layer_norm": False}, {}),
-    "ptune-mlp-residual-only": ({}, {"layer_norm": False}, {}),
     "ptune-lstm": ({"encoder": {"type": "lstm"}}, None, {}),
     "ptune-embedding": ({"encoder": {"type": "embedding"}}, None, {}),
-    "ptune-random-batches": ({}, {}, {"group_by_length": False}),
-    "ptune-bf16": ({}, {}, {"precision": "bf16"}),
 }
 PEFT_LR = 5e-3
 
@@ -129,19 +124,18 @@ def build_peft(name: str, seed: int):
                                       encoder_reparameterization_type="MLP", encoder_hidden_size=384)
     model = PeftClassifier(get_peft_model(base, peft_config))
     _, settings = parse_method(name)
+    settings.setdefault("precision", "fp32")  # PEFT users train in fp32 unless they set up autocast
     lrs = {"lr": settings.pop("lr", PEFT_LR)}
     lrs["head_lr"] = settings.pop("head_lr", lrs["lr"])
     return model, AutoTokenizer.from_pretrained(path), settings, lrs
 
 
 def run_cell(method: str, seed: int, train_size: int) -> dict:
-    from accelerate import Accelerator
-
-    from ptune.artifacts import inference_size_bytes, save_adapter
     from ptune.config import TrainConfig
     from ptune.data import LabelSet, tokenize
     from ptune.training.evaluate import predict_logits
     from ptune.training.loop import fit
+    from ptune.training.run import make_accelerator, resolve_precision
 
     torch.set_num_threads(2)
     torch.manual_seed(seed)
@@ -156,8 +150,7 @@ def run_cell(method: str, seed: int, train_size: int) -> dict:
     train_features = tokenize(train, tokenizer=tokenizer, max_length=text_length, labels=labels)
     dev_features = tokenize(dev, tokenizer=tokenizer, max_length=text_length, labels=labels)
     config = TrainConfig(epochs=1, batch_size=32, seed=seed, **lrs, **train_overrides)
-    precision = {"bf16": "bf16"}.get(config.precision, "no")
-    accelerator = Accelerator(cpu=True, mixed_precision=precision)
+    accelerator = make_accelerator(config.precision)
     with tempfile.TemporaryDirectory() as run_dir:
         result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
                      run_dir=Path(run_dir), pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
@@ -186,7 +179,7 @@ def run_cell(method: str, seed: int, train_size: int) -> dict:
         "trainable_percent": 100 * counts["trainable"] / counts["total"],
         "inference_parameters": counts["inference"],
         "inference_bytes": size, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "learning_rates": lrs, "precision": config.precision, "group_by_length": config.group_by_length,
+        "learning_rates": lrs, "precision": resolve_precision(config.precision), "group_by_length": config.group_by_length,
         "mean_padded_length": padded,
         "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
