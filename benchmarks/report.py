@@ -31,14 +31,14 @@ def mean_std(values: list[float]) -> str:
 def table(rows: dict[str, list[dict]], peer: str | None) -> str:
     peer_by_seed = {r["seed"]: r for r in rows.get(peer, []) if "error" not in r}
     lines = ["| method | seeds | dev acc | macro-F1 | train samples/s | eval samples/s | train ×peer | eval ×peer "
-             "| trainable (% of model) | inference params | inference bytes | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| trainable (% of model) | inference bytes | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, runs in rows.items():
         failed = [r for r in runs if "error" in r]
         runs = sorted((r for r in runs if "error" not in r), key=lambda r: r["seed"])
         if failed:
             lines.append(f"| {method} | {','.join(str(r['seed']) for r in failed)} | FAILED: "
-                         f"{failed[0]['error'].strip().splitlines()[-1][:80]} |" + " |" * 9)
+                         f"{failed[0]['error'].strip().splitlines()[-1][:80]} |" + " |" * 8)
         if not runs:
             continue
         med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
@@ -49,7 +49,7 @@ def table(rows: dict[str, list[dict]], peer: str | None) -> str:
             f"| {method} | {','.join(str(r['seed']) for r in runs)} | {mean_std([r['dev_accuracy'] for r in runs])} "
             f"| {mean_std([r['dev_macro_f1'] for r in runs])} | {med('train_samples_per_s'):.1f} "
             f"| {med('eval_samples_per_s'):.1f} | {ratio('train_samples_per_s')} | {ratio('eval_samples_per_s')} "
-            f"| {first['trainable_parameters']:,} ({first['trainable_percent']:.2f}%) | {first['inference_parameters']:,} "
+            f"| {first['trainable_parameters']:,} ({first['trainable_percent']:.2f}%) "
             f"| {first['inference_bytes']:,} | {med('peak_rss_mb'):.0f} |")
     return "\n".join(lines)
 

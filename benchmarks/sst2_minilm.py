@@ -201,11 +201,14 @@ def inference_artifact(model, run_dir: Path, labels) -> tuple[int, dict]:
     if isinstance(model, PeftClassifier):
         out = run_dir / "peft_adapter"
         model.inner.save_pretrained(out)
-        size = sum(p.stat().st_size for p in out.rglob("*.safetensors"))
+        from safetensors.torch import load_file
+
+        files = list(out.rglob("*.safetensors"))
+        size = sum(p.stat().st_size for p in files)
+        saved = sum(t.numel() for f in files for t in load_file(f).values())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
-        # PEFT keeps the prompt encoder at inference and runs it on every forward pass.
-        return size, {"trainable": trainable, "total": total, "inference": trainable}
+        return size, {"trainable": trainable, "total": total, "inference": saved}
     save_adapter(model, run_dir / "adapter", label_names=list(labels.names), backbone_name=None)
     return inference_size_bytes(run_dir / "adapter"), model.parameter_counts()
 

@@ -44,7 +44,9 @@ def canonical_model_name(name: str | None) -> str:
 def load_backbone(name: str | None):
     """Returns (encoder model without head, tokenizer), weights frozen."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # ptune prints its own progress; a bar per weight load is noise
     path = resolve_model_path(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)

@@ -1,0 +1,31 @@
+"""FLOPs of a BERT-style encoder from its shapes and the actual token counts (2 per multiply-add).
+
+Used to turn measured samples/s into a share of the machine's matmul rate. Only matmuls are
+counted (projections, attention scores and mixing, feed-forward); layer norms, softmax and
+element-wise work are a few percent and are left out, as is usual for such roofline figures.
+"""
+from __future__ import annotations
+
+
+def layer_forward_flops(*, hidden: int, intermediate: int, seq_len: int) -> int:
+    """One transformer layer on one sequence of `seq_len` tokens."""
+    projections = 2 * seq_len * 4 * hidden * hidden  # Q, K, V and output projections
+    feed_forward = 2 * seq_len * 2 * hidden * intermediate  # up and down projections
+    attention = 2 * 2 * seq_len * seq_len * hidden  # scores QK^T and the weighted sum over V
+    return projections + feed_forward + attention
+
+
+def encoder_forward_flops(config, *, seq_len: int) -> int:
+    """The whole layer stack of a transformers config (BERT, RoBERTa, ELECTRA, MiniLM ...)."""
+    hidden = config.hidden_size
+    intermediate = config.intermediate_size
+    return config.num_hidden_layers * layer_forward_flops(hidden=hidden, intermediate=intermediate, seq_len=seq_len)
+
+
+def ptuning_flops(config, *, text_lengths: list[int], num_virtual_tokens: int) -> dict[str, int]:
+    """Per batch of texts: `useful` counts the text tokens alone (no padding, no virtual tokens);
+    `train` is forward + backward for a frozen backbone, where backward needs gradients for the
+    activations only (no weight gradients), about as many FLOPs as the forward pass."""
+    useful = sum(encoder_forward_flops(config, seq_len=n) for n in text_lengths)
+    with_prompt = sum(encoder_forward_flops(config, seq_len=n + num_virtual_tokens) for n in text_lengths)
+    return {"useful_forward": useful, "forward": with_prompt, "useful_train": 2 * useful, "train": 2 * with_prompt}
