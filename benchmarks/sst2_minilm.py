@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from ptune.compare.peft_ptuning import PeftClassifier, build_peft_ptuning
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sst2"
 
@@ -41,28 +43,6 @@ def protocol_examples(seed: int, train_size: int):
     order = list(range(len(train)))
     random.Random(seed).shuffle(order)
     return [train[i] for i in order[:train_size]], load_examples(DATA / "dev.tsv")
-
-
-class PeftClassifier(torch.nn.Module):
-    """PEFT's P-tuning on BertForSequenceClassification, shaped for ptune's loop."""
-
-    def __init__(self, peft_model):
-        super().__init__()
-        self.inner = peft_model
-
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
-        return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-    def trainable_parameters(self):
-        named = [(n, p) for n, p in self.inner.named_parameters() if p.requires_grad]
-        return {"encoder": [p for n, p in named if "prompt_encoder" in n],
-                "head": [p for n, p in named if "prompt_encoder" not in n]}
-
-    def trainable_state_dict(self):
-        return {n: p.detach().clone() for n, p in self.inner.named_parameters() if p.requires_grad}
-
-    def load_trainable_state_dict(self, state):
-        self.inner.load_state_dict(state, strict=False)
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -112,17 +92,12 @@ def build_ptune(name: str, seed: int):
 
 
 def build_peft(name: str, seed: int):
-    from peft import PromptEncoderConfig, TaskType, get_peft_model
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from ptune.backbone import bundled_model_path
 
-    torch.manual_seed(seed)
     path = bundled_model_path()
-    base = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    peft_config = PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=20,
-                                      encoder_reparameterization_type="MLP", encoder_hidden_size=384)
-    model = PeftClassifier(get_peft_model(base, peft_config))
+    model = build_peft_ptuning(str(path), num_labels=2, seed=seed)
     _, settings = parse_method(name)
     settings.setdefault("precision", "fp32")  # PEFT users train in fp32 unless they set up autocast
     lrs = {"lr": settings.pop("lr", PEFT_LR)}

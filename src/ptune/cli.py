@@ -106,7 +106,8 @@ def run_config_from_args(args):
     from ptune.training.run import DataConfig, RunConfig
 
     data = args.data or str(DEMO_DATA)
-    output = args.output or f"runs/{Path(data.rstrip('/')).name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = Path(data.rstrip("/")).name if args.data else "bundled-sample"
+    output = args.output or f"runs/{name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
     ptuning = PTuningConfig(encoder=encoder_config(args), **given(args, PTuningConfig, skip=("encoder",)))
     data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
@@ -235,10 +236,48 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# ---- bench ----------------------------------------------------------------------------------
+def add_bench_parser(commands) -> None:
+    p = commands.add_parser("bench", help="measurements")
+    kinds = p.add_subparsers(dest="bench", required=True)
+    speed = kinds.add_parser("speed", help="ptune fp32/bf16 vs PEFT P-tuning: samples/s and share of the matmul ceiling")
+    speed.add_argument("--model", default=None, help="backbone (default: the bundled all-MiniLM-L6-v2)")
+    speed.add_argument("--data", default=None, help="folder with train and dev files (default: the bundled sample)")
+    speed.add_argument("--train-samples", type=int, default=640)
+    speed.add_argument("--batch-size", type=int, default=32)
+    speed.add_argument("--max-length", type=int, default=66)
+    speed.add_argument("--no-peft", action="store_true", help="skip the PEFT row")
+    speed.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    speed.set_defaults(func=cmd_bench_speed)
+
+
+def cmd_bench_speed(args) -> int:
+    from ptune.speed import bench_speed
+
+    if not args.no_peft:
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            raise PtuneError("the PEFT row needs `pip install peft`; or pass --no-peft") from None
+    result = bench_speed(model_name=args.model, data=args.data or str(DEMO_DATA), train_samples=args.train_samples,
+                         batch_size=args.batch_size, max_length=args.max_length, include_peft=not args.no_peft)
+    ceilings = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in result["ceiling_gflops_per_s"].items())
+    print(f"matmul ceiling (2048², {torch_threads()} threads): {ceilings}; {result['train_samples']} training samples")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptune", description="P-Tuning for encoder transformers.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser):
+    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser, add_bench_parser):
         add(commands)
     return parser
 

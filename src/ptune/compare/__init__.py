@@ -1,0 +1,1 @@
+"""Baselines that share ptune's training loop, for side-by-side measurements."""
