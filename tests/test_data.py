@@ -112,3 +112,17 @@ def test_hub_names_go_through_datasets_with_label_names(monkeypatch):
     examples = load_examples("glue/sst2", split="dev")
     assert calls == [("glue", "sst2", "validation")]
     assert [(e.text, e.label) for e in examples] == [("good", "positive"), ("bad", "negative")]
+
+
+def test_sentence_pairs_get_both_segments(tiny_bert):
+    _, tokenizer = tiny_bert
+    features = tokenize([Example("great food", "bad service", label="pos")], tokenizer=tokenizer, max_length=16,
+                        labels=LabelSet(("neg", "pos")))
+    ids, types = features[0]["input_ids"], features[0]["token_type_ids"]
+    assert ids.count(tokenizer.sep_token_id) == 2 and set(types) == {0, 1}
+
+
+def test_mixed_singles_and_pairs_are_refused(tiny_bert):
+    _, tokenizer = tiny_bert
+    with pytest.raises(DataError, match="mixed single texts and text pairs"):
+        tokenize([Example("a", "b"), Example("c")], tokenizer=tokenizer, max_length=8, labels=None)
