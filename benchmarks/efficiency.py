@@ -9,6 +9,7 @@ tokens), forward + activation-gradient backward through the frozen backbone (ptu
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import statistics
 import sys
@@ -55,7 +56,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     flops = {}
     for method in args.methods.split(","):
-        cells = [json.loads(p.read_text()) for p in sorted(args.results.glob(f"{method}__seed*.json"))]
+        cells = [json.loads(p.read_text()) for p in sorted(args.results.glob(glob.escape(method) + "__seed*.json"))]
         cells = [c for c in cells if "error" not in c]
         if not cells:
             continue
