@@ -13,7 +13,6 @@ import glob
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,17 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from sst2_minilm import protocol_examples  # noqa: E402
 
-
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b  # warm-up
-    rates = []
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        rates.append(2 * size**3 * repeats / (time.perf_counter() - started) / 1e9)
-    return statistics.median(rates)
+from ptune.speed import matmul_gflops  # noqa: E402
 
 
 def useful_train_flops(seed: int) -> int:
