@@ -95,3 +95,20 @@ class PositionScheme:
 
 def accepts_token_type_ids(model: nn.Module) -> bool:
     return "token_type_ids" in inspect.signature(model.forward).parameters
+
+
+def prefer_eager_attention(model: nn.Module) -> int:
+    """Switch transformers models inside `model` from SDPA to eager attention; returns how many.
+
+    Measured on a 2-core CPU (MiniLM, batch 32, ~34 tokens): under bf16 autocast the CPU SDPA
+    kernel's backward takes a third of a training step, and eager attention makes the step about
+    1.5x faster; in fp32 the two are equal. Training calls this for bf16 on CPU only.
+    """
+    from transformers import PreTrainedModel
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel) and module.config._attn_implementation == "sdpa":
+            module.set_attn_implementation("eager")
+            changed += 1
+    return changed

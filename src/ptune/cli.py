@@ -268,6 +268,27 @@ def cmd_bench_speed(args) -> int:
     return 0
 
 
+# ---- advise ---------------------------------------------------------------------------------
+def add_advise_parser(commands) -> None:
+    from ptune.advise import TASKS
+
+    p = commands.add_parser("advise", help="which PEFT method and settings, by the lab's rules and measured grids")
+    p.add_argument("--task", choices=TASKS, required=True)
+    p.add_argument("--model-size", type=int, required=True, help="backbone parameters, e.g. 110000000")
+    p.add_argument("--train-size", type=int, required=True, help="labelled training examples")
+    p.add_argument("--results", action="append", default=[], metavar="DIR",
+                   help="a `ptune compare` or `ptune ablate` output folder to check the advice against (repeatable)")
+    p.set_defaults(func=cmd_advise)
+
+
+def cmd_advise(args) -> int:
+    from ptune.advise import advise, format_advice
+
+    print(format_advice(advise(args.task, model_size=args.model_size, train_size=args.train_size,
+                               results=[Path(r) for r in args.results])))
+    return 0
+
+
 def torch_threads() -> int:
     import torch
 
@@ -277,7 +298,10 @@ def torch_threads() -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptune", description="P-Tuning for encoder transformers.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser, add_bench_parser):
+    from ptune.compare.commands import add_ablate_parser, add_compare_parser
+
+    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser, add_bench_parser,
+                add_compare_parser, add_ablate_parser, add_advise_parser):
         add(commands)
     return parser
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from ptune.artifacts import load_adapter
+from ptune.backbone import prefer_eager_attention
 from ptune.data import Example, tokenize
 from ptune.training.evaluate import predict_logits
 
@@ -29,6 +30,8 @@ class Predictor:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.bf16 = resolve_precision(precision) == "bf16"
         self.model.to(self.device)
+        if self.bf16 and self.device.type == "cpu":
+            prefer_eager_attention(self.model)
 
     def logits(self, examples: list[Example]) -> torch.Tensor:
         features = tokenize(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(), labels=None)

@@ -44,7 +44,7 @@ def _build(kind: str, model_name: str | None, num_labels: int, seed: int):
     from ptune.backbone import load_backbone, resolve_model_path
 
     if kind == "peft":
-        from ptune.compare.peft_ptuning import build_peft_ptuning
+        from ptune.compare.peft_methods import build_peft_ptuning
 
         return build_peft_ptuning(resolve_model_path(model_name), num_labels=num_labels, seed=seed)
     from ptune.model import PTuningModel

@@ -14,7 +14,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiL
 @dataclass
 class MLPEncoderConfig(EncoderConfig):
     depth: int = 1
-    """Number of hidden layers, 1-4."""
+    """Number of hidden layers, 0-4; 0 is a single Linear(h, h) map (no hidden layer)."""
     hidden_mult: float = 2.0
     """Width of the hidden layers as a multiple of the backbone's hidden size."""
     activation: str = "relu"
@@ -27,8 +27,8 @@ class MLPEncoderConfig(EncoderConfig):
 
     def problems(self) -> list[str]:
         found = super().problems()
-        if not 1 <= self.depth <= 4:
-            found.append(f"depth={self.depth}: expected 1 to 4 hidden layers")
+        if not 0 <= self.depth <= 4:
+            found.append(f"depth={self.depth}: expected 0 to 4 hidden layers (0: one linear map)")
         if self.hidden_mult <= 0:
             found.append(f"hidden_mult={self.hidden_mult}: expected a positive multiple, e.g. 2")
         if self.activation not in ACTIVATIONS:

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from ptune.backbone import prefer_eager_attention
 from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
@@ -99,6 +100,8 @@ def fit(model, *, train_features: list[dict], dev_features: list[dict], config: 
     eval_every = config.eval_every or steps_per_epoch
     optimizer = torch.optim.AdamW(optimizer_groups(model, config))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    if accelerator.mixed_precision == "bf16" and accelerator.device.type == "cpu":
+        prefer_eager_attention(model)
     state = LoopState()
     if resume and has_checkpoint(run_dir):
         trainable, state = load_checkpoint(run_dir, optimizer=optimizer, scheduler=scheduler)

@@ -1,0 +1,43 @@
+"""`ptune ablate`: the seed lab's table 6.2 on ptune's P-tuning, plus the sweeps around it.
+
+Each row removes or changes one thing from the full configuration (`ptune`, the default) and is
+reported with its delta against it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FULL = "ptune"
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    label: str
+    method: str
+    group: str
+    """`table 6.2` (the lab's four removals), or the sweep the row belongs to."""
+    lab_accuracy: float | None = None
+    """What the seed lab printed for this removal (BERT-base, SST-2), for the side-by-side column."""
+
+
+ROWS = [
+    AblationRow("full configuration", FULL, "table 6.2", 91.2),
+    AblationRow("without the prompt encoder (plain embeddings)", "ptune[encoder=embedding]", "table 6.2", 85.3),
+    AblationRow("without virtual tokens (linear probe)", "linear-probe", "table 6.2", 87.2),
+    AblationRow("without the MLP middle layer (one linear map)", "ptune[depth=0]", "table 6.2", 89.8),
+    AblationRow("without the residual connection", "ptune[residual=false]", "table 6.2", 90.1),
+    AblationRow("LayerNorm off", "ptune[layer_norm=false]", "encoder"),
+    AblationRow("dropout 0.1 in the encoder", "ptune[dropout=0.1]", "encoder"),
+    AblationRow("bi-LSTM encoder", "ptune[encoder=lstm]", "encoder"),
+    AblationRow("depth 2", "ptune[depth=2]", "depth"),
+    AblationRow("depth 3", "ptune[depth=3]", "depth"),
+    AblationRow("depth 4", "ptune[depth=4]", "depth"),
+    AblationRow("5 virtual tokens", "ptune[num_virtual_tokens=5]", "virtual tokens"),
+    AblationRow("10 virtual tokens", "ptune[num_virtual_tokens=10]", "virtual tokens"),
+    AblationRow("50 virtual tokens", "ptune[num_virtual_tokens=50]", "virtual tokens"),
+    AblationRow("placement prefix (PEFT's layout)", "ptune[placement=prefix]", "placement"),
+]
+
+
+def ablation_methods(rows: list[AblationRow] = ROWS) -> list[str]:
+    return [row.method for row in rows]

@@ -1,0 +1,124 @@
+"""One grid cell: train and evaluate one method with one seed under the protocol, measure its costs.
+
+    python -m ptune.compare.cell PROTOCOL_JSON METHOD SEED OUT_JSON
+
+The grid runs every cell in its own process (clean peak memory, no state shared between
+methods); tests call `run_cell` directly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from ptune.compare.methods import BuildContext, parse_method
+from ptune.compare.protocol import ProtocolConfig
+
+EVAL_REPEATS = 3
+THREADS_ENV = "PTUNE_THREADS"
+
+
+def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
+    """The result row of one (method, seed): metrics, costs, settings and the loss curve."""
+    import transformers
+
+    from ptune.backbone import resolve_model_path
+    from ptune.config import TrainConfig
+    from ptune.data import tokenize
+    from ptune.training.evaluate import predict_logits
+    from ptune.training.loop import fit
+    from ptune.training.run import make_accelerator, resolve_precision
+
+    transformers.logging.set_verbosity_error()
+    spec = parse_method(method_text)
+    torch.manual_seed(seed)
+    train, dev, labels = protocol.examples(seed)
+    model_path = resolve_model_path(protocol.model)
+    context = BuildContext(model_name=protocol.model, model_path=model_path, num_labels=len(labels), seed=seed,
+                           max_length=protocol.max_length)
+    model = spec.method.build(context, spec.model_settings)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+    text_length = min(protocol.max_length, model.max_text_length()) if hasattr(model, "max_text_length") \
+        else protocol.max_length
+    train_features = tokenize(train, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    dev_features = tokenize(dev, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    config = TrainConfig(**{
+        "epochs": protocol.epochs, "batch_size": protocol.batch_size, "eval_batch_size": protocol.eval_batch_size,
+        "precision": protocol.precision, "group_by_length": protocol.group_by_length, "seed": seed,
+        "lr": spec.method.lr, "head_lr": spec.method.head_lr, **spec.train_settings})
+    if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":
+        config.head_lr = config.lr  # PEFT trains its classifier with the method's one learning rate
+    accelerator = make_accelerator(config.precision)
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
+                     run_dir=Path(run_dir), pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                     accelerator=accelerator, show_progress=False)
+        losses = [json.loads(line) for line in (Path(run_dir) / "train_log.jsonl").read_text().splitlines()]
+        model = accelerator.unwrap_model(model)
+        model.eval()
+        if hasattr(model, "fold_prompt"):
+            model.fold_prompt()  # what ptune serves: the prompt table, no encoder
+        eval_seconds = []
+        for _ in range(EVAL_REPEATS):
+            started = time.perf_counter()
+            predict_logits(model, dev_features, batch_size=protocol.eval_batch_size,
+                           pad_token_id=tokenizer.pad_token_id, accelerator=accelerator)
+            eval_seconds.append(time.perf_counter() - started)
+        inference_bytes, inference_parameters = inference_files(model, Path(run_dir) / "inference", labels)
+    counts = model.parameter_counts()
+    state, metrics = result.state, result.final_metrics
+    return {
+        "method": spec.text, "base_method": spec.method.name, "label": spec.method.label, "seed": seed,
+        "settings": spec.settings, "dev_accuracy": metrics["accuracy"], "dev_macro_f1": metrics["macro_f1"],
+        "train_examples": len(train_features), "dev_examples": len(dev_features), "steps": result.steps_total,
+        "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / state.train_seconds,
+        "eval_samples_per_s": len(dev_features) / sorted(eval_seconds)[len(eval_seconds) // 2],
+        "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
+        "trainable_percent": 100 * counts["trainable"] / counts["total"],
+        "inference_parameters": inference_parameters, "inference_bytes": inference_bytes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
+        "precision": resolve_precision(config.precision), "group_by_length": config.group_by_length,
+        "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }
+
+
+def inference_files(model, folder: Path, labels) -> tuple[int, int]:
+    """(bytes on disk, parameters) of what inference needs beyond the public backbone."""
+    from ptune.artifacts import inference_size_bytes, save_adapter
+
+    if hasattr(model, "save_inference_files"):
+        return model.save_inference_files(folder)
+    save_adapter(model, folder, label_names=list(labels.names), backbone_name=None)
+    return inference_size_bytes(folder), model.parameter_counts()["inference"]
+
+
+def failure_row(method_text: str, seed: int) -> dict:
+    error = traceback.format_exc()
+    return {"method": method_text, "seed": seed, "error": error,
+            "error_summary": (error.strip().splitlines() or ["unknown error"])[-1]}
+
+
+def main(argv: list[str]) -> None:
+    protocol_json, method_text, seed, out = argv
+    if os.environ.get(THREADS_ENV):  # benchmark protocols fix the thread count
+        torch.set_num_threads(int(os.environ[THREADS_ENV]))
+    try:
+        row = run_cell(ProtocolConfig(**json.loads(protocol_json)), method_text, int(seed))
+    except Exception:
+        row = failure_row(method_text, int(seed))
+    from ptune.compare.grid import write_cell
+
+    write_cell(Path(out), row)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,102 @@
+"""`ptune compare` and `ptune ablate`: argument parsing and the printed summary."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ptune.compare.protocol import PRESETS, ProtocolConfig
+from ptune.errors import PtuneError
+
+
+def add_protocol_flags(p) -> None:
+    p.add_argument("--data", required=True, help="folder with train and dev files, or a Hub name like glue/sst2")
+    p.add_argument("--model", default=None, help="backbone name or path (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--protocol", choices=sorted(PRESETS), default=None,
+                   help="a named protocol's budget (train size, epochs, batch, max length); flags below override it")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
+    p.add_argument("--output", required=True, help="grid folder: one result file per (method, seed); re-running "
+                                                   "skips finished cells")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="shuffle the training rows with the seed and keep the first N")
+    p.add_argument("--epochs", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--max-length", type=int, default=None, help="word pieces of text (virtual tokens are extra)")
+    p.add_argument("--eval-batch-size", type=int, default=None)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                   help="one precision for every method (default: auto, bf16 where native)")
+    p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false", default=None,
+                   help="random batches instead of length-grouped ones")
+    p.add_argument("--text-column", default=None)
+    p.add_argument("--pair-column", default=None)
+    p.add_argument("--label-column", default=None)
+    p.add_argument("--in-process", action="store_true",
+                   help="run cells in this process instead of one subprocess each (peak memory is then shared)")
+    p.add_argument("--no-plots", action="store_true", help="tables and CSV only")
+
+
+def add_compare_parser(commands) -> None:
+    from ptune.compare.methods import METHODS, TABLE_6_1
+
+    p = commands.add_parser("compare", help="train and evaluate several methods under one protocol (table 6.1)",
+                            description="Methods: " + ", ".join(METHODS) + ". Settings in brackets, e.g. "
+                            "'ptune[encoder=lstm;lr=1e-2]', 'peft-lora[r=16]'.")
+    p.add_argument("--methods", default=",".join(TABLE_6_1),
+                   help=f"comma-separated methods (default: {','.join(TABLE_6_1)})")
+    add_protocol_flags(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def add_ablate_parser(commands) -> None:
+    p = commands.add_parser("ablate", help="ptune's P-tuning with one component changed per row (table 6.2)")
+    add_protocol_flags(p)
+    p.set_defaults(func=cmd_ablate, seeds="0")
+
+
+def protocol_from_args(args) -> ProtocolConfig:
+    fields = {name: getattr(args, name) for name in (
+        "model", "train_size", "epochs", "batch_size", "max_length", "eval_batch_size", "precision",
+        "group_by_length", "text_column", "pair_column", "label_column") if getattr(args, name) is not None}
+    if args.protocol:
+        return ProtocolConfig.preset(args.protocol, data=args.data, **fields)
+    return ProtocolConfig(data=args.data, **fields)
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise PtuneError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+
+
+def run(args, methods: list[str], kind: str) -> int:
+    from ptune.compare.grid import run_grid
+    from ptune.compare.report import write_reports
+
+    protocol = protocol_from_args(args)
+    output = Path(args.output)
+    rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds), output=output,
+                    isolate=not args.in_process, log=lambda m: print(m, file=sys.stderr, flush=True))
+    title = f"{'Ablation' if kind == 'ablation' else 'Comparison'}: {Path(protocol.data).name}, " \
+            f"{protocol.model or 'bundled all-MiniLM-L6-v2'}"
+    from ptune.compare.grid import all_rows
+
+    written = write_reports(output, all_rows(output), order=methods, kind=kind, title=title, plots=not args.no_plots)
+    print((output / "table.md").read_text())
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    failed = sum("error" in r for r in rows)
+    if failed:
+        print(f"{failed} cell(s) failed; their errors are in the table and in {output / 'cells'}; "
+              "re-run the same command to retry them", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_compare(args) -> int:
+    from ptune.compare.methods import split_methods
+
+    return run(args, split_methods(args.methods), "comparison")
+
+
+def cmd_ablate(args) -> int:
+    from ptune.compare.ablation import ablation_methods
+
+    return run(args, ablation_methods(), "ablation")

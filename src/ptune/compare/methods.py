@@ -1,0 +1,179 @@
+"""The methods `ptune compare` can run, and the `name[key=value;...]` syntax that configures them.
+
+    ptune                       ptune's P-tuning, default configuration
+    ptune[encoder=lstm]         any PTuningConfig / encoder / TrainConfig field can be set
+    peft-ptuning                HF PEFT's P-tuning (the peer)
+    peft-prompt, peft-prefix    HF PEFT's prompt tuning and prefix tuning
+    peft-lora[r=16]             HF PEFT's LoRA
+    bitfit, full-ft             implemented in ptune on transformers' classification model
+    linear-probe                frozen backbone + ptune's head, no virtual tokens
+
+Each method has its own default learning rates (stated in every result row); `lr=` and
+`head_lr=` override them like any other TrainConfig field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ptune.compare import baselines, peft_methods
+from ptune.config import PTuningConfig, TrainConfig
+from ptune.encoders import ENCODERS
+from ptune.errors import ConfigError
+
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What every builder gets: where the backbone is, the task, the seed, the text budget."""
+
+    model_name: str | None
+    model_path: str
+    num_labels: int
+    seed: int
+    max_length: int
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    """The row name in tables, as the seed lab writes it."""
+    lr: float
+    head_lr: float
+    build: Callable[[BuildContext, dict], Any]
+    source: str
+    """Who implements it: `ptune` or `peft`."""
+
+
+def _build_ptune(context: BuildContext, settings: dict):
+    from ptune.backbone import load_backbone
+    from ptune.model import PTuningModel
+
+    settings = dict(settings)
+    model_fields = {f.name for f in dataclasses.fields(PTuningConfig)}
+    kind = settings.pop("encoder", "mlp")
+    if kind not in ENCODERS:
+        raise ConfigError("method", [f"encoder={kind!r}: expected one of {sorted(ENCODERS)}"])
+    encoder_cls = ENCODERS[kind][0]
+    encoder_fields = {f.name for f in dataclasses.fields(encoder_cls)}
+    unknown = sorted(set(settings) - model_fields - encoder_fields)
+    if unknown:
+        raise ConfigError("method", [f"ptune does not know {unknown}; settings: "
+                                     f"{sorted(model_fields | encoder_fields | TRAIN_FIELDS)}"])
+    encoder = encoder_cls(**{k: v for k, v in settings.items() if k in encoder_fields})
+    config = PTuningConfig(**{"max_length": context.max_length,
+                              **{k: v for k, v in settings.items() if k in model_fields}, "encoder": encoder})
+    backbone, _ = load_backbone(context.model_name)
+    return PTuningModel(backbone, config, num_labels=context.num_labels, seed=context.seed)
+
+
+def _build_linear_probe(context: BuildContext, settings: dict):
+    from ptune.backbone import load_backbone
+
+    _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed"))
+    backbone, _ = load_backbone(context.model_name)
+    return baselines.LinearProbe(backbone, num_labels=context.num_labels, seed=context.seed, **settings)
+
+
+def _hf(train: str):
+    def build(context: BuildContext, settings: dict):
+        _check_kwargs(baselines.build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train"))
+        return baselines.build_hf_classifier(context.model_path, num_labels=context.num_labels, seed=context.seed,
+                                             train=train)
+    return build
+
+
+def _peft(builder):
+    def build(context: BuildContext, settings: dict):
+        _check_kwargs(builder, settings, skip=("model_path", "num_labels", "seed"))
+        return builder(context.model_path, num_labels=context.num_labels, seed=context.seed, **settings)
+    return build
+
+
+def _check_kwargs(function, settings: dict, *, skip=()) -> None:
+    accepted = [n for n in inspect.signature(function).parameters if n not in skip and n != "self"]
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        raise ConfigError("method", [f"{unknown} not understood; settings for this method: "
+                                     f"{sorted(accepted)} and the TrainConfig fields {sorted(TRAIN_FIELDS)}"])
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("ptune", "P-Tuning (ptune)", 5e-3, 5e-3, _build_ptune, "ptune"),
+    Method("peft-ptuning", "P-Tuning (PEFT)", 5e-3, 5e-3, _peft(peft_methods.build_peft_ptuning), "peft"),
+    Method("peft-prompt", "Prompt Tuning (PEFT)", 1e-2, 1e-2, _peft(peft_methods.build_peft_prompt_tuning), "peft"),
+    Method("peft-prefix", "Prefix Tuning (PEFT)", 1e-2, 1e-2, _peft(peft_methods.build_peft_prefix_tuning), "peft"),
+    Method("peft-lora", "LoRA (PEFT)", 5e-4, 5e-4, _peft(peft_methods.build_peft_lora), "peft"),
+    Method("bitfit", "BitFit", 1e-3, 1e-3, _hf("bias"), "ptune"),
+    Method("full-ft", "Full fine-tuning", 5e-5, 5e-5, _hf("all"), "ptune"),
+    Method("linear-probe", "Linear probe (no virtual tokens)", 5e-3, 5e-3, _build_linear_probe, "ptune"),
+]}
+"""Default learning rates: the sst2-minilm reference settings (the better of those tried there);
+the linear probe uses ptune's head learning rate, so it differs from ptune only in the prompt."""
+
+TABLE_6_1 = ["ptune", "peft-ptuning", "peft-prompt", "peft-prefix", "peft-lora", "bitfit", "full-ft", "linear-probe"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A parsed method string: the registered method and its settings."""
+
+    text: str
+    method: Method
+    settings: dict
+
+    @property
+    def model_settings(self) -> dict:
+        return {k: v for k, v in self.settings.items() if k not in TRAIN_FIELDS}
+
+    @property
+    def train_settings(self) -> dict:
+        return {k: v for k, v in self.settings.items() if k in TRAIN_FIELDS}
+
+
+def parse_method(text: str) -> MethodSpec:
+    """`ptune[encoder=lstm;lr=1e-2]` -> MethodSpec(ptune, {"encoder": "lstm", "lr": 0.01})."""
+    text = text.strip()
+    base, settings = text, {}
+    if "[" in text:
+        if not text.endswith("]"):
+            raise ConfigError("method", [f"{text!r}: settings go in brackets at the end, e.g. ptune[lr=1e-2;depth=2]"])
+        base, rest = text[:-1].split("[", 1)
+        for item in filter(None, (part.strip() for part in rest.split(";"))):
+            if "=" not in item:
+                raise ConfigError("method", [f"{text!r}: {item!r} is not key=value"])
+            key, value = item.split("=", 1)
+            settings[key.strip()] = parse_value(value.strip())
+    if base not in METHODS:
+        raise ConfigError("method", [f"{base!r} is not a method; known: {', '.join(METHODS)}"])
+    return MethodSpec(text=text, method=METHODS[base], settings=settings)
+
+
+def parse_value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def split_methods(text: str) -> list[str]:
+    """Comma-separated method strings; commas inside brackets belong to a setting."""
+    methods, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            methods.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        methods.append(current.strip())
+    return methods

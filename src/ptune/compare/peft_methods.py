@@ -1,0 +1,129 @@
+"""HF PEFT's methods (P-tuning, prompt tuning, prefix tuning, LoRA), shaped for ptune's loop.
+
+Every model here maps (input_ids, attention_mask, token_type_ids) to logits and splits its
+trainable parameters into "encoder" (the method's own parameters) and "head" (the classifier
+PEFT trains beside them), so the same loop, optimizer groups and batches serve every method.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+HEAD_MODULES = ("classifier", "score")
+
+
+class PeftClassifier(torch.nn.Module):
+    """A PEFT sequence-classification model returning logits like PTuningModel."""
+
+    def __init__(self, peft_model):
+        super().__init__()
+        self.inner = peft_model
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    def _trainable(self):
+        return [(n, p) for n, p in self.inner.named_parameters() if p.requires_grad]
+
+    def trainable_parameters(self):
+        is_head = lambda name: any(f".{m}." in f".{name}" for m in HEAD_MODULES)  # noqa: E731
+        return {"encoder": [p for n, p in self._trainable() if not is_head(n)],
+                "head": [p for n, p in self._trainable() if is_head(n)]}
+
+    def trainable_state_dict(self):
+        return {n: p.detach().clone() for n, p in self._trainable()}
+
+    def load_trainable_state_dict(self, state):
+        self.inner.load_state_dict(state, strict=False)
+
+    def parameter_counts(self) -> dict[str, int]:
+        trainable = sum(p.numel() for _, p in self._trainable())
+        return {"trainable": trainable, "total": sum(p.numel() for p in self.inner.parameters())}
+
+    def save_inference_files(self, folder: Path) -> tuple[int, int]:
+        """PEFT's own save_pretrained; returns (bytes on disk, parameters saved)."""
+        self.inner.save_pretrained(folder)
+        files = list(folder.rglob("*.safetensors"))
+        return (sum(p.stat().st_size for p in files),
+                sum(t.numel() for f in files for t in load_file(f).values()))
+
+
+def _base_model(model_path: str, num_labels: int, seed: int):
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    return AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=num_labels)
+
+
+def build_peft_ptuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0,
+                       encoder_hidden_size: int | None = None):
+    """PEFT's P-tuning as the sst2-minilm protocol configures it (MLP reparameterisation)."""
+    from peft import PromptEncoderConfig, TaskType, get_peft_model
+
+    base = _base_model(model_path, num_labels, seed)
+    config = PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=num_virtual_tokens,
+                                 encoder_reparameterization_type="MLP",
+                                 encoder_hidden_size=encoder_hidden_size or base.config.hidden_size)
+    return PeftClassifier(get_peft_model(base, config))
+
+
+def build_peft_prompt_tuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0):
+    """PEFT's prompt tuning (Lester et al.): k free embeddings prepended, no encoder."""
+    from peft import PromptTuningConfig, TaskType, get_peft_model
+
+    base = _base_model(model_path, num_labels, seed)
+    config = PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=num_virtual_tokens)
+    return PeftClassifier(get_peft_model(base, config))
+
+
+def build_peft_prefix_tuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0):
+    """PEFT's prefix tuning (per-layer key/value prefixes), through the compatibility layer below."""
+    from peft import PrefixTuningConfig, TaskType, get_peft_model
+
+    base = _base_model(model_path, num_labels, seed)
+    accept_past_key_values(base)
+    config = PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=num_virtual_tokens)
+    return PeftClassifier(get_peft_model(base, config))
+
+
+def build_peft_lora(model_path: str, *, num_labels: int, seed: int = 0, r: int = 8, lora_alpha: int = 16,
+                    lora_dropout: float = 0.1, target_modules: str = "query,value"):
+    """PEFT's LoRA on the attention query/value projections (its usual BERT setting)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    base = _base_model(model_path, num_labels, seed)
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                        target_modules=target_modules.split(","))
+    return PeftClassifier(get_peft_model(base, config))
+
+
+def accept_past_key_values(model) -> bool:
+    """Compatibility layer for PEFT prefix tuning on transformers 5.x encoders.
+
+    PEFT (0.21) passes the prefix as `past_key_values=` and checks for that name in the signature
+    of the backbone's `forward`; transformers 5.x renamed the argument to `cache`, so PEFT refuses
+    BERT with "Model does not support past key values". This wraps the backbone's forward (this
+    instance only) in one that accepts `past_key_values` and hands it on as `cache`. Returns True
+    when the wrapper was installed, False when the backbone already accepts the old name.
+    """
+    backbone = getattr(model, model.base_model_prefix, model)
+    signature = inspect.signature(backbone.forward)
+    if "past_key_values" in signature.parameters:
+        return False
+    if "cache" not in signature.parameters:
+        raise TypeError(f"{type(backbone).__name__}.forward takes neither `past_key_values` nor `cache`; "
+                        "prefix tuning cannot pass its key/value prefix to this backbone")
+    original = backbone.forward
+
+    def forward(*args, past_key_values=None, **kwargs):
+        return original(*args, cache=past_key_values, **kwargs)
+
+    parameters = [p for name, p in signature.parameters.items() if name != "kwargs"]
+    parameters.append(inspect.Parameter("past_key_values", inspect.Parameter.KEYWORD_ONLY, default=None))
+    parameters += [p for name, p in signature.parameters.items() if name == "kwargs"]
+    forward.__signature__ = signature.replace(parameters=parameters)
+    backbone.forward = forward
+    return True

@@ -1,0 +1,69 @@
+"""One comparison protocol: the data, budget and schedule every method in a grid shares."""
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+
+from ptune.data import Example, LabelSet, LoadReport, load_examples
+from ptune.errors import ConfigError
+
+PRESETS = {
+    # ../shared-style protocols; --data still says where the files are.
+    "sst2-minilm": {"train_size": 16000, "epochs": 1.0, "batch_size": 32, "max_length": 66},
+    "rte-minilm": {"train_size": None, "epochs": 5.0, "batch_size": 16, "max_length": 128},
+}
+
+
+@dataclass
+class ProtocolConfig:
+    """Identical for every method and seed of a grid; a grid folder refuses a different one."""
+
+    data: str
+    """Folder with train and dev files, or a Hub dataset name."""
+    model: str | None = None
+    """Backbone name or path; None is the bundled MiniLM."""
+    train_size: int | None = None
+    """Shuffle the training rows with random.Random(seed) and keep the first N (None: all, unshuffled)."""
+    epochs: float = 1.0
+    batch_size: int = 32
+    max_length: int = 128
+    """Word pieces of text (with [CLS]/[SEP]); virtual tokens come on top."""
+    eval_batch_size: int = 64
+    precision: str = "auto"
+    """One precision for all methods (`auto`: bf16 where the hardware multiplies it natively)."""
+    group_by_length: bool = True
+    text_column: str | None = None
+    pair_column: str | None = None
+    label_column: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.train_size is not None and self.train_size < 1:
+            problems.append(f"train_size={self.train_size}: expected >= 1")
+        if self.epochs <= 0 or self.batch_size < 1 or self.eval_batch_size < 1:
+            problems.append("epochs, batch_size and eval_batch_size must be positive")
+        if self.max_length < 2:
+            problems.append(f"max_length={self.max_length}: expected >= 2")
+        if problems:
+            raise ConfigError("ProtocolConfig", problems)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "ProtocolConfig":
+        if name not in PRESETS:
+            raise ConfigError("protocol", [f"{name!r}: known presets are {sorted(PRESETS)}"])
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def examples(self, seed: int) -> tuple[list[Example], list[Example], LabelSet]:
+        """(train, dev, labels); the train rows in the protocol's order for this seed."""
+        names = {"text_column": self.text_column, "pair_column": self.pair_column, "label_column": self.label_column}
+        train = load_examples(self.data, split="train", report=LoadReport(), **names)
+        dev = load_examples(self.data, split="dev", report=LoadReport(), **names)
+        if self.train_size is not None:
+            order = list(range(len(train)))
+            random.Random(seed).shuffle(order)
+            train = [train[i] for i in order[: self.train_size]]
+        return train, dev, LabelSet.from_examples(train)

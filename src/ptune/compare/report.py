@@ -1,0 +1,260 @@
+"""Tables and plots from a grid's result rows: markdown laid out like the seed lab's tables,
+CSV, and PNG plots. Accuracy is mean ± sample std over seeds; costs are medians over seeds."""
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ptune.compare.ablation import FULL, ROWS, AblationRow
+
+# The seed lab's table 6.1 (BERT-base, SST-2): accuracy and parameter efficiency.
+LAB_TABLE_6_1 = {
+    "ptune": ("91.2", "0.1%"), "peft-ptuning": ("91.2", "0.1%"), "peft-prompt": ("89.1", "0.01%"),
+    "peft-lora": ("91.8", "0.3%"), "bitfit": ("88.7", "0.08%"), "full-ft": ("92.5", "100%"),
+}
+
+
+@dataclass
+class Summary:
+    """One method across its seeds."""
+
+    method: str
+    label: str = ""
+    base_method: str = ""
+    settings: dict = field(default_factory=dict)
+    runs: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def values(self, key: str) -> list[float]:
+        return [r[key] for r in self.runs]
+
+    def mean(self, key: str) -> float:
+        return statistics.mean(self.values(key))
+
+    def std(self, key: str) -> float:
+        values = self.values(key)
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def median(self, key: str) -> float:
+        return statistics.median(self.values(key))
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r["seed"] for r in self.runs)
+
+
+def summarize(rows: list[dict], order: list[str] | None = None) -> list[Summary]:
+    """Rows grouped by method, in `order` first, then in the order they appear."""
+    by_method: dict[str, Summary] = {}
+    for method in order or []:
+        by_method[method] = Summary(method)
+    for row in sorted(rows, key=lambda r: r.get("seed", 0)):
+        summary = by_method.setdefault(row["method"], Summary(row["method"]))
+        if "error" in row:
+            summary.failures.append(row)
+        else:
+            summary.runs.append(row)
+            summary.label, summary.base_method = row.get("label", ""), row.get("base_method", "")
+            summary.settings = row.get("settings", {})
+    return [s for s in by_method.values() if s.runs or s.failures]
+
+
+def percent(value: float, std: float | None = None) -> str:
+    return f"{100 * value:.1f}" if std is None else f"{100 * value:.1f} ± {100 * std:.1f}"
+
+
+def size(num_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if num_bytes < 1024 or unit == "GB":
+            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024
+
+
+def failure_cells(summary: Summary) -> str:
+    return "; ".join(f"seed {r['seed']}: {r.get('error_summary', 'failed')[:100]}" for r in summary.failures)
+
+
+def comparison_table(summaries: list[Summary]) -> str:
+    """Table 6.1's layout: accuracy, parameter efficiency, training time, stability (the std)."""
+    lines = ["| method | dev accuracy (mean ± std) | macro-F1 | trainable params | % of model | train time s "
+             "| train samples/s | eval samples/s | peak RSS MB | inference files | lr | seeds "
+             "| lab, BERT-base: acc / params |",
+             "|---" * 13 + "|"]
+    for s in summaries:
+        lab = LAB_TABLE_6_1.get(s.method)
+        lab_text = f"{lab[0]} / {lab[1]}" if lab else "—"
+        if s.runs:
+            first = s.runs[0]
+            lines.append(
+                f"| {s.method} | {percent(s.mean('dev_accuracy'), s.std('dev_accuracy'))} "
+                f"| {percent(s.mean('dev_macro_f1'), s.std('dev_macro_f1'))} | {first['trainable_parameters']:,} "
+                f"| {first['trainable_percent']:.3g}% | {s.median('train_seconds'):.0f} "
+                f"| {s.median('train_samples_per_s'):.1f} | {s.median('eval_samples_per_s'):.1f} "
+                f"| {s.median('peak_rss_mb'):.0f} | {size(first['inference_bytes'])} "
+                f"| {first['learning_rates']['lr']:g} | {','.join(map(str, s.seeds))} | {lab_text} |")
+        if s.failures:
+            lines.append(f"| {s.method} | **FAILED** ({failure_cells(s)}) |" + " |" * 10 + f" {lab_text} |")
+    return "\n".join(lines)
+
+
+def ablation_table(summaries: list[Summary], rows: list[AblationRow] = ROWS) -> str:
+    """Table 6.2's layout: each change from the full configuration with its delta."""
+    by_method = {s.method: s for s in summaries}
+    full = by_method.get(FULL)
+    reference = full.mean("dev_accuracy") if full and full.runs else None
+    lab_full = next((r.lab_accuracy for r in rows if r.method == FULL), None)
+    lines = ["| change | method | dev accuracy | Δ vs full | trainable params | seeds | lab, BERT-base: acc (Δ) |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        s = by_method.get(row.method)
+        lab = "—" if row.lab_accuracy is None else (
+            f"{row.lab_accuracy:.1f}" if row.method == FULL else f"{row.lab_accuracy:.1f} ({row.lab_accuracy - lab_full:+.1f})")
+        if s is None:
+            lines.append(f"| {row.label} | `{row.method}` | not run | | | | {lab} |")
+            continue
+        if s.runs:
+            accuracy = s.mean("dev_accuracy")
+            delta = "—" if row.method == FULL or reference is None else f"{100 * (accuracy - reference):+.1f}"
+            lines.append(f"| {row.label} | `{row.method}` | {percent(accuracy, s.std('dev_accuracy') if len(s.runs) > 1 else None)} "
+                         f"| {delta} | {s.runs[0]['trainable_parameters']:,} | {','.join(map(str, s.seeds))} | {lab} |")
+        if s.failures:
+            lines.append(f"| {row.label} | `{row.method}` | **FAILED** ({failure_cells(s)}) | | | | {lab} |")
+    return "\n".join(lines)
+
+
+CSV_COLUMNS = ["method", "label", "seeds", "failed_seeds", "dev_accuracy_mean", "dev_accuracy_std",
+               "dev_macro_f1_mean", "dev_macro_f1_std", "trainable_parameters", "trainable_percent",
+               "train_seconds_median", "train_samples_per_s_median", "eval_samples_per_s_median",
+               "peak_rss_mb_median", "inference_bytes", "lr", "head_lr", "error"]
+
+
+def write_csv(summaries: list[Summary], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for s in summaries:
+            row = {"method": s.method, "label": s.label, "seeds": " ".join(map(str, s.seeds)),
+                   "failed_seeds": " ".join(str(r["seed"]) for r in s.failures), "error": failure_cells(s)}
+            if s.runs:
+                first = s.runs[0]
+                row.update({
+                    "dev_accuracy_mean": s.mean("dev_accuracy"), "dev_accuracy_std": s.std("dev_accuracy"),
+                    "dev_macro_f1_mean": s.mean("dev_macro_f1"), "dev_macro_f1_std": s.std("dev_macro_f1"),
+                    "trainable_parameters": first["trainable_parameters"],
+                    "trainable_percent": first["trainable_percent"],
+                    "train_seconds_median": s.median("train_seconds"),
+                    "train_samples_per_s_median": s.median("train_samples_per_s"),
+                    "eval_samples_per_s_median": s.median("eval_samples_per_s"),
+                    "peak_rss_mb_median": s.median("peak_rss_mb"), "inference_bytes": first["inference_bytes"],
+                    "lr": first["learning_rates"]["lr"], "head_lr": first["learning_rates"]["head_lr"]})
+            writer.writerow(row)
+
+
+# ---- plots --------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy_vs_parameters(summaries: list[Summary], path: Path, title: str) -> bool:
+    done = [s for s in summaries if s.runs]
+    if not done:
+        return False
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for s in done:
+        x = s.runs[0]["trainable_parameters"]
+        axes.errorbar([x], [100 * s.mean("dev_accuracy")], yerr=[100 * s.std("dev_accuracy")], fmt="o", capsize=4,
+                      label=s.method)
+        axes.annotate(s.method, (x, 100 * s.mean("dev_accuracy")), textcoords="offset points", xytext=(5, 4),
+                      fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("trainable parameters (log scale)")
+    axes.set_ylabel("dev accuracy, % (mean ± std over seeds)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def virtual_token_points(summaries: list[Summary]) -> list[tuple[int, Summary]]:
+    """ptune rows that differ from the default at most in num_virtual_tokens."""
+    from ptune.config import PTuningConfig
+
+    points = []
+    for s in summaries:
+        if s.runs and s.base_method == "ptune" and set(s.settings) <= {"num_virtual_tokens"}:
+            points.append((s.settings.get("num_virtual_tokens", PTuningConfig.num_virtual_tokens), s))
+    return sorted(points, key=lambda p: p[0])
+
+
+def plot_accuracy_vs_virtual_tokens(summaries: list[Summary], path: Path, title: str) -> bool:
+    points = virtual_token_points(summaries)
+    if len(points) < 2:
+        return False
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.errorbar([k for k, _ in points], [100 * s.mean("dev_accuracy") for _, s in points],
+                  yerr=[100 * s.std("dev_accuracy") for _, s in points], marker="o", capsize=4)
+    axes.set_xscale("log")
+    axes.set_xticks([k for k, _ in points], [str(k) for k, _ in points])
+    axes.set_xlabel("number of virtual tokens")
+    axes.set_ylabel("dev accuracy, %")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def plot_loss_curves(summaries: list[Summary], path: Path, title: str) -> bool:
+    """Training loss per method, averaged over seeds at each logged step."""
+    curves = [s for s in summaries if s.runs and any(r.get("loss_curve") for r in s.runs)]
+    if not curves:
+        return False
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for s in curves:
+        by_step: dict[int, list[float]] = {}
+        for run in s.runs:
+            for step, loss in run.get("loss_curve", []):
+                by_step.setdefault(step, []).append(loss)
+        steps = sorted(by_step)
+        axes.plot(steps, [statistics.mean(by_step[t]) for t in steps], label=s.method, linewidth=1.2)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("training loss (batch, mean over seeds)")
+    axes.set_title(title)
+    axes.legend(fontsize=7)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def write_reports(output: Path, rows: list[dict], *, order: list[str], kind: str, title: str,
+                  plots: bool = True) -> list[Path]:
+    """results table (.md), CSV and plots into `output`; returns the files written."""
+    summaries = summarize(rows, order)
+    written = []
+    table = ablation_table(summaries) if kind == "ablation" else comparison_table(summaries)
+    (output / "table.md").write_text(f"# {title}\n\n{table}\n")
+    written.append(output / "table.md")
+    write_csv(summaries, output / "summary.csv")
+    written.append(output / "summary.csv")
+    if plots:
+        for name, plot in (("accuracy_vs_parameters.png", plot_accuracy_vs_parameters),
+                           ("accuracy_vs_virtual_tokens.png", plot_accuracy_vs_virtual_tokens),
+                           ("loss_curves.png", plot_loss_curves)):
+            if plot(summaries, output / name, title):
+                written.append(output / name)
+    return written

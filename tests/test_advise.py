@@ -1,0 +1,66 @@
+"""The advisor: the lab's decision tree and settings, and measured results that agree or disagree."""
+import pytest
+
+from ptune.advise import advise, format_advice, lab_method, lab_settings
+from ptune.compare.grid import run_grid
+from ptune.compare.protocol import ProtocolConfig
+from ptune.errors import ConfigError
+from test_compare import fake_row
+
+
+@pytest.mark.parametrize("task,size,data,expected", [
+    ("classification", 110_000_000, 50_000, "P-Tuning"),
+    ("ner", 340_000_000, 500, "P-Tuning"),
+    ("qa", 3_000_000_000, 50_000, "Prompt Tuning"),
+    ("generation", 110_000_000, 50_000, "Prefix Tuning"),
+])
+def test_the_labs_decision_tree(task, size, data, expected):
+    assert lab_method(task, size, data)[0] == expected
+
+
+def test_data_size_rules_outside_the_nlu_branch():
+    assert lab_method("summarisation", 100, 500)[0] == "P-Tuning"
+    assert lab_method("summarisation", 100, 5000)[0] == "LoRA"
+
+
+def test_settings_follow_the_task_and_data_size():
+    classification, _ = lab_settings("classification", 50_000)
+    ner, _ = lab_settings("ner", 500)
+    assert classification["num_virtual_tokens"] == "10-20" and classification["lr"] == 1e-3
+    assert ner["num_virtual_tokens"] == "20-30" and ner["dropout"] == 0.3 and classification["dropout"] == 0.1
+
+
+def test_small_data_rule_is_reported_as_unreachable_for_nlu_tasks():
+    advice = advise("classification", model_size=22_000_000, train_size=300)
+    assert any("never decides" in reason for reason in advice.reasons)
+
+
+def grid(tmp_path, accuracies: dict):
+    def runner(protocol, method, seed):
+        return fake_row(method, seed, accuracies[method][seed], trainable_percent=2.6 if "ptune" in method else 0.3)
+
+    run_grid(ProtocolConfig(data="sst2"), methods=list(accuracies), seeds=[0, 1, 2], output=tmp_path,
+             isolate=False, log=lambda m: None, run_in_process=runner)
+    return tmp_path
+
+
+def test_results_that_contradict_the_rule_are_flagged(tmp_path):
+    folder = grid(tmp_path, {"ptune": [0.80, 0.81, 0.79], "peft-lora": [0.85, 0.86, 0.84]})
+    advice = advise("classification", model_size=22_000_000, train_size=16000, results=[folder])
+    assert advice.method == "P-Tuning"
+    assert "ptune 80.0 ± 1.0 at 2.6% of the parameters, vs LoRA 85.0 ± 1.0 at 0.3%" in advice.evidence[0]
+    assert advice.contradictions and "peft-lora beat ptune by 5.0 points" in advice.contradictions[0]
+    assert "caution:" in format_advice(advice)
+
+
+def test_results_that_agree_raise_no_caution(tmp_path):
+    folder = grid(tmp_path, {"ptune": [0.84, 0.85, 0.86], "peft-lora": [0.82, 0.83, 0.81]})
+    advice = advise("classification", model_size=22_000_000, train_size=16000, results=[folder])
+    assert advice.contradictions == [] and "caution" not in format_advice(advice)
+
+
+def test_bad_requests_explain_themselves(tmp_path):
+    with pytest.raises(ConfigError, match="task='poetry'"):
+        advise("poetry", model_size=1, train_size=1)
+    with pytest.raises(ConfigError, match="not a ptune compare"):
+        advise("classification", model_size=1, train_size=1, results=[tmp_path])

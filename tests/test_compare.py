@@ -1,0 +1,189 @@
+"""ptune compare / ablate: every method through the one harness, resumable grids, tables, plots."""
+import csv
+import json
+
+import pytest
+
+from conftest import DEMO
+from ptune.compare.ablation import ablation_methods
+from ptune.compare.cell import run_cell
+from ptune.compare.grid import all_rows, cell_path, run_grid
+from ptune.compare.methods import METHODS, parse_method, split_methods
+from ptune.compare.protocol import ProtocolConfig
+from ptune.compare.report import summarize, write_reports
+from ptune.errors import ConfigError, PtuneError
+
+pytest.importorskip("peft")
+
+
+@pytest.fixture(scope="module")
+def tiny_protocol(tiny_backbone_dir):
+    # 64 training rows, batch 32: every method takes exactly two optimizer steps.
+    return ProtocolConfig(data=str(DEMO), model=str(tiny_backbone_dir), train_size=64, batch_size=32,
+                          max_length=32, precision="fp32")
+
+
+@pytest.mark.parametrize("method", [*METHODS, "ptune[depth=0]", "ptune[encoder=lstm;lr=1e-2]",
+                                    "peft-lora[r=4]"])
+def test_every_method_runs_two_steps_and_gives_a_well_formed_row(tiny_protocol, method):
+    row = run_cell(tiny_protocol, method, seed=0)
+    assert row["method"] == method and row["steps"] == 2 and row["train_examples"] == 64
+    assert row["dev_examples"] == 60 and 0.0 <= row["dev_accuracy"] <= 1.0 and 0.0 <= row["dev_macro_f1"] <= 1.0
+    assert 0 < row["trainable_parameters"] <= row["total_parameters"]
+    assert row["trainable_percent"] == pytest.approx(100 * row["trainable_parameters"] / row["total_parameters"])
+    assert row["train_samples_per_s"] > 0 and row["eval_samples_per_s"] > 0 and row["peak_rss_mb"] > 0
+    assert row["inference_bytes"] > 0 and row["inference_parameters"] > 0
+    assert row["loss_curve"] and row["loss_curve"][-1][0] == 2
+    assert row["learning_rates"]["lr"] == (1e-2 if "lr=1e-2" in method else METHODS[row["base_method"]].lr)
+
+
+def test_parameter_budgets_are_what_each_method_promises(tiny_protocol):
+    rows = {m: run_cell(tiny_protocol, m, seed=0) for m in ("linear-probe", "bitfit", "full-ft", "ptune")}
+    head = 32 * 2 + 2  # hidden 32, two labels
+    assert rows["linear-probe"]["trainable_parameters"] == head
+    assert rows["full-ft"]["trainable_parameters"] == rows["full-ft"]["total_parameters"]
+    assert rows["linear-probe"]["trainable_parameters"] < rows["bitfit"]["trainable_parameters"] \
+        < rows["full-ft"]["trainable_parameters"]
+    # ptune serves the prompt table and head only: k * hidden + head
+    assert rows["ptune"]["inference_parameters"] == 20 * 32 + head
+
+
+def test_prefix_tuning_compatibility_layer_only_wraps_when_needed(tiny_backbone_dir):
+    import inspect
+
+    from transformers import AutoModelForSequenceClassification
+
+    from ptune.compare.peft_methods import accept_past_key_values
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_backbone_dir, num_labels=2)
+    accept_past_key_values(model)
+    assert "past_key_values" in inspect.signature(model.bert.forward).parameters
+    assert accept_past_key_values(model) is False  # second call: already accepted, nothing wrapped twice
+
+
+def test_method_strings_parse_and_typos_fail_early():
+    spec = parse_method("ptune[encoder=lstm; lr=1e-2; residual=false]")
+    assert spec.method.name == "ptune" and spec.train_settings == {"lr": 0.01}
+    assert spec.model_settings == {"encoder": "lstm", "residual": False}
+    assert split_methods("ptune,peft-lora[target_modules=query,value;r=4],bitfit") == [
+        "ptune", "peft-lora[target_modules=query,value;r=4]", "bitfit"]
+    with pytest.raises(ConfigError, match="not a method"):
+        parse_method("p-tune")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_method("ptune[lstm]")
+
+
+def test_unknown_setting_fails_the_cell_with_the_reason(tiny_protocol, tmp_path):
+    rows = run_grid(tiny_protocol, methods=["peft-lora[rank=4]"], seeds=[0], output=tmp_path, isolate=False,
+                    log=lambda m: None)
+    assert "error" in rows[0] and "rank" in rows[0]["error_summary"] and "'r'" in rows[0]["error_summary"]
+
+
+def fake_row(method, seed, accuracy=0.8, **extra):
+    return {"method": method, "base_method": method.split("[")[0], "label": method, "seed": seed,
+            "settings": parse_method(method).settings, "dev_accuracy": accuracy, "dev_macro_f1": accuracy - 0.01,
+            "train_seconds": 10.0, "train_samples_per_s": 100.0, "eval_samples_per_s": 300.0,
+            "trainable_parameters": 1000, "total_parameters": 100000, "trainable_percent": 1.0,
+            "inference_parameters": 500, "inference_bytes": 2048, "peak_rss_mb": 900.0,
+            "learning_rates": {"lr": 5e-3, "head_lr": 5e-3}, "loss_curve": [[10, 0.7], [20, 0.5]], **extra}
+
+
+def test_resume_skips_finished_cells_and_reruns_corrupt_and_failed_ones(tmp_path):
+    protocol = ProtocolConfig(data=str(DEMO))
+    calls, broken = [], {"bitfit"}
+
+    def runner(protocol, method, seed):
+        calls.append((method, seed))
+        if method in broken:
+            raise RuntimeError("out of memory (simulated)")
+        return fake_row(method, seed)
+
+    grid = dict(methods=["ptune", "bitfit"], seeds=[0, 1], output=tmp_path, isolate=False, log=lambda m: None,
+                run_in_process=runner)
+    rows = run_grid(protocol, **grid)
+    assert len(calls) == 4 and sum("error" in r for r in rows) == 2
+    assert "out of memory (simulated)" in json.loads(cell_path(tmp_path, "bitfit", 0).read_text())["error_summary"]
+    table = write_reports(tmp_path, all_rows(tmp_path), order=grid["methods"], kind="comparison", title="t",
+                          plots=False)[0].read_text()
+    assert "**FAILED**" in table and "out of memory" in table  # a failure is shown, never a number
+
+    cell_path(tmp_path, "ptune", 1).write_text('{"method": "ptune", "se')  # killed mid-write
+    calls.clear()
+    broken.clear()
+    rows = run_grid(protocol, **grid)
+    assert sorted(calls) == [("bitfit", 0), ("bitfit", 1), ("ptune", 1)]
+    assert not any("error" in r for r in rows)
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4
+
+    calls.clear()
+    run_grid(protocol, **grid)
+    assert calls == []
+
+
+def test_a_grid_folder_refuses_another_protocol(tmp_path):
+    runner = lambda protocol, method, seed: fake_row(method, seed)  # noqa: E731
+    run_grid(ProtocolConfig(data=str(DEMO)), methods=["ptune"], seeds=[0], output=tmp_path, isolate=False,
+             log=lambda m: None, run_in_process=runner)
+    with pytest.raises(PtuneError, match="epochs"):
+        run_grid(ProtocolConfig(data=str(DEMO), epochs=3), methods=["ptune"], seeds=[0], output=tmp_path,
+                 isolate=False, log=lambda m: None, run_in_process=runner)
+
+
+@pytest.fixture()
+def fixture_rows():
+    rows = [fake_row("ptune", s, 0.80 + 0.01 * s) for s in range(3)]
+    rows += [fake_row("peft-lora", s, 0.82, trainable_parameters=70000, trainable_percent=0.3) for s in range(3)]
+    rows += [fake_row("ptune[num_virtual_tokens=5]", 0, 0.78), fake_row("ptune[num_virtual_tokens=50]", 0, 0.81)]
+    rows += [fake_row("ptune[encoder=embedding]", 0, 0.75), fake_row("linear-probe", 0, 0.70)]
+    rows += [{"method": "peft-prefix", "seed": 0, "error": "Traceback...\nValueError: no cache",
+              "error_summary": "ValueError: no cache"}]
+    return rows
+
+
+def test_comparison_table_csv_and_plots_from_a_results_fixture(fixture_rows, tmp_path):
+    written = write_reports(tmp_path, fixture_rows, order=["ptune", "peft-lora", "peft-prefix"], kind="comparison",
+                            title="fixture")
+    names = {p.name for p in written}
+    assert names == {"table.md", "summary.csv", "accuracy_vs_parameters.png", "accuracy_vs_virtual_tokens.png",
+                     "loss_curves.png"}
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    table = (tmp_path / "table.md").read_text().splitlines()
+    ptune_line = next(line for line in table if line.startswith("| ptune |"))
+    assert "81.0 ± 1.0" in ptune_line and "| 0,1,2 |" in ptune_line and "91.2 / 0.1%" in ptune_line
+    assert table.index(ptune_line) < table.index(next(line for line in table if line.startswith("| peft-lora |")))
+    assert any(line.startswith("| peft-prefix | **FAILED** (seed 0: ValueError: no cache)") for line in table)
+    summary = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    by_method = {r["method"]: r for r in summary}
+    assert float(by_method["ptune"]["dev_accuracy_mean"]) == pytest.approx(0.81)
+    assert by_method["peft-prefix"]["failed_seeds"] == "0" and by_method["peft-prefix"]["dev_accuracy_mean"] == ""
+
+
+def test_ablation_table_gives_deltas_against_the_full_configuration(fixture_rows, tmp_path):
+    write_reports(tmp_path, fixture_rows, order=ablation_methods(), kind="ablation", title="fixture", plots=False)
+    table = (tmp_path / "table.md").read_text()
+    assert "| without the prompt encoder (plain embeddings) | `ptune[encoder=embedding]` | 75.0 | -6.0 |" in table
+    assert "| without virtual tokens (linear probe) | `linear-probe` | 70.0 | -11.0 |" in table
+    assert "85.3 (-5.9)" in table  # the lab's own number beside ours
+    assert "`ptune[depth=0]` | not run" in table
+
+
+def test_summaries_keep_the_requested_order_and_seed_spread(fixture_rows):
+    summaries = summarize(fixture_rows, order=["peft-lora", "ptune"])
+    assert [s.method for s in summaries][:2] == ["peft-lora", "ptune"]
+    assert summaries[1].std("dev_accuracy") == pytest.approx(0.01)
+
+
+def test_compare_command_end_to_end(tiny_backbone_dir, tmp_path):
+    from test_training import ptune
+
+    args = ["compare", "--model", tiny_backbone_dir, "--data", DEMO, "--train-size", "64", "--max-length", "32",
+            "--seeds", "0", "--methods", "ptune,linear-probe", "--output", tmp_path, "--precision", "fp32"]
+    first = ptune(*args)
+    assert first.returncode == 0, first.stderr
+    assert "| ptune |" in first.stdout and "| linear-probe |" in first.stdout
+    assert (tmp_path / "results.jsonl").exists() and (tmp_path / "accuracy_vs_parameters.png").exists()
+    again = ptune(*args)
+    assert again.returncode == 0 and again.stderr.count("skip") == 2
+    bad = ptune(*args[:-4], "--epochs", "2", "--output", tmp_path)
+    assert bad.returncode == 2 and "another protocol" in bad.stderr
