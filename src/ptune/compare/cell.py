@@ -20,6 +20,7 @@ import torch
 
 from ptune.compare.methods import BuildContext, parse_method
 from ptune.compare.protocol import ProtocolConfig
+from ptune.flops import ptuning_flops
 
 EVAL_REPEATS = 3
 THREADS_ENV = "PTUNE_THREADS"
@@ -73,6 +74,9 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
             eval_seconds.append(time.perf_counter() - started)
         inference_bytes, inference_parameters = inference_files(model, Path(run_dir) / "inference", labels)
     counts = model.parameter_counts()
+    useful_flops = ptuning_flops(transformers.AutoConfig.from_pretrained(model_path),
+                                 text_lengths=[len(f["input_ids"]) for f in train_features],
+                                 num_virtual_tokens=0)["useful_train"] * state_epochs(result, train_features, config)
     state, metrics = result.state, result.final_metrics
     return {
         "method": spec.text, "base_method": spec.method.name, "label": spec.method.label, "seed": seed,
@@ -83,12 +87,18 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
         "trainable_percent": 100 * counts["trainable"] / counts["total"],
         "inference_parameters": inference_parameters, "inference_bytes": inference_bytes,
+        "useful_train_gflops_per_s": useful_flops / state.train_seconds / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
         "precision": resolve_precision(config.precision), "group_by_length": config.group_by_length,
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
         "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
+
+
+def state_epochs(result, train_features, config) -> float:
+    """Epochs actually trained (early stopping or a fractional budget can make it less than asked)."""
+    return result.state.samples_seen / len(train_features)
 
 
 def inference_files(model, folder: Path, labels) -> tuple[int, int]:
