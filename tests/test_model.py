@@ -131,3 +131,20 @@ def test_bad_model_config_reports_every_field():
     with pytest.raises(ConfigError) as err:
         PTuningConfig(num_virtual_tokens=0, placement="middle", pooling="max")
     assert all(s in str(err.value) for s in ("num_virtual_tokens=0", "placement='middle'", "pooling='max'"))
+
+
+def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert):
+    from ptune.backbone import prefer_eager_attention
+    from ptune.config import PTuningConfig
+    from ptune.model import PTuningModel
+
+    backbone, _ = tiny_bert
+    backbone.set_attn_implementation("sdpa")
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, max_length=16), num_labels=2).eval()
+    ids = torch.randint(5, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    before = model(ids, mask)
+    assert prefer_eager_attention(model) == 1
+    assert backbone.config._attn_implementation == "eager" and prefer_eager_attention(model) == 0
+    torch.testing.assert_close(model(ids, mask), before, atol=1e-5, rtol=1e-4)

@@ -15,3 +15,33 @@ def test_bench_speed_compares_ptune_and_peft_side_by_side(tiny_backbone_dir, tmp
     for row in report["rows"]:
         assert row["train_samples_per_s"] > 0 and row["eval_samples_per_s"] > 0
         assert 0 < row["efficiency"] < 1
+
+
+def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp_path):
+    from test_training import train
+
+    from ptune.speed import bench_inference
+
+    assert train(tiny_backbone_dir, tmp_path / "adapter").returncode == 0
+    result = bench_inference(str(tmp_path / "adapter"), data=str(DEMO), rounds=2, log=lambda m: None,
+                             variants=("bf16", "int8 dynamic (backbone Linear)"))
+    rows = {r["label"]: r for r in result["rows"]}
+    assert rows["fp32"]["agreement_with_fp32"] == 1.0 and rows["fp32"]["speedup_vs_fp32"] == 1.0
+    int8 = rows["int8 dynamic (backbone Linear)"]
+    assert int8["agreement_with_fp32"] >= 0.9 and len(int8["seconds"]) == 2 and int8["samples_per_s"] > 0
+    assert result["examples"] == 60
+
+
+def test_gpu_speed_script_runs_end_to_end_on_a_tiny_model(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--tiny", "--train-size", "32",
+                             "--data", str(DEMO), "--output", str(tmp_path / "gpu.json")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "| ptune | bf16 | grouped |" in result.stdout or "| ptune | fp32 | grouped |" in result.stdout
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    assert [r["method"] for r in report["rows"]][0] == "ptune" and len(report["rows"]) == 4

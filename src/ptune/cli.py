@@ -134,6 +134,14 @@ def summary_line(metrics: dict) -> str:
             f"trainable {metrics['parameters']['trainable']:,} ({metrics['trainable_percent']:.2f}%)")
 
 
+def add_inference_flags(p) -> None:
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32",
+                   help="bf16 autocast (auto: where the hardware has it)")
+    p.add_argument("--quantize", choices=("int8",), default=None,
+                   help="dynamic int8 quantisation of the backbone's Linear layers (CPU, fp32)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first batch)")
+
+
 # ---- eval -----------------------------------------------------------------------------------
 def add_eval_parser(commands) -> None:
     p = commands.add_parser("eval", help="evaluate an adapter on labelled data")
@@ -148,7 +156,7 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--train-data", default=None, help="training data for --compare-base (default: the train split of --data)")
     p.add_argument("--base-train-samples", type=int, default=4000)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32")
+    add_inference_flags(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -159,7 +167,8 @@ def cmd_eval(args) -> int:
     result = evaluate_adapter(args.adapter, data=args.data, split=args.split, model_name=args.model,
                               allow_backbone_mismatch=args.allow_backbone_mismatch, compare_base=args.compare_base,
                               train_data=args.train_data, base_train_samples=args.base_train_samples,
-                              batch_size=args.batch_size, precision=args.precision)
+                              batch_size=args.batch_size, precision=args.precision, quantize=args.quantize,
+                              compile=args.compile)
     if args.json != "-":
         names = result["label_names"]
         print(format_metrics_table(result["metrics"], names))
@@ -184,7 +193,7 @@ def add_predict_parser(commands) -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--allow-backbone-mismatch", action="store_true")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32")
+    add_inference_flags(p)
     p.set_defaults(func=cmd_predict)
 
 
@@ -210,7 +219,8 @@ def cmd_predict(args) -> int:
 
     inputs = read_inputs(args)
     predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
-                          allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision)
+                          allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
+                          quantize=args.quantize, compile=args.compile)
     rows = []
     for item, prediction in zip(inputs, predictor.predict(inputs)):
         text = item if isinstance(item, str) else item.text
@@ -249,6 +259,15 @@ def add_bench_parser(commands) -> None:
     speed.add_argument("--no-peft", action="store_true", help="skip the PEFT row")
     speed.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     speed.set_defaults(func=cmd_bench_speed)
+    inference = kinds.add_parser("inference", help="an adapter's inference options (fp32, bf16, int8, compile): "
+                                                   "accuracy, agreement with fp32, samples/s")
+    inference.add_argument("--adapter", required=True)
+    inference.add_argument("--data", required=True, help="labelled data (a folder: its dev split)")
+    inference.add_argument("--split", default="dev")
+    inference.add_argument("--batch-size", type=int, default=64)
+    inference.add_argument("--rounds", type=int, default=5, help="timed passes per option (median reported)")
+    inference.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    inference.set_defaults(func=cmd_bench_inference)
 
 
 def cmd_bench_speed(args) -> int:
@@ -286,6 +305,16 @@ def cmd_advise(args) -> int:
 
     print(format_advice(advise(args.task, model_size=args.model_size, train_size=args.train_size,
                                results=[Path(r) for r in args.results])))
+    return 0
+
+
+def cmd_bench_inference(args) -> int:
+    from ptune.speed import bench_inference
+
+    result = bench_inference(args.adapter, data=args.data, split=args.split, batch_size=args.batch_size,
+                             rounds=args.rounds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

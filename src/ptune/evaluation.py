@@ -12,9 +12,11 @@ from ptune.training.metrics import classification_metrics
 def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str | None = None,
                      allow_backbone_mismatch: bool = False, compare_base: bool = False,
                      train_data: str | None = None, base_train_samples: int = 4000,
-                     batch_size: int = 64, precision: str = "fp32") -> dict:
+                     batch_size: int = 64, precision: str = "fp32", quantize: str | None = None,
+                     compile: bool = False) -> dict:
     predictor = Predictor(adapter, model_name=model_name, batch_size=batch_size,
-                          allow_backbone_mismatch=allow_backbone_mismatch, precision=precision)
+                          allow_backbone_mismatch=allow_backbone_mismatch, precision=precision,
+                          quantize=quantize, compile=compile)
     labels = LabelSet(tuple(predictor.label_names))
     examples = load_examples(data, split=split)
     unknown = sorted({e.label for e in examples} - set(labels.names))

@@ -23,19 +23,24 @@ from ptune.training.evaluate import predict_logits
 from ptune.training.run import bf16_is_native, make_accelerator, resolve_precision
 
 
-def matmul_gflops(dtype: torch.dtype, *, size: int = 2048, seconds: float = 1.0) -> float:
+def matmul_gflops(dtype: torch.dtype, *, size: int = 2048, seconds: float = 1.0, device: str = "cpu") -> float:
     """Median rate of `size`² matmuls over three timed rounds of about `seconds` each."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     a @ b  # warm-up
+    sync()
     started, repeats = time.perf_counter(), 0
     while time.perf_counter() - started < seconds / 3:
         a @ b
+        sync()
         repeats += 1
     rates = []
     for _ in range(3):
         started = time.perf_counter()
         for _ in range(repeats):
             a @ b
+        sync()
         rates.append(2 * size**3 * repeats / (time.perf_counter() - started) / 1e9)
     return statistics.median(rates)
 
@@ -110,3 +115,66 @@ def format_row(row: dict) -> str:
     return (f"{row['label']:<36} train {row['train_samples_per_s']:7.1f}/s  eval {row['eval_samples_per_s']:7.1f}/s  "
             f"{row['useful_train_gflops_per_s']:6.1f} GFLOP/s  {100 * row['efficiency']:5.1f}% of ceiling  "
             f"dev acc {row['dev_accuracy']:.4f}")
+
+
+INFERENCE_VARIANTS = (  # (label, Predictor options)
+    ("fp32", {"precision": "fp32"}),
+    ("bf16", {"precision": "bf16"}),
+    ("int8 dynamic (backbone Linear)", {"precision": "fp32", "quantize": "int8"}),
+    ("fp32 + torch.compile", {"precision": "fp32", "compile": True}),
+    ("bf16 + torch.compile", {"precision": "bf16", "compile": True}),
+)
+
+
+def bench_inference(adapter: str, *, data: str, split: str = "dev", batch_size: int = 64, rounds: int = 5,
+                    model_name: str | None = None, variants: tuple[str, ...] | None = None, log=print) -> dict:
+    """Each inference option on the same labelled split, in one invocation: accuracy, agreement
+    with fp32, and samples/s as the median of `rounds` timed passes taken in interleaved order
+    (after one untimed warm-up pass, which is where torch.compile compiles)."""
+    import numpy as np
+
+    from ptune.inference import Predictor
+
+    examples = load_examples(data, split=split)
+    chosen, predictions, times = [], {}, {}
+    for label, options in INFERENCE_VARIANTS:
+        if (variants is not None and label not in variants and label != "fp32") or (
+                options.get("precision") == "bf16" and not bf16_is_native()):
+            continue
+        try:
+            predictor = Predictor(adapter, model_name=model_name, batch_size=batch_size, **options)
+            predictions[label] = predictor.logits(examples).argmax(-1).numpy()  # warm-up (and compile)
+        except Exception as error:  # a failed option is a row with its error, not a crash
+            log(f"{label}: failed: {type(error).__name__}: {error}")
+            chosen.append({"label": label, "options": options, "error": f"{type(error).__name__}: {error}"})
+            continue
+        chosen.append({"label": label, "options": options, "predictor": predictor})
+        times[label] = []
+    for _ in range(rounds):
+        for variant in chosen:
+            if "predictor" in variant:
+                started = time.perf_counter()
+                variant["predictor"].logits(examples)
+                times[variant["label"]].append(time.perf_counter() - started)
+    names = chosen[0]["predictor"].label_names if "predictor" in chosen[0] else None
+    truth = np.array([names.index(e.label) for e in examples]) if names else None
+    rows = []
+    for variant in chosen:
+        row = {"label": variant["label"], "options": variant["options"]}
+        if "error" in variant:
+            row["error"] = variant["error"]
+        else:
+            mine = predictions[variant["label"]]
+            row.update({"dev_accuracy": float((mine == truth).mean()),
+                        "agreement_with_fp32": float((mine == predictions["fp32"]).mean()),
+                        "samples_per_s": len(examples) / statistics.median(times[variant["label"]]),
+                        "seconds": times[variant["label"]]})
+        rows.append(row)
+    base = next(r["samples_per_s"] for r in rows if r["label"] == "fp32")
+    for row in rows:
+        if "samples_per_s" in row:
+            row["speedup_vs_fp32"] = row["samples_per_s"] / base
+            log(f"{row['label']:<32} acc {row['dev_accuracy']:.4f}  agree {row['agreement_with_fp32']:.4f}  "
+                f"{row['samples_per_s']:7.1f} samples/s  x{row['speedup_vs_fp32']:.2f} vs fp32")
+    return {"adapter": str(adapter), "data": str(data), "split": split, "examples": len(examples),
+            "batch_size": batch_size, "rounds": rounds, "threads": torch.get_num_threads(), "rows": rows}

@@ -90,7 +90,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "useful_train_gflops_per_s": useful_flops / state.train_seconds / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
-        "precision": resolve_precision(config.precision), "group_by_length": config.group_by_length,
+        "precision": "bf16" if resolve_precision(config.precision) == "bf16" else "fp32", "group_by_length": config.group_by_length,
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
         "torch": torch.__version__, "threads": torch.get_num_threads(),
     }

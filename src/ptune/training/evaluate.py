@@ -10,6 +10,13 @@ from ptune.data.transforms import collate
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Host -> device copies that overlap with compute on CUDA: pinned pages, non-blocking."""
+    if device.type == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
 @torch.inference_mode()
 def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None,
                    device: torch.device | None = None, bf16: bool = False) -> torch.Tensor:
@@ -26,8 +33,8 @@ def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id
     autocast = accelerator.autocast() if accelerator else torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with autocast:
         for indices in mine:
-            batch = collate([features[i] for i in indices], pad_token_id=pad_token_id)
-            logits = model(**{k: batch[k].to(device, non_blocking=True) for k in MODEL_INPUTS})
+            batch = to_device(collate([features[i] for i in indices], pad_token_id=pad_token_id), device)
+            logits = model(**{k: batch[k] for k in MODEL_INPUTS})
             pieces.append((indices, logits.float().cpu()))
     if world > 1:
         pieces = gather_object(pieces)

@@ -24,7 +24,7 @@ from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
 from ptune.training.checkpoint import LoopState, has_checkpoint, load_checkpoint, save_checkpoint
-from ptune.training.evaluate import MODEL_INPUTS, predict_logits
+from ptune.training.evaluate import MODEL_INPUTS, predict_logits, to_device
 from ptune.training.metrics import classification_metrics
 
 LOG_EVERY = 10
@@ -148,8 +148,7 @@ def fit(model, *, train_features: list[dict], dev_features: list[dict], config: 
 
 
 def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator) -> float:
-    batch = collate([features[i] for i in indices], pad_token_id=pad_token_id)
-    batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+    batch = to_device(collate([features[i] for i in indices], pad_token_id=pad_token_id), accelerator.device)
     with accelerator.autocast():
         logits = model(**{k: batch[k] for k in MODEL_INPUTS})  # (batch, num_labels)
         loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
