@@ -45,7 +45,7 @@ def test_training_moves_only_prompt_and_head(tiny_bert, encoder, placement):
 
 
 @pytest.mark.parametrize("placement", ["after_cls", "prefix"])
-@pytest.mark.parametrize("pooling", ["cls", "mean"])
+@pytest.mark.parametrize("pooling", ["cls", "mean", "text_mean"])
 def test_padding_does_not_change_logits(tiny_bert, placement, pooling):
     backbone, tokenizer = tiny_bert
     model = make_model(backbone, placement=placement, pooling=pooling).eval()
@@ -148,3 +148,22 @@ def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert):
     assert prefer_eager_attention(model) == 1
     assert backbone.config._attn_implementation == "eager" and prefer_eager_attention(model) == 0
     torch.testing.assert_close(model(ids, mask), before, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("placement", ["after_cls", "prefix"])
+def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
+    backbone, _ = tiny_bert
+    model = make_model(backbone, placement=placement, pooling="text_mean").eval()
+    ids = torch.randint(5, 50, (2, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    captured = {}
+    model.head.register_forward_pre_hook(lambda module, args: captured.setdefault("pooled", args[0]))
+    with torch.no_grad():
+        model(ids, mask)
+        inputs, _ = model.build_inputs(ids, mask)
+        states = model.backbone(**inputs).last_hidden_state
+    at = 1 if placement == "after_cls" else 0
+    text = torch.cat([states[:, :at], states[:, at + K:]], dim=1)
+    expected = (text * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+    torch.testing.assert_close(captured["pooled"], expected)

@@ -11,7 +11,7 @@ from ptune.encoders import EncoderConfig, MLPEncoderConfig, encoder_config_from_
 from ptune.errors import ConfigError
 
 PLACEMENTS = ("after_cls", "prefix")
-POOLINGS = ("cls", "mean")
+POOLINGS = ("cls", "mean", "text_mean")
 
 
 @dataclass
@@ -23,7 +23,8 @@ class PTuningConfig:
     """`after_cls`: [CLS] P1..Pk text [SEP]; text keeps its pretrained position ids and the head
     reads the real [CLS]. `prefix`: P1..Pk [CLS] text [SEP] with sequential positions (PEFT's layout)."""
     pooling: str = "mean"
-    """What the head reads: `cls` (the real [CLS] state) or `mean` (masked mean over all states)."""
+    """What the head reads: `cls` (the real [CLS] state), `mean` (masked mean over all states,
+    virtual tokens included) or `text_mean` (mean over the text's states only)."""
     encoder: EncoderConfig = field(default_factory=MLPEncoderConfig)
     head_dropout: float = 0.1
     backbone_dropout: bool = False

@@ -101,7 +101,11 @@ class PTuningModel(nn.Module):
         """(batch, seq) token ids -> (batch, num_labels) logits."""
         inputs, cls_index = self.build_inputs(input_ids, attention_mask, token_type_ids)
         states = self.backbone(**inputs).last_hidden_state  # (batch, k + seq, hidden)
-        pooled = pool(states, inputs["attention_mask"], pooling=self.config.pooling, cls_index=cls_index)
+        mask = inputs["attention_mask"]
+        if self.config.pooling == "text_mean":  # the same mask with the virtual tokens' slots zeroed
+            k, at = self.num_virtual_tokens, 1 if self.config.placement == "after_cls" else 0
+            mask = torch.cat([mask[:, :at], mask.new_zeros(mask.shape[0], k), mask[:, at + k:]], dim=1)
+        pooled = pool(states, mask, pooling=self.config.pooling, cls_index=cls_index)
         return self.head(pooled)
 
     def build_inputs(self, input_ids, attention_mask, token_type_ids=None) -> tuple[dict, int]:
