@@ -36,6 +36,7 @@ ROWS = [
     AblationRow("10 virtual tokens", "ptune[num_virtual_tokens=10]", "virtual tokens"),
     AblationRow("50 virtual tokens", "ptune[num_virtual_tokens=50]", "virtual tokens"),
     AblationRow("placement prefix (PEFT's layout)", "ptune[placement=prefix]", "placement"),
+    AblationRow("pooling over the text's states only", "ptune[pooling=text_mean]", "pooling"),
 ]
 
 
