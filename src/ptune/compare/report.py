@@ -1,5 +1,5 @@
-"""Tables and plots from a grid's result rows: markdown laid out like the seed lab's tables,
-CSV, and PNG plots. Accuracy is mean ± sample std over seeds; costs are medians over seeds."""
+"""Tables from a grid's result rows: markdown laid out like the seed lab's tables, CSV, and
+(plots.py) PNG plots. Accuracy is mean ± sample std over seeds; costs are medians over seeds."""
 from __future__ import annotations
 
 import csv
@@ -152,95 +152,6 @@ def write_csv(summaries: list[Summary], path: Path) -> None:
             writer.writerow(row)
 
 
-# ---- plots --------------------------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_accuracy_vs_parameters(summaries: list[Summary], path: Path, title: str) -> bool:
-    done = [s for s in summaries if s.runs]
-    if not done:
-        return False
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for s in done:
-        x = s.runs[0]["trainable_parameters"]
-        axes.errorbar([x], [100 * s.mean("dev_accuracy")], yerr=[100 * s.std("dev_accuracy")], fmt="o", capsize=4,
-                      label=s.method)
-        axes.annotate(s.method, (x, 100 * s.mean("dev_accuracy")), textcoords="offset points", xytext=(5, 4),
-                      fontsize=8)
-    axes.set_xscale("log")
-    axes.set_xlabel("trainable parameters (log scale)")
-    axes.set_ylabel("dev accuracy, % (mean ± std over seeds)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return True
-
-
-def virtual_token_points(summaries: list[Summary]) -> list[tuple[int, Summary]]:
-    """ptune rows that differ from the default at most in num_virtual_tokens."""
-    from ptune.config import PTuningConfig
-
-    points = []
-    for s in summaries:
-        if s.runs and s.base_method == "ptune" and set(s.settings) <= {"num_virtual_tokens"}:
-            points.append((s.settings.get("num_virtual_tokens", PTuningConfig.num_virtual_tokens), s))
-    return sorted(points, key=lambda p: p[0])
-
-
-def plot_accuracy_vs_virtual_tokens(summaries: list[Summary], path: Path, title: str) -> bool:
-    points = virtual_token_points(summaries)
-    if len(points) < 2:
-        return False
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.errorbar([k for k, _ in points], [100 * s.mean("dev_accuracy") for _, s in points],
-                  yerr=[100 * s.std("dev_accuracy") for _, s in points], marker="o", capsize=4)
-    axes.set_xscale("log")
-    axes.set_xticks([k for k, _ in points], [str(k) for k, _ in points])
-    axes.set_xlabel("number of virtual tokens")
-    axes.set_ylabel("dev accuracy, %")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return True
-
-
-def plot_loss_curves(summaries: list[Summary], path: Path, title: str) -> bool:
-    """Training loss per method, averaged over seeds at each logged step."""
-    curves = [s for s in summaries if s.runs and any(r.get("loss_curve") for r in s.runs)]
-    if not curves:
-        return False
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for s in curves:
-        by_step: dict[int, list[float]] = {}
-        for run in s.runs:
-            for step, loss in run.get("loss_curve", []):
-                by_step.setdefault(step, []).append(loss)
-        steps = sorted(by_step)
-        axes.plot(steps, [statistics.mean(by_step[t]) for t in steps], label=s.method, linewidth=1.2)
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("training loss (batch, mean over seeds)")
-    axes.set_title(title)
-    axes.legend(fontsize=7)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return True
-
-
 def write_reports(output: Path, rows: list[dict], *, order: list[str], kind: str, title: str,
                   plots: bool = True) -> list[Path]:
     """results table (.md), CSV and plots into `output`; returns the files written."""
@@ -252,6 +163,8 @@ def write_reports(output: Path, rows: list[dict], *, order: list[str], kind: str
     write_csv(summaries, output / "summary.csv")
     written.append(output / "summary.csv")
     if plots:
+        from ptune.compare.plots import plot_accuracy_vs_parameters, plot_accuracy_vs_virtual_tokens, plot_loss_curves
+
         for name, plot in (("accuracy_vs_parameters.png", plot_accuracy_vs_parameters),
                            ("accuracy_vs_virtual_tokens.png", plot_accuracy_vs_virtual_tokens),
                            ("loss_curves.png", plot_loss_curves)):
