@@ -64,3 +64,9 @@ def test_bad_requests_explain_themselves(tmp_path):
         advise("poetry", model_size=1, train_size=1)
     with pytest.raises(ConfigError, match="not a ptune compare"):
         advise("classification", model_size=1, train_size=1, results=[tmp_path])
+
+
+def test_what_the_prompt_adds_over_a_linear_probe_is_quoted(tmp_path):
+    folder = grid(tmp_path, {"ptune": [0.80, 0.81, 0.79], "linear-probe": [0.78, 0.78, 0.78]})
+    advice = advise("classification", model_size=22_000_000, train_size=16000, results=[folder])
+    assert any("adds +2.0 points over a linear probe" in line for line in advice.evidence)

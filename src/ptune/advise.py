@@ -115,7 +115,7 @@ def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
     chosen = METHOD_FOR_LAB_NAME[advice.method]
     mine = measured(rows, chosen)
     others = {m: measured(rows, m) for m in ("peft-lora", "peft-prefix", "peft-prompt", "peft-ptuning", "bitfit",
-                                             "full-ft", "ptune") if m != chosen}
+                                             "full-ft", "linear-probe", "ptune") if m != chosen}
     others = {m: n for m, n in others.items() if n is not None}
     if mine is None:
         if others:
@@ -127,6 +127,10 @@ def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
     if lora:
         line += f", vs {describe('LoRA', lora)}"
     advice.evidence.append(line)
+    probe = measured(rows, "linear-probe")
+    if probe and chosen == "ptune":
+        advice.evidence.append(f"the prompt adds {mine[0] - probe[0]:+.1f} points over a linear probe on the same "
+                               f"frozen backbone ({probe[0]:.1f})")
     parameter_efficient = {m: n for m, n in others.items() if m != "full-ft"}
     if not parameter_efficient:
         return
