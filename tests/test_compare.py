@@ -187,3 +187,7 @@ def test_compare_command_end_to_end(tiny_backbone_dir, tmp_path):
     assert again.returncode == 0 and again.stderr.count("skip") == 2
     bad = ptune(*args[:-4], "--epochs", "2", "--output", tmp_path)
     assert bad.returncode == 2 and "another protocol" in bad.stderr
+    (tmp_path / "table.md").unlink()
+    report = ptune(*args, "--report-only", "--methods", "linear-probe,ptune,peft-lora")
+    assert report.returncode == 0 and "skip" not in report.stderr and (tmp_path / "table.md").exists()
+    assert "| peft-lora |" not in report.stdout  # nothing trained, nothing invented

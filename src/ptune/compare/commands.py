@@ -32,6 +32,8 @@ def add_protocol_flags(p) -> None:
     p.add_argument("--in-process", action="store_true",
                    help="run cells in this process instead of one subprocess each (peak memory is then shared)")
     p.add_argument("--no-plots", action="store_true", help="tables and CSV only")
+    p.add_argument("--report-only", action="store_true",
+                   help="write the tables and plots from the cells already in --output; train nothing")
 
 
 def add_compare_parser(commands) -> None:
@@ -72,14 +74,21 @@ def run(args, methods: list[str], kind: str) -> int:
     from ptune.compare.grid import run_grid
     from ptune.compare.report import write_reports
 
+    from ptune.compare.grid import all_rows, check_protocol, write_results
+
     protocol = protocol_from_args(args)
     output = Path(args.output)
-    rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds), output=output,
-                    isolate=not args.in_process, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.report_only:
+        if not (output / "cells").exists():
+            raise PtuneError(f"--report-only: {output} has no cells/ folder; run the grid first")
+        check_protocol(output, protocol)
+        write_results(output)
+        rows = []
+    else:
+        rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds), output=output,
+                        isolate=not args.in_process, log=lambda m: print(m, file=sys.stderr, flush=True))
     title = f"{'Ablation' if kind == 'ablation' else 'Comparison'}: {Path(protocol.data).name}, " \
             f"{protocol.model or 'bundled all-MiniLM-L6-v2'}"
-    from ptune.compare.grid import all_rows
-
     written = write_reports(output, all_rows(output), order=methods, kind=kind, title=title, plots=not args.no_plots)
     print((output / "table.md").read_text())
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
