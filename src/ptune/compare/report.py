@@ -87,9 +87,10 @@ def comparison_table(summaries: list[Summary]) -> str:
         lab_text = f"{lab[0]} / {lab[1]}" if lab else "—"
         if s.runs:
             first = s.runs[0]
+            spread = (lambda key: s.std(key)) if len(s.runs) > 1 else (lambda key: None)  # no ± for one seed
             lines.append(
-                f"| {s.method} | {percent(s.mean('dev_accuracy'), s.std('dev_accuracy'))} "
-                f"| {percent(s.mean('dev_macro_f1'), s.std('dev_macro_f1'))} | {first['trainable_parameters']:,} "
+                f"| {s.method} | {percent(s.mean('dev_accuracy'), spread('dev_accuracy'))} "
+                f"| {percent(s.mean('dev_macro_f1'), spread('dev_macro_f1'))} | {first['trainable_parameters']:,} "
                 f"| {first['trainable_percent']:.3g}% | {s.median('train_seconds'):.0f} "
                 f"| {s.median('train_samples_per_s'):.1f} | {s.median('eval_samples_per_s'):.1f} "
                 f"| {s.median('peak_rss_mb'):.0f} | {size(first['inference_bytes'])} "
