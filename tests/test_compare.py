@@ -142,7 +142,7 @@ def fixture_rows():
 
 def test_comparison_table_csv_and_plots_from_a_results_fixture(fixture_rows, tmp_path):
     written = write_reports(tmp_path, fixture_rows, order=["ptune", "peft-lora", "peft-prefix"], kind="comparison",
-                            title="fixture")
+                            title="fixture", lab_column=True)
     names = {p.name for p in written}
     assert names == {"table.md", "summary.csv", "accuracy_vs_parameters.png", "accuracy_vs_virtual_tokens.png",
                      "loss_curves.png"}
@@ -160,7 +160,8 @@ def test_comparison_table_csv_and_plots_from_a_results_fixture(fixture_rows, tmp
 
 
 def test_ablation_table_gives_deltas_against_the_full_configuration(fixture_rows, tmp_path):
-    write_reports(tmp_path, fixture_rows, order=ablation_methods(), kind="ablation", title="fixture", plots=False)
+    write_reports(tmp_path, fixture_rows, order=ablation_methods(), kind="ablation", title="fixture", plots=False,
+                  lab_column=True)
     table = (tmp_path / "table.md").read_text()
     assert "| without the prompt encoder (plain embeddings) | `ptune[encoder=embedding]` | 75.0 | -6.0 |" in table
     assert "| without virtual tokens (linear probe) | `linear-probe` | 70.0 | -11.0 |" in table

@@ -89,7 +89,9 @@ def run(args, methods: list[str], kind: str) -> int:
                         isolate=not args.in_process, log=lambda m: print(m, file=sys.stderr, flush=True))
     title = f"{'Ablation' if kind == 'ablation' else 'Comparison'}: {Path(protocol.data).name}, " \
             f"{protocol.model or 'bundled all-MiniLM-L6-v2'}"
-    written = write_reports(output, all_rows(output), order=methods, kind=kind, title=title, plots=not args.no_plots)
+    is_sst2 = "sst" in Path(protocol.data.rstrip("/")).name.lower()  # the lab's tables are SST-2 numbers
+    written = write_reports(output, all_rows(output), order=methods, kind=kind, title=title, plots=not args.no_plots,
+                            lab_column=is_sst2)
     print((output / "table.md").read_text())
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     failed = sum("error" in r for r in rows)

@@ -76,15 +76,16 @@ def failure_cells(summary: Summary) -> str:
     return "; ".join(f"seed {r['seed']}: {r.get('error_summary', 'failed')[:100]}" for r in summary.failures)
 
 
-def comparison_table(summaries: list[Summary]) -> str:
-    """Table 6.1's layout: accuracy, parameter efficiency, training time, stability (the std)."""
+def comparison_table(summaries: list[Summary], *, lab_column: bool = False) -> str:
+    """Table 6.1's layout: accuracy, parameter efficiency, training time, stability (the std).
+    `lab_column` adds the seed lab's SST-2 numbers (only meaningful for an SST-2 grid)."""
     lines = ["| method | dev accuracy (mean ± std) | macro-F1 | trainable params | % of model | train time s "
              "| train samples/s | eval samples/s | peak RSS MB | inference files | lr | seeds "
-             "| lab, BERT-base: acc / params |",
+             "| lab, BERT-base SST-2: acc / params |",
              "|---" * 13 + "|"]
     for s in summaries:
         lab = LAB_TABLE_6_1.get(s.method)
-        lab_text = f"{lab[0]} / {lab[1]}" if lab else "—"
+        lab_text = f"{lab[0]} / {lab[1]}" if lab and lab_column else "—"
         if s.runs:
             first = s.runs[0]
             spread = (lambda key: s.std(key)) if len(s.runs) > 1 else (lambda key: None)  # no ± for one seed
@@ -100,17 +101,17 @@ def comparison_table(summaries: list[Summary]) -> str:
     return "\n".join(lines)
 
 
-def ablation_table(summaries: list[Summary], rows: list[AblationRow] = ROWS) -> str:
+def ablation_table(summaries: list[Summary], rows: list[AblationRow] = ROWS, *, lab_column: bool = False) -> str:
     """Table 6.2's layout: each change from the full configuration with its delta."""
     by_method = {s.method: s for s in summaries}
     full = by_method.get(FULL)
     reference = full.mean("dev_accuracy") if full and full.runs else None
     lab_full = next((r.lab_accuracy for r in rows if r.method == FULL), None)
-    lines = ["| change | method | dev accuracy | Δ vs full | trainable params | seeds | lab, BERT-base: acc (Δ) |",
+    lines = ["| change | method | dev accuracy | Δ vs full | trainable params | seeds | lab, BERT-base SST-2: acc (Δ) |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
         s = by_method.get(row.method)
-        lab = "—" if row.lab_accuracy is None else (
+        lab = "—" if row.lab_accuracy is None or not lab_column else (
             f"{row.lab_accuracy:.1f}" if row.method == FULL else f"{row.lab_accuracy:.1f} ({row.lab_accuracy - lab_full:+.1f})")
         if s is None:
             lines.append(f"| {row.label} | `{row.method}` | not run | | | | {lab} |")
@@ -154,11 +155,12 @@ def write_csv(summaries: list[Summary], path: Path) -> None:
 
 
 def write_reports(output: Path, rows: list[dict], *, order: list[str], kind: str, title: str,
-                  plots: bool = True) -> list[Path]:
+                  plots: bool = True, lab_column: bool = False) -> list[Path]:
     """results table (.md), CSV and plots into `output`; returns the files written."""
     summaries = summarize(rows, order)
     written = []
-    table = ablation_table(summaries) if kind == "ablation" else comparison_table(summaries)
+    table = (ablation_table(summaries, lab_column=lab_column) if kind == "ablation"
+             else comparison_table(summaries, lab_column=lab_column))
     (output / "table.md").write_text(f"# {title}\n\n{table}\n")
     written.append(output / "table.md")
     write_csv(summaries, output / "summary.csv")
