@@ -35,6 +35,11 @@ def test_every_method_runs_two_steps_and_gives_a_well_formed_row(tiny_protocol, 
     assert row["inference_bytes"] > 0 and row["inference_parameters"] > 0
     assert row["loss_curve"] and row["loss_curve"][-1][0] == 2
     assert row["learning_rates"]["lr"] == (1e-2 if "lr=1e-2" in method else METHODS[row["base_method"]].lr)
+    # FLOP rates: text tokens only, and text + the virtual tokens the method adds to each input
+    adds_tokens = row["base_method"] in ("ptune", "peft-ptuning", "peft-prompt")
+    assert row["added_input_tokens"] == (20 if adds_tokens else 0)
+    assert (row["train_gflops_per_s"] > row["useful_train_gflops_per_s"] > 0) if adds_tokens else \
+        (row["train_gflops_per_s"] == row["useful_train_gflops_per_s"] > 0)
 
 
 def test_parameter_budgets_are_what_each_method_promises(tiny_protocol):

@@ -20,8 +20,9 @@ def test_formula_matches_torch_flop_counter_on_the_tiny_bert():
     assert counter.get_total_flops() == encoder_forward_flops(model.config, seq_len=5)
 
 
-def test_useful_flops_leave_out_virtual_tokens():
+def test_counts_with_and_without_the_virtual_tokens():
     model = build_tiny_model("bert", vocab_size=100)
     counts = ptuning_flops(model.config, text_lengths=[5, 7], num_virtual_tokens=3)
-    assert counts["useful_forward"] == encoder_forward_flops(model.config, seq_len=5) + encoder_forward_flops(model.config, seq_len=7)
-    assert counts["forward"] > counts["useful_forward"] and counts["train"] == 2 * counts["forward"]
+    assert counts["text_forward"] == encoder_forward_flops(model.config, seq_len=5) + encoder_forward_flops(model.config, seq_len=7)
+    assert counts["forward"] == encoder_forward_flops(model.config, seq_len=8) + encoder_forward_flops(model.config, seq_len=10)
+    assert counts["train"] == 2 * counts["forward"] and counts["text_train"] == 2 * counts["text_forward"]

@@ -43,3 +43,32 @@ def test_int8_with_bf16_is_refused_with_the_reason(adapter):
         Predictor(adapter, quantize="int8", precision="bf16")
     with pytest.raises(ConfigError, match="quantize='int4'"):
         Predictor(adapter, quantize="int4")
+
+
+def test_bf16_predictor_stores_frozen_linears_in_bf16_and_matches_autocast(adapter, dev):
+    from ptune.backbone import prefer_eager_attention
+    from ptune.data import tokenize
+    from ptune.training.evaluate import predict_logits
+
+    fp32 = Predictor(adapter)
+    prefer_eager_attention(fp32.model)  # as the bf16 Predictor does on CPU
+    features = tokenize(dev, tokenizer=fp32.tokenizer, max_length=fp32.model.max_text_length(), labels=None)
+    autocast = predict_logits(fp32.model, features, batch_size=fp32.batch_size, pad_token_id=fp32.tokenizer.pad_token_id,
+                              bf16=True)
+    assert all(p.dtype == torch.float32 for p in fp32.model.parameters())  # the per-call cast was undone
+    bf16 = Predictor(adapter, precision="bf16")
+    linears = [m for m in bf16.model.backbone.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert bf16.model.backbone.embeddings.word_embeddings.weight.dtype == torch.float32
+    assert torch.equal(bf16.logits(dev), autocast)  # bit-identical to casting on every batch
+
+
+def test_batches_in_input_order_give_the_same_logits(adapter, dev):
+    from ptune.data import tokenize
+    from ptune.training.evaluate import predict_logits
+
+    predictor = Predictor(adapter)
+    features = tokenize(dev, tokenizer=predictor.tokenizer, max_length=predictor.model.max_text_length(), labels=None)
+    kwargs = {"batch_size": 7, "pad_token_id": predictor.tokenizer.pad_token_id}
+    torch.testing.assert_close(predict_logits(predictor.model, features, sort_by_length=False, **kwargs),
+                               predict_logits(predictor.model, features, **kwargs), atol=1e-5, rtol=1e-4)

@@ -167,3 +167,34 @@ def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
     text = torch.cat([states[:, :at], states[:, at + K:]], dim=1)
     expected = (text * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
     torch.testing.assert_close(captured["pooled"], expected)
+
+
+def test_frozen_linear_weights_in_bf16_are_bit_identical_under_autocast_and_restored(tiny_bert):
+    from ptune.backbone import frozen_linear_parameters, frozen_linear_parameters_in
+
+    backbone, _ = tiny_bert
+    model = make_model(backbone, placement="after_cls", pooling="mean").train()
+    ids = torch.randint(5, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def logits_and_grads():
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(ids, mask)
+        logits.float().sum().backward()
+        return logits.detach(), [p.grad.clone() for p in trainable]
+
+    before = {id(p): (p, p.data.clone()) for p in frozen_linear_parameters(model)}
+    assert before and not any(p.requires_grad for p, _ in before.values())
+    reference, reference_grads = logits_and_grads()
+    with frozen_linear_parameters_in(model, torch.bfloat16) as cast:
+        assert cast == len(before)
+        assert all(p.dtype == torch.bfloat16 for p, _ in before.values())
+        assert all(p.dtype == torch.float32 for p in trainable)  # what trains keeps fp32 master weights
+        logits, grads = logits_and_grads()
+    assert torch.equal(logits, reference)
+    assert all(torch.equal(g, r) for g, r in zip(grads, reference_grads))
+    for parameter, original in before.values():  # the backbone comes back bit for bit
+        assert parameter.dtype == torch.float32 and torch.equal(parameter.data, original)

@@ -14,7 +14,12 @@ def test_bench_speed_compares_ptune_and_peft_side_by_side(tiny_backbone_dir, tmp
     assert report["ceiling_gflops_per_s"]["fp32"] > 0 and report["train_samples"] == 64
     for row in report["rows"]:
         assert row["train_samples_per_s"] > 0 and row["eval_samples_per_s"] > 0
-        assert 0 < row["efficiency"] < 1
+        assert 0 < row["text_efficiency"] < row["efficiency"] < 1  # virtual tokens count in the wider one
+        # padding is measured, not counted as work: random batches pad more than grouped ones
+        assert row["mean_padded_text_tokens"] >= row["mean_text_tokens"] > 0
+    grouped, peft = report["rows"][0], report["rows"][-1]
+    assert peft["mean_padded_text_tokens"] > grouped["mean_padded_text_tokens"]
+    assert peft["eval_samples_per_s_sorted_batches"] > 0 and report["eval_rounds"] == 3
 
 
 def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp_path):

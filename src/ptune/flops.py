@@ -23,9 +23,13 @@ def encoder_forward_flops(config, *, seq_len: int) -> int:
 
 
 def ptuning_flops(config, *, text_lengths: list[int], num_virtual_tokens: int) -> dict[str, int]:
-    """Per batch of texts: `useful` counts the text tokens alone (no padding, no virtual tokens);
-    `train` is forward + backward for a frozen backbone, where backward needs gradients for the
-    activations only (no weight gradients), about as many FLOPs as the forward pass."""
-    useful = sum(encoder_forward_flops(config, seq_len=n) for n in text_lengths)
+    """Per batch of texts, padding left out (padding is the waste a pipeline can remove).
+
+    `forward` counts the tokens the method computes on: each text plus its virtual tokens; the
+    `text_` counts take the text tokens alone. `train` is forward + backward for a frozen backbone,
+    where backward needs gradients for the activations only (no weight gradients), about as many
+    FLOPs as the forward pass.
+    """
+    text = sum(encoder_forward_flops(config, seq_len=n) for n in text_lengths)
     with_prompt = sum(encoder_forward_flops(config, seq_len=n + num_virtual_tokens) for n in text_lengths)
-    return {"useful_forward": useful, "forward": with_prompt, "useful_train": 2 * useful, "train": 2 * with_prompt}
+    return {"text_forward": text, "forward": with_prompt, "text_train": 2 * text, "train": 2 * with_prompt}

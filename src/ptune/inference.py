@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ptune.artifacts import load_adapter
-from ptune.backbone import prefer_eager_attention
+from ptune.backbone import cast_frozen_linear_parameters, prefer_eager_attention
 from ptune.data import Example, tokenize
 from ptune.errors import ConfigError
 from ptune.training.evaluate import predict_logits
@@ -62,8 +62,10 @@ class Predictor:
         if quantize == "int8":
             quantize_backbone_int8(self.model)
         self.model.to(self.device)
-        if self.bf16 and self.device.type == "cpu":
-            prefer_eager_attention(self.model)
+        if self.bf16:
+            cast_frozen_linear_parameters(self.model, torch.bfloat16)  # once, not once per batch
+            if self.device.type == "cpu":
+                prefer_eager_attention(self.model)
         self.forward = torch.compile(self.model, dynamic=True) if compile else self.model
 
     def logits(self, examples: list[Example]) -> torch.Tensor:

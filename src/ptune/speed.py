@@ -1,10 +1,14 @@
 """`ptune bench speed`: ptune (fp32 and bf16, length-grouped) against PEFT's P-tuning (fp32, random
 batches) in one invocation, with the machine's measured matmul rate as the ceiling.
 
-Every row trains the same examples for one epoch through the same loop and then predicts the dev
-set at batch 64; samples/s count training steps only. Efficiency = useful FLOPs per second (text
-tokens only: no padding, no virtual tokens; forward + activation-gradient backward) over the
-measured matmul rate of the row's precision.
+Every row trains the same examples for one epoch through the same loop; samples/s count training
+steps only. Then every trained model predicts the dev set at batch 64 in interleaved timed rounds
+(median): ptune with its length-sorted batches, PEFT both in its own pipeline (the data's order)
+and with ptune's sorted batches.
+
+Efficiency = training FLOPs per second over the measured matmul rate of the row's precision,
+counted on the tokens the method computes on (each text plus its virtual tokens; padding is left
+out, since removing it is the pipeline's job) and, stricter, on the text tokens alone.
 """
 from __future__ import annotations
 
@@ -18,9 +22,12 @@ import torch
 
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.data import LabelSet, load_examples, tokenize
+from ptune.data.batching import training_batches
 from ptune.flops import ptuning_flops
 from ptune.training.evaluate import predict_logits
 from ptune.training.run import bf16_is_native, make_accelerator, resolve_precision
+
+NUM_VIRTUAL_TOKENS = 20  # both sides: ptune's default and the protocol's PEFT configuration
 
 
 def matmul_gflops(dtype: torch.dtype, *, size: int = 2048, seconds: float = 1.0, device: str = "cpu") -> float:
@@ -51,11 +58,12 @@ def _build(kind: str, model_name: str | None, num_labels: int, seed: int):
     if kind == "peft":
         from ptune.compare.peft_methods import build_peft_ptuning
 
-        return build_peft_ptuning(resolve_model_path(model_name), num_labels=num_labels, seed=seed)
+        return build_peft_ptuning(resolve_model_path(model_name), num_labels=num_labels, seed=seed,
+                                  num_virtual_tokens=NUM_VIRTUAL_TOKENS)
     from ptune.model import PTuningModel
 
     backbone, _ = load_backbone(model_name)
-    return PTuningModel(backbone, PTuningConfig(), num_labels=num_labels, seed=seed)
+    return PTuningModel(backbone, PTuningConfig(num_virtual_tokens=NUM_VIRTUAL_TOKENS), num_labels=num_labels, seed=seed)
 
 
 ROWS = (  # (label, model kind, precision, length-grouped batches)
@@ -65,8 +73,14 @@ ROWS = (  # (label, model kind, precision, length-grouped batches)
 )
 
 
+def padded_length(lengths: list[int], batches: list[list[int]]) -> float:
+    """Mean tokens per text the backbone computes once batches are padded to their longest text."""
+    return sum(len(b) * max(lengths[i] for i in b) for b in batches) / sum(len(b) for b in batches)
+
+
 def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, batch_size: int = 32,
-                max_length: int = 66, seed: int = 0, include_peft: bool = True, log=print) -> dict:
+                max_length: int = 66, seed: int = 0, include_peft: bool = True, eval_rounds: int = 3,
+                eval_batch_size: int = 64, log=print) -> dict:
     from ptune.backbone import load_backbone
     from ptune.training.loop import fit
 
@@ -78,10 +92,11 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
     labels = LabelSet.from_examples(train)
     train_features = tokenize(train, tokenizer=tokenizer, max_length=max_length, labels=labels)
     dev_features = tokenize(dev, tokenizer=tokenizer, max_length=max_length, labels=labels)
+    lengths = [len(f["input_ids"]) for f in train_features]
     ceilings = {"fp32": matmul_gflops(torch.float32)}
     if bf16_is_native():
         ceilings["bf16"] = matmul_gflops(torch.bfloat16)
-    rows = []
+    rows, trained = [], []
     for label, kind, precision, grouped in ROWS:
         if (kind == "peft" and not include_peft) or (precision == "bf16" and "bf16" not in ceilings):
             continue
@@ -95,26 +110,46 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
         model = accelerator.unwrap_model(model).eval()
         if hasattr(model, "fold_prompt"):
             model.fold_prompt()
-        started = time.perf_counter()
-        predict_logits(model, dev_features, batch_size=64, pad_token_id=tokenizer.pad_token_id, accelerator=accelerator)
-        eval_seconds = time.perf_counter() - started
         backbone_config = model.inner.base_model.config if kind == "peft" else model.backbone.config
-        flops = ptuning_flops(backbone_config, text_lengths=[len(f["input_ids"]) for f in train_features],
-                              num_virtual_tokens=0)["useful_train"]
-        achieved = flops / result.state.train_seconds / 1e9
-        rows.append({"label": label, "precision": resolve_precision(precision), "group_by_length": grouped,
-                     "train_samples_per_s": result.state.samples_seen / result.state.train_seconds,
-                     "eval_samples_per_s": len(dev_features) / eval_seconds,
-                     "useful_train_gflops_per_s": achieved, "efficiency": achieved / ceilings[precision],
+        flops = ptuning_flops(backbone_config, text_lengths=lengths, num_virtual_tokens=NUM_VIRTUAL_TOKENS)
+        seconds = result.state.train_seconds
+        plan = training_batches(lengths, batch_size=batch_size, seed=seed, epoch=0, group_by_length=grouped)
+        rows.append({"label": label, "kind": kind, "precision": resolve_precision(precision), "group_by_length": grouped,
+                     "train_samples_per_s": result.state.samples_seen / seconds,
+                     "train_gflops_per_s": flops["train"] / seconds / 1e9,
+                     "efficiency": flops["train"] / seconds / 1e9 / ceilings[precision],
+                     "text_train_gflops_per_s": flops["text_train"] / seconds / 1e9,
+                     "text_efficiency": flops["text_train"] / seconds / 1e9 / ceilings[precision],
+                     "mean_text_tokens": sum(lengths) / len(lengths),
+                     "mean_padded_text_tokens": padded_length(lengths, plan),
                      "dev_accuracy": result.final_metrics["accuracy"]})
-        log(format_row(rows[-1]))
-    return {"ceiling_gflops_per_s": ceilings, "train_samples": len(train_features), "rows": rows}
+        trained.append((rows[-1], model, accelerator))
+    timings = {}  # (row label, batch order) -> seconds of each round
+    for _ in range(eval_rounds):  # interleaved, so a noisy moment on a shared machine hits every row
+        for row, model, accelerator in trained:
+            for sort in (True, False) if row["kind"] == "peft" else (True,):
+                started = time.perf_counter()
+                predict_logits(model, dev_features, batch_size=eval_batch_size, pad_token_id=tokenizer.pad_token_id,
+                               accelerator=accelerator, sort_by_length=sort)
+                timings.setdefault((row["label"], sort), []).append(time.perf_counter() - started)
+    for row, _, _ in trained:
+        rate = {sort: len(dev_features) / statistics.median(times) for (label, sort), times in timings.items()
+                if label == row["label"]}
+        # each side in its own pipeline: ptune sorts by length, PEFT takes the data's order
+        row["eval_samples_per_s"] = rate[True] if row["kind"] == "ptune" else rate[False]
+        if row["kind"] == "peft":
+            row["eval_samples_per_s_sorted_batches"] = rate[True]
+        log(format_row(row))
+    return {"ceiling_gflops_per_s": ceilings, "train_samples": len(train_features), "dev_samples": len(dev_features),
+            "eval_rounds": eval_rounds, "eval_batch_size": eval_batch_size, "num_virtual_tokens": NUM_VIRTUAL_TOKENS,
+            "threads": torch.get_num_threads(), "rows": rows}
 
 
 def format_row(row: dict) -> str:
-    return (f"{row['label']:<36} train {row['train_samples_per_s']:7.1f}/s  eval {row['eval_samples_per_s']:7.1f}/s  "
-            f"{row['useful_train_gflops_per_s']:6.1f} GFLOP/s  {100 * row['efficiency']:5.1f}% of ceiling  "
-            f"dev acc {row['dev_accuracy']:.4f}")
+    sorted_eval = f" (sorted: {row['eval_samples_per_s_sorted_batches']:.1f}/s)" if row["kind"] == "peft" else ""
+    return (f"{row['label']:<36} train {row['train_samples_per_s']:7.1f}/s  eval {row['eval_samples_per_s']:7.1f}/s"
+            f"{sorted_eval}  {row['train_gflops_per_s']:6.1f} GFLOP/s = {100 * row['efficiency']:5.1f}% of ceiling "
+            f"({100 * row['text_efficiency']:4.1f}% on text tokens)  dev acc {row['dev_accuracy']:.4f}")
 
 
 INFERENCE_VARIANTS = (  # (label, Predictor options)

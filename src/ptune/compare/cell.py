@@ -74,9 +74,10 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
             eval_seconds.append(time.perf_counter() - started)
         inference_bytes, inference_parameters = inference_files(model, Path(run_dir) / "inference", labels)
     counts = model.parameter_counts()
-    useful_flops = ptuning_flops(transformers.AutoConfig.from_pretrained(model_path),
-                                 text_lengths=[len(f["input_ids"]) for f in train_features],
-                                 num_virtual_tokens=0)["useful_train"] * state_epochs(result, train_features, config)
+    flops = ptuning_flops(transformers.AutoConfig.from_pretrained(model_path),
+                          text_lengths=[len(f["input_ids"]) for f in train_features],
+                          num_virtual_tokens=added_input_tokens(model))
+    epochs = state_epochs(result, train_features, config)
     state, metrics = result.state, result.final_metrics
     return {
         "method": spec.text, "base_method": spec.method.name, "label": spec.method.label, "seed": seed,
@@ -87,13 +88,27 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
         "trainable_percent": 100 * counts["trainable"] / counts["total"],
         "inference_parameters": inference_parameters, "inference_bytes": inference_bytes,
-        "useful_train_gflops_per_s": useful_flops / state.train_seconds / 1e9,
+        # text tokens only (comparable across methods), and text + the tokens the method adds
+        "useful_train_gflops_per_s": flops["text_train"] * epochs / state.train_seconds / 1e9,
+        "train_gflops_per_s": flops["train"] * epochs / state.train_seconds / 1e9,
+        "added_input_tokens": added_input_tokens(model),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
         "precision": "bf16" if resolve_precision(config.precision) == "bf16" else "fp32", "group_by_length": config.group_by_length,
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
         "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
+
+
+def added_input_tokens(model) -> int:
+    """Tokens a method adds to every input sequence: the virtual tokens of P-tuning and prompt
+    tuning. Prefix tuning's prefixes extend only the attention keys and values: 0, like LoRA."""
+    if hasattr(model, "num_virtual_tokens"):
+        return model.num_virtual_tokens
+    peft_config = getattr(getattr(model, "inner", None), "peft_config", {}).get("default")
+    if peft_config is not None and peft_config.peft_type.value in ("P_TUNING", "PROMPT_TUNING"):
+        return peft_config.num_virtual_tokens
+    return 0
 
 
 def state_epochs(result, train_features, config) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 
+from ptune.backbone import frozen_linear_parameters_in
 from ptune.data.batching import shard, sorted_batches
 from ptune.data.transforms import collate
 
@@ -19,19 +20,26 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 @torch.inference_mode()
 def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None,
-                   device: torch.device | None = None, bf16: bool = False) -> torch.Tensor:
+                   device: torch.device | None = None, bf16: bool = False, sort_by_length: bool = True) -> torch.Tensor:
     """(num_examples, num_labels) float32 logits, in the order of `features`.
 
     With an accelerator, each process predicts a share and the shares are gathered; without one,
-    everything runs here on `device`, under bf16 autocast when `bf16`.
+    everything runs here on `device`, under bf16 autocast when `bf16`. Batches are length-sorted
+    unless `sort_by_length=False`.
     """
     device = accelerator.device if accelerator else (device or torch.device("cpu"))
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    batches = sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size)
+    if sort_by_length:
+        batches = sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size)
+    else:  # the caller's order, as a pipeline without length sorting would batch it (benchmarks)
+        batches = [list(range(i, min(i + batch_size, len(features)))) for i in range(0, len(features), batch_size)]
     mine = batches[rank::world]  # eval keeps every batch: uneven shards are fine without a backward pass
     pieces = []
+    bf16 = accelerator.mixed_precision == "bf16" if accelerator else bf16
     autocast = accelerator.autocast() if accelerator else torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    with autocast:
+    # One cast of the frozen Linear weights per call instead of one per batch (a no-op inside fit
+    # or a bf16 Predictor, where they are stored in bf16 already).
+    with frozen_linear_parameters_in(model, torch.bfloat16 if bf16 else None), autocast:
         for indices in mine:
             batch = to_device(collate([features[i] for i in indices], pad_token_id=pad_token_id), device)
             logits = model(**{k: batch[k] for k in MODEL_INPUTS})

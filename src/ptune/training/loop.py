@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from ptune.backbone import prefer_eager_attention
+from ptune.backbone import frozen_linear_parameters_in, prefer_eager_attention
 from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
@@ -84,9 +84,21 @@ class TrainLog:
                 handle.write(json.dumps(entry) + "\n")
 
 
-def fit(model, *, train_features: list[dict], dev_features: list[dict], config: TrainConfig, run_dir: Path,
-        pad_token_id: int, label_names, accelerator, resume: bool = False,
-        on_best: Callable[[dict], None] | None = None, show_progress: bool = True) -> FitResult:
+def fit(model, *, accelerator, **kwargs) -> FitResult:
+    """Trains `model` (see `_fit` for the arguments). Under bf16 mixed precision the frozen Linear
+    weights are stored in bf16 for the run, bit-identical to what autocast would compute but
+    without a cast per step, and the original fp32 tensors are put back at the end; on CPU the
+    backbone also switches to eager attention (faster backward at these lengths)."""
+    bf16 = accelerator.mixed_precision == "bf16"
+    if bf16 and accelerator.device.type == "cpu":
+        prefer_eager_attention(model)
+    with frozen_linear_parameters_in(model, torch.bfloat16 if bf16 else None):
+        return _fit(model, accelerator=accelerator, **kwargs)
+
+
+def _fit(model, *, train_features: list[dict], dev_features: list[dict], config: TrainConfig, run_dir: Path,
+         pad_token_id: int, label_names, accelerator, resume: bool = False,
+         on_best: Callable[[dict], None] | None = None, show_progress: bool = True) -> FitResult:
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes
 
@@ -100,8 +112,6 @@ def fit(model, *, train_features: list[dict], dev_features: list[dict], config: 
     eval_every = config.eval_every or steps_per_epoch
     optimizer = torch.optim.AdamW(optimizer_groups(model, config))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
-    if accelerator.mixed_precision == "bf16" and accelerator.device.type == "cpu":
-        prefer_eager_attention(model)
     state = LoopState()
     if resume and has_checkpoint(run_dir):
         trainable, state = load_checkpoint(run_dir, optimizer=optimizer, scheduler=scheduler)
