@@ -170,7 +170,7 @@ def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
 
 
 def test_frozen_linear_weights_in_bf16_are_bit_identical_under_autocast_and_restored(tiny_bert):
-    from ptune.backbone import frozen_linear_parameters, frozen_linear_parameters_in
+    from ptune.precision import frozen_linear_parameters, frozen_linear_parameters_in
 
     backbone, _ = tiny_bert
     model = make_model(backbone, placement="after_cls", pooling="mean").train()
@@ -198,3 +198,15 @@ def test_frozen_linear_weights_in_bf16_are_bit_identical_under_autocast_and_rest
     assert all(torch.equal(g, r) for g, r in zip(grads, reference_grads))
     for parameter, original in before.values():  # the backbone comes back bit for bit
         assert parameter.dtype == torch.float32 and torch.equal(parameter.data, original)
+
+
+def test_prompt_encoder_and_head_compute_in_fp32_under_bf16_autocast(tiny_bert):
+    backbone, _ = tiny_bert
+    model = make_model(backbone).train()
+    ids = torch.randint(5, 50, (2, 6))
+    reference = model.prompt()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        prompt = model.prompt()
+        logits = model(ids, torch.ones_like(ids))
+    assert prompt.dtype == torch.float32 and torch.equal(prompt, reference)  # not rounded to bf16
+    assert logits.dtype == torch.float32

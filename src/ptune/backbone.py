@@ -4,10 +4,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -115,44 +113,3 @@ def prefer_eager_attention(model: nn.Module) -> int:
             changed += 1
     return changed
 
-
-def frozen_linear_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """Weights and biases of every nn.Linear inside `model` that do not train."""
-    found = {}
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            for parameter in (module.weight, module.bias):
-                if parameter is not None and not parameter.requires_grad and parameter.is_floating_point():
-                    found[id(parameter)] = parameter
-    return list(found.values())
-
-
-def cast_frozen_linear_parameters(model: nn.Module, dtype: torch.dtype) -> list[tuple[nn.Parameter, torch.Tensor]]:
-    """Store the frozen Linear parameters in `dtype`; returns (parameter, original tensor) pairs.
-
-    Autocast keeps its cast cache only for weights that require grad, so a frozen backbone's
-    weights are cast to bf16 again on every forward pass: on a 2-core CPU that cast costs about as
-    much as the small matmuls it feeds. Autocast would cast exactly these tensors to exactly this
-    dtype, so under autocast the outputs and gradients are bit-identical (tested). Layer norms and
-    embeddings stay as they are.
-    """
-    originals = []
-    with torch.no_grad():
-        for parameter in frozen_linear_parameters(model):
-            if parameter.dtype != dtype:
-                originals.append((parameter, parameter.data))
-                parameter.data = parameter.data.to(dtype)
-    return originals
-
-
-@contextmanager
-def frozen_linear_parameters_in(model: nn.Module, dtype: torch.dtype | None) -> Iterator[int]:
-    """Within the block, frozen Linear parameters are stored in `dtype` (None: unchanged); the
-    original tensors, untouched, are put back on exit. Yields how many were cast."""
-    originals = cast_frozen_linear_parameters(model, dtype) if dtype is not None else []
-    try:
-        yield len(originals)
-    finally:
-        with torch.no_grad():
-            for parameter, original in originals:
-                parameter.data = original

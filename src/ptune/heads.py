@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ptune.precision import fp32_region
+
 
 def pool(states: torch.Tensor, mask: torch.Tensor, *, pooling: str, cls_index: int) -> torch.Tensor:
     """(batch, seq, hidden) -> (batch, hidden): the [CLS] state or the mean over unmasked states."""
@@ -20,4 +22,5 @@ class ClassificationHead(nn.Module):
         self.out = nn.Linear(hidden_size, num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(pooled))  # (batch, num_labels)
+        with fp32_region(pooled.device):  # fp32 logits, also under bf16 mixed precision
+            return self.out(self.dropout(pooled.float()))  # (batch, num_labels)

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from ptune.artifacts import load_adapter
-from ptune.backbone import cast_frozen_linear_parameters, prefer_eager_attention
+from ptune.backbone import prefer_eager_attention
 from ptune.data import Example, tokenize
 from ptune.errors import ConfigError
+from ptune.precision import cast_frozen_linear_parameters
 from ptune.training.evaluate import predict_logits
 
 QUANTIZE_CHOICES = (None, "int8")

@@ -13,6 +13,7 @@ from ptune.backbone import PositionScheme, accepts_token_type_ids, freeze
 from ptune.config import PTuningConfig
 from ptune.encoders import PromptEncoder, build_encoder
 from ptune.heads import ClassificationHead, pool
+from ptune.precision import fp32_region
 
 
 class PTuningModel(nn.Module):
@@ -73,7 +74,8 @@ class PTuningModel(nn.Module):
         """The k virtual-token embeddings, shape (k, hidden)."""
         if self.uses_prompt_table:
             return self.prompt_table
-        return self.encoder()
+        with fp32_region(self.prompt_table.device):
+            return self.encoder()
 
     @torch.no_grad()
     def fold_prompt(self) -> torch.Tensor:

@@ -114,7 +114,8 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
         flops = ptuning_flops(backbone_config, text_lengths=lengths, num_virtual_tokens=NUM_VIRTUAL_TOKENS)
         seconds = result.state.train_seconds
         plan = training_batches(lengths, batch_size=batch_size, seed=seed, epoch=0, group_by_length=grouped)
-        rows.append({"label": label, "kind": kind, "precision": resolve_precision(precision), "group_by_length": grouped,
+        rows.append({"label": label, "kind": kind, "precision": "bf16" if resolve_precision(precision) == "bf16" else "fp32",
+                     "group_by_length": grouped,
                      "train_samples_per_s": result.state.samples_seen / seconds,
                      "train_gflops_per_s": flops["train"] / seconds / 1e9,
                      "efficiency": flops["train"] / seconds / 1e9 / ceilings[precision],

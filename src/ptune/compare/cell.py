@@ -96,8 +96,21 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
         "precision": "bf16" if resolve_precision(config.precision) == "bf16" else "fp32", "group_by_length": config.group_by_length,
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "code": code_version(),
     }
+
+
+def code_version() -> str | None:
+    """The git commit of the ptune source that ran the cell ("-dirty" if it had uncommitted
+    changes), so a grid's rows can be traced to code; None outside a git checkout."""
+    import subprocess
+
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+                                   capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return described.stdout.strip() or None if described.returncode == 0 else None
 
 
 def added_input_tokens(model) -> int:

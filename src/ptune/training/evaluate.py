@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 
-from ptune.backbone import frozen_linear_parameters_in
+from ptune.precision import frozen_linear_parameters_in
 from ptune.data.batching import shard, sorted_batches
 from ptune.data.transforms import collate
 

@@ -19,7 +19,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from ptune.backbone import frozen_linear_parameters_in, prefer_eager_attention
+from ptune.backbone import prefer_eager_attention
+from ptune.precision import frozen_linear_parameters_in
 from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
