@@ -131,6 +131,8 @@ def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
     if probe and chosen == "ptune":
         advice.evidence.append(f"the prompt adds {mine[0] - probe[0]:+.1f} points over a linear probe on the same "
                                f"frozen backbone ({probe[0]:.1f})")
+    if chosen == "ptune":
+        precision_evidence(advice, rows, protocol, mine)
     parameter_efficient = {m: n for m, n in others.items() if m != "full-ft"}
     if not parameter_efficient:
         return
@@ -150,6 +152,24 @@ def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
         best_k = max(ablation_tokens, key=ablation_tokens.get)
         advice.evidence.append(f"virtual-token sweep on {protocol}: best k = {best_k} "
                                f"({ablation_tokens[best_k]:.1f}; k = 20 default {mine[0]:.1f})")
+
+
+def precision_evidence(advice: Advice, rows: list[dict], protocol: str, default) -> None:
+    """Where a grid ran ptune both at its default precision and in fp32: what the default costs
+    in accuracy and gains in training speed."""
+    import statistics
+
+    fp32 = measured(rows, "ptune[precision=fp32]")
+    precision = next((r.get("precision") for r in rows if r["method"] == "ptune"), None)
+    if fp32 is None or precision != "bf16":
+        return
+    speed = {m: statistics.median(r["train_samples_per_s"] for r in rows if r["method"] == m)
+             for m in ("ptune", "ptune[precision=fp32]")}
+    line = (f"precision on {protocol}: bf16 (the default on this hardware) {default[0]:.1f} ± {default[1]:.1f} vs "
+            f"fp32 {fp32[0]:.1f} ± {fp32[1]:.1f}, training {speed['ptune'] / speed['ptune[precision=fp32]']:.1f}x faster")
+    gap = fp32[0] - default[0]
+    advice.evidence.append(line + (f"; bf16 cost {gap:.1f} points: pick --precision fp32 when the last point matters"
+                                   if gap > 0.5 else "; no accuracy lost to bf16 beyond 0.5 points"))
 
 
 def advise(task: str, *, model_size: int, train_size: int, results: list[Path] = ()) -> Advice:
