@@ -10,6 +10,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from ptune.data import load_examples, tokenize
+from ptune.flops import ptuning_flops
 from ptune.inference import Predictor
 from ptune.speed import matmul_gflops
 from ptune.training.evaluate import predict_logits
@@ -33,6 +34,10 @@ tokens = sum(max(lengths[i : i + 64]) * len(lengths[i : i + 64]) + k * len(lengt
 linear_flops = 2 * tokens * config.num_hidden_layers * (4 * config.hidden_size**2
                                                          + 2 * config.hidden_size * config.intermediate_size)
 ceiling = matmul_gflops(torch.bfloat16)
+forward = ptuning_flops(config, text_lengths=lengths, num_virtual_tokens=k)["forward"]  # padding left out
+print(f"dev: {len(lengths)} sentences, {sum(lengths) / len(lengths):.1f} word pieces + {k} virtual tokens, "
+      f"{forward / len(lengths) / 1e9:.2f} GFLOP each; the profiled pass ran {forward / total / 1e9:.0f} GFLOP/s, "
+      f"{100 * forward / total / 1e9 / ceiling:.0f}% of the bf16 ceiling")
 print(f"addmm: {addmm:.2f} s of {total:.2f} s profiled ({100 * addmm / total:.0f}%); "
       f"Linear FLOPs {linear_flops / 1e9:.0f} G -> {linear_flops / addmm / 1e9:.0f} GFLOP/s, "
       f"{100 * linear_flops / addmm / 1e9 / ceiling:.0f}% of the bf16 ceiling ({ceiling:.0f} GFLOP/s)")

@@ -112,4 +112,3 @@ def prefer_eager_attention(model: nn.Module) -> int:
             module.set_attn_implementation("eager")
             changed += 1
     return changed
-

@@ -15,7 +15,7 @@ from torch import nn
 
 def fp32_region(device: torch.device):
     """Autocast off. For the trainable prompt encoder and head: in bf16 the virtual tokens and the
-    logits would keep 8 bits of mantissa, and in fp32 they cost nothing measurable."""
+    logits would keep 8 bits of mantissa; both are tiny next to the backbone, so fp32 is cheap."""
     return torch.autocast(device.type, enabled=False)
 
 
@@ -34,8 +34,8 @@ def cast_frozen_linear_parameters(model: nn.Module, dtype: torch.dtype) -> list[
     """Store the frozen Linear parameters in `dtype`; returns (parameter, original tensor) pairs.
 
     Autocast keeps its cast cache only for weights that require grad, so a frozen backbone's
-    weights are cast to bf16 again on every forward pass: on a 2-core CPU that cast costs about as
-    much as the small matmuls it feeds. Autocast would cast exactly these tensors to exactly this
+    weights are cast to bf16 again on every forward pass, repeated work on every batch. Autocast
+    would cast exactly these tensors to exactly this
     dtype, so under autocast the outputs and gradients are bit-identical (tested). Layer norms and
     embeddings stay as they are.
     """

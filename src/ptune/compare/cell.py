@@ -74,9 +74,9 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
             eval_seconds.append(time.perf_counter() - started)
         inference_bytes, inference_parameters = inference_files(model, Path(run_dir) / "inference", labels)
     counts = model.parameter_counts()
+    added_tokens = added_input_tokens(model)
     flops = ptuning_flops(transformers.AutoConfig.from_pretrained(model_path),
-                          text_lengths=[len(f["input_ids"]) for f in train_features],
-                          num_virtual_tokens=added_input_tokens(model))
+                          text_lengths=[len(f["input_ids"]) for f in train_features], num_virtual_tokens=added_tokens)
     epochs = state_epochs(result, train_features, config)
     state, metrics = result.state, result.final_metrics
     return {
@@ -91,7 +91,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         # text tokens only (comparable across methods), and text + the tokens the method adds
         "useful_train_gflops_per_s": flops["text_train"] * epochs / state.train_seconds / 1e9,
         "train_gflops_per_s": flops["train"] * epochs / state.train_seconds / 1e9,
-        "added_input_tokens": added_input_tokens(model),
+        "added_input_tokens": added_tokens,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
         "precision": "bf16" if resolve_precision(config.precision) == "bf16" else "fp32", "group_by_length": config.group_by_length,
@@ -110,7 +110,7 @@ def code_version() -> str | None:
                                    capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return described.stdout.strip() or None if described.returncode == 0 else None
+    return (described.stdout.strip() or None) if described.returncode == 0 else None
 
 
 def added_input_tokens(model) -> int:

@@ -71,10 +71,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run(args, methods: list[str], kind: str) -> int:
-    from ptune.compare.grid import run_grid
+    from ptune.compare.grid import all_rows, check_protocol, run_grid, write_results
     from ptune.compare.report import write_reports
-
-    from ptune.compare.grid import all_rows, check_protocol, write_results
 
     protocol = protocol_from_args(args)
     output = Path(args.output)
