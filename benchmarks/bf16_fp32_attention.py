@@ -6,6 +6,7 @@ softmax and mixing computed in fp32 through a registered transformers attention 
 """
 import json, sys, torch
 from transformers import AttentionInterface, PreTrainedModel
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 torch.set_num_threads(2)
 
 def eager_fp32(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -22,6 +23,9 @@ def eager_fp32(module, query, key, value, attention_mask, scaling=None, dropout=
     return out.to(dtype), w
 
 AttentionInterface.register("eager_fp32", eager_fp32)
+# Without a registered mask builder transformers passes attention_mask=None to a custom attention
+# function, and padded positions would be attended to.
+AttentionMaskInterface.register("eager_fp32", eager_mask)
 import ptune.training.loop as loop
 def use_fp32_attention(model):
     for m in model.modules():

@@ -124,3 +124,69 @@ def test_two_cpu_processes(tiny_backbone_dir, tmp_path):
     # 15 batches per epoch: each process takes 7 (the odd one is dropped), so 2 epochs are 14 steps.
     assert m["processes"] == 2 and m["steps"] == 14
     assert (tmp_path / "ddp" / "inference.safetensors").exists()
+
+
+def fit_tiny(tiny_bert, tmp_path, *, precision: str, fp32_finish: float = 0.0, spy=None):
+    """In-process fit of a tiny model on the bundled sample: 10 optimizer steps of 16."""
+    import torch
+
+    from ptune.config import PTuningConfig, TrainConfig
+    from ptune.data import LabelSet, load_examples, tokenize
+    from ptune.model import PTuningModel
+    from ptune.training.loop import fit
+    from ptune.training.run import make_accelerator
+
+    backbone, tokenizer = tiny_bert
+    train_examples = load_examples(DEMO, split="train")[:160]
+    labels = LabelSet.from_examples(train_examples)
+    features = tokenize(train_examples, tokenizer=tokenizer, max_length=32, labels=labels)
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, max_length=32), num_labels=len(labels), seed=0)
+    if spy is not None:
+        spy(model)
+    config = TrainConfig(epochs=1, batch_size=16, precision=precision, fp32_finish=fp32_finish, lr=1e-2, head_lr=1e-2)
+    torch.manual_seed(0)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    result = fit(model, train_features=features, dev_features=features[:32], config=config, run_dir=tmp_path,
+                 pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                 accelerator=make_accelerator(precision), show_progress=False)
+    return model, result
+
+
+def test_fp32_finish_runs_the_last_steps_in_fp32(tiny_bert, tmp_path):
+    import torch
+
+    seen = []  # per training forward: (dtype of a backbone Linear's output, dtype of its stored weight)
+    linear = tiny_bert[0].encoder.layer[0].attention.self.query
+    original = linear.weight.data.clone()
+
+    def spy(model):
+        record = lambda module, args, output: seen.append((output.dtype, module.weight.dtype))
+        linear.register_forward_hook(lambda *a: record(*a) if model.training else None)
+
+    model, result = fit_tiny(tiny_bert, tmp_path, precision="bf16", fp32_finish=0.3, spy=spy)
+    assert result.steps_total == 10
+    assert seen == [(torch.bfloat16, torch.bfloat16)] * 7 + [(torch.float32, torch.float32)] * 3
+    weight = linear.weight
+    assert weight.dtype == torch.float32 and torch.equal(weight.data, original)  # the backbone comes back intact
+
+
+def test_fp32_finish_of_all_steps_trains_like_fp32(tiny_bert, tmp_path):
+    import torch
+
+    from ptune.backbone import prefer_eager_attention
+
+    prefer_eager_attention(tiny_bert[0])  # what bf16 training on CPU switches to; same kernels on both sides
+    fp32, _ = fit_tiny(tiny_bert, tmp_path / "fp32", precision="fp32")
+    fp32_state = {k: v.clone() for k, v in fp32.trainable_state_dict().items()}
+    finished, _ = fit_tiny(tiny_bert, tmp_path / "finish", precision="bf16", fp32_finish=1.0)
+    bf16, _ = fit_tiny(tiny_bert, tmp_path / "bf16", precision="bf16")
+    assert all(torch.equal(finished.trainable_state_dict()[k], v) for k, v in fp32_state.items())
+    assert not all(torch.equal(bf16.trainable_state_dict()[k], v) for k, v in fp32_state.items())
+
+
+def test_fp32_finish_must_be_a_fraction():
+    from ptune.config import TrainConfig
+    from ptune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fp32_finish=1.5: expected a fraction"):
+        TrainConfig(fp32_finish=1.5)

@@ -88,6 +88,8 @@ class TrainConfig:
     """Batches of similar length in a shuffled order: far less padding, same examples per epoch."""
     precision: str = "auto"
     """`fp32`, `bf16` (autocast, fp32 master weights) or `auto` (bf16 where the hardware has it)."""
+    fp32_finish: float = 0.0
+    """Under bf16, run this fraction of the optimizer steps, the last ones, in fp32 (0 to 1)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -107,6 +109,8 @@ class TrainConfig:
             problems.append("eval_every and early_stopping_patience must be >= 0")
         if self.metric not in ("accuracy", "macro_f1"):
             problems.append(f"metric={self.metric!r}: expected 'accuracy' or 'macro_f1'")
+        if not 0 <= self.fp32_finish <= 1:
+            problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
         if self.precision not in ("auto", "fp32", "bf16"):
             problems.append(f"precision={self.precision!r}: expected 'auto', 'fp32' or 'bf16'")
         if problems:

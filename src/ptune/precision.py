@@ -48,14 +48,31 @@ def cast_frozen_linear_parameters(model: nn.Module, dtype: torch.dtype) -> list[
     return originals
 
 
-@contextmanager
-def frozen_linear_parameters_in(model: nn.Module, dtype: torch.dtype | None) -> Iterator[int]:
-    """Within the block, frozen Linear parameters are stored in `dtype` (None: unchanged); the
-    original tensors, untouched, are put back on exit. Yields how many were cast."""
-    originals = cast_frozen_linear_parameters(model, dtype) if dtype is not None else []
-    try:
-        yield len(originals)
-    finally:
+class FrozenLinearCast:
+    """Frozen Linear parameters stored in another dtype until `restore()` puts the originals back."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype | None):
+        self._originals = cast_frozen_linear_parameters(model, dtype) if dtype is not None else []
+        self.count = len(self._originals)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._originals)
+
+    def restore(self) -> None:
+        """The original tensors, untouched, back in place; calling it again does nothing."""
         with torch.no_grad():
-            for parameter, original in originals:
+            for parameter, original in self._originals:
                 parameter.data = original
+        self._originals = []
+
+
+@contextmanager
+def frozen_linear_parameters_in(model: nn.Module, dtype: torch.dtype | None) -> Iterator[FrozenLinearCast]:
+    """Within the block, frozen Linear parameters are stored in `dtype` (None: unchanged); the
+    original tensors are put back on exit, or earlier through the yielded `restore()`."""
+    cast = FrozenLinearCast(model, dtype)
+    try:
+        yield cast
+    finally:
+        cast.restore()

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from ptune.backbone import prefer_eager_attention
-from ptune.precision import frozen_linear_parameters_in
+from ptune.precision import FrozenLinearCast, frozen_linear_parameters_in
 from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
@@ -88,18 +88,27 @@ class TrainLog:
 def fit(model, *, accelerator, **kwargs) -> FitResult:
     """Trains `model` (see `_fit` for the arguments). Under bf16 mixed precision the frozen Linear
     weights are stored in bf16 for the run, bit-identical to what autocast would compute but
-    without a cast per step, and the original fp32 tensors are put back at the end; on CPU the
-    backbone also switches to eager attention (faster backward at these lengths)."""
+    without a cast per step, and the original fp32 tensors are put back at the end (or when the
+    last `config.fp32_finish` of the steps switch to fp32); on CPU the backbone also switches to
+    eager attention (faster backward at these lengths)."""
     bf16 = accelerator.mixed_precision == "bf16"
     if bf16 and accelerator.device.type == "cpu":
         prefer_eager_attention(model)
-    with frozen_linear_parameters_in(model, torch.bfloat16 if bf16 else None):
-        return _fit(model, accelerator=accelerator, **kwargs)
+    with frozen_linear_parameters_in(model, torch.bfloat16 if bf16 else None) as bf16_weights:
+        return _fit(model, accelerator=accelerator, bf16_weights=bf16_weights, **kwargs)
+
+
+def bf16_step_count(config: TrainConfig, total_steps: int, accelerator) -> int:
+    """How many optimizer steps run under bf16 autocast: all of them, less the fp32 finish."""
+    if accelerator.mixed_precision != "bf16":
+        return 0
+    return total_steps - round(config.fp32_finish * total_steps)
 
 
 def _fit(model, *, train_features: list[dict], dev_features: list[dict], config: TrainConfig, run_dir: Path,
          pad_token_id: int, label_names, accelerator, resume: bool = False,
-         on_best: Callable[[dict], None] | None = None, show_progress: bool = True) -> FitResult:
+         on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
+         bf16_weights: FrozenLinearCast | None = None) -> FitResult:
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes
 
@@ -111,6 +120,7 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     steps_per_epoch = len(epoch_batches(0))
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
     eval_every = config.eval_every or steps_per_epoch
+    bf16_steps = bf16_step_count(config, total_steps, accelerator)
     optimizer = torch.optim.AdamW(optimizer_groups(model, config))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     state = LoopState()
@@ -120,6 +130,9 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     log = TrainLog(run_dir / "train_log.jsonl", keep_until_step=state.step if resume else None,
                    enabled=accelerator.is_main_process)
     model, optimizer = accelerator.prepare(model, optimizer)
+    # accelerate wraps forward in its own autocast, which no outer context can turn off; without the
+    # wrapper each step's precision is train_step's context (bf16, or fp32 for the fp32 finish).
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     model.train()
     progress = tqdm(total=total_steps, initial=state.step, disable=not (show_progress and accelerator.is_local_main_process),
                     desc="train", dynamic_ncols=True)
@@ -128,8 +141,12 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
         epoch, position = divmod(state.step, steps_per_epoch)
         for indices in epoch_batches(epoch)[position:]:
             started = time.perf_counter()
+            in_bf16 = state.step < bf16_steps
+            if not in_bf16 and bf16_weights is not None and bf16_weights.active:
+                bf16_weights.restore()  # the fp32 finish: the backbone's own fp32 weights from here on
+            autocast = accelerator.autocast() if in_bf16 else torch.autocast(accelerator.device.type, enabled=False)
             loss = train_step(model, indices, train_features, optimizer, scheduler, config=config,
-                              pad_token_id=pad_token_id, accelerator=accelerator)
+                              pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast)
             state.train_seconds += time.perf_counter() - started
             state.step += 1
             state.samples_seen += len(indices) * world
@@ -158,9 +175,11 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     return FitResult(state=state, final_metrics=metrics, steps_total=total_steps)
 
 
-def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator) -> float:
+def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator,
+               autocast=None) -> float:
+    """One optimizer step; `autocast` is the precision context (default: the accelerator's)."""
     batch = to_device(collate([features[i] for i in indices], pad_token_id=pad_token_id), accelerator.device)
-    with accelerator.autocast():
+    with autocast if autocast is not None else accelerator.autocast():
         logits = model(**{k: batch[k] for k in MODEL_INPUTS})  # (batch, num_labels)
         loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
     accelerator.backward(loss)
