@@ -1,7 +1,8 @@
 """Predicting with a trained adapter: prompt table only, inference mode, length-sorted batches.
 
 Options for CPU serving, each measured in BENCHMARKS.md before being recommended:
-`precision="bf16"` (autocast where the hardware multiplies bf16 natively), `quantize="int8"`
+`precision="bf16"` (the frozen backbone stored and run in bf16, prompt table and head in fp32),
+`quantize="int8"`
 (dynamic int8 quantisation of the frozen backbone's Linear layers) and `compile=True`
 (torch.compile of the model, with dynamic shapes for the varying batch lengths).
 """
@@ -17,7 +18,7 @@ from ptune.artifacts import load_adapter
 from ptune.backbone import prefer_eager_attention
 from ptune.data import Example, tokenize
 from ptune.errors import ConfigError
-from ptune.precision import cast_frozen_linear_parameters
+from ptune.precision import cast_parameters, frozen_parameters
 from ptune.training.evaluate import predict_logits
 
 QUANTIZE_CHOICES = (None, "int8")
@@ -64,7 +65,9 @@ class Predictor:
             quantize_backbone_int8(self.model)
         self.model.to(self.device)
         if self.bf16:
-            cast_frozen_linear_parameters(self.model, torch.bfloat16)  # once, not once per batch
+            # Nothing in the backbone trains here: all of it is stored in bf16 once (predict_logits
+            # then runs it without autocast); the prompt table and the head stay fp32.
+            cast_parameters(frozen_parameters(self.model.backbone), torch.bfloat16)
             if self.device.type == "cpu":
                 prefer_eager_attention(self.model)
         self.forward = torch.compile(self.model, dynamic=True) if compile else self.model

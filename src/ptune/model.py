@@ -102,7 +102,7 @@ class PTuningModel(nn.Module):
     ) -> torch.Tensor:
         """(batch, seq) token ids -> (batch, num_labels) logits."""
         inputs, cls_index = self.build_inputs(input_ids, attention_mask, token_type_ids)
-        states = self.backbone(**inputs).last_hidden_state  # (batch, k + seq, hidden)
+        states = self.backbone(**inputs).last_hidden_state.float()  # (batch, k + seq, hidden); pooled in fp32
         mask = inputs["attention_mask"]
         if self.config.pooling == "text_mean":  # the same mask with the virtual tokens' slots zeroed
             k, at = self.num_virtual_tokens, 1 if self.config.placement == "after_cls" else 0

@@ -2,7 +2,8 @@
 
 Under bf16 autocast the frozen backbone's matmuls run in bf16; what trains (prompt encoder, head)
 is tiny and computes in fp32, and the frozen Linear weights are stored in bf16 once instead of
-being cast on every batch.
+being cast on every batch. For inference from a prompt table nothing in the backbone trains, so
+the whole backbone can be stored in bf16 and run without autocast.
 """
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def fp32_region(device: torch.device):
     return torch.autocast(device.type, enabled=False)
 
 
+def frozen_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every floating-point parameter inside `model` that does not train."""
+    return [p for p in model.parameters() if not p.requires_grad and p.is_floating_point()]
+
+
 def frozen_linear_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Weights and biases of every nn.Linear inside `model` that do not train."""
     found = {}
@@ -30,29 +36,33 @@ def frozen_linear_parameters(model: nn.Module) -> list[nn.Parameter]:
     return list(found.values())
 
 
-def cast_frozen_linear_parameters(model: nn.Module, dtype: torch.dtype) -> list[tuple[nn.Parameter, torch.Tensor]]:
-    """Store the frozen Linear parameters in `dtype`; returns (parameter, original tensor) pairs.
-
-    Autocast keeps its cast cache only for weights that require grad, so a frozen backbone's
-    weights are cast to bf16 again on every forward pass, repeated work on every batch. Autocast
-    would cast exactly these tensors to exactly this
-    dtype, so under autocast the outputs and gradients are bit-identical (tested). Layer norms and
-    embeddings stay as they are.
-    """
+def cast_parameters(parameters: list[nn.Parameter], dtype: torch.dtype) -> list[tuple[nn.Parameter, torch.Tensor]]:
+    """Store `parameters` in `dtype`; returns (parameter, original tensor) pairs for those changed."""
     originals = []
     with torch.no_grad():
-        for parameter in frozen_linear_parameters(model):
+        for parameter in parameters:
             if parameter.dtype != dtype:
                 originals.append((parameter, parameter.data))
                 parameter.data = parameter.data.to(dtype)
     return originals
 
 
-class FrozenLinearCast:
-    """Frozen Linear parameters stored in another dtype until `restore()` puts the originals back."""
+def cast_frozen_linear_parameters(model: nn.Module, dtype: torch.dtype) -> list[tuple[nn.Parameter, torch.Tensor]]:
+    """Store the frozen Linear parameters in `dtype`; returns (parameter, original tensor) pairs.
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype | None):
-        self._originals = cast_frozen_linear_parameters(model, dtype) if dtype is not None else []
+    Autocast keeps its cast cache only for weights that require grad, so a frozen backbone's
+    weights are cast to bf16 again on every forward pass, repeated work on every batch. Autocast
+    would cast exactly these tensors to exactly this dtype, so under autocast the outputs and
+    gradients are bit-identical (tested). Layer norms and embeddings stay as they are.
+    """
+    return cast_parameters(frozen_linear_parameters(model), dtype)
+
+
+class FrozenCast:
+    """Parameters stored in another dtype until `restore()` puts the original tensors back."""
+
+    def __init__(self, parameters: list[nn.Parameter], dtype: torch.dtype | None):
+        self._originals = cast_parameters(parameters, dtype) if dtype is not None else []
         self.count = len(self._originals)
 
     @property
@@ -68,10 +78,20 @@ class FrozenLinearCast:
 
 
 @contextmanager
-def frozen_linear_parameters_in(model: nn.Module, dtype: torch.dtype | None) -> Iterator[FrozenLinearCast]:
+def frozen_linear_parameters_in(model: nn.Module, dtype: torch.dtype | None) -> Iterator[FrozenCast]:
     """Within the block, frozen Linear parameters are stored in `dtype` (None: unchanged); the
     original tensors are put back on exit, or earlier through the yielded `restore()`."""
-    cast = FrozenLinearCast(model, dtype)
+    cast = FrozenCast(frozen_linear_parameters(model), dtype)
+    try:
+        yield cast
+    finally:
+        cast.restore()
+
+
+@contextmanager
+def frozen_parameters_in(model: nn.Module, dtype: torch.dtype) -> Iterator[FrozenCast]:
+    """Within the block, every frozen parameter of `model` is stored in `dtype`; originals back on exit."""
+    cast = FrozenCast(frozen_parameters(model), dtype)
     try:
         yield cast
     finally:

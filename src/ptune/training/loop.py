@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from ptune.backbone import prefer_eager_attention
-from ptune.precision import FrozenLinearCast, frozen_linear_parameters_in
+from ptune.precision import FrozenCast, frozen_linear_parameters_in
 from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
@@ -108,7 +108,7 @@ def bf16_step_count(config: TrainConfig, total_steps: int, accelerator) -> int:
 def _fit(model, *, train_features: list[dict], dev_features: list[dict], config: TrainConfig, run_dir: Path,
          pad_token_id: int, label_names, accelerator, resume: bool = False,
          on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
-         bf16_weights: FrozenLinearCast | None = None) -> FitResult:
+         bf16_weights: FrozenCast | None = None) -> FitResult:
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes
 
