@@ -72,29 +72,26 @@ def test_what_the_prompt_adds_over_a_linear_probe_is_quoted(tmp_path):
     assert any("adds +2.0 points over a linear probe" in line for line in advice.evidence)
 
 
-def test_what_bf16_costs_against_fp32_is_quoted(tmp_path):
+def precision_line(tmp_path, bf16: list[float], fp32: list[float]) -> str:
+    """advise's precision line for a grid of ptune in bf16 and fp32 with these accuracies."""
     def runner(protocol, method, seed):
-        fp32 = "fp32" in method
-        return fake_row(method, seed, [0.81, 0.82, 0.83][seed] if fp32 else [0.80, 0.80, 0.81][seed],
-                        precision="fp32" if fp32 else "bf16", train_samples_per_s=100.0 if fp32 else 180.0)
+        is_fp32 = "fp32" in method
+        return fake_row(method, seed, (fp32 if is_fp32 else bf16)[seed], precision="fp32" if is_fp32 else "bf16",
+                        train_samples_per_s=100.0 if is_fp32 else 180.0)
 
     run_grid(ProtocolConfig(data="sst2"), methods=["ptune", "ptune[precision=fp32]"], seeds=[0, 1, 2], output=tmp_path,
              isolate=False, log=lambda m: None, run_in_process=runner)
     advice = advise("classification", model_size=22_000_000, train_size=16000, results=[tmp_path])
-    line = next(e for e in advice.evidence if e.startswith("precision on"))
+    return next(e for e in advice.evidence if e.startswith("precision on"))
+
+
+def test_what_bf16_costs_against_fp32_is_quoted(tmp_path):
+    line = precision_line(tmp_path, bf16=[0.80, 0.80, 0.81], fp32=[0.81, 0.82, 0.83])
     assert "bf16 (the default on this hardware) 80.3 ± 0.6 vs fp32 82.0 ± 1.0, training 1.8x faster" in line
     assert "bf16 cost 1.7 points (more than seed noise, 1.3): pick --precision fp32" in line
 
 
 def test_a_bf16_gap_within_seed_noise_is_called_noise(tmp_path):
-    def runner(protocol, method, seed):
-        fp32 = "fp32" in method
-        return fake_row(method, seed, [0.80, 0.83, 0.84][seed] if fp32 else [0.80, 0.81, 0.82][seed],
-                        precision="fp32" if fp32 else "bf16", train_samples_per_s=100.0 if fp32 else 180.0)
-
-    run_grid(ProtocolConfig(data="sst2"), methods=["ptune", "ptune[precision=fp32]"], seeds=[0, 1, 2], output=tmp_path,
-             isolate=False, log=lambda m: None, run_in_process=runner)
-    advice = advise("classification", model_size=22_000_000, train_size=16000, results=[tmp_path])
-    line = next(e for e in advice.evidence if e.startswith("precision on"))
+    line = precision_line(tmp_path, bf16=[0.80, 0.81, 0.82], fp32=[0.80, 0.83, 0.84])
     assert "bf16 scored 1.3 points lower, within seed noise (two standard errors: 2.7)" in line
     assert "pick --precision fp32" not in line
