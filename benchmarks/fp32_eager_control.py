@@ -3,7 +3,8 @@ accuracy move when fp32 training changes only its attention kernel (eager instea
 about 1e-6)? If that alone moved results by about a point, the bf16-vs-fp32 gap could be chance.
 Protocol sst2-minilm, fp32, in-process cells.
 
-    python benchmarks/fp32_eager_control.py 0,1,2 > benchmarks/results/fp32-eager-control.log
+    python benchmarks/fp32_eager_control.py 0,1,2,3,4 > benchmarks/results/fp32-eager-control.log
+    python benchmarks/fp32_eager_control.py 5,6,7,8,9 > benchmarks/results/fp32-eager-control-seeds5-9.log
 """
 import json, sys, torch
 torch.set_num_threads(2)
