@@ -170,7 +170,7 @@ def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
 
 
 def test_frozen_linear_weights_in_bf16_are_bit_identical_under_autocast_and_restored(tiny_bert):
-    from ptune.precision import frozen_linear_parameters, frozen_linear_parameters_in
+    from ptune.precision import frozen_linear_parameters, stored_in
 
     backbone, _ = tiny_bert
     model = make_model(backbone, placement="after_cls", pooling="mean").train()
@@ -189,7 +189,7 @@ def test_frozen_linear_weights_in_bf16_are_bit_identical_under_autocast_and_rest
     before = {id(p): (p, p.data.clone()) for p in frozen_linear_parameters(model)}
     assert before and not any(p.requires_grad for p, _ in before.values())
     reference, reference_grads = logits_and_grads()
-    with frozen_linear_parameters_in(model, torch.bfloat16) as cast:
+    with stored_in(frozen_linear_parameters(model), torch.bfloat16) as cast:
         assert cast.count == len(before) and cast.active
         assert all(p.dtype == torch.bfloat16 for p, _ in before.values())
         assert all(p.dtype == torch.float32 for p in trainable)  # what trains keeps fp32 master weights

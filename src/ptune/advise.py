@@ -170,7 +170,7 @@ def precision_evidence(advice: Advice, rows: list[dict], protocol: str, default)
             f"fp32 {fp32[0]:.1f} ± {fp32[1]:.1f}, training {speed['ptune'] / speed['ptune[precision=fp32]']:.1f}x faster")
     gap = fp32[0] - default[0]
     # Two standard errors of the difference of the two means: on sst2-minilm a change of attention
-    # kernel alone (1e-6 apart) moved fp32's 5-seed mean by 0.75 points, so small gaps are noise.
+    # kernel alone (1e-6 apart) moved fp32's 10-seed mean by 0.4 points, so small gaps are noise.
     noise = 2 * math.sqrt(default[1] ** 2 / max(default[3], 1) + fp32[1] ** 2 / max(fp32[3], 1))
     if gap > max(noise, 0.5):
         line += f"; bf16 cost {gap:.1f} points (more than seed noise, {noise:.1f}): pick --precision fp32 when the last point matters"

@@ -47,17 +47,6 @@ def cast_parameters(parameters: list[nn.Parameter], dtype: torch.dtype) -> list[
     return originals
 
 
-def cast_frozen_linear_parameters(model: nn.Module, dtype: torch.dtype) -> list[tuple[nn.Parameter, torch.Tensor]]:
-    """Store the frozen Linear parameters in `dtype`; returns (parameter, original tensor) pairs.
-
-    Autocast keeps its cast cache only for weights that require grad, so a frozen backbone's
-    weights are cast to bf16 again on every forward pass, repeated work on every batch. Autocast
-    would cast exactly these tensors to exactly this dtype, so under autocast the outputs and
-    gradients are bit-identical (tested). Layer norms and embeddings stay as they are.
-    """
-    return cast_parameters(frozen_linear_parameters(model), dtype)
-
-
 class FrozenCast:
     """Parameters stored in another dtype until `restore()` puts the original tensors back."""
 
@@ -78,20 +67,15 @@ class FrozenCast:
 
 
 @contextmanager
-def frozen_linear_parameters_in(model: nn.Module, dtype: torch.dtype | None) -> Iterator[FrozenCast]:
-    """Within the block, frozen Linear parameters are stored in `dtype` (None: unchanged); the
-    original tensors are put back on exit, or earlier through the yielded `restore()`."""
-    cast = FrozenCast(frozen_linear_parameters(model), dtype)
-    try:
-        yield cast
-    finally:
-        cast.restore()
+def stored_in(parameters: list[nn.Parameter], dtype: torch.dtype | None) -> Iterator[FrozenCast]:
+    """Within the block, `parameters` are stored in `dtype` (None: unchanged); the original tensors
+    are put back on exit, or earlier through the yielded `restore()`.
 
-
-@contextmanager
-def frozen_parameters_in(model: nn.Module, dtype: torch.dtype) -> Iterator[FrozenCast]:
-    """Within the block, every frozen parameter of `model` is stored in `dtype`; originals back on exit."""
-    cast = FrozenCast(frozen_parameters(model), dtype)
+    Used for frozen weights under bf16: autocast keeps its cast cache only for weights that require
+    grad, so a frozen backbone's weights would be cast to bf16 again on every forward pass. For the
+    frozen Linear weights under autocast the outputs and gradients are bit-identical (tested).
+    """
+    cast = FrozenCast(parameters, dtype)
     try:
         yield cast
     finally:

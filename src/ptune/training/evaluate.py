@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 
-from ptune.precision import frozen_linear_parameters_in, frozen_parameters_in
+from ptune.precision import frozen_linear_parameters, frozen_parameters, stored_in
 from ptune.data.batching import shard, sorted_batches
 from ptune.data.transforms import collate
 
@@ -40,11 +40,11 @@ def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id
         # Serving a prompt table, nothing in the backbone trains: store all of it in bf16 and run
         # without autocast, which saves the per-layer activation casts (faster on CPU, measured
         # in BENCHMARKS.md); the head still computes in fp32.
-        weights, autocast = frozen_parameters_in(model.backbone, torch.bfloat16), torch.autocast(device.type, enabled=False)
+        weights, autocast = stored_in(frozen_parameters(model.backbone), torch.bfloat16), torch.autocast(device.type, enabled=False)
     else:
         # One cast of the frozen Linear weights per call instead of one per batch (a no-op inside
         # fit, where they are stored in bf16 already).
-        weights = frozen_linear_parameters_in(model, torch.bfloat16 if bf16 else None)
+        weights = stored_in(frozen_linear_parameters(model), torch.bfloat16 if bf16 else None)
         autocast = accelerator.autocast() if accelerator else torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with weights, autocast:
         for indices in mine:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from ptune.backbone import prefer_eager_attention
-from ptune.precision import FrozenCast, frozen_linear_parameters_in
+from ptune.precision import FrozenCast, frozen_linear_parameters, stored_in
 from ptune.config import TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.data.transforms import collate
@@ -94,7 +94,7 @@ def fit(model, *, accelerator, **kwargs) -> FitResult:
     bf16 = accelerator.mixed_precision == "bf16"
     if bf16 and accelerator.device.type == "cpu":
         prefer_eager_attention(model)
-    with frozen_linear_parameters_in(model, torch.bfloat16 if bf16 else None) as bf16_weights:
+    with stored_in(frozen_linear_parameters(model), torch.bfloat16 if bf16 else None) as bf16_weights:
         return _fit(model, accelerator=accelerator, bf16_weights=bf16_weights, **kwargs)
 
 
