@@ -10,10 +10,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from ptune.data import load_examples, tokenize
-from ptune.flops import ptuning_flops
+from ptune.lab.flops import ptuning_flops
 from ptune.inference import Predictor
-from ptune.speed import matmul_gflops
-from ptune.training.evaluate import predict_logits
+from ptune.lab.speed import matmul_gflops
+from ptune.batched import predict_logits
 
 torch.set_num_threads(2)
 predictor = Predictor(sys.argv[1] if len(sys.argv) > 1 else "runs/sst2-16k", precision="bf16")

@@ -33,8 +33,8 @@ def use_fp32_attention(model):
             m.set_attn_implementation("eager_fp32")
     return 1
 loop.prefer_eager_attention = use_fp32_attention
-from ptune.compare.cell import run_cell
-from ptune.compare.protocol import ProtocolConfig
+from ptune.lab.compare.cell import run_cell
+from ptune.lab.compare.protocol import ProtocolConfig
 protocol = ProtocolConfig.preset("sst2-minilm", data="../shared/data/sst2")
 for seed in map(int, sys.argv[1].split(",")):
     row = run_cell(protocol, "ptune", seed)

@@ -11,7 +11,7 @@ torch.set_num_threads(2)
 from ptune.backbone import prefer_eager_attention
 from ptune.data import load_examples, tokenize
 from ptune.inference import Predictor
-from ptune.training.evaluate import predict_logits
+from ptune.batched import predict_logits
 
 
 class AutocastPath(torch.nn.Module):

@@ -20,8 +20,8 @@ def fit_with_eager_attention(model, **kwargs):
 
 
 loop.fit = fit_with_eager_attention
-from ptune.compare.cell import run_cell
-from ptune.compare.protocol import ProtocolConfig
+from ptune.lab.compare.cell import run_cell
+from ptune.lab.compare.protocol import ProtocolConfig
 protocol = ProtocolConfig.preset("sst2-minilm", data="../shared/data/sst2")
 for seed in map(int, sys.argv[1].split(",")):
     row = run_cell(protocol, "ptune[precision=fp32]", seed)

@@ -55,9 +55,9 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "gpu-speed.json"))
     args = parser.parse_args()
 
-    from ptune.compare.cell import run_cell
-    from ptune.compare.protocol import ProtocolConfig
-    from ptune.speed import matmul_gflops
+    from ptune.lab.compare.cell import run_cell
+    from ptune.lab.compare.protocol import ProtocolConfig
+    from ptune.lab.speed import matmul_gflops
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name() if device == "cuda" else "CPU"

@@ -1,9 +1,9 @@
 """The advisor: the lab's decision tree and settings, and measured results that agree or disagree."""
 import pytest
 
-from ptune.advise import advise, format_advice, lab_method, lab_settings
-from ptune.compare.grid import run_grid
-from ptune.compare.protocol import ProtocolConfig
+from ptune.lab.advise import advise, format_advice, lab_method, lab_settings
+from ptune.lab.compare.grid import run_grid
+from ptune.lab.compare.protocol import ProtocolConfig
 from ptune.errors import ConfigError
 from test_compare import fake_row
 

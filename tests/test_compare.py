@@ -5,12 +5,12 @@ import json
 import pytest
 
 from conftest import DEMO
-from ptune.compare.ablation import ablation_methods
-from ptune.compare.cell import run_cell
-from ptune.compare.grid import all_rows, cell_path, run_grid
-from ptune.compare.methods import METHODS, parse_method, split_methods
-from ptune.compare.protocol import ProtocolConfig
-from ptune.compare.report import summarize, write_reports
+from ptune.lab.compare.ablation import ablation_methods
+from ptune.lab.compare.cell import run_cell
+from ptune.lab.compare.grid import all_rows, cell_path, run_grid
+from ptune.lab.compare.methods import METHODS, parse_method, split_methods
+from ptune.lab.compare.protocol import ProtocolConfig
+from ptune.lab.compare.report import summarize, write_reports
 from ptune.errors import ConfigError, PtuneError
 
 pytest.importorskip("peft")
@@ -58,7 +58,7 @@ def test_prefix_tuning_compatibility_layer_only_wraps_when_needed(tiny_backbone_
 
     from transformers import AutoModelForSequenceClassification
 
-    from ptune.compare.peft_methods import accept_past_key_values
+    from ptune.lab.compare.peft_methods import accept_past_key_values
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_backbone_dir, num_labels=2)
     accept_past_key_values(model)
@@ -160,8 +160,8 @@ def test_comparison_table_csv_and_plots_from_a_results_fixture(fixture_rows, tmp
     assert any(line.startswith("| peft-prefix | **FAILED** (seed 0: ValueError: no cache)") for line in table)
     summary = list(csv.DictReader((tmp_path / "summary.csv").open()))
     by_method = {r["method"]: r for r in summary}
-    assert float(by_method["ptune"]["dev_accuracy_mean"]) == pytest.approx(0.81)
-    assert by_method["peft-prefix"]["failed_seeds"] == "0" and by_method["peft-prefix"]["dev_accuracy_mean"] == ""
+    assert float(by_method["ptune"]["dev_score_mean"]) == pytest.approx(0.81)
+    assert by_method["peft-prefix"]["failed_seeds"] == "0" and by_method["peft-prefix"]["dev_score_mean"] == ""
 
 
 def test_ablation_table_gives_deltas_against_the_full_configuration(fixture_rows, tmp_path):

@@ -2,7 +2,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import build_tiny_model
-from ptune.flops import encoder_forward_flops, layer_forward_flops, ptuning_flops
+from ptune.lab.flops import encoder_forward_flops, layer_forward_flops, ptuning_flops
 
 
 def test_layer_count_by_hand():

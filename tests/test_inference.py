@@ -49,7 +49,7 @@ def test_bf16_predictor_stores_the_backbone_in_bf16_and_agrees_with_autocast(ada
     from ptune.artifacts import load_adapter
     from ptune.backbone import prefer_eager_attention
     from ptune.data import tokenize
-    from ptune.training.evaluate import predict_logits
+    from ptune.batched import predict_logits
 
     fp32 = Predictor(adapter)
     prefer_eager_attention(fp32.model)  # as the bf16 Predictor does on CPU
@@ -71,7 +71,7 @@ def test_bf16_predictor_stores_the_backbone_in_bf16_and_agrees_with_autocast(ada
 
 def test_batches_in_input_order_give_the_same_logits(adapter, dev):
     from ptune.data import tokenize
-    from ptune.training.evaluate import predict_logits
+    from ptune.batched import predict_logits
 
     predictor = Predictor(adapter)
     features = tokenize(dev, tokenizer=predictor.tokenizer, max_length=predictor.model.max_text_length(), labels=None)

@@ -22,7 +22,7 @@ def test_sst2_small_budget_is_clearly_above_chance(shared_data, minilm, tmp_path
 def test_bf16_and_fp32_agree_on_sst2_dev(shared_data, tmp_path):
     """A trained adapter predicts the same labels under bf16 autocast as in fp32 (>= 99% of dev)."""
     from ptune.inference import Predictor
-    from ptune.training.run import bf16_is_native
+    from ptune.precision import bf16_is_native
     from ptune.data import load_examples
 
     if not bf16_is_native():

@@ -8,12 +8,13 @@ from ptune.config import PTuningConfig
 from ptune.encoders import ENCODERS
 from ptune.errors import ConfigError
 from ptune.model import PTuningModel
+from ptune.tasks import ClassificationConfig
 
 K = 4
 
 
 def make_model(backbone, encoder="mlp", placement="after_cls", pooling="mean", **kwargs):
-    config = PTuningConfig(num_virtual_tokens=K, placement=placement, pooling=pooling, head_dropout=0.0,
+    config = PTuningConfig(num_virtual_tokens=K, placement=placement, task=ClassificationConfig(pooling=pooling, head_dropout=0.0),
                            encoder=ENCODERS[encoder][0](), **kwargs)
     return PTuningModel(backbone, config, num_labels=3, seed=0)
 
@@ -58,7 +59,7 @@ def test_after_cls_keeps_text_positions_and_the_head_reads_the_real_cls(tiny_ber
     backbone, tokenizer = tiny_bert
     model = make_model(backbone, placement="after_cls")
     ids, mask, types = batch(tokenizer, ["great food"])
-    inputs, cls_index = model.build_inputs(ids, mask, types)
+    inputs, _, cls_index = model.prompted.build_inputs(ids, mask, types, model.adapter.prompts(1, torch.float32))
     n = ids.shape[1]
     assert cls_index == 0
     assert inputs["position_ids"][0].tolist() == [0] * (K + 1) + list(range(1, n))
@@ -70,7 +71,7 @@ def test_prefix_puts_virtual_tokens_first_with_sequential_positions(tiny_bert):
     backbone, tokenizer = tiny_bert
     model = make_model(backbone, placement="prefix")
     ids, mask, types = batch(tokenizer, ["great food"])
-    inputs, cls_index = model.build_inputs(ids, mask, types)
+    inputs, _, cls_index = model.prompted.build_inputs(ids, mask, types, model.adapter.prompts(1, torch.float32))
     assert cls_index == K
     assert inputs["position_ids"][0].tolist() == list(range(K + ids.shape[1]))
 
@@ -115,7 +116,7 @@ def test_other_encoder_families(kind, placement):
     alone = model(ids[1:, :3], mask[1:, :3])
     torch.testing.assert_close(alone[0], logits[1], atol=1e-5, rtol=1e-5)
     if kind == "roberta":
-        assert model.positions.offset == 2
+        assert model.prompted.positions.offset == 2
         assert model.max_text_length() == min(128, 64 if placement == "after_cls" else 64 - K)
 
 
@@ -129,8 +130,10 @@ def test_parameter_counts_add_up(tiny_bert):
 
 def test_bad_model_config_reports_every_field():
     with pytest.raises(ConfigError) as err:
-        PTuningConfig(num_virtual_tokens=0, placement="middle", pooling="max")
-    assert all(s in str(err.value) for s in ("num_virtual_tokens=0", "placement='middle'", "pooling='max'"))
+        PTuningConfig(num_virtual_tokens=0, placement="middle", injection="sideways")
+    assert all(s in str(err.value) for s in ("num_virtual_tokens=0", "placement='middle'", "injection='sideways'"))
+    with pytest.raises(ConfigError, match="pooling='max'"):
+        ClassificationConfig(pooling="max")
 
 
 def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert):
@@ -146,7 +149,7 @@ def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert):
     mask[0, 6:] = 0
     before = model(ids, mask)
     assert prefer_eager_attention(model) == 1
-    assert backbone.config._attn_implementation == "eager" and prefer_eager_attention(model) == 0
+    assert backbone.config.ptune_inner_attention == "eager" and prefer_eager_attention(model) == 0
     torch.testing.assert_close(model(ids, mask), before, atol=1e-5, rtol=1e-4)
 
 
@@ -161,8 +164,7 @@ def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
     model.head.register_forward_pre_hook(lambda module, args: captured.setdefault("pooled", args[0]))
     with torch.no_grad():
         model(ids, mask)
-        inputs, _ = model.build_inputs(ids, mask)
-        states = model.backbone(**inputs).last_hidden_state
+        states = model.prompted(ids, mask, prompts=model.adapter.prompts(2, torch.float32)).states
     at = 1 if placement == "after_cls" else 0
     text = torch.cat([states[:, :at], states[:, at + K:]], dim=1)
     expected = (text * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)

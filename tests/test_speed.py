@@ -25,7 +25,7 @@ def test_bench_speed_compares_ptune_and_peft_side_by_side(tiny_backbone_dir, tmp
 def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp_path):
     from test_training import train
 
-    from ptune.speed import bench_inference
+    from ptune.lab.speed import bench_inference
 
     assert train(tiny_backbone_dir, tmp_path / "adapter").returncode == 0
     result = bench_inference(str(tmp_path / "adapter"), data=str(DEMO), rounds=2, log=lambda m: None,

@@ -10,8 +10,6 @@ config is complete. An existing adapter is never replaced unless `overwrite=True
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -21,22 +19,14 @@ from ptune import __version__
 from ptune.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.config import PTuningConfig
 from ptune.errors import ArtifactError
+from ptune.files import atomic_write
 
 CONFIG_FILE = "ptune_config.json"
 INFERENCE_FILE = "inference.safetensors"
 ENCODER_FILE = "prompt_encoder.safetensors"
-FORMAT_VERSION = 1
-
-
-def _atomic_write(path: Path, write) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Format 1 (ptune 0.1, classification only) loads unchanged: its head settings move into the task config."""
 
 
 def versions() -> dict[str, str]:
@@ -54,13 +44,13 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
     table = model.fold_prompt() if model.encoder is not None else model.prompt_table
     inference = {"prompt_table": table.detach().cpu().contiguous()}
     inference.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()})
-    _atomic_write(directory / INFERENCE_FILE, lambda p: save_file(inference, p))
+    atomic_write(directory / INFERENCE_FILE, lambda p: save_file(inference, p))
     if model.encoder is not None:
         encoder = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
-        _atomic_write(directory / ENCODER_FILE, lambda p: save_file(encoder, p))
+        atomic_write(directory / ENCODER_FILE, lambda p: save_file(encoder, p))
     config = {
         "format_version": FORMAT_VERSION,
-        "task": {"type": "sequence_classification", "label_names": list(label_names)},
+        "task": {"type": model.config.task.name, "label_names": list(label_names)},
         "backbone": {
             "name": canonical_model_name(backbone_name),
             "fingerprint": backbone_fingerprint or fingerprint(model.backbone),
@@ -72,7 +62,7 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
         "versions": versions(),
         **(extra or {}),
     }
-    _atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
     return directory
 
 
@@ -81,11 +71,30 @@ def read_adapter_config(directory: str | Path) -> dict:
     if not path.exists():
         raise ArtifactError(f"{directory} is not a ptune adapter: {CONFIG_FILE} is missing "
                             "(train one with `ptune train --output DIR`)")
-    config = json.loads(path.read_text())
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: format_version {config.get('format_version')} is not {FORMAT_VERSION}; "
-                            f"this ptune ({__version__}) cannot read it")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path}: damaged, not valid JSON ({err}); restore it from a copy or train again") from None
+    if not isinstance(config, dict) or config.get("format_version") not in READABLE_VERSIONS:
+        version = config.get("format_version") if isinstance(config, dict) else None
+        raise ArtifactError(f"{path}: format_version {version!r} is not one this ptune ({__version__}) reads "
+                            f"{list(READABLE_VERSIONS)}; upgrade ptune, or retrain the adapter")
+    missing = [key for key in ("task", "backbone", "ptuning") if not isinstance(config.get(key), dict)]
+    missing += [f"task.{k}" for k in ("label_names",) if not missing and k not in config["task"]]
+    missing += [f"backbone.{k}" for k in ("name", "fingerprint") if "backbone" not in missing and k not in config["backbone"]]
+    if missing:
+        raise ArtifactError(f"{path}: damaged, missing {missing}; restore it from a copy or train again")
     return config
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise ArtifactError(f"{path.parent}: {path.name} is missing; the adapter folder is incomplete")
+    try:
+        return load_file(path)
+    except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+        raise ArtifactError(f"{path}: damaged, not a readable safetensors file ({err}); "
+                            "restore it from a copy or train again") from None
 
 
 def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_name: str | None = None,
@@ -96,10 +105,15 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     the backbone (e.g. a local path when the artifact names a Hub model). `with_encoder` also
     loads the prompt encoder weights, for continued training.
     """
+    from ptune.errors import PtuneError
     from ptune.model import PTuningModel
 
     directory = Path(directory)
     config = read_adapter_config(directory)
+    try:
+        ptuning = PTuningConfig.from_dict(config["ptuning"])
+    except PtuneError as err:
+        raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings: {err}") from None
     if backbone is None:
         backbone, tokenizer = load_backbone(model_name or config["backbone"]["name"])
     found = fingerprint(backbone)
@@ -110,20 +124,38 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
             f"{found[:23]}...; load the same backbone, or pass --allow-backbone-mismatch "
             "(allow_backbone_mismatch=True) if you know the difference is harmless"
         )
-    ptuning = PTuningConfig.from_dict(config["ptuning"])
     model = PTuningModel(backbone, ptuning, num_labels=len(config["task"]["label_names"]))
-    inference = load_file(directory / INFERENCE_FILE)
-    model.head.load_state_dict({k[5:]: v for k, v in inference.items() if k.startswith("head.")})
+    inference = load_tensors(directory / INFERENCE_FILE)
+    head = {k[5:]: v for k, v in inference.items() if k.startswith("head.")}
+    check_shapes(directory / INFERENCE_FILE, {"prompt_table": model.prompt_table, **{f"head.{k}": v for k, v in model.head.state_dict().items()}},
+                 {"prompt_table": inference.get("prompt_table"), **{f"head.{k}": v for k, v in head.items()}},
+                 hint=f"it was made for {len(config['task']['label_names'])} labels, {ptuning.num_virtual_tokens} "
+                      f"virtual tokens and a backbone of hidden size {model.prompted.hidden_size}")
+    model.head.load_state_dict(head)
     if with_encoder:
-        if not (directory / ENCODER_FILE).exists():
-            raise ArtifactError(f"{directory}: {ENCODER_FILE} is missing, so training cannot continue from it")
-        model.encoder.load_state_dict(load_file(directory / ENCODER_FILE))
+        encoder = load_tensors(directory / ENCODER_FILE)
+        check_shapes(directory / ENCODER_FILE, model.encoder.state_dict(), encoder, hint="the encoder settings differ")
+        model.encoder.load_state_dict(encoder)
     else:
         model.encoder = None  # inference never runs the encoder
     model.prompt_table.copy_(inference["prompt_table"])
     model.uses_prompt_table = not with_encoder
     model.eval()
     return model, tokenizer, config
+
+
+def check_shapes(path: Path, expected: dict[str, torch.Tensor], found: dict, *, hint: str) -> None:
+    """Every expected tensor present with the expected shape, or one ArtifactError naming them all."""
+    problems = []
+    for name, tensor in expected.items():
+        other = found.get(name)
+        if other is None:
+            problems.append(f"{name} missing")
+        elif tuple(other.shape) != tuple(tensor.shape):
+            problems.append(f"{name} has shape {tuple(other.shape)}, expected {tuple(tensor.shape)}")
+    if problems:
+        raise ArtifactError(f"{path}: does not match its config ({'; '.join(problems)}); {hint}. "
+                            "Was a file or the config edited, or is the backbone a different one?")
 
 
 def inference_size_bytes(directory: str | Path) -> int:

@@ -46,11 +46,18 @@ def load_backbone(name: str | None):
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # ptune prints its own progress; a bar per weight load is noise
     path = resolve_model_path(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path)
+        # No loading bar for the weights: ptune prints its own progress. Only for this call; the
+        # user's own transformers settings are left as they were.
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            model = AutoModel.from_pretrained(path)
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
     except (OSError, ValueError) as err:
         raise PtuneError(
             f"could not load backbone {name!r} ({err}). Pass a Hub model name (needs network) "
@@ -106,9 +113,16 @@ def prefer_eager_attention(model: nn.Module) -> int:
     """
     from transformers import PreTrainedModel
 
+    from ptune.injections.deep_attention import INNER
+
     changed = 0
     for module in model.modules():
-        if isinstance(module, PreTrainedModel) and module.config._attn_implementation == "sdpa":
+        if not isinstance(module, PreTrainedModel):
+            continue
+        if getattr(module.config, INNER, None) == "sdpa":  # under ptune's prompt-aware wrapper
+            setattr(module.config, INNER, "eager")
+            changed += 1
+        elif module.config._attn_implementation == "sdpa":
             module.set_attn_implementation("eager")
             changed += 1
     return changed

@@ -7,8 +7,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ptune.data import Example, LabelSet, collate, sorted_batches, tokenize
+from ptune.backbone import accepts_token_type_ids
 from ptune.heads import pool
-from ptune.training.metrics import classification_metrics
+from ptune.metrics import classification_metrics
 
 
 @torch.inference_mode()
@@ -19,7 +20,10 @@ def pooled_features(backbone, tokenizer, examples: list[Example], *, pooling: st
     backbone.eval()
     for indices in sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size):
         batch = collate([features[i] for i in indices], pad_token_id=tokenizer.pad_token_id)
-        states = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        types = {"token_type_ids": batch["token_type_ids"]} if accepts_token_type_ids(backbone) else {}
+        states = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **types).last_hidden_state
+        if pooling == "text_mean":
+            pooling = "mean"  # no virtual tokens here: the mean over the text is the mean
         out[indices] = pool(states, batch["attention_mask"], pooling=pooling, cls_index=0).float().numpy()
     return out
 

@@ -7,12 +7,15 @@ import ast
 import dataclasses
 import inspect
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from ptune.config import PLACEMENTS, POOLINGS, PTuningConfig, TrainConfig
 from ptune.encoders import ENCODERS
+from ptune.injections import INJECTIONS
+from ptune.tasks import TASKS, ClassificationConfig, get_task
 from ptune.errors import ConfigError, PtuneError
 
 DEMO_DATA = Path(__file__).parent / "resources"
@@ -66,16 +69,33 @@ def given(args, cls, dest_prefix: str = "", skip=()) -> dict:
     return values
 
 
-def encoder_config(args):
+def encoder_config(args, injection: str):
+    from ptune.config import DEFAULT_ENCODERS
+
+    all_encoder_fields = {f.name for cls, _ in ENCODERS.values() for f in dataclasses.fields(cls)}
+    if args.encoder is None:
+        if not any(getattr(args, "encoder_" + n, None) is not None for n in all_encoder_fields):
+            return None  # the injection's default encoder
+        args.encoder = DEFAULT_ENCODERS[injection]().name
     config_cls = ENCODERS[args.encoder][0]
     chosen = given(args, config_cls, "encoder_")
-    all_encoder_fields = {f.name for cls, _ in ENCODERS.values() for f in dataclasses.fields(cls)}
     stray = [name for name in all_encoder_fields - set(chosen)
              if getattr(args, "encoder_" + name, None) is not None]
     if stray:
         flags = ", ".join("--encoder-" + s.replace("_", "-") for s in sorted(stray))
         raise ConfigError("encoder flags", [f"{flags} do(es) not apply to --encoder {args.encoder}"])
     return config_cls(**chosen)
+
+
+def task_config(args):
+    task = get_task(args.task)
+    chosen = given(args, task.config_cls)
+    stray = sorted(n for t in TASKS.values() for n in (f.name for f in dataclasses.fields(t.config_cls))
+                   if n not in chosen and getattr(args, n, None) is not None)
+    if stray:
+        flags = ", ".join("--" + s.replace("_", "-") for s in stray)
+        raise ConfigError("task flags", [f"{flags} do(es) not apply to --task {args.task}"])
+    return task.config_cls(**chosen)
 
 
 # ---- train ----------------------------------------------------------------------------------
@@ -89,12 +109,18 @@ def add_train_parser(commands) -> None:
     p.add_argument("--pair-column", default=None)
     p.add_argument("--label-column", default=None)
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted) instead of stopping")
-    p.add_argument("--encoder", choices=sorted(ENCODERS), default="mlp")
+    p.add_argument("--task", choices=sorted({*TASKS, "ner"}), default="classification",
+                   help="classification (sentences, sentence pairs) or token_classification (ner: CoNLL files)")
+    p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help=attribute_docs(PTuningConfig)["injection"])
+    p.add_argument("--encoder", choices=sorted(ENCODERS), default=None,
+                   help="prompt encoder (default: mlp for --injection input, embedding for deep)")
     for config_cls, _ in ENCODERS.values():
         add_dataclass_flags(p, config_cls, prefix="encoder-", dest_prefix="encoder_")
     p.add_argument("--placement", choices=PLACEMENTS, default=None, help=attribute_docs(PTuningConfig)["placement"])
-    p.add_argument("--pooling", choices=POOLINGS, default=None, help=attribute_docs(PTuningConfig)["pooling"])
-    add_dataclass_flags(p, PTuningConfig, skip=("encoder", "placement", "pooling"))
+    p.add_argument("--pooling", choices=POOLINGS, default=None, help=attribute_docs(ClassificationConfig)["pooling"])
+    for task in TASKS.values():
+        add_dataclass_flags(p, task.config_cls, skip=("pooling",))
+    add_dataclass_flags(p, PTuningConfig, skip=("encoder", "placement", "injection", "task"))
     add_dataclass_flags(p, TrainConfig)
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --output from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --output")
@@ -108,7 +134,9 @@ def run_config_from_args(args):
     data = args.data or str(DEMO_DATA)
     name = Path(data.rstrip("/")).name if args.data else "bundled-sample"
     output = args.output or f"runs/{name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ptuning = PTuningConfig(encoder=encoder_config(args), **given(args, PTuningConfig, skip=("encoder",)))
+    injection = args.injection or "input"
+    ptuning = PTuningConfig(encoder=encoder_config(args, injection), task=task_config(args), injection=injection,
+                            **given(args, PTuningConfig, skip=("encoder", "task", "injection")))
     data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
     return RunConfig(model=args.model, data=data_config, output=output, ptuning=ptuning,
@@ -128,9 +156,11 @@ def cmd_train(args) -> int:
 
 
 def summary_line(metrics: dict) -> str:
-    final = metrics["final_dev"]
-    return (f"dev accuracy {final['accuracy']:.4f}  macro-F1 {final['macro_f1']:.4f}  best {metrics['best_dev']} "
-            f"at step {metrics['best_step']}/{metrics['steps_total']}  train {metrics['train_samples_per_s']:.1f} samples/s  "
+    best = metrics["best_dev"]
+    last = {k: metrics["final_dev"][k] for k in best if k in metrics["final_dev"]}
+    scores = lambda d: "  ".join(f"{k} {v:.4f}" for k, v in d.items())  # noqa: E731
+    return (f"best checkpoint (step {metrics['best_step']}/{metrics['steps_total']}, saved): dev {scores(best)}\n"
+            f"last step: dev {scores(last)}  train {metrics['train_samples_per_s']:.1f} samples/s  "
             f"trainable {metrics['parameters']['trainable']:,} ({metrics['trainable_percent']:.2f}%)")
 
 
@@ -156,22 +186,24 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--train-data", default=None, help="training data for --compare-base (default: the train split of --data)")
     p.add_argument("--base-train-samples", type=int, default=4000)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     add_inference_flags(p)
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args) -> int:
     from ptune.evaluation import evaluate_adapter
-    from ptune.training.metrics import format_metrics_table
+    from ptune.files import check_output_file, write_output_text
 
+    if args.json and args.json != "-":  # before the work, not after it
+        check_output_file(args.json, overwrite=args.overwrite, flag="--json")
     result = evaluate_adapter(args.adapter, data=args.data, split=args.split, model_name=args.model,
                               allow_backbone_mismatch=args.allow_backbone_mismatch, compare_base=args.compare_base,
                               train_data=args.train_data, base_train_samples=args.base_train_samples,
                               batch_size=args.batch_size, precision=args.precision, quantize=args.quantize,
                               compile=args.compile)
     if args.json != "-":
-        names = result["label_names"]
-        print(format_metrics_table(result["metrics"], names))
+        print(get_task(result["task"]).format_report(result["metrics"], result["label_names"]))
         if "base" in result:
             base, mine = result["base"], result["metrics"]
             print(f"\nbase (same backbone, linear head, no virtual tokens, {base['train_examples']} train examples): "
@@ -179,7 +211,10 @@ def cmd_eval(args) -> int:
             print(f"the prompt adds {100 * (mine['accuracy'] - base['accuracy']):+.2f} accuracy points")
     if args.json:
         text = json.dumps(result, indent=2)
-        print(text) if args.json == "-" else Path(args.json).write_text(text + "\n")
+        if args.json == "-":
+            print(text)
+        else:
+            write_output_text(args.json, text + "\n", overwrite=args.overwrite, flag="--json")
     return 0
 
 
@@ -193,41 +228,69 @@ def add_predict_parser(commands) -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--allow-backbone-mismatch", action="store_true")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     add_inference_flags(p)
     p.set_defaults(func=cmd_predict)
 
 
 def read_inputs(args) -> list:
+    """Inputs in order; a blank line stays in place (as "") so output line N answers input line N."""
     from ptune.data import Example, load_examples
 
     inputs = []
     for text in args.texts:
-        inputs += [line.strip() for line in sys.stdin if line.strip()] if text == "-" else [text]
+        inputs += [line.strip() for line in read_lines(sys.stdin.buffer, "stdin")] if text == "-" else [text]
     if args.file:
         path = Path(args.file)
+        if not path.is_file():
+            raise PtuneError(f"--file {path}: no such file")
         if path.suffix in (".tsv", ".csv", ".jsonl", ".json"):
             inputs += [Example(e.text, e.text_pair) for e in load_examples(path, require_label=False)]
         else:
-            inputs += [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    if not inputs:
+            with path.open("rb") as handle:
+                inputs += [line.strip() for line in read_lines(handle, str(path))]
+    if not any(i for i in inputs):
         raise PtuneError("nothing to predict: give TEXT arguments, '-' for stdin, or --file")
     return inputs
 
 
+def read_lines(handle, origin: str) -> list[str]:
+    data = handle.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise PtuneError(f"{origin}:{line}: not UTF-8 text (byte {data[err.start]:#x}); "
+                         "convert it, e.g. `iconv -f latin1 -t utf-8`") from None
+    return text.splitlines()
+
+
 def cmd_predict(args) -> int:
+    from ptune.files import check_output_file, write_output_text
     from ptune.inference import Predictor
 
+    if args.output:
+        check_output_file(args.output, overwrite=args.overwrite, flag="--output")
     inputs = read_inputs(args)
     predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
                           allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
                           quantize=args.quantize, compile=args.compile)
+    filled = [item for item in inputs if item]
+    predictions = iter(predictor.predict(filled))
     rows = []
-    for item, prediction in zip(inputs, predictor.predict(inputs)):
+    for item in inputs:
+        if not item:
+            rows.append(json.dumps({"text": "", "label": None, "error": "empty input"}))
+            continue
+        prediction = next(predictions)
         text = item if isinstance(item, str) else item.text
         pair = {} if isinstance(item, str) or item.text_pair is None else {"text_pair": item.text_pair}
         rows.append(json.dumps({"text": text, **pair, **prediction}, ensure_ascii=False))
     out = "\n".join(rows) + "\n"
-    Path(args.output).write_text(out) if args.output else sys.stdout.write(out)
+    if args.output:
+        write_output_text(args.output, out, overwrite=args.overwrite, flag="--output")
+    else:
+        sys.stdout.write(out)
     return 0
 
 
@@ -271,7 +334,7 @@ def add_bench_parser(commands) -> None:
 
 
 def cmd_bench_speed(args) -> int:
-    from ptune.speed import bench_speed
+    from ptune.lab.speed import bench_speed
 
     if not args.no_peft:
         try:
@@ -289,7 +352,7 @@ def cmd_bench_speed(args) -> int:
 
 # ---- advise ---------------------------------------------------------------------------------
 def add_advise_parser(commands) -> None:
-    from ptune.advise import TASKS
+    from ptune.lab.advise import TASKS
 
     p = commands.add_parser("advise", help="which PEFT method and settings, by the lab's rules and measured grids")
     p.add_argument("--task", choices=TASKS, required=True)
@@ -301,7 +364,7 @@ def add_advise_parser(commands) -> None:
 
 
 def cmd_advise(args) -> int:
-    from ptune.advise import advise, format_advice
+    from ptune.lab.advise import advise, format_advice
 
     print(format_advice(advise(args.task, model_size=args.model_size, train_size=args.train_size,
                                results=[Path(r) for r in args.results])))
@@ -309,7 +372,7 @@ def cmd_advise(args) -> int:
 
 
 def cmd_bench_inference(args) -> int:
-    from ptune.speed import bench_inference
+    from ptune.lab.speed import bench_inference
 
     result = bench_inference(args.adapter, data=args.data, split=args.split, batch_size=args.batch_size,
                              rounds=args.rounds)
@@ -327,7 +390,7 @@ def torch_threads() -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptune", description="P-Tuning for encoder transformers.")
     commands = parser.add_subparsers(dest="command", required=True)
-    from ptune.compare.commands import add_ablate_parser, add_compare_parser
+    from ptune.lab.compare.commands import add_ablate_parser, add_compare_parser
 
     for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser, add_bench_parser,
                 add_compare_parser, add_ablate_parser, add_advise_parser):
@@ -344,6 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     except PtuneError as err:
         print(f"ptune {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = ("; the last checkpoint is kept: run the same command with --resume to continue"
+                if args.command == "train" else "")
+        print(f"ptune {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`ptune eval --json - | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -7,60 +7,84 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptune.encoders import EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
+from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
+from ptune.injections import INJECTIONS
+from ptune.tasks import ClassificationConfig, TaskConfig, task_config_from_dict
 
 PLACEMENTS = ("after_cls", "prefix")
 POOLINGS = ("cls", "mean", "text_mean")
+DEFAULT_ENCODERS = {"input": MLPEncoderConfig, "deep": lambda: EmbeddingEncoderConfig(init="random")}
+"""Input-level prompts train through the residual MLP; deep prompts are free parameters by default,
+as in P-tuning v2's scripts (reparameterisation off)."""
 
 
 @dataclass
 class PTuningConfig:
-    """How the virtual tokens are made and placed, and how the head reads the sequence."""
+    """One task adapter: how its prompt is made and injected, and the task head that reads the result."""
 
     num_virtual_tokens: int = 20
+    injection: str = "input"
+    """`input`: k virtual tokens among the input embeddings (P-tuning); `deep`: k keys and values
+    in every attention layer (P-tuning v2)."""
     placement: str = "after_cls"
-    """`after_cls`: [CLS] P1..Pk text [SEP]; text keeps its pretrained position ids and the head
-    reads the real [CLS]. `prefix`: P1..Pk [CLS] text [SEP] with sequential positions (PEFT's layout)."""
-    pooling: str = "mean"
-    """What the head reads: `cls` (the real [CLS] state), `mean` (masked mean over all states,
-    virtual tokens included) or `text_mean` (mean over the text's states only)."""
-    encoder: EncoderConfig = field(default_factory=MLPEncoderConfig)
-    head_dropout: float = 0.1
+    """Input-level prompts only. `after_cls`: [CLS] P1..Pk text [SEP]; text keeps its pretrained
+    position ids and the head reads the real [CLS]. `prefix`: P1..Pk [CLS] text [SEP] with
+    sequential positions (PEFT's layout)."""
+    encoder: EncoderConfig | None = None
+    """The prompt encoder (default: mlp for input-level prompts, embedding for deep ones)."""
+    task: TaskConfig = field(default_factory=ClassificationConfig)
     backbone_dropout: bool = False
     """Keep the frozen backbone's own dropout active while training (False: deterministic features)."""
     max_length: int = 128
-    """Word pieces of text per example (virtual tokens come on top, within the position limit)."""
+    """Word pieces of text per example (input-level virtual tokens come on top, within the position limit)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
             self.encoder = encoder_config_from_dict(self.encoder)
+        if isinstance(self.task, dict):
+            self.task = task_config_from_dict(self.task)
         problems = []
+        if self.injection not in INJECTIONS:
+            problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTIONS)}")
+        elif self.encoder is None:
+            self.encoder = DEFAULT_ENCODERS[self.injection]()
         if not 1 <= self.num_virtual_tokens <= 256:
             problems.append(f"num_virtual_tokens={self.num_virtual_tokens}: expected 1 to 256")
         if self.placement not in PLACEMENTS:
             problems.append(f"placement={self.placement!r}: expected one of {PLACEMENTS}")
-        if self.pooling not in POOLINGS:
-            problems.append(f"pooling={self.pooling!r}: expected one of {POOLINGS}")
-        if not 0.0 <= self.head_dropout < 1.0:
-            problems.append(f"head_dropout={self.head_dropout}: expected 0 <= dropout < 1")
         if self.max_length < 2:
             problems.append(f"max_length={self.max_length}: expected at least 2 (for [CLS] and [SEP])")
         if problems:
             raise ConfigError("PTuningConfig", problems)
 
+    @property
+    def task_name(self) -> str:
+        return self.task.name
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["encoder"] = self.encoder.to_dict()
+        data["task"] = self.task.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PTuningConfig":
+        data = upgrade_ptuning_dict(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError("PTuningConfig", [f"unknown field(s) {unknown}; known: {sorted(known)}"])
         return cls(**data)
+
+
+def upgrade_ptuning_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """Adapters of format 1 (ptune 0.1) kept the classification head's settings at the top level."""
+    data = dict(data)
+    if "task" not in data and ("pooling" in data or "head_dropout" in data):
+        data["task"] = {"type": "classification", "pooling": data.pop("pooling", "mean"),
+                        "head_dropout": data.pop("head_dropout", 0.1)}
+    return data
 
 
 @dataclass
@@ -76,6 +100,7 @@ class TrainConfig:
     """Applied to head weights only; prompt parameters get none."""
     warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0
+    """Clip the gradient norm to this value; 0 turns clipping off."""
     seed: int = 0
     max_train_samples: int | None = None
     eval_every: int = 0
@@ -83,7 +108,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     early_stopping_patience: int = 0
     """Stop after this many evaluations without a better dev metric; 0 = never stop early."""
-    metric: str = "accuracy"
+    metric: str | None = None
+    """The dev metric that picks the best checkpoint (default: the task's own, accuracy or entity F1)."""
     group_by_length: bool = True
     """Batches of similar length in a shuffled order: far less padding, same examples per epoch."""
     precision: str = "auto"
@@ -101,14 +127,20 @@ class TrainConfig:
         for name in ("lr", "head_lr"):
             if not 0 < getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}: expected 0 < lr < 1, e.g. 5e-3")
+        if self.max_grad_norm < 0:
+            problems.append(f"max_grad_norm={self.max_grad_norm}: expected >= 0 (0 turns clipping off); "
+                            "a negative norm would flip the gradient")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay={self.weight_decay}: expected >= 0, e.g. 0.01")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio={self.warmup_ratio}: expected 0 <= ratio < 1")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             problems.append(f"max_train_samples={self.max_train_samples}: expected >= 1 or None")
         if self.eval_every < 0 or self.early_stopping_patience < 0:
             problems.append("eval_every and early_stopping_patience must be >= 0")
-        if self.metric not in ("accuracy", "macro_f1"):
-            problems.append(f"metric={self.metric!r}: expected 'accuracy' or 'macro_f1'")
+        if self.metric not in (None, "accuracy", "macro_f1", "f1", "precision", "recall"):
+            problems.append(f"metric={self.metric!r}: expected accuracy or macro_f1 (classification), "
+                            "f1, precision or recall (token classification)")
         if not 0 <= self.fp32_finish <= 1:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
         if self.precision not in ("auto", "fp32", "bf16"):

@@ -7,7 +7,7 @@ from pathlib import Path
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.evaluation import evaluate_adapter
 from ptune.inference import Predictor
-from ptune.training.metrics import format_metrics_table
+from ptune.metrics import format_metrics_table
 from ptune.training.run import DataConfig, RunConfig, train
 
 SAMPLE = Path(__file__).parent / "resources"

@@ -1,42 +1,52 @@
 """`ptune eval`: an adapter's metrics on labelled data, optionally beside the prompt-free base."""
 from __future__ import annotations
 
-import numpy as np
-
 from ptune.data import LabelSet, LoadReport, load_examples
-from ptune.errors import DataError
+from ptune.batched import predict_outputs
+from ptune.errors import ConfigError, DataError
 from ptune.inference import Predictor
-from ptune.training.metrics import classification_metrics
 
 
 def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str | None = None,
                      allow_backbone_mismatch: bool = False, compare_base: bool = False,
-                     train_data: str | None = None, base_train_samples: int = 4000,
+                     train_data: str | None = None, base_train_samples: int | None = None,
                      batch_size: int = 64, precision: str = "fp32", quantize: str | None = None,
                      compile: bool = False) -> dict:
+    if batch_size < 1:
+        raise ConfigError("eval", [f"batch_size={batch_size}: expected >= 1"])
     predictor = Predictor(adapter, model_name=model_name, batch_size=batch_size,
                           allow_backbone_mismatch=allow_backbone_mismatch, precision=precision,
                           quantize=quantize, compile=compile)
+    task = predictor.task
     labels = LabelSet(tuple(predictor.label_names))
-    examples = load_examples(data, split=split)
-    unknown = sorted({e.label for e in examples} - set(labels.names))
-    if unknown:
-        raise DataError(f"{data}: label(s) {unknown} are not among the adapter's labels {list(labels.names)}")
-    logits = predictor.logits(examples)
-    truth = np.array([labels.id(e.label) for e in examples])
-    result = {"adapter": str(adapter), "data": str(data), "split": split, "label_names": list(labels.names),
-              "metrics": classification_metrics(labels=truth, predictions=logits.argmax(-1).numpy(),
-                                                label_names=list(labels.names))}
+    examples = task.read(data, split=split, report=LoadReport())
+    if not examples:
+        raise DataError(f"{data}: the {split} split has no examples (only a header?); nothing to evaluate")
+    task.check_labels(examples, labels, str(data))
+    features = task.features(examples, tokenizer=predictor.tokenizer, max_length=predictor.model.max_text_length(),
+                             labels=labels)
+    outputs = predict_outputs(predictor.forward, features, batch_size=batch_size,
+                              pad_token_id=predictor.tokenizer.pad_token_id, device=predictor.device,
+                              bf16=predictor.bf16, collate_fn=task.collate)
+    result = {"adapter": str(adapter), "data": str(data), "split": split, "task": task.name,
+              "label_names": list(labels.names), "metrics": task.metrics(outputs, features, list(labels.names))}
     if compare_base:
+        if task.name != "classification":
+            raise ConfigError("eval", [f"--compare-base fits a linear head on pooled states: classification only, "
+                                       f"not {task.name}"])
+        seen = predictor.adapter_config.get("train_examples")
         result["base"] = base_metrics(predictor, labels=labels, data=train_data or data, evaluate=examples,
-                                      limit=base_train_samples)
+                                      limit=base_train_samples or seen)
     return result
 
 
-def base_metrics(predictor: Predictor, *, labels: LabelSet, data: str, evaluate, limit: int) -> dict:
+def base_metrics(predictor: Predictor, *, labels: LabelSet, data: str, evaluate, limit: int | None) -> dict:
+    """The prompt-free linear probe, fitted on as many training examples as the adapter saw
+    (the first `limit` of the train split; all of them when the adapter did not record it)."""
     from ptune.baseline import linear_probe_metrics
 
-    train = load_examples(data, split="train", report=LoadReport())[:limit]
+    train = load_examples(data, split="train", report=LoadReport())
+    train = train[:limit] if limit else train
     return linear_probe_metrics(predictor.model.backbone, predictor.tokenizer, train=train, evaluate=evaluate,
-                                labels=labels, pooling=predictor.model.config.pooling,
+                                labels=labels, pooling=predictor.model.config.task.pooling,
                                 max_length=predictor.model.config.max_length)

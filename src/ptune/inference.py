@@ -16,10 +16,11 @@ from torch import nn
 
 from ptune.artifacts import load_adapter
 from ptune.backbone import prefer_eager_attention
-from ptune.data import Example, tokenize
+from ptune.data import Example
+from ptune.data.conll import TaggedSentence
 from ptune.errors import ConfigError
 from ptune.precision import cast_parameters, frozen_parameters
-from ptune.training.evaluate import predict_logits
+from ptune.batched import predict_outputs
 
 QUANTIZE_CHOICES = (None, "int8")
 
@@ -47,7 +48,7 @@ class Predictor:
     def __init__(self, adapter: str | Path, *, model_name: str | None = None, batch_size: int = 64,
                  allow_backbone_mismatch: bool = False, precision: str = "fp32", quantize: str | None = None,
                  compile: bool = False):
-        from ptune.training.run import resolve_precision
+        from ptune.precision import resolve_precision
 
         if quantize not in QUANTIZE_CHOICES:
             raise ConfigError("Predictor", [f"quantize={quantize!r}: expected one of {QUANTIZE_CHOICES}"])
@@ -72,20 +73,50 @@ class Predictor:
                 prefer_eager_attention(self.model)
         self.forward = torch.compile(self.model, dynamic=True) if compile else self.model
 
-    def logits(self, examples: list[Example]) -> torch.Tensor:
-        features = tokenize(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(), labels=None)
-        return predict_logits(self.forward, features, batch_size=self.batch_size,
-                              pad_token_id=self.tokenizer.pad_token_id, device=self.device, bf16=self.bf16)
+    @property
+    def task(self):
+        return self.model.task
 
-    def predict(self, texts: list[str | tuple[str, str] | Example]) -> list[dict]:
-        """One {label, probabilities} dict per input, in input order."""
-        if not texts:
+    def outputs(self, examples: list) -> list[torch.Tensor]:
+        """One logits tensor per example: (labels,) for a classifier, (tokens, labels) for a tagger."""
+        features = self.task.features(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(),
+                                      labels=None)
+        return predict_outputs(self.forward, features, batch_size=self.batch_size,
+                               pad_token_id=self.tokenizer.pad_token_id, device=self.device, bf16=self.bf16,
+                               collate_fn=self.task.collate)
+
+    def logits(self, examples: list[Example]) -> torch.Tensor:
+        """(examples, labels) logits of a classification adapter."""
+        return torch.stack(self.outputs(examples))
+
+    def examples(self, inputs: list) -> list:
+        """Texts, (text, pair) tuples or Examples -> the task's examples (words for a tagger)."""
+        if isinstance(inputs, (str, Example, TaggedSentence)):
+            raise ConfigError("Predictor.predict", [f"expected a list of inputs, got one {type(inputs).__name__} "
+                                                    f"({str(inputs)[:40]!r}); wrap it in a list: predict([text])"])
+        if self.task.input_form == "words":
+            examples = [item if isinstance(item, TaggedSentence) else TaggedSentence.from_text(item) if isinstance(item, str)
+                        else TaggedSentence(tuple(item)) for item in inputs]
+            empty = [i for i, e in enumerate(examples) if not e.words]
+        else:
+            examples = [item if isinstance(item, Example) else Example(*item) if isinstance(item, (tuple, list))
+                        else Example(item) for item in inputs]
+            empty = [i for i, e in enumerate(examples) if not (e.text or "").strip()]
+        if empty:
+            raise ConfigError("Predictor.predict", [f"input(s) {empty[:10]} are empty or whitespace; "
+                                                    "there is nothing to predict in them"])
+        return examples
+
+    def predict(self, inputs: list) -> list[dict]:
+        """One dict per input, in input order: {label, probabilities} for a classifier, {entities,
+        tags} for a tagger (each entity with its type, text and character offsets)."""
+        examples = self.examples(inputs)
+        if not examples:
             return []
-        examples = [t if isinstance(t, Example) else Example(*t) if isinstance(t, tuple) else Example(t) for t in texts]
-        probabilities = self.logits(examples).softmax(-1)
-        out = []
-        for row in probabilities.tolist():
-            best = max(range(len(row)), key=row.__getitem__)
-            out.append({"label": self.label_names[best],
-                        "probabilities": {name: round(p, 6) for name, p in zip(self.label_names, row)}})
-        return out
+        features = self.task.features(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(),
+                                      labels=None)
+        outputs = predict_outputs(self.forward, features, batch_size=self.batch_size,
+                                  pad_token_id=self.tokenizer.pad_token_id, device=self.device, bf16=self.bf16,
+                                  collate_fn=self.task.collate)
+        return [self.task.decode(logits, example, feature, self.label_names)
+                for logits, example, feature in zip(outputs, examples, features)]

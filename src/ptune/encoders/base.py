@@ -48,16 +48,23 @@ class EncoderConfig:
 
 
 class PromptEncoder(nn.Module):
-    """Maps the indices 0..k-1 of the virtual tokens to k vectors of the backbone's width."""
+    """Maps the indices 0..k-1 of the virtual tokens to k prompt rows of `output_size` numbers."""
 
-    def __init__(self, num_virtual_tokens: int, hidden_size: int):
+    def __init__(self, num_virtual_tokens: int, hidden_size: int, output_size: int | None = None):
         super().__init__()
         self.num_virtual_tokens = num_virtual_tokens
         self.hidden_size = hidden_size
+        """Width of the k input embeddings (the backbone's word-embedding width)."""
+        self.output_size = output_size or hidden_size
+        """Width of each output row: hidden_size for input-level prompts, layers * 2 * hidden for deep ones."""
         self.embedding = nn.Embedding(num_virtual_tokens, hidden_size)
 
     def init_from_vocabulary(self, word_embeddings: torch.Tensor, generator: torch.Generator) -> None:
         """Start the k input embeddings as copies of k distinct random vocabulary rows."""
+        if word_embeddings.shape[1] != self.embedding.weight.shape[1]:
+            raise ConfigError(type(self).__name__, [
+                f"init='vocab' copies word embeddings of width {word_embeddings.shape[1]} into prompt rows of "
+                f"width {self.embedding.weight.shape[1]}; use init='random' (encoder=embedding with deep prompts)"])
         vocab_size = word_embeddings.shape[0]
         if vocab_size >= self.num_virtual_tokens:
             rows = torch.randperm(vocab_size, generator=generator)[: self.num_virtual_tokens]
@@ -67,7 +74,7 @@ class PromptEncoder(nn.Module):
             self.embedding.weight.copy_(word_embeddings[rows])
 
     def forward(self) -> torch.Tensor:
-        """Returns the prompt, shape (k, hidden)."""
+        """Returns the prompt, shape (k, output_size)."""
         return self.transform(self.embedding.weight)
 
     def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -85,5 +92,7 @@ def encoder_config_from_dict(data: dict[str, Any]) -> EncoderConfig:
     return ENCODERS[kind][0](**data)
 
 
-def build_encoder(config: EncoderConfig, *, num_virtual_tokens: int, hidden_size: int) -> PromptEncoder:
-    return ENCODERS[config.name][1](config, num_virtual_tokens=num_virtual_tokens, hidden_size=hidden_size)
+def build_encoder(config: EncoderConfig, *, num_virtual_tokens: int, hidden_size: int,
+                  output_size: int | None = None) -> PromptEncoder:
+    return ENCODERS[config.name][1](config, num_virtual_tokens=num_virtual_tokens, hidden_size=hidden_size,
+                                    output_size=output_size)

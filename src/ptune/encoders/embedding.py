@@ -1,4 +1,5 @@
-"""No encoder: the virtual tokens are free embeddings (plain prompt tuning, for ablations)."""
+"""No encoder: the prompt rows are free parameters (prompt tuning; P-tuning v2's deep prompts
+without reparameterisation)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ class EmbeddingEncoderConfig(EncoderConfig):
 
 @register_encoder("embedding", EmbeddingEncoderConfig)
 class EmbeddingPromptEncoder(PromptEncoder):
-    def __init__(self, config: EmbeddingEncoderConfig, *, num_virtual_tokens: int, hidden_size: int):
-        super().__init__(num_virtual_tokens, hidden_size)
+    def __init__(self, config: EmbeddingEncoderConfig, *, num_virtual_tokens: int, hidden_size: int,
+                 output_size: int | None = None):
+        # The rows are the output: they are as wide as the prompt the injection needs.
+        super().__init__(num_virtual_tokens, output_size or hidden_size, output_size)
 
     def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
         return embeddings

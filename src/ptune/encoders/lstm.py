@@ -26,8 +26,9 @@ class LSTMEncoderConfig(EncoderConfig):
 
 @register_encoder("lstm", LSTMEncoderConfig)
 class LSTMPromptEncoder(PromptEncoder):
-    def __init__(self, config: LSTMEncoderConfig, *, num_virtual_tokens: int, hidden_size: int):
-        super().__init__(num_virtual_tokens, hidden_size)
+    def __init__(self, config: LSTMEncoderConfig, *, num_virtual_tokens: int, hidden_size: int,
+                 output_size: int | None = None):
+        super().__init__(num_virtual_tokens, hidden_size, output_size)
         # hidden // 2 per direction, so the two directions concatenate back to the hidden size.
         self.lstm = nn.LSTM(
             input_size=hidden_size,
@@ -38,8 +39,8 @@ class LSTMPromptEncoder(PromptEncoder):
             batch_first=True,
         )
         lstm_width = 2 * (hidden_size // 2)
-        self.mlp = nn.Sequential(nn.Linear(lstm_width, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
+        self.mlp = nn.Sequential(nn.Linear(lstm_width, hidden_size), nn.ReLU(), nn.Linear(hidden_size, self.output_size))
 
     def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(embeddings.unsqueeze(0))  # (1, k, 2 * (hidden // 2))
-        return self.mlp(states.squeeze(0))  # (k, hidden)
+        return self.mlp(states.squeeze(0))  # (k, output_size)

@@ -19,7 +19,8 @@ class MLPEncoderConfig(EncoderConfig):
     """Width of the hidden layers as a multiple of the backbone's hidden size."""
     activation: str = "relu"
     residual: bool = True
-    """out = e + mlp(e): the prompt starts at its input embeddings and the MLP learns a correction."""
+    """out = e + mlp(e): the prompt starts at its input embeddings and the MLP learns a correction
+    (input-level prompts; deep prompts are wider than e and have no residual)."""
     layer_norm: bool = True
     """LayerNorm after each hidden activation."""
     dropout: float = 0.0
@@ -40,9 +41,11 @@ class MLPEncoderConfig(EncoderConfig):
 
 @register_encoder("mlp", MLPEncoderConfig)
 class MLPPromptEncoder(PromptEncoder):
-    def __init__(self, config: MLPEncoderConfig, *, num_virtual_tokens: int, hidden_size: int):
-        super().__init__(num_virtual_tokens, hidden_size)
-        self.residual = config.residual
+    def __init__(self, config: MLPEncoderConfig, *, num_virtual_tokens: int, hidden_size: int,
+                 output_size: int | None = None):
+        super().__init__(num_virtual_tokens, hidden_size, output_size)
+        # A residual needs equal widths: input-level prompts have them, deep prompts do not.
+        self.residual = config.residual and self.output_size == hidden_size
         width = max(1, round(hidden_size * config.hidden_mult))
         layers: list[nn.Module] = []
         fan_in = hidden_size
@@ -53,7 +56,7 @@ class MLPPromptEncoder(PromptEncoder):
             if config.dropout:
                 layers.append(nn.Dropout(config.dropout))
             fan_in = width
-        layers.append(nn.Linear(fan_in, hidden_size))
+        layers.append(nn.Linear(fan_in, self.output_size))
         self.mlp = nn.Sequential(*layers)
         if self.residual:
             # Start as the identity map so training begins from the input embeddings.
@@ -61,5 +64,5 @@ class MLPPromptEncoder(PromptEncoder):
             nn.init.zeros_(self.mlp[-1].bias)
 
     def transform(self, embeddings: torch.Tensor) -> torch.Tensor:
-        out = self.mlp(embeddings)  # (k, hidden)
+        out = self.mlp(embeddings)  # (k, output_size)
         return embeddings + out if self.residual else out

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ptune.errors import PtuneError
+
 
 @dataclass
 class LoopState:
@@ -35,7 +37,9 @@ def save_checkpoint(run_dir: Path, *, trainable: dict, optimizer, scheduler, sta
     temp.mkdir(parents=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in trainable.items()}, temp / "trainable.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state()}, temp / "optimizer.pt")
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+               temp / "optimizer.pt")
     (temp / "state.json").write_text(json.dumps(asdict(state)))
     old = final.with_name("last.old")
     if final.exists():
@@ -55,10 +59,17 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def load_checkpoint(run_dir: Path, *, optimizer, scheduler) -> tuple[dict, LoopState]:
     folder = checkpoint_dir(run_dir)
-    trainable = load_file(folder / "trainable.safetensors")
-    extra = torch.load(folder / "optimizer.pt", weights_only=False)
-    optimizer.load_state_dict(extra["optimizer"])
-    scheduler.load_state_dict(extra["scheduler"])
+    try:
+        trainable = load_file(folder / "trainable.safetensors")
+        # weights_only: a checkpoint is data; loading it must not run code from the file.
+        extra = torch.load(folder / "optimizer.pt", weights_only=True)
+        optimizer.load_state_dict(extra["optimizer"])
+        scheduler.load_state_dict(extra["scheduler"])
+        state = LoopState(**json.loads((folder / "state.json").read_text()))
+    except Exception as err:  # safetensors, pickle, JSON and key errors all mean one thing here
+        raise PtuneError(f"--resume: the checkpoint in {folder} is damaged ({type(err).__name__}: {err}); "
+                         "start a new run with --overwrite, or in another folder") from None
     torch.set_rng_state(extra["torch_rng"])
-    state = LoopState(**json.loads((folder / "state.json").read_text()))
+    if extra.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(extra["cuda_rng"])
     return trainable, state

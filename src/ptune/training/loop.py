@@ -1,6 +1,6 @@
 """The training loop: plain, explicit, on accelerate. Readable top to bottom.
 
-Works for any model that maps (input_ids, attention_mask, token_type_ids) to logits and exposes
+Works for any model that maps (input_ids, attention_mask, token_type_ids) to a task's logits and exposes
 `trainable_parameters()` ({"encoder": [...], "head": [...]}), `trainable_state_dict()` and
 `load_trainable_state_dict()`; PTuningModel does, and so do the baselines we compare against.
 """
@@ -22,11 +22,11 @@ from transformers import get_linear_schedule_with_warmup
 from ptune.backbone import prefer_eager_attention
 from ptune.precision import FrozenCast, frozen_linear_parameters, stored_in
 from ptune.config import TrainConfig
+from ptune.errors import ConfigError
 from ptune.data.batching import shard, training_batches
-from ptune.data.transforms import collate
 from ptune.training.checkpoint import LoopState, has_checkpoint, load_checkpoint, save_checkpoint
-from ptune.training.evaluate import MODEL_INPUTS, predict_logits, to_device
-from ptune.training.metrics import classification_metrics
+from ptune.batched import MODEL_INPUTS, predict_outputs, to_device
+from ptune.tasks import Task, get_task
 
 LOG_EVERY = 10
 KILL_AT_STEP_ENV = "PTUNE_TEST_KILL_AT_STEP"  # tests: SIGKILL ourselves after this step, like kill -9
@@ -50,21 +50,34 @@ def optimizer_groups(model, config: TrainConfig) -> list[dict]:
     return [g for g in out if g["params"]]
 
 
-def evaluate(model, features, *, config: TrainConfig, pad_token_id: int, label_names, accelerator) -> dict:
+def task_of(model) -> Task:
+    """The model's task; models without one (the baselines) are classifiers."""
+    return getattr(model, "task", None) or get_task("classification")
+
+
+def metric_name(config: TrainConfig, task: Task) -> str:
+    name = config.metric or task.primary_metric
+    if name not in task.metric_choices + (("macro_f1",) if task.name == "classification" else ()):
+        raise ConfigError("TrainConfig", [f"metric={name!r} does not apply to {task.name}; "
+                                          f"expected one of {list(task.metric_choices)}"])
+    return name
+
+
+def evaluate(model, features, *, config: TrainConfig, pad_token_id: int, label_names, accelerator,
+             task: Task | None = None) -> dict:
     inner = accelerator.unwrap_model(model)
+    task = task or task_of(inner)
     folds = hasattr(inner, "fold_prompt")
     model.eval()
     if folds:
         inner.fold_prompt()  # the encoder runs once per evaluation, not once per batch
     # The unwrapped model: DDP would sync buffers on every forward, and shards differ in batch count.
-    logits = predict_logits(inner, features, batch_size=config.eval_batch_size,
-                            pad_token_id=pad_token_id, accelerator=accelerator)
+    outputs = predict_outputs(inner, features, batch_size=config.eval_batch_size, pad_token_id=pad_token_id,
+                              accelerator=accelerator, collate_fn=task.collate)
     if folds:
         inner.unfold_prompt()
     model.train()
-    labels = torch.tensor([f["label"] for f in features])
-    return classification_metrics(labels=labels.numpy(), predictions=logits.argmax(-1).numpy(),
-                                  label_names=list(label_names))
+    return task.metrics(outputs, features, list(label_names))
 
 
 class TrainLog:
@@ -109,6 +122,8 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
          pad_token_id: int, label_names, accelerator, resume: bool = False,
          on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
          bf16_weights: FrozenCast | None = None) -> FitResult:
+    task = task_of(model)
+    metric = metric_name(config, task)
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes
 
@@ -145,7 +160,7 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
             if not in_bf16 and bf16_weights is not None and bf16_weights.active:
                 bf16_weights.restore()  # the fp32 finish: the backbone's own fp32 weights from here on
             autocast = accelerator.autocast() if in_bf16 else torch.autocast(accelerator.device.type, enabled=False)
-            loss = train_step(model, indices, train_features, optimizer, scheduler, config=config,
+            loss = train_step(model, indices, train_features, optimizer, scheduler, config=config, task=task,
                               pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast)
             state.train_seconds += time.perf_counter() - started
             state.step += 1
@@ -158,8 +173,12 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
                            "lr": scheduler.get_last_lr()[0], "train_samples_per_s": throughput})
             if state.step % eval_every == 0 or state.step == total_steps:
                 metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
-                                   label_names=label_names, accelerator=accelerator)
-                stop = record_evaluation(state, metrics, config=config, log=log, on_best=on_best)
+                                   label_names=label_names, accelerator=accelerator, task=task)
+                stop = record_evaluation(state, metrics, config=config, metric=metric, headline=task.headline(metrics),
+                                         log=log, on_best=on_best)
+                if accelerator.is_main_process and show_progress:
+                    progress.write(f"step {state.step}: dev " + "  ".join(
+                        f"{k} {v:.4f}" for k, v in task.headline(metrics).items()) + ("  (best)" if state.best_step == state.step else ""))
                 if accelerator.is_main_process:
                     save_checkpoint(run_dir, trainable=accelerator.unwrap_model(model).trainable_state_dict(),
                                     optimizer=optimizer, scheduler=scheduler, state=state)
@@ -171,17 +190,18 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     progress.close()
     if metrics is None:  # resumed from a checkpoint taken at the very end
         metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
-                           label_names=label_names, accelerator=accelerator)
+                           label_names=label_names, accelerator=accelerator, task=task)
     return FitResult(state=state, final_metrics=metrics, steps_total=total_steps)
 
 
 def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator,
-               autocast=None) -> float:
+               autocast=None, task: Task | None = None) -> float:
     """One optimizer step; `autocast` is the precision context (default: the accelerator's)."""
-    batch = to_device(collate([features[i] for i in indices], pad_token_id=pad_token_id), accelerator.device)
+    task = task or task_of(accelerator.unwrap_model(model))
+    batch = to_device(task.collate([features[i] for i in indices], pad_token_id=pad_token_id), accelerator.device)
     with autocast if autocast is not None else accelerator.autocast():
-        logits = model(**{k: batch[k] for k in MODEL_INPUTS})  # (batch, num_labels)
-        loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
+        logits = model(**{k: batch[k] for k in MODEL_INPUTS})  # (batch, labels) or (batch, seq, labels)
+        loss = task.loss(logits, batch)
     accelerator.backward(loss)
     if config.max_grad_norm:
         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -191,12 +211,12 @@ def train_step(model, indices, features, optimizer, scheduler, *, config, pad_to
     return loss.item()
 
 
-def record_evaluation(state: LoopState, metrics: dict, *, config: TrainConfig, log: TrainLog, on_best) -> bool:
+def record_evaluation(state: LoopState, metrics: dict, *, config: TrainConfig, metric: str, headline: dict,
+                      log: TrainLog, on_best) -> bool:
     """Updates best/patience counters, saves a new best; returns True when early stopping fires."""
-    value = metrics[config.metric]
+    value = metrics[metric]
     improved = state.best_metric is None or value > state.best_metric
-    log.write({"step": state.step, "eval": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]},
-               "best": improved})
+    log.write({"step": state.step, "eval": headline, "best": improved})
     if improved:
         state.best_metric, state.best_step, state.evals_without_improvement = value, state.step, 0
         if on_best is not None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,9 +14,11 @@ import torch
 from ptune.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
 from ptune.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.config import PTuningConfig, TrainConfig, write_json
-from ptune.data import LabelSet, LoadReport, load_examples, tokenize
-from ptune.errors import ConfigError, PtuneError
+from ptune.data import LoadReport
+from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.model import PTuningModel
+from ptune.precision import resolve_precision
+from ptune.tasks import Task, get_task
 from ptune.training.checkpoint import has_checkpoint
 from ptune.training.loop import fit
 
@@ -36,14 +40,13 @@ class DataConfig:
     skip_bad_rows: bool = False
     """Skip malformed rows (and report how many) instead of stopping at the first one."""
 
-    def read(self, split: str, report: LoadReport):
+    def read(self, split: str, report: LoadReport, task: Task):
         source = self.train if split == "train" else (self.dev or self.train)
         if split == "dev" and self.dev is None and Path(self.train).is_file():
             raise ConfigError("DataConfig", [f"train={self.train!r} is a single file, so there is no dev split "
                                              "in it; pass --dev-data FILE or a folder with train and dev files"])
-        return load_examples(source, split=split, skip_bad_rows=self.skip_bad_rows, report=report,
-                             text_column=self.text_column, pair_column=self.pair_column,
-                             label_column=self.label_column)
+        return task.read(source, split=split, skip_bad_rows=self.skip_bad_rows, report=report,
+                         text_column=self.text_column, pair_column=self.pair_column, label_column=self.label_column)
 
 
 @dataclass
@@ -59,29 +62,73 @@ class RunConfig:
                 "output": str(self.output), "ptuning": self.ptuning.to_dict(), "training": self.training.to_dict()}
 
 
-def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool) -> None:
-    """Never lose a user's work: refuse to reuse a folder unless told how (resume or overwrite)."""
+REPLACED_PREFIX = ".replaced-"
+"""With --overwrite the previous run is moved into `<output>/.replaced-<time>/` and deleted only
+once the new run has finished; a failing or interrupted run puts it back (or leaves it there)."""
+
+
+def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool) -> Path | None:
+    """Never lose a user's work: refuse to reuse a folder unless told how (resume or overwrite).
+    Returns the folder holding the replaced run (restore it with `restore_replaced`), or None."""
     saved = output / RUN_CONFIG_FILE
     if resume:
-        if not has_checkpoint(output):
-            raise PtuneError(f"--resume: {output} has no checkpoint to resume from; drop --resume to start a new run")
-        previous = json.loads(saved.read_text())
-        if {k: v for k, v in previous.items() if k != "output"} != {k: v for k, v in run.to_dict().items() if k != "output"}:
-            raise PtuneError(f"--resume: the settings differ from the run in {output} (see {saved}); "
-                             "resume with the same flags, or start a new run in another folder")
-        return
-    if output.exists() and any(output.iterdir()):
+        check_resumable(output, run)
+        return None
+    replaced = None
+    if output.exists() and any(p for p in output.iterdir() if not p.name.startswith(REPLACED_PREFIX)):
         if not overwrite:
             raise PtuneError(f"{output} is not empty; pass --overwrite to replace the run in it, "
                              "--resume to continue it, or choose another --output")
         if not (saved.exists() or (output / CONFIG_FILE).exists()):
             raise PtuneError(f"{output} is not empty and is not a ptune run folder; refusing to delete it "
                              "even with --overwrite. Choose an empty or new folder.")
+        replaced = output / f"{REPLACED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        replaced.mkdir()
         for name in RUN_FILES:
-            target = output / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            if (output / name).exists():
+                (output / name).rename(replaced / name)
     output.mkdir(parents=True, exist_ok=True)
     write_json(saved, run.to_dict())
+    return replaced
+
+
+def check_resumable(output: Path, run: RunConfig) -> None:
+    saved = output / RUN_CONFIG_FILE
+    if not has_checkpoint(output):
+        raise PtuneError(f"--resume: {output} has no checkpoint to resume from; drop --resume to start a new run")
+    try:
+        previous = json.loads(saved.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise PtuneError(f"--resume: {saved} is missing or damaged ({err}); start a new run instead") from None
+    now = run.to_dict()
+    differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output"}
+                       if flatten(previous).get(key) != flatten(now).get(key))
+    if differing:
+        details = "; ".join(f"{k}: run has {flatten(previous).get(k)!r}, now {flatten(now).get(k)!r}" for k in differing)
+        raise PtuneError(f"--resume: the settings differ from the run in {output} ({details}); "
+                         "resume with the same flags, or start a new run in another folder")
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: for naming the settings that differ."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def restore_replaced(output: Path, replaced: Path) -> None:
+    """Put the run that --overwrite moved aside back in place of the new run's files."""
+    for name in RUN_FILES:
+        target = output / name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    for item in replaced.iterdir():
+        item.rename(output / item.name)
+    replaced.rmdir()
 
 
 def make_accelerator(precision: str):
@@ -100,21 +147,13 @@ def make_accelerator(precision: str):
         return Accelerator(**options)
 
 
-def resolve_precision(precision: str) -> str:
-    """accelerate's mixed_precision value: bf16 when asked, or for `auto` where bf16 is native."""
-    if precision == "bf16" or (precision == "auto" and bf16_is_native()):
-        return "bf16"
-    return "no"
-
-
-def bf16_is_native() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+def saved_dev_metrics(output: Path) -> dict:
+    """The best checkpoint's dev scores as its adapter recorded them (a resumed run found its
+    best before the interruption)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+        return json.loads((output / CONFIG_FILE).read_text()).get("dev_metrics", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=print,
@@ -122,41 +161,62 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     """Trains, keeps the best adapter (by dev metric) in run.output, returns the metrics dict."""
     output = Path(run.output)
     torch.manual_seed(run.training.seed)
+    task = get_task(run.ptuning.task.name)
     report = LoadReport()
-    train_examples = run.data.read("train", report)
-    dev_examples = run.data.read("dev", report)
+    train_examples = run.data.read("train", report, task)
+    dev_examples = run.data.read("dev", report, task)
     if report.skipped:
         log(f"skipped {len(report.skipped)} malformed row(s); first: {report.skipped[0]}")
     if run.training.max_train_samples:
         train_examples = train_examples[: run.training.max_train_samples]
-    labels = LabelSet.from_examples(train_examples)
+    labels = task.label_set(train_examples)
     if len(labels) < 2:
         raise PtuneError(f"the training data has {len(labels)} distinct label(s) {list(labels.names)}; need 2 or more")
+    if not dev_examples:
+        raise DataError(f"the dev data ({run.data.dev or run.data.train}) has no examples; "
+                        "give a dev file with a header and at least one row")
+    task.check_labels(dev_examples, labels, run.data.dev or run.data.train)
     backbone, tokenizer = load_backbone(run.model)
     model = PTuningModel(backbone, run.ptuning, num_labels=len(labels), seed=run.training.seed)
-    accelerator = make_accelerator(run.training.precision)
-    if accelerator.is_main_process:
-        prepare_output(output, run=run, resume=resume, overwrite=overwrite)
-    accelerator.wait_for_everyone()
     length = model.max_text_length()
-    train_features = tokenize(train_examples, tokenizer=tokenizer, max_length=length, labels=labels)
-    dev_features = tokenize(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    # Every check on the data runs before the output folder is touched (--overwrite included).
+    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    accelerator = make_accelerator(run.training.precision)
+    replaced = None
+    if accelerator.is_main_process:
+        replaced = prepare_output(output, run=run, resume=resume, overwrite=overwrite)
+    accelerator.wait_for_everyone()
     backbone_print = fingerprint(backbone)
+    best: dict = {}
 
     def save_best(metrics: dict) -> None:
+        best.clear()
+        best.update(task.headline(metrics))
         if accelerator.is_main_process:
             save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
                          backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
-                         extra={"dev_metrics": {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}})
+                         extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features)})
             accelerator.unwrap_model(model).unfold_prompt()
 
-    result = fit(model, train_features=train_features, dev_features=dev_features, config=run.training,
-                 run_dir=output, pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
-                 accelerator=accelerator, resume=resume, on_best=save_best, show_progress=show_progress)
+    try:
+        result = fit(model, train_features=train_features, dev_features=dev_features, config=run.training,
+                     run_dir=output, pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                     accelerator=accelerator, resume=resume, on_best=save_best, show_progress=show_progress)
+    except BaseException:
+        if replaced is not None:
+            restore_replaced(output, replaced)
+            log(f"the new run failed; the run that --overwrite replaced is back in {output}")
+        raise
+    if replaced is not None:
+        shutil.rmtree(replaced)
     counts = accelerator.unwrap_model(model).parameter_counts()
     state = result.state
     metrics = {
-        "best_step": state.best_step, "best_dev": {run.training.metric: state.best_metric},
+        "task": task.name,
+        # The headline is the best checkpoint, the one saved and served; the last step is beside it.
+        "best_step": state.best_step, "best_dev": best or saved_dev_metrics(output),
+        "metric": run.training.metric or task.primary_metric,
         "final_dev": result.final_metrics, "steps": state.step, "steps_total": result.steps_total,
         "train_examples": len(train_features), "dev_examples": len(dev_features), "skipped_rows": len(report.skipped),
         "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / max(state.train_seconds, 1e-9),

@@ -1,4 +1,4 @@
-"""Batched inference over features: length-sorted batches, results back in input order."""
+"""Batched forward passes over features: length-sorted batches, results back in input order."""
 from __future__ import annotations
 
 import torch
@@ -18,10 +18,22 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def default_collate(features: list[dict], *, pad_token_id: int) -> dict[str, torch.Tensor]:
+    return collate([{k: f[k] for k in MODEL_INPUTS if k in f} for f in features], pad_token_id=pad_token_id)
+
+
+def predict_logits(model, features: list[dict], **kwargs) -> torch.Tensor:
+    """(num_examples, num_labels) float32 logits of a classifier, in the order of `features`."""
+    outputs = predict_outputs(model, features, **kwargs)
+    return torch.stack(outputs) if outputs else torch.empty(0, 0)
+
+
 @torch.inference_mode()
-def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None,
-                   device: torch.device | None = None, bf16: bool = False, sort_by_length: bool = True) -> torch.Tensor:
-    """(num_examples, num_labels) float32 logits, in the order of `features`.
+def predict_outputs(model, features: list[dict], *, batch_size: int, pad_token_id: int, accelerator=None,
+                    device: torch.device | None = None, bf16: bool = False, sort_by_length: bool = True,
+                    collate_fn=None) -> list[torch.Tensor]:
+    """One float32 logits tensor per feature, in the order of `features`: (num_labels,) for a
+    classifier, (tokens, num_labels) for a token classifier (padding cut off).
 
     With an accelerator, each process predicts a share and the shares are gathered; without one,
     everything runs here on `device`, in bf16 when `bf16`. Batches are length-sorted unless
@@ -48,13 +60,16 @@ def predict_logits(model, features: list[dict], *, batch_size: int, pad_token_id
         autocast = accelerator.autocast() if accelerator else torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     with weights, autocast:
         for indices in mine:
-            batch = to_device(collate([features[i] for i in indices], pad_token_id=pad_token_id), device)
-            logits = model(**{k: batch[k] for k in MODEL_INPUTS})
-            pieces.append((indices, logits.float().cpu()))
+            batch = to_device((collate_fn or default_collate)([features[i] for i in indices],
+                                                              pad_token_id=pad_token_id), device)
+            logits = model(**{k: batch[k] for k in MODEL_INPUTS}).float().cpu()
+            rows = [logits[row, : len(features[i]["input_ids"])] if logits.ndim == 3 else logits[row]
+                    for row, i in enumerate(indices)]
+            pieces.append((indices, rows))
     if world > 1:
         pieces = gather_object(pieces)
-    num_labels = pieces[0][1].shape[-1] if pieces else 0
-    out = torch.empty(len(features), num_labels)
-    for indices, logits in pieces:
-        out[torch.tensor(indices)] = logits
+    out: list = [None] * len(features)
+    for indices, rows in pieces:
+        for i, row in zip(indices, rows):
+            out[i] = row
     return out

@@ -7,58 +7,14 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptune.compare.ablation import FULL, ROWS, AblationRow
+from ptune.lab.compare.ablation import FULL, ROWS, AblationRow
+from ptune.lab.compare.summary import Summary, summarize  # noqa: F401
 
 # The seed lab's table 6.1 (BERT-base, SST-2): accuracy and parameter efficiency.
 LAB_TABLE_6_1 = {
     "ptune": ("91.2", "0.1%"), "peft-ptuning": ("91.2", "0.1%"), "peft-prompt": ("89.1", "0.01%"),
     "peft-lora": ("91.8", "0.3%"), "bitfit": ("88.7", "0.08%"), "full-ft": ("92.5", "100%"),
 }
-
-
-@dataclass
-class Summary:
-    """One method across its seeds."""
-
-    method: str
-    label: str = ""
-    base_method: str = ""
-    settings: dict = field(default_factory=dict)
-    runs: list[dict] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
-
-    def values(self, key: str) -> list[float]:
-        return [r[key] for r in self.runs]
-
-    def mean(self, key: str) -> float:
-        return statistics.mean(self.values(key))
-
-    def std(self, key: str) -> float:
-        values = self.values(key)
-        return statistics.stdev(values) if len(values) > 1 else 0.0
-
-    def median(self, key: str) -> float:
-        return statistics.median(self.values(key))
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted(r["seed"] for r in self.runs)
-
-
-def summarize(rows: list[dict], order: list[str] | None = None) -> list[Summary]:
-    """Rows grouped by method, in `order` first, then in the order they appear."""
-    by_method: dict[str, Summary] = {}
-    for method in order or []:
-        by_method[method] = Summary(method)
-    for row in sorted(rows, key=lambda r: r.get("seed", 0)):
-        summary = by_method.setdefault(row["method"], Summary(row["method"]))
-        if "error" in row:
-            summary.failures.append(row)
-        else:
-            summary.runs.append(row)
-            summary.label, summary.base_method = row.get("label", ""), row.get("base_method", "")
-            summary.settings = row.get("settings", {})
-    return [s for s in by_method.values() if s.runs or s.failures]
 
 
 def percent(value: float, std: float | None = None) -> str:
@@ -76,10 +32,20 @@ def failure_cells(summary: Summary) -> str:
     return "; ".join(f"seed {r['seed']}: {r.get('error_summary', 'failed')[:100]}" for r in summary.failures)
 
 
+def score_names(summaries: list[Summary]) -> tuple[str, str, str]:
+    """(headline metric, second column title, its row key): accuracy and macro-F1 for
+    classification grids, entity F1 and token accuracy for token classification."""
+    first = next((s.runs[0] for s in summaries if s.runs), {})
+    if first.get("task") == "token_classification":
+        return "entity F1", "token accuracy", "dev_accuracy"
+    return "accuracy", "macro-F1", "dev_macro_f1"
+
+
 def comparison_table(summaries: list[Summary], *, lab_column: bool = False) -> str:
     """Table 6.1's layout: accuracy, parameter efficiency, training time, stability (the std).
     `lab_column` adds the seed lab's SST-2 numbers (only meaningful for an SST-2 grid)."""
-    lines = ["| method | dev accuracy (mean ± std) | macro-F1 | trainable params | % of model | train time s "
+    metric, second, second_key = score_names(summaries)
+    lines = [f"| method | dev {metric} (mean ± std) | {second} | trainable params | % of model | train time s "
              "| train samples/s | eval samples/s | peak RSS MB | inference files | lr | seeds "
              "| lab, BERT-base SST-2: acc / params |",
              "|---" * 13 + "|"]
@@ -90,8 +56,8 @@ def comparison_table(summaries: list[Summary], *, lab_column: bool = False) -> s
             first = s.runs[0]
             spread = (lambda key: s.std(key)) if len(s.runs) > 1 else (lambda key: None)  # no ± for one seed
             lines.append(
-                f"| {s.method} | {percent(s.mean('dev_accuracy'), spread('dev_accuracy'))} "
-                f"| {percent(s.mean('dev_macro_f1'), spread('dev_macro_f1'))} | {first['trainable_parameters']:,} "
+                f"| {s.method} | {percent(s.mean('dev_score'), spread('dev_score'))} "
+                f"| {percent(s.mean(second_key), spread(second_key))} | {first['trainable_parameters']:,} "
                 f"| {first['trainable_percent']:.3g}% | {s.median('train_seconds'):.0f} "
                 f"| {s.median('train_samples_per_s'):.1f} | {s.median('eval_samples_per_s'):.1f} "
                 f"| {s.median('peak_rss_mb'):.0f} | {size(first['inference_bytes'])} "
@@ -105,7 +71,7 @@ def ablation_table(summaries: list[Summary], rows: list[AblationRow] = ROWS, *, 
     """Table 6.2's layout: each change from the full configuration with its delta."""
     by_method = {s.method: s for s in summaries}
     full = by_method.get(FULL)
-    reference = full.mean("dev_accuracy") if full and full.runs else None
+    reference = full.mean("dev_score") if full and full.runs else None
     lab_full = next((r.lab_accuracy for r in rows if r.method == FULL), None)
     lines = ["| change | method | dev accuracy | Δ vs full | trainable params | seeds | lab, BERT-base SST-2: acc (Δ) |",
              "|---|---|---|---|---|---|---|"]
@@ -117,16 +83,16 @@ def ablation_table(summaries: list[Summary], rows: list[AblationRow] = ROWS, *, 
             lines.append(f"| {row.label} | `{row.method}` | not run | | | | {lab} |")
             continue
         if s.runs:
-            accuracy = s.mean("dev_accuracy")
+            accuracy = s.mean("dev_score")
             delta = "—" if row.method == FULL or reference is None else f"{100 * (accuracy - reference):+.1f}"
-            lines.append(f"| {row.label} | `{row.method}` | {percent(accuracy, s.std('dev_accuracy') if len(s.runs) > 1 else None)} "
+            lines.append(f"| {row.label} | `{row.method}` | {percent(accuracy, s.std('dev_score') if len(s.runs) > 1 else None)} "
                          f"| {delta} | {s.runs[0]['trainable_parameters']:,} | {','.join(map(str, s.seeds))} | {lab} |")
         if s.failures:
             lines.append(f"| {row.label} | `{row.method}` | **FAILED** ({failure_cells(s)}) | | | | {lab} |")
     return "\n".join(lines)
 
 
-CSV_COLUMNS = ["method", "label", "seeds", "failed_seeds", "dev_accuracy_mean", "dev_accuracy_std",
+CSV_COLUMNS = ["method", "label", "seeds", "failed_seeds", "metric", "dev_score_mean", "dev_score_std",
                "dev_macro_f1_mean", "dev_macro_f1_std", "trainable_parameters", "trainable_percent",
                "train_seconds_median", "train_samples_per_s_median", "eval_samples_per_s_median",
                "peak_rss_mb_median", "inference_bytes", "lr", "head_lr", "error"]
@@ -142,8 +108,9 @@ def write_csv(summaries: list[Summary], path: Path) -> None:
             if s.runs:
                 first = s.runs[0]
                 row.update({
-                    "dev_accuracy_mean": s.mean("dev_accuracy"), "dev_accuracy_std": s.std("dev_accuracy"),
-                    "dev_macro_f1_mean": s.mean("dev_macro_f1"), "dev_macro_f1_std": s.std("dev_macro_f1"),
+                    "metric": first.get("metric", "accuracy"), "dev_score_mean": s.mean("dev_score"), "dev_score_std": s.std("dev_score"),
+                    **({"dev_macro_f1_mean": s.mean("dev_macro_f1"), "dev_macro_f1_std": s.std("dev_macro_f1")}
+                       if all("dev_macro_f1" in r for r in s.runs) else {}),
                     "trainable_parameters": first["trainable_parameters"],
                     "trainable_percent": first["trainable_percent"],
                     "train_seconds_median": s.median("train_seconds"),
@@ -166,7 +133,7 @@ def write_reports(output: Path, rows: list[dict], *, order: list[str], kind: str
     write_csv(summaries, output / "summary.csv")
     written.append(output / "summary.csv")
     if plots:
-        from ptune.compare.plots import plot_accuracy_vs_parameters, plot_accuracy_vs_virtual_tokens, plot_loss_curves
+        from ptune.lab.compare.plots import plot_accuracy_vs_parameters, plot_accuracy_vs_virtual_tokens, plot_loss_curves
 
         for name, plot in (("accuracy_vs_parameters.png", plot_accuracy_vs_parameters),
                            ("accuracy_vs_virtual_tokens.png", plot_accuracy_vs_virtual_tokens),

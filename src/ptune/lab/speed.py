@@ -23,9 +23,10 @@ import torch
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.batching import training_batches
-from ptune.flops import ptuning_flops
-from ptune.training.evaluate import predict_logits
-from ptune.training.run import bf16_is_native, make_accelerator, resolve_precision
+from ptune.lab.flops import ptuning_flops
+from ptune.batched import predict_logits
+from ptune.precision import bf16_is_native, resolve_precision
+from ptune.training.run import make_accelerator
 
 NUM_VIRTUAL_TOKENS = 20  # both sides: ptune's default and the protocol's PEFT configuration
 
@@ -56,7 +57,7 @@ def _build(kind: str, model_name: str | None, num_labels: int, seed: int):
     from ptune.backbone import load_backbone, resolve_model_path
 
     if kind == "peft":
-        from ptune.compare.peft_methods import build_peft_ptuning
+        from ptune.lab.compare.peft_methods import build_peft_ptuning
 
         return build_peft_ptuning(resolve_model_path(model_name), num_labels=num_labels, seed=seed,
                                   num_virtual_tokens=NUM_VIRTUAL_TOKENS)

@@ -51,11 +51,26 @@ class PeftClassifier(torch.nn.Module):
                 sum(t.numel() for f in files for t in load_file(f).values()))
 
 
-def _base_model(model_path: str, num_labels: int, seed: int):
-    from transformers import AutoModelForSequenceClassification
+def _base_model(model_path: str, num_labels: int, seed: int, task: str = "classification"):
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     torch.manual_seed(seed)
-    return AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=num_labels)
+    auto = AutoModelForTokenClassification if task == "token_classification" else AutoModelForSequenceClassification
+    return auto.from_pretrained(model_path, num_labels=num_labels)
+
+
+def _task_type(task: str):
+    from peft import TaskType
+
+    return TaskType.TOKEN_CLS if task == "token_classification" else TaskType.SEQ_CLS
+
+
+def _wrap(peft_model, task: str) -> "PeftClassifier":
+    from ptune.tasks import get_task
+
+    model = PeftClassifier(peft_model)
+    model.task = get_task(task)
+    return model
 
 
 def build_peft_ptuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0,
@@ -90,14 +105,15 @@ def build_peft_prefix_tuning(model_path: str, *, num_labels: int, num_virtual_to
 
 
 def build_peft_lora(model_path: str, *, num_labels: int, seed: int = 0, r: int = 8, lora_alpha: int = 16,
-                    lora_dropout: float = 0.1, target_modules: str = "query,value"):
-    """PEFT's LoRA on the attention query/value projections (its usual BERT setting)."""
-    from peft import LoraConfig, TaskType, get_peft_model
+                    lora_dropout: float = 0.1, target_modules: str = "query,value", task: str = "classification"):
+    """PEFT's LoRA on the attention query/value projections (its usual BERT setting), for sequence
+    or token classification."""
+    from peft import LoraConfig, get_peft_model
 
-    base = _base_model(model_path, num_labels, seed)
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+    base = _base_model(model_path, num_labels, seed, task)
+    config = LoraConfig(task_type=_task_type(task), r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                         target_modules=target_modules.split(","))
-    return PeftClassifier(get_peft_model(base, config))
+    return _wrap(get_peft_model(base, config), task)
 
 
 def accept_past_key_values(model) -> bool:

@@ -6,6 +6,7 @@ up in every table as FAILED with that error, never as a number.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,48 +16,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ptune.compare.protocol import ProtocolConfig
+from ptune.lab.compare.cells import CELLS, all_rows, cell_path, cell_status, read_cell, write_cell  # noqa: F401
+from ptune.lab.compare.protocol import ProtocolConfig
 from ptune.errors import PtuneError
 
 PROTOCOL_FILE = "protocol.json"
-CELLS = "cells"
 RESULTS_FILE = "results.jsonl"
-
-
-def cell_path(output: Path, method: str, seed: int) -> Path:
-    return output / CELLS / f"{method}__seed{seed}.json"
-
-
-def write_cell(path: Path, row: dict) -> None:
-    """Atomic: a cell file is either complete or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        out.write(json.dumps(row, indent=1) + "\n")
-    os.replace(temp, path)
-
-
-def read_cell(path: Path) -> dict | None:
-    """The row, or None when the file is missing or unreadable (then the cell runs again)."""
-    try:
-        row = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return row if isinstance(row, dict) and "method" in row else None
-
-
-def cell_status(path: Path) -> str:
-    row = read_cell(path)
-    if row is None:
-        return "corrupt" if path.exists() else "missing"
-    return "failed" if "error" in row else "done"
 
 
 def check_protocol(output: Path, protocol: ProtocolConfig) -> None:
     """A grid folder holds one protocol: mixing budgets or data would make rows incomparable."""
     saved = output / PROTOCOL_FILE
     if saved.exists():
-        previous = json.loads(saved.read_text())
+        defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
+        previous = {**defaults, **json.loads(saved.read_text())}  # fields added since the grid began: defaults
         if previous != protocol.to_dict():
             changed = sorted(k for k in set(previous) | set(protocol.to_dict())
                              if previous.get(k) != protocol.to_dict().get(k))
@@ -71,7 +44,7 @@ def run_grid(protocol: ProtocolConfig, *, methods: list[str], seeds: list[int], 
              isolate: bool = True, log: Callable[[str], None] = print,
              run_in_process: Callable[[ProtocolConfig, str, int], dict] | None = None) -> list[dict]:
     """Runs every missing/failed/corrupt cell, seed by seed; returns all rows of the grid."""
-    from ptune.compare.methods import parse_method
+    from ptune.lab.compare.methods import parse_method
 
     for method in methods:
         parse_method(method)  # fail on a typo before hours of training
@@ -98,7 +71,7 @@ def run_grid(protocol: ProtocolConfig, *, methods: list[str], seeds: list[int], 
                 write_cell(path, row)
                 log(f"FAIL  {method} seed {seed}: {row['error_summary']} ({time.time() - started:.0f}s)")
             else:
-                log(f"done  {method} seed {seed}: acc {100 * row['dev_accuracy']:.1f} "
+                log(f"done  {method} seed {seed}: {row.get('metric', 'accuracy')} {100 * row['dev_score']:.1f} "
                     f"train {row['train_samples_per_s']:.1f}/s ({time.time() - started:.0f}s)")
             rows.append(row)
     write_results(output)
@@ -106,24 +79,18 @@ def run_grid(protocol: ProtocolConfig, *, methods: list[str], seeds: list[int], 
 
 
 def run_subprocess(protocol: ProtocolConfig, method: str, seed: int, path: Path) -> None:
-    command = [sys.executable, "-m", "ptune.compare.cell", json.dumps(protocol.to_dict()), method, str(seed), str(path)]
+    command = [sys.executable, "-m", "ptune.lab.compare.cell", json.dumps(protocol.to_dict()), method, str(seed), str(path)]
     subprocess.run(command, check=False)
 
 
 def run_here(protocol, method, seed, path, runner) -> None:
-    from ptune.compare.cell import failure_row, run_cell
+    from ptune.lab.compare.cell import failure_row, run_cell
 
     try:
         row = (runner or run_cell)(protocol, method, seed)
     except Exception:
         row = failure_row(method, seed)
     write_cell(path, row)
-
-
-def all_rows(output: Path) -> list[dict]:
-    """Every readable cell in the folder, finished or failed."""
-    rows = [read_cell(p) for p in sorted((output / CELLS).glob("*.json"))]
-    return [r for r in rows if r is not None]
 
 
 def write_results(output: Path) -> Path:

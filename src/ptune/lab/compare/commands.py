@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ptune.compare.protocol import PRESETS, ProtocolConfig
+from ptune.lab.compare.protocol import PRESETS, ProtocolConfig
 from ptune.errors import PtuneError
 
 
@@ -37,7 +37,7 @@ def add_protocol_flags(p) -> None:
 
 
 def add_compare_parser(commands) -> None:
-    from ptune.compare.methods import METHODS, TABLE_6_1
+    from ptune.lab.compare.methods import METHODS, TABLE_6_1
 
     p = commands.add_parser("compare", help="train and evaluate several methods under one protocol (table 6.1)",
                             description="Methods: " + ", ".join(METHODS) + ". Settings in brackets, e.g. "
@@ -71,8 +71,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run(args, methods: list[str], kind: str) -> int:
-    from ptune.compare.grid import all_rows, check_protocol, run_grid, write_results
-    from ptune.compare.report import write_reports
+    from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
+    from ptune.lab.compare.report import write_reports
 
     protocol = protocol_from_args(args)
     output = Path(args.output)
@@ -100,12 +100,12 @@ def run(args, methods: list[str], kind: str) -> int:
 
 
 def cmd_compare(args) -> int:
-    from ptune.compare.methods import split_methods
+    from ptune.lab.compare.methods import split_methods
 
     return run(args, split_methods(args.methods), "comparison")
 
 
 def cmd_ablate(args) -> int:
-    from ptune.compare.ablation import ablation_methods
+    from ptune.lab.compare.ablation import ablation_methods
 
     return run(args, ablation_methods(), "ablation")

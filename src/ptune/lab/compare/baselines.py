@@ -13,8 +13,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ptune.backbone import PositionScheme, accepts_token_type_ids, freeze
-from ptune.heads import ClassificationHead, pool
+from ptune.backbone import PositionScheme, accepts_token_type_ids
 
 HEAD_MODULES = ("classifier.",)
 
@@ -62,30 +61,42 @@ class HFClassifier(nn.Module):
         return (folder / "model.safetensors").stat().st_size, sum(t.numel() for t in state.values())
 
 
-def build_hf_classifier(model_path: str, *, num_labels: int, seed: int, train: str) -> HFClassifier:
-    from transformers import AutoModelForSequenceClassification
+def build_hf_classifier(model_path: str, *, num_labels: int, seed: int, train: str,
+                        task: str = "classification") -> HFClassifier:
+    """transformers' own model for the task: sequence classification or token classification."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    from ptune.tasks import get_task
 
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=num_labels)
-    return HFClassifier(model, train=train)
+    auto = AutoModelForTokenClassification if get_task(task).name == "token_classification" \
+        else AutoModelForSequenceClassification
+    model = HFClassifier(auto.from_pretrained(model_path, num_labels=num_labels), train=train)
+    model.task = get_task(task)
+    return model
 
 
 class LinearProbe(nn.Module):
-    """Frozen backbone, no virtual tokens, ptune's pooling and head: the "base model" row."""
+    """Frozen backbone, no prompt, the task's own head (pooled for classification, per token for
+    tagging): the "base model" row. It differs from ptune in the prompt alone."""
 
     def __init__(self, backbone: nn.Module, *, num_labels: int, pooling: str = "mean", head_dropout: float = 0.1,
-                 seed: int = 0):
+                 seed: int = 0, task: str = "classification"):
         super().__init__()
-        freeze(backbone)
+        from ptune.prompted import PromptedBackbone
+        from ptune.tasks import get_task
+
+        self.prompted = PromptedBackbone(backbone)
         self.backbone = backbone
-        self.pooling = pooling
-        self.head = ClassificationHead(backbone.config.hidden_size, num_labels, head_dropout)
+        self.task = get_task(task)
+        options = {"head_dropout": head_dropout, **({"pooling": pooling} if self.task.name == "classification" else {})}
+        self.task_config = self.task.config_cls(**options)
+        self.head = self.task.build_head(backbone.config.hidden_size, num_labels, self.task_config)
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             self.head.out.weight.normal_(0.0, 0.02, generator=generator)
             self.head.out.bias.zero_()
         self.position_limit = PositionScheme.of(backbone).limit
-        self._pass_token_types = accepts_token_type_ids(backbone)
 
     def train(self, mode: bool = True) -> "LinearProbe":
         super().train(mode)
@@ -96,9 +107,7 @@ class LinearProbe(nn.Module):
         return self.position_limit
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
-        extra = {"token_type_ids": token_type_ids} if self._pass_token_types and token_type_ids is not None else {}
-        states = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        return self.head(pool(states, attention_mask, pooling=self.pooling, cls_index=0))
+        return self.task.logits(self.head, self.prompted(input_ids, attention_mask, token_type_ids), self.task_config)
 
     def trainable_parameters(self):
         return {"encoder": [], "head": list(self.head.parameters())}

@@ -83,7 +83,7 @@ def lab_settings(task: str, train_size: int) -> tuple[dict, list[str]]:
 # ---- measured evidence -------------------------------------------------------------------
 def load_grid(folder: Path) -> tuple[list[dict], str]:
     """The finished rows of a compare/ablate grid folder, and a name for its protocol."""
-    from ptune.compare.grid import all_rows
+    from ptune.lab.compare.grid import all_rows
 
     if not (folder / "cells").exists():
         raise ConfigError("--results", [f"{folder} is not a ptune compare/ablate output folder (no cells/ in it)"])
@@ -100,7 +100,7 @@ def measured(rows: list[dict], method: str) -> tuple[float, float, float, int] |
     runs = [r for r in rows if r["method"] == method]
     if not runs:
         return None
-    accuracies = [100 * r["dev_accuracy"] for r in runs]
+    accuracies = [100 * r["dev_score"] for r in runs]
     std = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     return statistics.mean(accuracies), std, runs[0]["trainable_percent"], len(runs)
 
@@ -147,7 +147,7 @@ def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
     elif margin > 0:
         advice.evidence.append(f"{best_name} was {margin:.1f} points ahead, within the seed spread ({noise:.1f}): "
                                "no clear winner")
-    ablation_tokens = {r["settings"].get("num_virtual_tokens"): 100 * r["dev_accuracy"] for r in rows
+    ablation_tokens = {r["settings"].get("num_virtual_tokens"): 100 * r["dev_score"] for r in rows
                        if r.get("base_method") == "ptune" and set(r.get("settings", {})) == {"num_virtual_tokens"}}
     if ablation_tokens and mine:
         best_k = max(ablation_tokens, key=ablation_tokens.get)

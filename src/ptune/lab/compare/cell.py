@@ -1,6 +1,6 @@
 """One grid cell: train and evaluate one method with one seed under the protocol, measure its costs.
 
-    python -m ptune.compare.cell PROTOCOL_JSON METHOD SEED OUT_JSON
+    python -m ptune.lab.compare.cell PROTOCOL_JSON METHOD SEED OUT_JSON
 
 The grid runs every cell in its own process (clean peak memory, no state shared between
 methods); tests call `run_cell` directly.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ptune.compare.methods import BuildContext, parse_method
-from ptune.compare.protocol import ProtocolConfig
-from ptune.flops import ptuning_flops
+from ptune.lab.compare.methods import BuildContext, parse_method
+from ptune.lab.compare.protocol import ProtocolConfig
+from ptune.lab.flops import ptuning_flops
 
 EVAL_REPEATS = 3
 THREADS_ENV = "PTUNE_THREADS"
@@ -32,24 +32,26 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
 
     from ptune.backbone import resolve_model_path
     from ptune.config import TrainConfig
-    from ptune.data import tokenize
-    from ptune.training.evaluate import predict_logits
+    from ptune.tasks import get_task
+    from ptune.batched import predict_outputs
     from ptune.training.loop import fit
-    from ptune.training.run import make_accelerator, resolve_precision
+    from ptune.precision import resolve_precision
+    from ptune.training.run import make_accelerator
 
     transformers.logging.set_verbosity_error()
     spec = parse_method(method_text)
+    task = get_task(protocol.task)
     torch.manual_seed(seed)
     train, dev, labels = protocol.examples(seed)
     model_path = resolve_model_path(protocol.model)
     context = BuildContext(model_name=protocol.model, model_path=model_path, num_labels=len(labels), seed=seed,
-                           max_length=protocol.max_length)
+                           max_length=protocol.max_length, task=task.name)
     model = spec.method.build(context, spec.model_settings)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
     text_length = min(protocol.max_length, model.max_text_length()) if hasattr(model, "max_text_length") \
         else protocol.max_length
-    train_features = tokenize(train, tokenizer=tokenizer, max_length=text_length, labels=labels)
-    dev_features = tokenize(dev, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    train_features = task.features(train, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    dev_features = task.features(dev, tokenizer=tokenizer, max_length=text_length, labels=labels)
     config = TrainConfig(**{
         "epochs": protocol.epochs, "batch_size": protocol.batch_size, "eval_batch_size": protocol.eval_batch_size,
         "precision": protocol.precision, "group_by_length": protocol.group_by_length, "seed": seed,
@@ -69,8 +71,8 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         eval_seconds = []
         for _ in range(EVAL_REPEATS):
             started = time.perf_counter()
-            predict_logits(model, dev_features, batch_size=protocol.eval_batch_size,
-                           pad_token_id=tokenizer.pad_token_id, accelerator=accelerator)
+            predict_outputs(model, dev_features, batch_size=protocol.eval_batch_size,
+                            pad_token_id=tokenizer.pad_token_id, accelerator=accelerator, collate_fn=task.collate)
             eval_seconds.append(time.perf_counter() - started)
         inference_bytes, inference_parameters = inference_files(model, Path(run_dir) / "inference", labels)
     counts = model.parameter_counts()
@@ -81,7 +83,10 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     state, metrics = result.state, result.final_metrics
     return {
         "method": spec.text, "base_method": spec.method.name, "label": spec.method.label, "seed": seed,
-        "settings": spec.settings, "dev_accuracy": metrics["accuracy"], "dev_macro_f1": metrics["macro_f1"],
+        "settings": spec.settings, "task": task.name, "metric": task.primary_metric,
+        "dev_score": metrics[task.primary_metric],
+        **{f"dev_{name}": value for name, value in task.headline(metrics).items()},
+        **({"dev_per_type": metrics["per_type"]} if "per_type" in metrics else {}),
         "train_examples": len(train_features), "dev_examples": len(dev_features), "steps": result.steps_total,
         "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / state.train_seconds,
         "eval_samples_per_s": len(dev_features) / sorted(eval_seconds)[len(eval_seconds) // 2],
@@ -153,7 +158,7 @@ def main(argv: list[str]) -> None:
         row = run_cell(ProtocolConfig(**json.loads(protocol_json)), method_text, int(seed))
     except Exception:
         row = failure_row(method_text, int(seed))
-    from ptune.compare.grid import write_cell
+    from ptune.lab.compare.cells import write_cell
 
     write_cell(Path(out), row)
 

@@ -18,7 +18,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ptune.compare import baselines, peft_methods
+from ptune.lab.compare import baselines, peft_methods
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.encoders import ENCODERS
 from ptune.errors import ConfigError
@@ -35,6 +35,7 @@ class BuildContext:
     num_labels: int
     seed: int
     max_length: int
+    task: str = "classification"
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,28 @@ class Method:
 
 def _build_ptune(context: BuildContext, settings: dict):
     from ptune.backbone import load_backbone
+    from ptune.config import DEFAULT_ENCODERS
     from ptune.model import PTuningModel
+    from ptune.tasks import get_task
 
     settings = dict(settings)
-    model_fields = {f.name for f in dataclasses.fields(PTuningConfig)}
-    kind = settings.pop("encoder", "mlp")
-    if kind not in ENCODERS:
+    task = get_task(context.task)
+    model_fields = {f.name for f in dataclasses.fields(PTuningConfig)} - {"encoder", "task"}
+    task_fields = {f.name for f in dataclasses.fields(task.config_cls)}
+    kind = settings.pop("encoder", None)
+    if kind is not None and kind not in ENCODERS:
         raise ConfigError("method", [f"encoder={kind!r}: expected one of {sorted(ENCODERS)}"])
-    encoder_cls = ENCODERS[kind][0]
-    encoder_fields = {f.name for f in dataclasses.fields(encoder_cls)}
-    unknown = sorted(set(settings) - model_fields - encoder_fields)
+    chosen = kind or DEFAULT_ENCODERS.get(settings.get("injection", "input"), DEFAULT_ENCODERS["input"])().name
+    encoder_fields = {f.name for f in dataclasses.fields(ENCODERS[chosen][0])}
+    unknown = sorted(set(settings) - model_fields - encoder_fields - task_fields)
     if unknown:
         raise ConfigError("method", [f"ptune does not know {unknown}; settings: "
-                                     f"{sorted(model_fields | encoder_fields | TRAIN_FIELDS)}"])
-    encoder = encoder_cls(**{k: v for k, v in settings.items() if k in encoder_fields})
+                                     f"{sorted(model_fields | encoder_fields | task_fields | TRAIN_FIELDS)}"])
+    encoder_settings = {k: v for k, v in settings.items() if k in encoder_fields}
+    encoder = ENCODERS[chosen][0](**encoder_settings) if kind or encoder_settings else None
     config = PTuningConfig(**{"max_length": context.max_length,
-                              **{k: v for k, v in settings.items() if k in model_fields}, "encoder": encoder})
+                              **{k: v for k, v in settings.items() if k in model_fields}, "encoder": encoder,
+                              "task": task.config_cls(**{k: v for k, v in settings.items() if k in task_fields})})
     backbone, _ = load_backbone(context.model_name)
     return PTuningModel(backbone, config, num_labels=context.num_labels, seed=context.seed)
 
@@ -74,22 +81,29 @@ def _build_ptune(context: BuildContext, settings: dict):
 def _build_linear_probe(context: BuildContext, settings: dict):
     from ptune.backbone import load_backbone
 
-    _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed"))
+    _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task"))
     backbone, _ = load_backbone(context.model_name)
-    return baselines.LinearProbe(backbone, num_labels=context.num_labels, seed=context.seed, **settings)
+    return baselines.LinearProbe(backbone, num_labels=context.num_labels, seed=context.seed, task=context.task,
+                                 **settings)
 
 
 def _hf(train: str):
     def build(context: BuildContext, settings: dict):
-        _check_kwargs(baselines.build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train"))
+        _check_kwargs(baselines.build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train", "task"))
         return baselines.build_hf_classifier(context.model_path, num_labels=context.num_labels, seed=context.seed,
-                                             train=train)
+                                             train=train, task=context.task)
     return build
 
 
 def _peft(builder):
     def build(context: BuildContext, settings: dict):
-        _check_kwargs(builder, settings, skip=("model_path", "num_labels", "seed"))
+        _check_kwargs(builder, settings, skip=("model_path", "num_labels", "seed", "task"))
+        if "task" in inspect.signature(builder).parameters:
+            return builder(context.model_path, num_labels=context.num_labels, seed=context.seed, task=context.task,
+                           **settings)
+        if context.task != "classification":
+            raise ConfigError("method", [f"{builder.__name__} is wired for sequence classification only; "
+                                         f"for {context.task} use ptune, peft-lora, full-ft or linear-probe"])
         return builder(context.model_path, num_labels=context.num_labels, seed=context.seed, **settings)
     return build
 
@@ -116,6 +130,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 the linear probe uses ptune's head learning rate, so it differs from ptune only in the prompt."""
 
 TABLE_6_1 = ["ptune", "peft-ptuning", "peft-prompt", "peft-prefix", "peft-lora", "bitfit", "full-ft", "linear-probe"]
+TOKEN_TABLE = ["ptune", "ptune[injection=deep]", "peft-lora", "full-ft", "linear-probe"]
+"""The conll-minilm grid: shallow and deep ptune, LoRA, full fine-tuning and the token linear probe."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from ptune.compare.report import Summary
+from ptune.lab.compare.summary import Summary
 
 
 def _pyplot():
@@ -35,9 +35,9 @@ def plot_accuracy_vs_parameters(summaries: list[Summary], path: Path, title: str
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for s in done:
         x = s.runs[0]["trainable_parameters"]
-        axes.errorbar([x], [100 * s.mean("dev_accuracy")], yerr=[100 * s.std("dev_accuracy")], fmt="o", capsize=4,
+        axes.errorbar([x], [100 * s.mean("dev_score")], yerr=[100 * s.std("dev_score")], fmt="o", capsize=4,
                       label=s.method)
-        axes.annotate(s.method, (x, 100 * s.mean("dev_accuracy")), textcoords="offset points", xytext=(5, 4),
+        axes.annotate(s.method, (x, 100 * s.mean("dev_score")), textcoords="offset points", xytext=(5, 4),
                       fontsize=8)
     axes.set_xscale("log")
     return finish(plt, figure, axes, path, title=title,
@@ -61,8 +61,8 @@ def plot_accuracy_vs_virtual_tokens(summaries: list[Summary], path: Path, title:
         return False
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
-    axes.errorbar([k for k, _ in points], [100 * s.mean("dev_accuracy") for _, s in points],
-                  yerr=[100 * s.std("dev_accuracy") for _, s in points], marker="o", capsize=4)
+    axes.errorbar([k for k, _ in points], [100 * s.mean("dev_score") for _, s in points],
+                  yerr=[100 * s.std("dev_score") for _, s in points], marker="o", capsize=4)
     axes.set_xscale("log")
     axes.set_xticks([k for k, _ in points], [str(k) for k, _ in points])
     return finish(plt, figure, axes, path, title=title,

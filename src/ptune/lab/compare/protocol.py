@@ -5,13 +5,15 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from ptune.data import Example, LabelSet, LoadReport, load_examples
+from ptune.data import Example, LabelSet, LoadReport
 from ptune.errors import ConfigError
 
 PRESETS = {
     # ../shared-style protocols; --data still says where the files are.
     "sst2-minilm": {"train_size": 16000, "epochs": 1.0, "batch_size": 32, "max_length": 66},
     "rte-minilm": {"train_size": None, "epochs": 5.0, "batch_size": 16, "max_length": 128},
+    "conll-minilm": {"train_size": None, "epochs": 1.0, "batch_size": 32, "max_length": 128,
+                     "task": "token_classification"},
 }
 
 
@@ -36,6 +38,8 @@ class ProtocolConfig:
     text_column: str | None = None
     pair_column: str | None = None
     label_column: str | None = None
+    task: str = "classification"
+    """`classification` or `token_classification` (CoNLL files)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -59,11 +63,16 @@ class ProtocolConfig:
 
     def examples(self, seed: int) -> tuple[list[Example], list[Example], LabelSet]:
         """(train, dev, labels); the train rows in the protocol's order for this seed."""
+        from ptune.tasks import get_task
+
+        task = get_task(self.task)
         names = {"text_column": self.text_column, "pair_column": self.pair_column, "label_column": self.label_column}
-        train = load_examples(self.data, split="train", report=LoadReport(), **names)
-        dev = load_examples(self.data, split="dev", report=LoadReport(), **names)
+        train = task.read(self.data, split="train", report=LoadReport(), **names)
+        dev = task.read(self.data, split="dev", report=LoadReport(), **names)
         if self.train_size is not None:
             order = list(range(len(train)))
             random.Random(seed).shuffle(order)
             train = [train[i] for i in order[: self.train_size]]
-        return train, dev, LabelSet.from_examples(train)
+        labels = task.label_set(train)
+        task.check_labels(dev, labels, self.data)
+        return train, dev, labels

@@ -1,0 +1,118 @@
+"""CoNLL-format token-tagged sentences (CoNLL-2003 and the copies of it in circulation).
+
+One token per line, its tag in the last column, a blank line between sentences. Handles the
+original four columns (`EU NNP B-NP B-ORG`), two-column copies (`EU B-ORG`), `-DOCSTART-` lines
+in either form, CRLF endings, a BOM, and trailing blank lines; a line that is really wrong is
+reported as `file:line: what is wrong`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptune.errors import DataError
+
+SPLIT_FILES = {"train": ("train.txt", "train.conll", "eng.train"),
+               "dev": ("dev.txt", "valid.txt", "validation.txt", "dev.conll", "eng.testa"),
+               "test": ("test.txt", "test.conll", "eng.testb")}
+WORD = re.compile(r"\w+(?:[-'.]\w+)*|[^\w\s]", re.UNICODE)
+"""How raw text is split into words for prediction: words (with inner hyphens, apostrophes and
+dots, as in `1996-08-22` or `U.S`) and single punctuation marks."""
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    words: tuple[str, ...]
+    tags: tuple[str, ...] | None = None
+    origin: str = ""
+    spans: tuple[tuple[int, int], ...] | None = None
+    """Character (start, end) of each word in `text`; set when the sentence came from raw text."""
+    text: str | None = None
+
+    @classmethod
+    def from_text(cls, text: str, origin: str = "") -> "TaggedSentence":
+        matches = list(WORD.finditer(text))
+        return cls(words=tuple(m.group() for m in matches), origin=origin, text=text,
+                   spans=tuple((m.start(), m.end()) for m in matches))
+
+    @property
+    def label(self):  # so label checks written for sentences of either task read the same
+        return self.tags
+
+
+def read_conll(path: str | Path, *, skip_bad_rows: bool = False, report=None) -> list[TaggedSentence]:
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    sentences, words, tags, start = [], [], [], 1
+    for number, line in enumerate(lines + [""], 1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                sentences.append(TaggedSentence(tuple(words), tuple(tags), f"{path}:{start}"))
+            words, tags, start = [], [], number + 1
+            continue
+        if len(fields) < 2:
+            problem = f"{path}:{number}: expected `token TAG` (tag in the last column), found {line.strip()!r}"
+            if not skip_bad_rows:
+                raise DataError(problem)
+            if report is not None:
+                report.skipped.append(problem)
+            continue
+        tag = fields[-1]
+        if tag != "O" and not re.fullmatch(r"[BIES]-\S+", tag):
+            problem = f"{path}:{number}: tag {tag!r} is not O or B-/I-/E-/S-TYPE"
+            if not skip_bad_rows:
+                raise DataError(problem)
+            if report is not None:
+                report.skipped.append(problem)
+            continue
+        words.append(fields[0])
+        tags.append(tag)
+    if not sentences:
+        raise DataError(f"{path}: no tagged sentences (expected `token TAG` lines, blank lines between sentences)")
+    return sentences
+
+
+def find_conll_file(folder: Path, split: str) -> Path:
+    for name in SPLIT_FILES[split]:
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(f"{folder}: no {split} file; expected one of {list(SPLIT_FILES[split])}, "
+                    f"found {sorted(p.name for p in folder.iterdir())}")
+
+
+def load_tagged(source: str | Path, *, split: str = "train", skip_bad_rows: bool = False, report=None,
+                **_columns) -> list[TaggedSentence]:
+    """Sentences of one split from a CoNLL file, a folder of them, or a Hub name like `conll2003`."""
+    path = Path(source)
+    if path.is_dir():
+        path = find_conll_file(path, split)
+    if path.is_file():
+        return read_conll(path, skip_bad_rows=skip_bad_rows, report=report)
+    if not str(source).startswith((".", "/", "~")) and str(source).count("/") <= 1 and not path.suffix:
+        return load_hub_tagged(str(source), split=split)
+    raise DataError(f"{source}: no such file or folder (a Hub data set is written like `conll2003`)")
+
+
+def load_hub_tagged(name: str, *, split: str) -> list[TaggedSentence]:
+    """`conll2003` (or `owner/name`) from the Hub: `tokens` and integer `ner_tags` with names."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"{name!r} looks like a Hub data set; reading it needs `pip install datasets`") from None
+    hub_split = {"dev": "validation"}.get(split, split)
+    try:
+        table = datasets.load_dataset(name, split=hub_split)
+    except Exception as err:  # datasets raises many types (connection, not found, bad split)
+        raise DataError(f"could not load {name!r} split {hub_split!r} from the Hub: {err}") from err
+    tag_column = next((c for c in ("ner_tags", "tags", "labels") if c in table.column_names), None)
+    if "tokens" not in table.column_names or tag_column is None:
+        raise DataError(f"hub:{name}: expected columns `tokens` and `ner_tags`, found {table.column_names}")
+    names = table.features[tag_column].feature
+    to_name = names.int2str if hasattr(names, "int2str") else str
+    return [TaggedSentence(tuple(row["tokens"]), tuple(to_name(t) for t in row[tag_column]), f"hub:{name}:{hub_split}:{i}")
+            for i, row in enumerate(table) if row["tokens"]]

@@ -1,0 +1,7 @@
+"""Prompt injections, one module each; importing this package fills the registry."""
+from ptune.injections import deep_attention
+from ptune.injections.base import INJECTIONS, Injection, register_injection
+from ptune.injections.deep import DeepInjection
+from ptune.injections.input import InputInjection
+
+__all__ = ["INJECTIONS", "Injection", "register_injection", "InputInjection", "DeepInjection", "deep_attention"]

@@ -1,0 +1,133 @@
+"""Deep prompts inside transformers' attention: prompt keys/values prepended in every layer.
+
+transformers 5.x routes every BERT-family self-attention through `ALL_ATTENTION_FUNCTIONS`, so
+ptune registers one more attention function, `ptune_deep`. It concatenates the layer's prompt
+keys and values (set on the attention module for the length of one forward pass) in front of
+the text's, extends the mask, and calls the kernel the model used before (SDPA or eager). With
+no prompt set it is that kernel, unchanged. The prompts need no query, no projection and no
+feed-forward work: their cost per request is the k extra attention columns alone.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from ptune.errors import PtuneError
+
+NAME = "ptune_deep"
+INNER = "ptune_inner_attention"
+"""The config attribute naming the kernel that `ptune_deep` wraps (`sdpa` or `eager`)."""
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    def mask(**kwargs):  # the mask in the inner kernel's own format (bool for SDPA, additive for eager)
+        return ALL_MASK_ATTENTION_FUNCTIONS[getattr(kwargs["config"], INNER, "sdpa")](**kwargs)
+
+    AttentionInterface.register(NAME, prompted_attention)
+    AttentionMaskInterface.register(NAME, mask)
+    _registered = True
+
+
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """The self-attention modules, in layer order (BERT, RoBERTa, ELECTRA, DistilBERT, ...)."""
+    return [m for m in model.modules()
+            if hasattr(m, "is_causal") and any(isinstance(getattr(m, n, None), nn.Linear) for n in ("query", "q_lin", "q_proj"))]
+
+
+def install(model: nn.Module) -> list[nn.Module]:
+    """Route `model`'s attention through `ptune_deep`; returns its attention modules in layer order."""
+    from transformers import PreTrainedModel
+
+    _register()
+    layers = attention_modules(model)
+    expected = getattr(model.config, "num_hidden_layers", getattr(model.config, "n_layers", len(layers)))
+    if len(layers) != expected:
+        raise PtuneError(f"found {len(layers)} attention layers in {model.config.model_type!r}, expected {expected}; "
+                         "this backbone's attention is not supported for prompts")
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel):
+            current = module.config._attn_implementation
+            if current != NAME:
+                if current not in ("sdpa", "eager"):
+                    raise PtuneError(f"attention implementation {current!r} is not supported; use 'sdpa' or 'eager'")
+                setattr(module.config, INNER, current)
+                module.set_attn_implementation(NAME)
+    return layers
+
+
+def set_inner_kernel(model: nn.Module, kernel: str) -> None:
+    """Choose the kernel under `ptune_deep` (what `set_attn_implementation` does without it)."""
+    for module in model.modules():
+        if hasattr(getattr(module, "config", None), INNER):
+            setattr(module.config, INNER, kernel)
+
+
+@contextmanager
+def prompts_in(layers: list[nn.Module], deep: torch.Tensor | None, mask: torch.Tensor | None, *, heads: int):
+    """For one forward pass: layer i attends to its prompt keys/values.
+
+    deep: (batch, k, layers * 2 * hidden), split as (layers, key/value, heads, head_dim)."""
+    if deep is None:
+        yield
+        return
+    batch, k, width = deep.shape
+    per_layer = width // (2 * len(layers))
+    kv = deep.view(batch, k, len(layers), 2, heads, per_layer // heads).permute(2, 3, 0, 4, 1, 5)
+    # kv: (layers, 2, batch, heads, k, head_dim)
+    keep = mask.bool() if mask is not None else None
+    try:
+        for layer, (keys, values) in zip(layers, kv):
+            layer.ptune_prompt = (keys, values, keep)
+        yield
+    finally:
+        for layer in layers:
+            layer.ptune_prompt = None
+
+
+def prompted_attention(module, query, key, value, attention_mask, **kwargs):
+    """query/key/value: (batch, heads, seq, head_dim); prepends the layer's prompt keys/values."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.models.bert.modeling_bert import eager_attention_forward
+
+    kernel = getattr(module.config, INNER, "sdpa")
+    inner = eager_attention_forward if kernel == "eager" else ALL_ATTENTION_FUNCTIONS[kernel]
+    prompt = getattr(module, "ptune_prompt", None)
+    if prompt is not None:
+        keys, values, keep = prompt
+        key = torch.cat([keys.to(key.dtype), key], dim=2)  # (batch, heads, k + seq, head_dim)
+        value = torch.cat([values.to(value.dtype), value], dim=2)
+        attention_mask = extend_mask(attention_mask, keep, batch=query.shape[0], q_length=query.shape[2],
+                                     k=keys.shape[2], additive=kernel == "eager", dtype=query.dtype,
+                                     device=query.device)
+    return inner(module, query, key, value, attention_mask, **kwargs)
+
+
+def extend_mask(mask: torch.Tensor | None, keep: torch.Tensor | None, *, batch: int, q_length: int, k: int,
+                additive: bool, dtype: torch.dtype, device) -> torch.Tensor | None:
+    """The text's mask with k prompt columns in front, visible, or hidden where `keep` is 0.
+    SDPA's masks are bool (True = attend), eager's additive (0 or the dtype's minimum)."""
+    if keep is None and mask is None:
+        return None  # everything visible: the kernel needs no mask
+    if keep is None:
+        keep = torch.ones(batch, k, dtype=torch.bool, device=device)
+    visible = keep[:, None, None, :].expand(batch, 1, q_length, k)  # (batch, 1, q, k)
+    if additive:
+        mask_dtype = mask.dtype if mask is not None else dtype
+        prompt = torch.zeros(visible.shape, dtype=mask_dtype, device=device).masked_fill(~visible, torch.finfo(mask_dtype).min)
+        text = mask if mask is not None else torch.zeros(batch, 1, q_length, 0, dtype=mask_dtype, device=device)
+    else:
+        prompt = visible
+        text = mask if mask is not None else torch.ones(batch, 1, q_length, 0, dtype=torch.bool, device=device)
+    if text.shape[-1] == 0:  # no text mask: every text column visible
+        fill = 0 if additive else True
+        text = torch.full((batch, 1, q_length, q_length), fill, dtype=text.dtype, device=device)
+    return torch.cat([prompt, text.expand(batch, 1, q_length, text.shape[-1])], dim=-1)

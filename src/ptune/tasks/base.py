@@ -1,0 +1,113 @@
+"""What every task owns: its config, head, features, collate, loss, decoding and metrics.
+
+A task is one module with a `Task` subclass registered under its name; the model, the training
+loop, evaluation and prediction ask the task and never branch on its name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ptune.errors import ConfigError
+
+TASKS: dict[str, "Task"] = {}
+ALIASES = {"ner": "token_classification", "sequence_classification": "classification"}
+
+
+def register_task(cls: type["Task"]) -> type["Task"]:
+    cls.config_cls.name = cls.name
+    TASKS[cls.name] = cls()
+    return cls
+
+
+def get_task(name: str) -> "Task":
+    name = ALIASES.get(name, name)
+    if name not in TASKS:
+        raise ConfigError("task", [f"{name!r}: expected one of {sorted(TASKS)} (or {sorted(ALIASES)})"])
+    return TASKS[name]
+
+
+@dataclass
+class TaskConfig:
+    """Fields every task head has; subclasses add theirs."""
+
+    name: ClassVar[str] = "base"
+    head_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError(type(self).__name__, problems)
+
+    def problems(self) -> list[str]:
+        if not 0.0 <= self.head_dropout < 1.0:
+            return [f"head_dropout={self.head_dropout}: expected 0 <= dropout < 1"]
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.name, **dataclasses.asdict(self)}
+
+
+def task_config_from_dict(data: dict[str, Any]) -> TaskConfig:
+    data = dict(data)
+    task = get_task(data.pop("type", "classification"))
+    known = {f.name for f in dataclasses.fields(task.config_cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(task.config_cls.__name__, [f"unknown field(s) {unknown}; known: {sorted(known)}"])
+    return task.config_cls(**data)
+
+
+class Task:
+    name: ClassVar[str] = "base"
+    config_cls: ClassVar[type[TaskConfig]] = TaskConfig
+    primary_metric: ClassVar[str] = "accuracy"
+    metric_choices: ClassVar[tuple[str, ...]] = ("accuracy",)
+    input_form: ClassVar[str] = "text"
+    """What a request gives: `text` (or a pair of texts), or `words` (pre-split text)."""
+
+    # ---- data -----------------------------------------------------------------------------
+    def read(self, source, *, split: str, **options) -> list:
+        raise NotImplementedError
+
+    def label_set(self, examples: list):
+        raise NotImplementedError
+
+    def check_labels(self, examples: list, labels, origin: str) -> None:
+        """Raise a DataError naming the first example whose label the label set lacks."""
+
+    def features(self, examples: list, *, tokenizer, max_length: int, labels) -> list[dict]:
+        raise NotImplementedError
+
+    def collate(self, features: list[dict], *, pad_token_id: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # ---- model ----------------------------------------------------------------------------
+    def build_head(self, hidden_size: int, num_labels: int, config: TaskConfig) -> nn.Module:
+        raise NotImplementedError
+
+    def logits(self, head: nn.Module, output, config: TaskConfig) -> torch.Tensor:
+        """The backbone's output (ptune.prompted.BackboneOutput) -> this task's logits."""
+        raise NotImplementedError
+
+    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---- results --------------------------------------------------------------------------
+    def metrics(self, logits: list[torch.Tensor], features: list[dict], label_names) -> dict:
+        raise NotImplementedError
+
+    def headline(self, metrics: dict) -> dict:
+        """The few numbers logged at every evaluation and written to metrics.json."""
+        return {name: metrics[name] for name in self.metric_choices}
+
+    def format_report(self, metrics: dict, label_names) -> str:
+        raise NotImplementedError
+
+    def decode(self, logits: torch.Tensor, example, feature: dict, label_names) -> dict:
+        """One prediction as JSON-ready output."""
+        raise NotImplementedError

@@ -1,0 +1,147 @@
+"""Nothing a user trained or wrote is lost, and bad input gets a one-line error (the first-hour defects)."""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEMO
+from test_training import ptune, train
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_backbone_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("safety") / "run"
+    result = train(tiny_backbone_dir, output)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("dev_text", ["sentence\tlabel\n", "sentence\tlabel\nan unseen label here\tneutral\n"],
+                         ids=["header-only-dev", "unseen-dev-label"])
+def test_overwrite_with_bad_dev_data_keeps_the_finished_run(tiny_backbone_dir, finished_run, tmp_path, dev_text):
+    output = tmp_path / "run"
+    shutil.copytree(finished_run, output)
+    before = snapshot(output)
+    (tmp_path / "dev.tsv").write_text(dev_text)
+    result = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO / "train.tsv", "--dev-data", tmp_path / "dev.tsv",
+                   "--output", output, "--overwrite", "--no-progress")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert snapshot(output) == before
+
+
+def test_overwrite_interrupted_mid_training_puts_the_old_run_back(tiny_backbone_dir, finished_run, tmp_path):
+    """A new run that dies with an exception (here a SIGINT at step 3) restores the replaced run."""
+    output = tmp_path / "run"
+    shutil.copytree(finished_run, output)
+    before = snapshot(output)
+    process = subprocess.Popen([sys.executable, "-m", "ptune.cli", "train", "--model", str(tiny_backbone_dir),
+                                "--data", str(DEMO), "--output", str(output), "--overwrite", "--epochs", "50",
+                                "--batch-size", "4", "--no-progress"],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = output / "train_log.jsonl"
+    for _ in range(600):  # wait until the new run has written its own log (the old one was moved aside)
+        if log.exists() and log.read_bytes() != before["train_log.jsonl"] and log.stat().st_size > 0:
+            break
+        process.poll()
+        assert process.returncode is None
+        subprocess.run(["sleep", "0.1"])
+    process.send_signal(2)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert snapshot(output) == before
+
+
+def test_successful_overwrite_leaves_no_backup(tiny_backbone_dir, finished_run, tmp_path):
+    output = tmp_path / "run"
+    shutil.copytree(finished_run, output)
+    assert train(tiny_backbone_dir, output, "--overwrite", "--seed", "3").returncode == 0
+    assert not [p for p in output.iterdir() if p.name.startswith(".replaced-")]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max-grad-norm", "-1"], "max_grad_norm=-1.0"),
+    (["--weight-decay", "-0.1"], "weight_decay=-0.1"),
+])
+def test_flags_that_would_train_backwards_are_refused(tiny_backbone_dir, tmp_path, flags, message):
+    result = train(tiny_backbone_dir, tmp_path / "bad", *flags)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_predict_output_and_eval_json_never_overwrite_silently(finished_run, tmp_path):
+    target = tmp_path / "precious.jsonl"
+    target.write_text("keep me")
+    refused = ptune("predict", "--adapter", finished_run, "great", "--output", target)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr and target.read_text() == "keep me"
+    refused = ptune("eval", "--adapter", finished_run, "--data", DEMO, "--json", target)
+    assert refused.returncode == 2 and target.read_text() == "keep me"
+    assert ptune("predict", "--adapter", finished_run, "great", "--output", target, "--overwrite").returncode == 0
+    assert json.loads(target.read_text())["text"] == "great"
+
+
+@pytest.mark.parametrize("name", ["ptune_config.json", "inference.safetensors", "metrics.json"])
+def test_an_adapters_own_files_are_never_an_output(finished_run, name):
+    before = (finished_run / name).read_bytes()
+    refused = ptune("eval", "--adapter", finished_run, "--data", DEMO, "--json", finished_run / name, "--overwrite")
+    assert refused.returncode == 2 and "belongs to the adapter" in refused.stderr
+    assert (finished_run / name).read_bytes() == before
+
+
+def test_output_in_a_missing_folder_is_one_line(finished_run, tmp_path):
+    result = ptune("predict", "--adapter", finished_run, "great", "--output", tmp_path / "no" / "out.jsonl")
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_blank_input_lines_keep_their_place(finished_run, tmp_path):
+    (tmp_path / "in.txt").write_text("great film\n\nawful\n")
+    result = ptune("predict", "--adapter", finished_run, "--file", tmp_path / "in.txt")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["great film", "", "awful"]
+    assert rows[1]["label"] is None and rows[1]["error"] == "empty input"
+
+
+def test_non_utf8_input_is_one_line(finished_run, tmp_path):
+    (tmp_path / "in.txt").write_bytes(b"fine\ncaf\xe9 au lait\n")
+    result = ptune("predict", "--adapter", finished_run, "--file", tmp_path / "in.txt")
+    assert result.returncode == 2 and "in.txt:2: not UTF-8" in result.stderr
+
+
+def test_predictor_refuses_a_bare_string_and_empty_texts(finished_run):
+    from ptune.errors import ConfigError
+    from ptune.inference import Predictor
+
+    predictor = Predictor(finished_run)
+    with pytest.raises(ConfigError, match="wrap it in a list"):
+        predictor.predict("great film")
+    with pytest.raises(ConfigError, match="empty or whitespace"):
+        predictor.predict(["fine", "   "])
+
+
+def test_adapter_files_are_readable_by_others(finished_run):
+    for name in ("ptune_config.json", "inference.safetensors", "prompt_encoder.safetensors"):
+        mode = (finished_run / name).stat().st_mode
+        assert mode & stat.S_IRGRP and mode & stat.S_IROTH, name
+
+
+def test_summary_headlines_the_saved_best_checkpoint(finished_run):
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    saved = json.loads((finished_run / "ptune_config.json").read_text())["dev_metrics"]
+    assert metrics["best_dev"] == saved and set(saved) == {"accuracy", "macro_f1"}
+
+
+def test_resume_with_a_damaged_checkpoint_is_one_line(tiny_backbone_dir, finished_run, tmp_path):
+    output = tmp_path / "run"
+    shutil.copytree(finished_run, output)
+    (output / "checkpoints" / "last" / "optimizer.pt").write_bytes(b"garbage")
+    result = train(tiny_backbone_dir, output, "--resume")
+    assert result.returncode == 2 and "checkpoint" in result.stderr and "damaged" in result.stderr
+    assert "Traceback" not in result.stderr
