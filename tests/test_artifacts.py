@@ -86,3 +86,61 @@ def test_existing_adapter_is_never_overwritten_silently(tiny_bert, tiny_backbone
 def test_missing_folder_says_what_it_expected(tmp_path):
     with pytest.raises(ArtifactError, match="ptune_config.json is missing"):
         load_adapter(tmp_path)
+
+
+def saved_adapter(tiny_bert, tiny_backbone_dir, folder):
+    backbone, tokenizer = tiny_bert
+    model, enc = trained_model(backbone, tokenizer)
+    save_adapter(model, folder, label_names=["neg", "pos"], backbone_name=str(tiny_backbone_dir))
+    with torch.no_grad():
+        return model(**enc), enc
+
+
+def test_adapters_of_format_1_load_unchanged(tiny_bert, tiny_backbone_dir, tmp_path):
+    """ptune 0.1 wrote format 1: classification only, head settings at the top of `ptuning`."""
+    expected, enc = saved_adapter(tiny_bert, tiny_backbone_dir, tmp_path / "a")
+    config = json.loads((tmp_path / "a" / CONFIG_FILE).read_text())
+    task = config["ptuning"].pop("task")
+    config["ptuning"].pop("injection")
+    config["ptuning"].update(pooling=task["pooling"], head_dropout=task["head_dropout"])
+    config.update(format_version=1, task={"type": "sequence_classification", "label_names": ["neg", "pos"]})
+    (tmp_path / "a" / CONFIG_FILE).write_text(json.dumps(config))
+    loaded, _, _ = load_adapter(tmp_path / "a")
+    assert loaded.config.task.name == "classification" and loaded.config.injection == "input"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**enc), expected)
+
+
+def edit_config(folder, change):
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    change(config)
+    (folder / CONFIG_FILE).write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / INFERENCE_FILE).write_bytes((f / INFERENCE_FILE).read_bytes()[:40]), "not a readable safetensors"),
+    (lambda f: (f / INFERENCE_FILE).write_bytes(b""), "not a readable safetensors"),
+    (lambda f: (f / INFERENCE_FILE).unlink(), "inference.safetensors is missing"),
+    (lambda f: (f / CONFIG_FILE).write_text('{"format_version": 2, "task"'), "not valid JSON"),
+    (lambda f: (f / CONFIG_FILE).write_text('{"format_version": 2}'), "missing"),
+    (lambda f: edit_config(f, lambda c: c["task"].update(label_names=["a", "b", "c"])), "head.out.weight has shape"),
+    (lambda f: edit_config(f, lambda c: c["ptuning"].update(num_virtual_tokens=7)), "prompt_table has shape"),
+    (lambda f: edit_config(f, lambda c: c["ptuning"].update(injection="sideways")), "damaged ptuning settings"),
+    (lambda f: edit_config(f, lambda c: c.update(format_version=99)), "format_version 99"),
+], ids=["truncated", "empty", "missing-tensors", "invalid-json", "incomplete-json", "label-count", "token-count",
+        "bad-setting", "future-format"])
+def test_a_damaged_adapter_is_one_clear_error(tiny_bert, tiny_backbone_dir, tmp_path, damage, message):
+    saved_adapter(tiny_bert, tiny_backbone_dir, tmp_path / "a")
+    damage(tmp_path / "a")
+    with pytest.raises(ArtifactError, match=message):
+        load_adapter(tmp_path / "a", backbone=tiny_bert[0], tokenizer=tiny_bert[1])
+
+
+def test_a_backbone_of_another_width_is_refused_even_when_mismatch_is_allowed(tiny_bert, tiny_backbone_dir, tmp_path):
+    from transformers import AutoModel, BertConfig
+
+    saved_adapter(tiny_bert, tiny_backbone_dir, tmp_path / "a")
+    wider = AutoModel.from_config(BertConfig(vocab_size=935, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+                                             intermediate_size=37, max_position_embeddings=64))
+    with pytest.raises(ArtifactError, match="hidden size 48"):
+        load_adapter(tmp_path / "a", backbone=wider, tokenizer=tiny_bert[1], allow_backbone_mismatch=True)

@@ -18,6 +18,11 @@ def add_protocol_flags(p) -> None:
                                                    "skips finished cells")
     p.add_argument("--train-size", type=int, default=None,
                    help="shuffle the training rows with the seed and keep the first N")
+    p.add_argument("--validation-from-train", type=int, default=None, metavar="N",
+                   help="score on the last N rows of the training file instead of the dev split, and train on "
+                        "the rest: for choosing settings without looking at dev")
+    p.add_argument("--task", choices=("classification", "token_classification"), default=None,
+                   help="the task of the data (a named protocol sets it)")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--max-length", type=int, default=None, help="word pieces of text (virtual tokens are extra)")
@@ -57,7 +62,8 @@ def add_ablate_parser(commands) -> None:
 def protocol_from_args(args) -> ProtocolConfig:
     fields = {name: getattr(args, name) for name in (
         "model", "train_size", "epochs", "batch_size", "max_length", "eval_batch_size", "precision",
-        "group_by_length", "text_column", "pair_column", "label_column") if getattr(args, name) is not None}
+        "group_by_length", "text_column", "pair_column", "label_column", "validation_from_train", "task")
+        if getattr(args, name) is not None}
     if args.protocol:
         return ProtocolConfig.preset(args.protocol, data=args.data, **fields)
     return ProtocolConfig(data=args.data, **fields)

@@ -40,6 +40,9 @@ class ProtocolConfig:
     label_column: str | None = None
     task: str = "classification"
     """`classification` or `token_classification` (CoNLL files)."""
+    validation_from_train: int | None = None
+    """Score on the last N rows of the training file (in file order) and train on the others; the
+    dev split is not read. For choosing defaults without tuning to dev."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -49,6 +52,8 @@ class ProtocolConfig:
             problems.append("epochs, batch_size and eval_batch_size must be positive")
         if self.max_length < 2:
             problems.append(f"max_length={self.max_length}: expected >= 2")
+        if self.validation_from_train is not None and self.validation_from_train < 1:
+            problems.append(f"validation_from_train={self.validation_from_train}: expected >= 1")
         if problems:
             raise ConfigError("ProtocolConfig", problems)
 
@@ -68,7 +73,13 @@ class ProtocolConfig:
         task = get_task(self.task)
         names = {"text_column": self.text_column, "pair_column": self.pair_column, "label_column": self.label_column}
         train = task.read(self.data, split="train", report=LoadReport(), **names)
-        dev = task.read(self.data, split="dev", report=LoadReport(), **names)
+        if self.validation_from_train:
+            if self.validation_from_train >= len(train):
+                raise ConfigError("ProtocolConfig", [f"validation_from_train={self.validation_from_train}: the "
+                                                     f"training file has only {len(train)} rows"])
+            train, dev = train[: -self.validation_from_train], train[-self.validation_from_train:]
+        else:
+            dev = task.read(self.data, split="dev", report=LoadReport(), **names)
         if self.train_size is not None:
             order = list(range(len(train)))
             random.Random(seed).shuffle(order)
