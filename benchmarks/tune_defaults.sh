@@ -7,15 +7,16 @@ cd "$(dirname "$0")/.."
 DATA=../shared/data
 OUT=benchmarks/results/tune
 export PTUNE_THREADS=2
-ptune compare --data $DATA/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
+PTUNE=.venv/bin/ptune
+$PTUNE compare --data $DATA/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
   --output $OUT/conll-deep --no-plots --methods \
-  "ptune[injection=deep;lr=5e-3;head_lr=5e-3],ptune[injection=deep;lr=1e-2;head_lr=1e-2],ptune[injection=deep;lr=3e-2;head_lr=3e-2],ptune[injection=deep;lr=1e-2;head_lr=1e-2;num_virtual_tokens=50],ptune[injection=deep;lr=1e-2;head_lr=1e-2;num_virtual_tokens=10]"
-ptune compare --data $DATA/sst2 --protocol sst2-minilm --validation-from-train 2000 --seeds 0 \
+  "ptune[injection=deep;lr=5e-3;head_lr=5e-3],ptune[injection=deep;lr=1e-2;head_lr=1e-2],ptune[injection=deep;lr=3e-2;head_lr=3e-2],ptune[injection=deep;lr=1e-2;head_lr=1e-2;num_virtual_tokens=50],ptune[injection=deep;lr=1e-2;head_lr=1e-2;num_virtual_tokens=10],ptune[injection=deep;lr=5e-2;head_lr=5e-2],ptune[injection=deep;lr=1e-1;head_lr=1e-1]"
+$PTUNE compare --data $DATA/sst2 --protocol sst2-minilm --validation-from-train 2000 --seeds 0 \
   --output $OUT/sst2-deep --no-plots --methods \
   "ptune[injection=deep;lr=5e-3;head_lr=5e-3],ptune[injection=deep;lr=1e-2;head_lr=1e-2],ptune[injection=deep;lr=3e-2;head_lr=3e-2]"
-ptune compare --data $DATA/rte --protocol rte-minilm --validation-from-train 400 --seeds 0 \
+$PTUNE compare --data $DATA/rte --protocol rte-minilm --validation-from-train 400 --seeds 0 \
   --output $OUT/rte-deep --no-plots --methods \
   "ptune[injection=deep;lr=5e-3;head_lr=5e-3],ptune[injection=deep;lr=1e-2;head_lr=1e-2],ptune[injection=deep;lr=3e-2;head_lr=3e-2]"
-ptune compare --data $DATA/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
+$PTUNE compare --data $DATA/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
   --output $OUT/conll-shallow --no-plots --methods \
-  "ptune[lr=5e-3;head_lr=5e-3],ptune[lr=1e-2;head_lr=1e-2],ptune[lr=3e-2;head_lr=3e-2]"
+  "ptune[injection=input;lr=5e-3;head_lr=5e-3],ptune[injection=input;lr=1e-2;head_lr=1e-2],ptune[injection=input;lr=3e-2;head_lr=3e-2]"

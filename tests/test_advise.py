@@ -95,3 +95,19 @@ def test_a_bf16_gap_within_seed_noise_is_called_noise(tmp_path):
     line = precision_line(tmp_path, bf16=[0.80, 0.81, 0.82], fp32=[0.80, 0.83, 0.84])
     assert "bf16 scored 1.3 points lower, within seed noise (two standard errors: 2.7)" in line
     assert "pick --precision fp32" not in line
+
+
+def test_advice_never_picks_what_ptune_cannot_train():
+    advice = advise("qa", model_size=22_000_000, train_size=5000)
+    assert advice.method == "LoRA" and any("no qa task" in r for r in advice.reasons)
+    generation = advise("generation", model_size=22_000_000, train_size=5000)
+    assert any("cannot train generation" in r for r in generation.reasons)
+
+
+def test_ner_advice_carries_the_measured_injection_and_a_command():
+    from ptune.defaults import default_learning_rate
+
+    advice = advise("ner", model_size=22_000_000, train_size=14000)
+    assert advice.settings["injection"] == "deep"
+    assert advice.settings["ptune_lr"] == default_learning_rate("token_classification", "deep")
+    assert advice.settings["command"].startswith("ptune train --task token_classification --injection deep")

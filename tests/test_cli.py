@@ -77,3 +77,34 @@ def test_cli_end_to_end_on_the_bundled_minilm(tmp_path):
     predicted = ptune("predict", "--adapter", output, "What a wonderful, heartfelt film.", "Rude staff and cold food.")
     labels = [json.loads(line)["label"] for line in predicted.stdout.splitlines()]
     assert labels == ["positive", "negative"]
+
+
+def test_version_and_a_fast_help():
+    import time
+
+    started = time.perf_counter()
+    result = ptune("--version")
+    assert result.returncode == 0 and result.stdout.startswith("ptune ")
+    assert ptune("--help").returncode == 0
+    assert time.perf_counter() - started < 30  # no PEFT or training stack imported for help
+
+
+def test_training_off_a_terminal_prints_a_few_plain_progress_lines(tiny_backbone_dir, tmp_path):
+    result = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO, "--output", tmp_path / "run", "--epochs", "2",
+                   "--batch-size", "16", "--num-virtual-tokens", "4", "--eval-every", "10")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert "\r" not in result.stderr  # no progress bar redraws in a log
+    assert 5 <= sum(line.startswith("step ") and "loss" in line for line in lines) <= 11
+    assert any(line.startswith("step 10: dev accuracy") for line in lines)
+
+
+def test_bench_prompts_measures_every_row(tiny_backbone_dir, tmp_path):
+    result = ptune("bench", "prompts", "--model", tiny_backbone_dir, "--data", DEMO, "--rounds", "1",
+                   "--num-virtual-tokens", "4", "--max-length", "32", "--json", tmp_path / "p.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "p.json").read_text())["rows"]
+    labels = {r["label"] for r in rows}
+    assert labels == {"ptune input-level, k=4", "ptune deep, k=4", "PEFT LoRA r=8 (unmerged)",
+                      "PEFT LoRA r=8 (merged)", "backbone alone (no prompt)"}
+    assert all(r["samples_per_s"] > 0 for r in rows)

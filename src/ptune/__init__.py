@@ -1,13 +1,25 @@
-"""ptune: P-Tuning for encoder transformers."""
-__version__ = "0.1.0"
+"""ptune: P-Tuning for encoder transformers.
 
-from ptune.config import PTuningConfig, TrainConfig  # noqa: E402
-from ptune.encoders import EmbeddingEncoderConfig, LSTMEncoderConfig, MLPEncoderConfig  # noqa: E402
-from ptune.inference import Predictor  # noqa: E402
-from ptune.model import PTuningModel  # noqa: E402
-from ptune.training.run import DataConfig, RunConfig, train  # noqa: E402
+The public names load on first use, so `ptune --help` and `import ptune` stay fast.
+"""
+from __future__ import annotations
 
-__all__ = [
-    "PTuningConfig", "TrainConfig", "DataConfig", "RunConfig", "MLPEncoderConfig", "LSTMEncoderConfig",
-    "EmbeddingEncoderConfig", "PTuningModel", "Predictor", "train",
-]
+import importlib
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "PTuningConfig": "ptune.config", "TrainConfig": "ptune.config",
+    "MLPEncoderConfig": "ptune.encoders", "LSTMEncoderConfig": "ptune.encoders", "EmbeddingEncoderConfig": "ptune.encoders",
+    "ClassificationConfig": "ptune.tasks", "TokenClassificationConfig": "ptune.tasks",
+    "PTuningModel": "ptune.model", "TaskAdapter": "ptune.adapter", "PromptedBackbone": "ptune.prompted",
+    "Predictor": "ptune.inference", "DataConfig": "ptune.training.run", "RunConfig": "ptune.training.run",
+    "train": "ptune.training.run",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ptune' has no attribute {name!r}")

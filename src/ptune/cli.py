@@ -331,6 +331,15 @@ def add_bench_parser(commands) -> None:
     inference.add_argument("--rounds", type=int, default=5, help="timed passes per option (median reported)")
     inference.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     inference.set_defaults(func=cmd_bench_inference)
+    prompts = kinds.add_parser("prompts", help="inference cost of input-level vs deep prompts vs LoRA vs no prompt")
+    prompts.add_argument("--model", default=None, help="backbone (default: the bundled all-MiniLM-L6-v2)")
+    prompts.add_argument("--data", default=None, help="data whose dev split is predicted (default: the bundled sample)")
+    prompts.add_argument("--num-virtual-tokens", type=int, default=20)
+    prompts.add_argument("--max-length", type=int, default=66)
+    prompts.add_argument("--batch-size", type=int, default=64)
+    prompts.add_argument("--rounds", type=int, default=5, help="timed passes per row (median reported)")
+    prompts.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    prompts.set_defaults(func=cmd_bench_prompts)
 
 
 def cmd_bench_speed(args) -> int:
@@ -381,6 +390,16 @@ def cmd_bench_inference(args) -> int:
     return 0
 
 
+def cmd_bench_prompts(args) -> int:
+    from ptune.lab.prompt_speed import bench_prompt_inference
+
+    result = bench_prompt_inference(model_name=args.model, data=args.data or str(DEMO_DATA), k=args.num_virtual_tokens,
+                                    max_length=args.max_length, batch_size=args.batch_size, rounds=args.rounds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def torch_threads() -> int:
     import torch
 
@@ -388,7 +407,10 @@ def torch_threads() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ptune import __version__
+
     parser = argparse.ArgumentParser(prog="ptune", description="P-Tuning for encoder transformers.")
+    parser.add_argument("--version", action="version", version=f"ptune {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     from ptune.lab.compare.commands import add_ablate_parser, add_compare_parser
 

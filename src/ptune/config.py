@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ptune.defaults import default_injection, default_learning_rate
 from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
 from ptune.injections import INJECTIONS
@@ -24,9 +25,9 @@ class PTuningConfig:
     """One task adapter: how its prompt is made and injected, and the task head that reads the result."""
 
     num_virtual_tokens: int = 20
-    injection: str = "input"
+    injection: str | None = None
     """`input`: k virtual tokens among the input embeddings (P-tuning); `deep`: k keys and values
-    in every attention layer (P-tuning v2)."""
+    in every attention layer (P-tuning v2). Default: the task's measured default (ptune.defaults)."""
     placement: str = "after_cls"
     """Input-level prompts only. `after_cls`: [CLS] P1..Pk text [SEP]; text keeps its pretrained
     position ids and the head reads the real [CLS]. `prefix`: P1..Pk [CLS] text [SEP] with
@@ -45,6 +46,8 @@ class PTuningConfig:
         if isinstance(self.task, dict):
             self.task = task_config_from_dict(self.task)
         problems = []
+        if self.injection is None:
+            self.injection = default_injection(self.task.name)
         if self.injection not in INJECTIONS:
             problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTIONS)}")
         elif self.encoder is None:
@@ -93,9 +96,10 @@ class TrainConfig:
 
     epochs: float = 1.0
     batch_size: int = 32
-    lr: float = 5e-3
-    """Learning rate of the prompt encoder."""
-    head_lr: float = 5e-3
+    lr: float | None = None
+    """Learning rate of the prompt encoder (default: the measured one for the task and injection, ptune.defaults)."""
+    head_lr: float | None = None
+    """Learning rate of the head (default: as lr)."""
     weight_decay: float = 0.01
     """Applied to head weights only; prompt parameters get none."""
     warmup_ratio: float = 0.06
@@ -125,7 +129,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}: expected >= 1")
         for name in ("lr", "head_lr"):
-            if not 0 < getattr(self, name) < 1:
+            if getattr(self, name) is not None and not 0 < getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}: expected 0 < lr < 1, e.g. 5e-3")
         if self.max_grad_norm < 0:
             problems.append(f"max_grad_norm={self.max_grad_norm}: expected >= 0 (0 turns clipping off); "
@@ -150,6 +154,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def with_defaults(self, *, task: str, injection: str) -> "TrainConfig":
+        """A copy with the learning rates the user left unset filled in for this task and injection."""
+        lr = self.lr if self.lr is not None else default_learning_rate(task, injection)
+        return dataclasses.replace(self, lr=lr, head_lr=self.head_lr if self.head_lr is not None else lr)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
 def classification_metrics(*, labels: np.ndarray, predictions: np.ndarray, label_names: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     ids = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predictions, labels=ids, zero_division=0

@@ -20,6 +20,9 @@ ONE_BILLION = 1_000_000_000
 SMALL_DATA = 1000
 METHOD_FOR_LAB_NAME = {"P-Tuning": "ptune", "Prompt Tuning": "peft-prompt", "Prefix Tuning": "peft-prefix",
                        "LoRA": "peft-lora"}
+PTUNE_TASKS = {"classification": "classification", "ner": "token_classification"}
+"""The advice's tasks that ptune trains, and its task for each; qa and generation it does not (yet)."""
+PTUNE_VARIANTS = ("ptune[injection=deep]", "ptune[injection=input]")
 
 
 @dataclass
@@ -114,9 +117,11 @@ def describe(name: str, numbers) -> str:
 def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
     """Quote the measurements and flag where they contradict the lab's pick."""
     chosen = METHOD_FOR_LAB_NAME[advice.method]
+    if chosen == "ptune" and measured(rows, chosen) is None and "injection" in advice.settings:
+        chosen = f"ptune[injection={advice.settings['injection']}]"  # the default, as a grid names it
     mine = measured(rows, chosen)
     others = {m: measured(rows, m) for m in ("peft-lora", "peft-prefix", "peft-prompt", "peft-ptuning", "bitfit",
-                                             "full-ft", "linear-probe", "ptune") if m != chosen}
+                                             "full-ft", "linear-probe", "ptune", *PTUNE_VARIANTS) if m != chosen}
     others = {m: n for m, n in others.items() if n is not None}
     if mine is None:
         if others:
@@ -129,12 +134,15 @@ def check_against(advice: Advice, rows: list[dict], protocol: str) -> None:
         line += f", vs {describe('LoRA', lora)}"
     advice.evidence.append(line)
     probe = measured(rows, "linear-probe")
-    if probe and chosen == "ptune":
+    if probe and chosen.startswith("ptune"):
         advice.evidence.append(f"the prompt adds {mine[0] - probe[0]:+.1f} points over a linear probe on the same "
                                f"frozen backbone ({probe[0]:.1f})")
     if chosen == "ptune":
         precision_evidence(advice, rows, protocol, mine)
-    parameter_efficient = {m: n for m, n in others.items() if m != "full-ft"}
+    for variant in (m for m in PTUNE_VARIANTS if m in others):
+        advice.evidence.append(f"ptune's other injection on {protocol}: {describe(variant, others[variant])}")
+    # ptune's own variants are the same method (P-Tuning) and do not contradict the pick.
+    parameter_efficient = {m: n for m, n in others.items() if m != "full-ft" and not m.startswith("ptune")}
     if not parameter_efficient:
         return
     best_name, best = max(parameter_efficient.items(), key=lambda item: item[1][0])
@@ -189,16 +197,39 @@ def advise(task: str, *, model_size: int, train_size: int, results: list[Path] =
         raise ConfigError("advise", ["--model-size and --train-size are counts, expected >= 1"])
     method, reason = lab_method(task, model_size, train_size)
     advice = Advice(method=method, reasons=[reason])
+    if method in ("P-Tuning", "Prompt Tuning") and task not in PTUNE_TASKS:
+        advice.reasons.append(f"ptune has no {task} task yet, so it cannot train this; the lab's general choice "
+                              "applies instead: LoRA (PEFT)")
+        advice.method = method = "LoRA"
+    elif method == "Prefix Tuning":
+        advice.reasons.append("ptune adapts encoders for understanding tasks and cannot train generation; "
+                              "use PEFT's prefix tuning on a generative model")
     if task in NLU_TASKS and train_size < SMALL_DATA:
         advice.reasons.append(f"the lab's small-data rule (< {SMALL_DATA:,} examples -> P-Tuning) sits after the task "
                               "test in its tree, so for this task it never decides; it would agree with P-Tuning")
     if method in ("P-Tuning", "Prompt Tuning"):
         advice.settings, reasons = lab_settings(task, train_size)
         advice.reasons += reasons
+        measured_defaults(advice, PTUNE_TASKS[task], prompt_tuning=method == "Prompt Tuning")
     for folder in results:
         rows, protocol = load_grid(Path(folder))
         check_against(advice, rows, protocol)
     return advice
+
+
+def measured_defaults(advice: Advice, task: str, *, prompt_tuning: bool) -> None:
+    """ptune's own defaults, measured off dev (ptune.defaults), beside the lab's guidance."""
+    from ptune.defaults import default_injection, default_learning_rate
+
+    injection = default_injection(task)
+    lr = default_learning_rate(task, injection)
+    advice.settings.update(injection=injection, ptune_lr=lr)
+    advice.reasons.append(f"ptune's measured default for {task}: {injection} prompts at lr {lr:g} "
+                          f"(chosen on held-out training data; BENCHMARKS.md); the lab's lr is for its own setup")
+    if prompt_tuning:
+        advice.reasons.append("in ptune, prompt tuning is `--encoder embedding` (free prompt rows, no encoder)")
+    advice.settings["command"] = (f"ptune train --task {task} --injection {injection}"
+                                  + (" --encoder embedding" if prompt_tuning else "") + " --data ... --output ...")
 
 
 def format_advice(advice: Advice) -> str:

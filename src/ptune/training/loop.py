@@ -10,6 +10,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,8 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
          on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
          bf16_weights: FrozenCast | None = None) -> FitResult:
     task = task_of(model)
+    injection = getattr(getattr(model, "config", None), "injection", None)
+    config = config.with_defaults(task=task.name, injection=injection if isinstance(injection, str) else "input")
     metric = metric_name(config, task)
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -149,8 +152,12 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     # wrapper each step's precision is train_step's context (bf16, or fp32 for the fp32 finish).
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     model.train()
-    progress = tqdm(total=total_steps, initial=state.step, disable=not (show_progress and accelerator.is_local_main_process),
+    speaking = show_progress and accelerator.is_local_main_process
+    # A bar redraws on every step: right on a terminal, a flood of lines in a log file or CI. Off a
+    # terminal, one plain line per tenth of the run instead.
+    progress = tqdm(total=total_steps, initial=state.step, disable=not (speaking and sys.stderr.isatty()),
                     desc="train", dynamic_ncols=True)
+    plain_every = max(1, total_steps // 10) if speaking and not sys.stderr.isatty() else 0
     metrics, stop = None, False
     while state.step < total_steps and not stop:
         epoch, position = divmod(state.step, steps_per_epoch)
@@ -168,6 +175,8 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
             throughput = state.samples_seen / max(state.train_seconds, 1e-9)
             progress.update(1)
             progress.set_postfix(loss=f"{loss:.4f}", samples_s=f"{throughput:.0f}")
+            if plain_every and (state.step % plain_every == 0 or state.step == total_steps):
+                print(f"step {state.step}/{total_steps}  loss {loss:.4f}  {throughput:.0f} samples/s", file=sys.stderr)
             if state.step % LOG_EVERY == 0 or state.step == total_steps:
                 log.write({"step": state.step, "epoch": state.step / steps_per_epoch, "loss": loss,
                            "lr": scheduler.get_last_lr()[0], "train_samples_per_s": throughput})
@@ -176,9 +185,10 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
                                    label_names=label_names, accelerator=accelerator, task=task)
                 stop = record_evaluation(state, metrics, config=config, metric=metric, headline=task.headline(metrics),
                                          log=log, on_best=on_best)
-                if accelerator.is_main_process and show_progress:
+                if speaking:
                     progress.write(f"step {state.step}: dev " + "  ".join(
-                        f"{k} {v:.4f}" for k, v in task.headline(metrics).items()) + ("  (best)" if state.best_step == state.step else ""))
+                        f"{k} {v:.4f}" for k, v in task.headline(metrics).items()) + ("  (best)" if state.best_step == state.step else ""),
+                        file=sys.stderr)
                 if accelerator.is_main_process:
                     save_checkpoint(run_dir, trainable=accelerator.unwrap_model(model).trainable_state_dict(),
                                     optimizer=optimizer, scheduler=scheduler, state=state)

@@ -37,6 +37,8 @@ ROWS = [
     AblationRow("50 virtual tokens", "ptune[num_virtual_tokens=50]", "virtual tokens"),
     AblationRow("placement prefix (PEFT's layout)", "ptune[placement=prefix]", "placement"),
     AblationRow("pooling over the text's states only", "ptune[pooling=text_mean]", "pooling"),
+    AblationRow("deep prompts in every layer (P-tuning v2)", "ptune[injection=deep]", "injection"),
+    AblationRow("deep prompts through an MLP reparameterisation", "ptune[injection=deep;encoder=mlp]", "injection"),
 ]
 
 

@@ -58,6 +58,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "lr": spec.method.lr, "head_lr": spec.method.head_lr, **spec.train_settings})
     if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":
         config.head_lr = config.lr  # PEFT trains its classifier with the method's one learning rate
+    config = config.with_defaults(task=task.name, injection=injection_of(model))
     accelerator = make_accelerator(config.precision)
     with tempfile.TemporaryDirectory() as run_dir:
         result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
@@ -78,7 +79,8 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     counts = model.parameter_counts()
     added_tokens = added_input_tokens(model)
     flops = ptuning_flops(transformers.AutoConfig.from_pretrained(model_path),
-                          text_lengths=[len(f["input_ids"]) for f in train_features], num_virtual_tokens=added_tokens)
+                          text_lengths=[len(f["input_ids"]) for f in train_features], num_virtual_tokens=added_tokens,
+                          deep_prompt_tokens=deep_prompt_tokens(model))
     epochs = state_epochs(result, train_features, config)
     state, metrics = result.state, result.final_metrics
     return {
@@ -105,6 +107,12 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     }
 
 
+def injection_of(model) -> str:
+    """ptune's injection; `input` for the other methods (their rates are always set)."""
+    injection = getattr(getattr(model, "config", None), "injection", None)
+    return injection if isinstance(injection, str) else "input"
+
+
 def code_version() -> str | None:
     """The git commit of the ptune source that ran the cell ("-dirty" if it had uncommitted
     changes), so a grid's rows can be traced to code; None outside a git checkout."""
@@ -121,12 +129,19 @@ def code_version() -> str | None:
 def added_input_tokens(model) -> int:
     """Tokens a method adds to every input sequence: the virtual tokens of P-tuning and prompt
     tuning. Prefix tuning's prefixes extend only the attention keys and values: 0, like LoRA."""
-    if hasattr(model, "num_virtual_tokens"):
-        return model.num_virtual_tokens
+    if hasattr(model, "input_tokens"):
+        return model.input_tokens  # deep prompts add none
     peft_config = getattr(getattr(model, "inner", None), "peft_config", {}).get("default")
     if peft_config is not None and peft_config.peft_type.value in ("P_TUNING", "PROMPT_TUNING"):
         return peft_config.num_virtual_tokens
     return 0
+
+
+def deep_prompt_tokens(model) -> int:
+    """Keys/values a method adds to every attention layer without adding positions: ptune's deep
+    prompts (PEFT's prefix tuning does too; it is counted with the text, as before)."""
+    config = getattr(model, "config", None)
+    return model.num_virtual_tokens if getattr(config, "injection", None) == "deep" else 0
 
 
 def state_epochs(result, train_features, config) -> float:

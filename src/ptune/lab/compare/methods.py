@@ -43,8 +43,9 @@ class Method:
     name: str
     label: str
     """The row name in tables, as the seed lab writes it."""
-    lr: float
-    head_lr: float
+    lr: float | None
+    """None: ptune's measured default for the task and injection (ptune.defaults)."""
+    head_lr: float | None
     build: Callable[[BuildContext, dict], Any]
     source: str
     """Who implements it: `ptune` or `peft`."""
@@ -117,7 +118,7 @@ def _check_kwargs(function, settings: dict, *, skip=()) -> None:
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("ptune", "P-Tuning (ptune)", 5e-3, 5e-3, _build_ptune, "ptune"),
+    Method("ptune", "P-Tuning (ptune)", None, None, _build_ptune, "ptune"),
     Method("peft-ptuning", "P-Tuning (PEFT)", 5e-3, 5e-3, _peft(peft_methods.build_peft_ptuning), "peft"),
     Method("peft-prompt", "Prompt Tuning (PEFT)", 1e-2, 1e-2, _peft(peft_methods.build_peft_prompt_tuning), "peft"),
     Method("peft-prefix", "Prefix Tuning (PEFT)", 1e-2, 1e-2, _peft(peft_methods.build_peft_prefix_tuning), "peft"),

@@ -1,0 +1,26 @@
+"""Defaults that depend on the task and the injection, each chosen by measurement.
+
+Every number here was picked on a validation split carved from the training file, never on dev
+(`benchmarks/tune_defaults.sh`; the cells are in `benchmarks/results/tune/`, the discussion in
+BENCHMARKS.md). A user's explicit setting always wins.
+"""
+from __future__ import annotations
+
+DEFAULT_INJECTION = {"classification": "input", "token_classification": "deep"}
+"""Token classification: deep prompts scored far above input-level ones at the same budget."""
+
+LEARNING_RATES = {
+    ("classification", "input"): 5e-3,
+    ("classification", "deep"): 1e-2,
+    ("token_classification", "input"): 1e-2,
+    ("token_classification", "deep"): 3e-2,
+}
+"""One rate for the prompt and the head, per (task, injection)."""
+
+
+def default_injection(task: str) -> str:
+    return DEFAULT_INJECTION.get(task, "input")
+
+
+def default_learning_rate(task: str, injection: str) -> float:
+    return LEARNING_RATES.get((task, injection), 5e-3)
