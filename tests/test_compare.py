@@ -34,12 +34,58 @@ def test_every_method_runs_two_steps_and_gives_a_well_formed_row(tiny_protocol, 
     assert row["train_samples_per_s"] > 0 and row["eval_samples_per_s"] > 0 and row["peak_rss_mb"] > 0
     assert row["inference_bytes"] > 0 and row["inference_parameters"] > 0
     assert row["loss_curve"] and row["loss_curve"][-1][0] == 2
-    assert row["learning_rates"]["lr"] == (1e-2 if "lr=1e-2" in method else METHODS[row["base_method"]].lr)
+    from ptune.defaults import default_learning_rate
+
+    default = METHODS[row["base_method"]].lr or default_learning_rate("classification", "input")
+    assert row["learning_rates"]["lr"] == (1e-2 if "lr=1e-2" in method else default)
     # FLOP rates: text tokens only, and text + the virtual tokens the method adds to each input
     adds_tokens = row["base_method"] in ("ptune", "peft-ptuning", "peft-prompt")
     assert row["added_input_tokens"] == (20 if adds_tokens else 0)
     assert (row["train_gflops_per_s"] > row["useful_train_gflops_per_s"] > 0) if adds_tokens else \
         (row["train_gflops_per_s"] == row["useful_train_gflops_per_s"] > 0)
+
+
+@pytest.fixture(scope="module")
+def tiny_conll(tmp_path_factory):
+    """CoNLL files over the tiny tokenizer's vocabulary: 64 training and 20 dev sentences."""
+    import random
+
+    folder = tmp_path_factory.mktemp("conll")
+    rng = random.Random(0)
+    rows = [line.split("\t", 1)[1].lower().split() for line in (DEMO / "train.tsv").read_text().splitlines()[1:]]
+    tags = ["O", "O", "O", "B-PER", "I-PER", "B-LOC"]
+    for name, chosen in (("train.txt", rows[:64]), ("dev.txt", rows[64:84])):
+        (folder / name).write_text("\n\n".join("\n".join(f"{w} {rng.choice(tags)}" for w in words) for words in chosen) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("method", ["ptune", "ptune[injection=input]", "ptune[injection=deep;encoder=mlp]", "peft-lora",
+                                    "full-ft", "linear-probe"])
+def test_token_classification_methods_give_entity_scores(tiny_backbone_dir, tiny_conll, method):
+    protocol = ProtocolConfig.preset("conll-minilm", data=str(tiny_conll), model=str(tiny_backbone_dir), max_length=32,
+                                     precision="fp32")
+    row = run_cell(protocol, method, seed=0)
+    assert row["task"] == "token_classification" and row["metric"] == "f1" and row["steps"] == 2
+    assert 0.0 <= row["dev_score"] == row["dev_f1"] <= 1.0 and set(row["dev_per_type"]) <= {"PER", "LOC"}
+    injection = row["settings"].get("injection", "deep") if row["base_method"] == "ptune" else None
+    assert row["added_input_tokens"] == (20 if injection == "input" else 0)
+
+
+def test_a_validation_split_from_train_leaves_dev_unread(tiny_conll, tiny_backbone_dir, tmp_path):
+    import shutil
+
+    shutil.copy(tiny_conll / "train.txt", tmp_path / "train.txt")  # no dev file at all
+    protocol = ProtocolConfig.preset("conll-minilm", data=str(tmp_path), validation_from_train=14)
+    train, dev, labels = protocol.examples(seed=0)
+    assert (len(train), len(dev)) == (50, 14) and dev[0].words == load_conll(tiny_conll)[50].words
+    with pytest.raises(ConfigError, match="only 64 rows"):
+        ProtocolConfig.preset("conll-minilm", data=str(tmp_path), validation_from_train=64).examples(seed=0)
+
+
+def load_conll(folder):
+    from ptune.data.conll import load_tagged
+
+    return load_tagged(folder, split="train")
 
 
 def test_parameter_budgets_are_what_each_method_promises(tiny_protocol):

@@ -140,3 +140,17 @@ def test_conll_smoke_run_beats_the_all_o_baseline(shared_data, tmp_path):
     predicted = ptune("predict", "--adapter", output, "Angela Merkel met Emmanuel Macron in Paris .")
     row = json.loads(predicted.stdout)
     assert all(row["text"][e["start"]:e["end"]] == e["text"] for e in row["entities"])
+
+
+def test_hub_names_go_through_datasets_with_tag_names(monkeypatch):
+    """`conll2003` from the Hub: the same reader code as for users online, fed an in-memory table."""
+    import datasets
+
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    table = datasets.Dataset.from_dict({"tokens": [["Peter", "Blackburn"], []], "ner_tags": [[1, 2], []]}, features=features)
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, split: calls.append((name, split)) or table)
+    sentences = load_tagged("conll2003", split="dev")
+    assert calls == [("conll2003", "validation")]
+    assert [(s.words, s.tags) for s in sentences] == [(("Peter", "Blackburn"), ("B-PER", "I-PER"))]
