@@ -94,6 +94,7 @@ def test_resume_with_other_settings_is_refused(tiny_backbone_dir, reference_run,
     shutil.copytree(reference_run, output)
     refused = train(tiny_backbone_dir, output, "--resume", "--seed", "7")
     assert refused.returncode == 2 and "settings differ" in refused.stderr
+    assert "training.seed: run has 0, now 7" in refused.stderr  # the setting is named
 
 
 def test_early_stopping_stops_before_the_budget(tiny_backbone_dir, tmp_path):
@@ -190,3 +191,15 @@ def test_fp32_finish_must_be_a_fraction():
 
     with pytest.raises(ConfigError, match="fp32_finish=1.5: expected a fraction"):
         TrainConfig(fp32_finish=1.5)
+
+
+def test_deep_prompts_resume_after_kill_9_like_an_uninterrupted_run(tiny_backbone_dir, tmp_path):
+    deep = ("--injection", "deep", "--lr", "3e-2", "--head-lr", "3e-2")
+    assert train(tiny_backbone_dir, tmp_path / "reference", *deep).returncode == 0
+    killed = train(tiny_backbone_dir, tmp_path / "killed", *deep, env={"PTUNE_TEST_KILL_AT_STEP": "13"})
+    assert killed.returncode == -9
+    resumed = ptune("train", "--output", tmp_path / "killed", "--resume", "--no-progress")  # settings from run_config.json
+    assert resumed.returncode == 0, resumed.stderr
+    assert losses(tmp_path / "killed") == losses(tmp_path / "reference")
+    for name in ("inference.safetensors", "prompt_encoder.safetensors"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()

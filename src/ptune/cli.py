@@ -139,14 +139,28 @@ def run_config_from_args(args):
                             **given(args, PTuningConfig, skip=("encoder", "task", "injection")))
     data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
                              label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
+    # The bundled sample has 233 sentences: one epoch of 32 would be 8 steps. Without --data, train
+    # with the demo's budget unless the flags say otherwise.
+    from ptune.demo import SAMPLE_BUDGET
+
+    sample_budget = {} if args.data else dict(SAMPLE_BUDGET)
     return RunConfig(model=args.model, data=data_config, output=output, ptuning=ptuning,
-                     training=TrainConfig(**given(args, TrainConfig)))
+                     training=TrainConfig(**{**sample_budget, **given(args, TrainConfig)}))
+
+
+RESUME_NEUTRAL = ("--resume", "--output", "--no-progress")
+"""Flags that do not describe the run: with only these, --resume takes everything else from the run."""
 
 
 def cmd_train(args) -> int:
-    from ptune.training.run import train
+    from ptune.training.run import saved_run, train
 
-    run = run_config_from_args(args)
+    settings_given = [a.split("=")[0] for a in args.argv if a.startswith("--") and a.split("=")[0] not in RESUME_NEUTRAL]
+    if args.resume and args.output and not settings_given:
+        run = saved_run(Path(args.output))
+        run.output = args.output
+    else:
+        run = run_config_from_args(args)
     print(f"training into {run.output}", file=sys.stderr)
     metrics = train(run, resume=args.resume, overwrite=args.overwrite, log=lambda m: print(m, file=sys.stderr),
                     show_progress=not args.no_progress)
@@ -424,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv or ["train"])
+    args.argv = argv
     try:
         return args.func(args)
     except PtuneError as err:

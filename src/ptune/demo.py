@@ -7,10 +7,12 @@ from pathlib import Path
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.evaluation import evaluate_adapter
 from ptune.inference import Predictor
-from ptune.metrics import format_metrics_table
+from ptune.tasks import get_task
 from ptune.training.run import DataConfig, RunConfig, train
 
 SAMPLE = Path(__file__).parent / "resources"
+SAMPLE_BUDGET = {"epochs": 8.0, "batch_size": 16, "eval_every": 15}
+"""What the demo trains the bundled sample with; `ptune train` without --data does the same."""
 EXAMPLES = [
     "The plot drags, and the jokes land with a thud.",
     "A warm, funny and surprisingly moving little film.",
@@ -23,13 +25,13 @@ def run_demo(*, output: str, epochs: float = 8) -> dict:
     started = time.perf_counter()
     run = RunConfig(model=None, data=DataConfig(train=str(SAMPLE)), output=output,
                     ptuning=PTuningConfig(num_virtual_tokens=20, max_length=64),
-                    training=TrainConfig(epochs=epochs, batch_size=16, lr=5e-3, head_lr=5e-3, eval_every=15))
+                    training=TrainConfig(**{**SAMPLE_BUDGET, "epochs": epochs}))
     print(f"ptune demo: P-tuning all-MiniLM-L6-v2 (bundled) on the bundled sentiment sample -> {output}")
     metrics = train(run, show_progress=True)
     report = evaluate_adapter(output, data=str(SAMPLE), compare_base=True)
     counts = metrics["parameters"]
     print("\n== dev set of the bundled sample ==")
-    print(format_metrics_table(report["metrics"], report["label_names"]))
+    print(get_task(report["task"]).format_report(report["metrics"], report["label_names"]))
     base = report["base"]
     print(f"\nbase model (frozen backbone + linear head, no virtual tokens): accuracy {base['accuracy']:.4f}")
     print(f"P-tuning adds {100 * (report['metrics']['accuracy'] - base['accuracy']):+.1f} accuracy points")

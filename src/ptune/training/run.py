@@ -61,6 +61,23 @@ class RunConfig:
         return {"model": canonical_model_name(self.model), "data": dataclasses.asdict(self.data),
                 "output": str(self.output), "ptuning": self.ptuning.to_dict(), "training": self.training.to_dict()}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        """The run as its run_config.json recorded it (what `--resume` continues)."""
+        return cls(model=data["model"], data=DataConfig(**data["data"]), output=data["output"],
+                   ptuning=PTuningConfig.from_dict(data["ptuning"]), training=TrainConfig(**data["training"]))
+
+
+def saved_run(output: Path) -> RunConfig:
+    path = Path(output) / RUN_CONFIG_FILE
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise PtuneError(f"--resume: {output} holds no run ({RUN_CONFIG_FILE} is missing); "
+                         "drop --resume to start a new run") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise PtuneError(f"--resume: {path} is damaged ({err}); start a new run instead") from None
+
 
 REPLACED_PREFIX = ".replaced-"
 """With --overwrite the previous run is moved into `<output>/.replaced-<time>/` and deleted only
