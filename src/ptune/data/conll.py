@@ -103,7 +103,7 @@ def load_hub_tagged(name: str, *, split: str) -> list[TaggedSentence]:
     try:
         import datasets
     except ImportError:
-        raise DataError(f"{name!r} looks like a Hub data set; reading it needs `pip install datasets`") from None
+        raise DataError(f"{name!r} looks like a Hub data set; reading it needs `pip install ptune[hub]` (the datasets package)") from None
     hub_split = {"dev": "validation"}.get(split, split)
     try:
         table = datasets.load_dataset(name, split=hub_split)
