@@ -10,6 +10,9 @@ D=../shared/data
 R=benchmarks/results
 PART=${1:-all}
 if [[ $PART == baselines || $PART == all ]]; then
+  # one more tuning cell (off dev): the longer prompt at the best learning rate
+  $PTUNE compare --data $D/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
+    --output $R/tune/conll-deep --no-plots --methods "ptune[injection=deep;lr=5e-2;head_lr=5e-2;num_virtual_tokens=50]"
   # conll-minilm: the methods whose settings do not depend on ptune's defaults
   $PTUNE compare --protocol conll-minilm --data $D/conll2003 --methods "peft-lora,full-ft,linear-probe" --seeds 0,1,2 \
     --output $R/compare-conll-minilm --no-plots

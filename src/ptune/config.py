@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptune.defaults import default_injection, default_learning_rate
+from ptune.defaults import default_injection, default_learning_rate, default_prompt_length
 from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
 from ptune.injections import INJECTIONS
@@ -24,7 +24,8 @@ as in P-tuning v2's scripts (reparameterisation off)."""
 class PTuningConfig:
     """One task adapter: how its prompt is made and injected, and the task head that reads the result."""
 
-    num_virtual_tokens: int = 20
+    num_virtual_tokens: int | None = None
+    """Prompt positions k (default: the measured one for the task and injection, 20 unless ptune.defaults says otherwise)."""
     injection: str | None = None
     """`input`: k virtual tokens among the input embeddings (P-tuning); `deep`: k keys and values
     in every attention layer (P-tuning v2). Default: the task's measured default (ptune.defaults)."""
@@ -50,9 +51,12 @@ class PTuningConfig:
             self.injection = default_injection(self.task.name)
         if self.injection not in INJECTIONS:
             problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTIONS)}")
-        elif self.encoder is None:
-            self.encoder = DEFAULT_ENCODERS[self.injection]()
-        if not 1 <= self.num_virtual_tokens <= 256:
+        else:
+            if self.encoder is None:
+                self.encoder = DEFAULT_ENCODERS[self.injection]()
+            if self.num_virtual_tokens is None:
+                self.num_virtual_tokens = default_prompt_length(self.task.name, self.injection)
+        if self.num_virtual_tokens is not None and not 1 <= self.num_virtual_tokens <= 256:
             problems.append(f"num_virtual_tokens={self.num_virtual_tokens}: expected 1 to 256")
         if self.placement not in PLACEMENTS:
             problems.append(f"placement={self.placement!r}: expected one of {PLACEMENTS}")

@@ -46,12 +46,14 @@ def plot_accuracy_vs_parameters(summaries: list[Summary], path: Path, title: str
 
 def virtual_token_points(summaries: list[Summary]) -> list[tuple[int, Summary]]:
     """ptune rows that differ from the default at most in num_virtual_tokens."""
-    from ptune.config import PTuningConfig
+    from ptune.defaults import default_injection, default_prompt_length
 
     points = []
     for s in summaries:
         if s.runs and s.base_method == "ptune" and set(s.settings) <= {"num_virtual_tokens"}:
-            points.append((s.settings.get("num_virtual_tokens", PTuningConfig.num_virtual_tokens), s))
+            task = s.runs[0].get("task", "classification") if s.runs else "classification"
+            injection = s.settings.get("injection") or default_injection(task)
+            points.append((s.settings.get("num_virtual_tokens", default_prompt_length(task, injection)), s))
     return sorted(points, key=lambda p: p[0])
 
 
