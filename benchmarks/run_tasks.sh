@@ -13,6 +13,11 @@ if [[ $PART == baselines || $PART == all ]]; then
   # one more tuning cell (off dev): the longer prompt at the best learning rate
   $PTUNE compare --data $D/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
     --output $R/tune/conll-deep --no-plots --methods "ptune[injection=deep;lr=5e-2;head_lr=5e-2;num_virtual_tokens=50]"
+  # input-level prompts on the same held-out rows, to choose each task's default injection
+  $PTUNE compare --data $D/sst2 --protocol sst2-minilm --validation-from-train 2000 --seeds 0 \
+    --output $R/tune/sst2-deep --no-plots --methods "ptune[injection=input;lr=5e-3;head_lr=5e-3]"
+  $PTUNE compare --data $D/rte --protocol rte-minilm --validation-from-train 400 --seeds 0 \
+    --output $R/tune/rte-deep --no-plots --methods "ptune[injection=input;lr=5e-3;head_lr=5e-3]"
   # conll-minilm: the methods whose settings do not depend on ptune's defaults
   $PTUNE compare --protocol conll-minilm --data $D/conll2003 --methods "peft-lora,full-ft,linear-probe" --seeds 0,1,2 \
     --output $R/compare-conll-minilm --no-plots

@@ -145,3 +145,23 @@ def test_resume_with_a_damaged_checkpoint_is_one_line(tiny_backbone_dir, finishe
     result = train(tiny_backbone_dir, output, "--resume")
     assert result.returncode == 2 and "checkpoint" in result.stderr and "damaged" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name, content", [("dev.tsv", b"sentence\tlabel\ncaf\xe9\tpositive\n"),
+                                           ("dev.jsonl", b'{"text": "fine", "label": "positive"}\n{"text": "caf\xe9"}\n')])
+def test_non_utf8_data_files_name_the_line(finished_run, tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    result = ptune("eval", "--adapter", finished_run, "--data", tmp_path / name)
+    assert result.returncode == 2 and f"{name}:2: not UTF-8" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_eval_and_predict_refuse_a_zero_batch(finished_run):
+    for command in (["eval", "--data", DEMO], ["predict", "great"]):
+        result = ptune(command[0], "--adapter", finished_run, *command[1:], "--batch-size", "0")
+        assert result.returncode == 2 and "batch_size=0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_header_only_eval_data_is_one_line(finished_run, tmp_path):
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\n")
+    result = ptune("eval", "--adapter", finished_run, "--data", tmp_path / "dev.tsv")
+    assert result.returncode == 2 and "no examples" in result.stderr and "Traceback" not in result.stderr

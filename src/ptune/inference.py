@@ -50,6 +50,8 @@ class Predictor:
                  compile: bool = False):
         from ptune.precision import resolve_precision
 
+        if batch_size < 1:
+            raise ConfigError("Predictor", [f"batch_size={batch_size}: expected >= 1"])
         if quantize not in QUANTIZE_CHOICES:
             raise ConfigError("Predictor", [f"quantize={quantize!r}: expected one of {QUANTIZE_CHOICES}"])
         self.model, self.tokenizer, self.adapter_config = load_adapter(
@@ -87,6 +89,9 @@ class Predictor:
 
     def logits(self, examples: list[Example]) -> torch.Tensor:
         """(examples, labels) logits of a classification adapter."""
+        if self.task.name != "classification":
+            raise ConfigError("Predictor.logits", [f"one row of logits per example exists for classification only; "
+                                                   f"this adapter is {self.task.name}: use outputs() or predict()"])
         return torch.stack(self.outputs(examples))
 
     def examples(self, inputs: list) -> list:

@@ -43,10 +43,9 @@ class TaggedSentence:
 
 def read_conll(path: str | Path, *, skip_bad_rows: bool = False, report=None) -> list[TaggedSentence]:
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    from ptune.data.sources import read_text
+
+    lines = read_text(path).splitlines()
     sentences, words, tags, start = [], [], [], 1
     for number, line in enumerate(lines + [""], 1):
         fields = line.split()

@@ -76,8 +76,7 @@ def _row_to_example(row: dict, columns: Columns, origin: str, *, require_label: 
 
 def _read_delimited(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
     """(line number, fields) for every non-blank line; BOM and CRLF removed."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        lines = handle.read().splitlines()
+    lines = read_text(path).splitlines()
     if delimiter == "\t":
         # GLUE TSVs are unquoted: a `"` is part of the text, so split on tabs only.
         return [(n, line.split("\t")) for n, line in enumerate(lines, 1) if line.strip()]
@@ -107,28 +106,38 @@ def read_delimited(path: Path, *, skip_bad_rows: bool, report: LoadReport, requi
     return examples
 
 
+def read_text(path: Path) -> str:
+    """The file as text (BOM dropped, line endings kept), or `file:line: not UTF-8 ...`."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte {data[err.start]:#x}); convert the file, "
+                        "e.g. `iconv -f latin1 -t utf-8`") from None
+
+
 def read_jsonl(path: Path, *, skip_bad_rows: bool, report: LoadReport, require_label: bool, **names) -> list[Example]:
     examples, columns = [], None
-    with path.open(encoding="utf-8-sig") as handle:
-        for line_number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            origin = f"{path}:{line_number}"
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise DataError(f"{origin}: expected a JSON object per line, found {type(row).__name__}")
-                columns = columns or find_columns(list(row), origin, **names)
-                examples.append(_row_to_example(row, columns, origin, require_label=require_label))
-            except json.JSONDecodeError as err:
-                problem = DataError(f"{origin}: not valid JSON ({err.msg} at column {err.colno})")
-                if not skip_bad_rows:
-                    raise problem from None
-                report.skipped.append(str(problem))
-            except DataError as err:
-                if not skip_bad_rows or columns is None:
-                    raise
-                report.skipped.append(str(err))
+    for line_number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        origin = f"{path}:{line_number}"
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise DataError(f"{origin}: expected a JSON object per line, found {type(row).__name__}")
+            columns = columns or find_columns(list(row), origin, **names)
+            examples.append(_row_to_example(row, columns, origin, require_label=require_label))
+        except json.JSONDecodeError as err:
+            problem = DataError(f"{origin}: not valid JSON ({err.msg} at column {err.colno})")
+            if not skip_bad_rows:
+                raise problem from None
+            report.skipped.append(str(problem))
+        except DataError as err:
+            if not skip_bad_rows or columns is None:
+                raise
+            report.skipped.append(str(err))
     if not examples and not report.skipped:
         raise DataError(f"{path}: the file is empty")
     return examples

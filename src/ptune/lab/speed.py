@@ -172,6 +172,13 @@ def bench_inference(adapter: str, *, data: str, split: str = "dev", batch_size: 
 
     from ptune.inference import Predictor
 
+    from ptune.artifacts import read_adapter_config
+    from ptune.errors import ConfigError
+
+    kind = read_adapter_config(adapter)["task"]["type"]
+    if kind not in ("classification", "sequence_classification"):
+        raise ConfigError("bench inference", [f"{adapter} is a {kind} adapter; this bench scores classification "
+                                              "accuracy (use `ptune eval --precision ...` for other tasks)"])
     examples = load_examples(data, split=split)
     chosen, predictions, times = [], {}, {}
     for label, options in INFERENCE_VARIANTS:
