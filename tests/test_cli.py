@@ -108,3 +108,20 @@ def test_bench_prompts_measures_every_row(tiny_backbone_dir, tmp_path):
     assert labels == {"ptune input-level, k=4", "ptune deep, k=4", "PEFT LoRA r=8 (unmerged)",
                       "PEFT LoRA r=8 (merged)", "backbone alone (no prompt)"}
     assert all(r["samples_per_s"] > 0 for r in rows)
+
+
+def test_label_names_for_numeric_tsv_labels_are_kept_by_the_adapter(tiny_backbone_dir, tmp_path):
+    numeric = tmp_path / "numeric"
+    numeric.mkdir()
+    for split in ("train", "dev"):
+        lines = (DEMO / f"{split}.tsv").read_text().splitlines()
+        numbered = [{"negative": "0", "positive": "1"}[l.split("\t", 1)[0]] + "\t" + l.split("\t", 1)[1] for l in lines[1:]]
+        (numeric / f"{split}.tsv").write_text("\n".join([lines[0], *numbered]) + "\n")
+    assert {l.split("\t")[0] for l in (numeric / "train.tsv").read_text().splitlines()[1:]} == {"0", "1"}
+    result = ptune("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "run", "--epochs", "1",
+                   "--num-virtual-tokens", "4", "--label-names", "0=negative,1=positive", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(ptune("eval", "--adapter", tmp_path / "run", "--data", numeric, "--json", "-").stdout)
+    assert report["label_names"] == ["negative", "positive"] and report["metrics"]["num_examples"] == 60
+    bad = ptune("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "bad", "--label-names", "0:neg")
+    assert bad.returncode == 2 and "written=name" in bad.stderr

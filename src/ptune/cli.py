@@ -109,6 +109,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--pair-column", default=None)
     p.add_argument("--label-column", default=None)
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted) instead of stopping")
+    p.add_argument("--label-names", default=None, metavar="0=negative,1=positive",
+                   help="names for the labels as the files write them (GLUE TSVs write numbers)")
     p.add_argument("--task", choices=sorted({*TASKS, "ner"}), default="classification",
                    help="classification (sentences, sentence pairs) or token_classification (ner: CoNLL files)")
     p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help=attribute_docs(PTuningConfig)["injection"])
@@ -138,7 +140,8 @@ def run_config_from_args(args):
     ptuning = PTuningConfig(encoder=encoder_config(args, injection), task=task_config(args), injection=injection,
                             **given(args, PTuningConfig, skip=("encoder", "task", "injection")))
     data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
-                             label_column=args.label_column, skip_bad_rows=args.skip_bad_rows)
+                             label_column=args.label_column, skip_bad_rows=args.skip_bad_rows,
+                             label_names=args.label_names)
     # The bundled sample has 233 sentences: one epoch of 32 would be 8 steps. Without --data, train
     # with the demo's budget unless the flags say otherwise.
     from ptune.demo import SAMPLE_BUDGET

@@ -1,6 +1,8 @@
 """`ptune eval`: an adapter's metrics on labelled data, optionally beside the prompt-free base."""
 from __future__ import annotations
 
+import dataclasses
+
 from ptune.data import LabelSet, LoadReport, load_examples
 from ptune.batched import predict_outputs
 from ptune.errors import ConfigError, DataError
@@ -20,6 +22,9 @@ def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str 
     task = predictor.task
     labels = LabelSet(tuple(predictor.label_names))
     examples = task.read(data, split=split, report=LoadReport())
+    aliases = predictor.adapter_config.get("label_aliases") or {}  # labels as the training files wrote them
+    if aliases and task.name == "classification":
+        examples = [dataclasses.replace(e, label=aliases.get(e.label, e.label)) for e in examples]
     if not examples:
         raise DataError(f"{data}: the {split} split has no examples (only a header?); nothing to evaluate")
     task.check_labels(examples, labels, str(data))

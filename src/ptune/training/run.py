@@ -39,8 +39,27 @@ class DataConfig:
     label_column: str | None = None
     skip_bad_rows: bool = False
     """Skip malformed rows (and report how many) instead of stopping at the first one."""
+    label_names: str | None = None
+    """Names for the labels as the files write them, e.g. `0=negative,1=positive` (GLUE TSVs write numbers)."""
+
+    def renaming(self) -> dict[str, str]:
+        if not self.label_names:
+            return {}
+        pairs = [item.split("=", 1) for item in self.label_names.split(",") if item.strip()]
+        bad = [item for item in pairs if len(item) != 2 or not item[0].strip() or not item[1].strip()]
+        if bad:
+            raise ConfigError("DataConfig", [f"label_names={self.label_names!r}: expected `written=name` pairs "
+                                             "separated by commas, e.g. 0=negative,1=positive"])
+        return {written.strip(): name.strip() for written, name in pairs}
 
     def read(self, split: str, report: LoadReport, task: Task):
+        examples = self._read(split, report, task)
+        names = self.renaming()
+        if names and task.name == "classification":
+            examples = [dataclasses.replace(e, label=names.get(e.label, e.label)) for e in examples]
+        return examples
+
+    def _read(self, split: str, report: LoadReport, task: Task):
         source = self.train if split == "train" else (self.dev or self.train)
         if split == "dev" and self.dev is None and Path(self.train).is_file():
             raise ConfigError("DataConfig", [f"train={self.train!r} is a single file, so there is no dev split "
@@ -214,7 +233,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         if accelerator.is_main_process:
             save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
                          backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
-                         extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features)})
+                         extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features),
+                                "label_aliases": run.data.renaming()})
             accelerator.unwrap_model(model).unfold_prompt()
 
     try:
