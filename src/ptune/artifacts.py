@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from ptune import __version__
 from ptune.backbone import canonical_model_name, fingerprint, load_backbone
+from ptune.hub_ids import backbone_hub_id
 from ptune.config import PTuningConfig
 from ptune.errors import ArtifactError
 from ptune.files import atomic_write
@@ -53,6 +54,7 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
         "task": {"type": model.config.task.name, "label_names": list(label_names)},
         "backbone": {
             "name": canonical_model_name(backbone_name),
+            "hub_id": backbone_hub_id(backbone_name),
             "fingerprint": backbone_fingerprint or fingerprint(model.backbone),
             "model_type": model.backbone.config.model_type,
             "hidden_size": model.backbone.config.hidden_size,
@@ -108,14 +110,16 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     from ptune.errors import PtuneError
     from ptune.model import PTuningModel
 
-    directory = Path(directory)
+    from ptune.hub import resolve_adapter
+
+    directory = resolve_adapter(directory)
     config = read_adapter_config(directory)
     try:
         ptuning = PTuningConfig.from_dict(config["ptuning"])
     except PtuneError as err:
         raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings: {err}") from None
     if backbone is None:
-        backbone, tokenizer = load_backbone(model_name or config["backbone"]["name"])
+        backbone, tokenizer = load_backbone(model_name or backbone_to_load(config["backbone"]))
     found = fingerprint(backbone)
     if found != config["backbone"]["fingerprint"] and not allow_backbone_mismatch:
         raise ArtifactError(
@@ -142,6 +146,14 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     model.uses_prompt_table = not with_encoder
     model.eval()
     return model, tokenizer, config
+
+
+def backbone_to_load(record: dict) -> str:
+    """The recorded backbone; a folder of another machine that is not here falls back to its Hub id."""
+    name, hub_id = record["name"], record.get("hub_id")
+    if hub_id and name.startswith("/") and not Path(name).exists():
+        return hub_id
+    return name
 
 
 def check_shapes(path: Path, expected: dict[str, torch.Tensor], found: dict, *, hint: str) -> None:

@@ -8,6 +8,7 @@ import dataclasses
 import inspect
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -165,8 +166,9 @@ def cmd_train(args) -> int:
     else:
         run = run_config_from_args(args)
     print(f"training into {run.output}", file=sys.stderr)
+    command = " ".join(["ptune", *(shlex.quote(a) for a in args.argv)])
     metrics = train(run, resume=args.resume, overwrite=args.overwrite, log=lambda m: print(m, file=sys.stderr),
-                    show_progress=not args.no_progress)
+                    show_progress=not args.no_progress, command=command)
     if metrics["is_main_process"]:
         print(summary_line(metrics))
     return 0
@@ -311,6 +313,22 @@ def cmd_predict(args) -> int:
     return 0
 
 
+# ---- push ---------------------------------------------------------------------------------
+def add_push_parser(commands) -> None:
+    p = commands.add_parser("push", help="upload an adapter folder (with its model card) to the Hugging Face Hub")
+    p.add_argument("--adapter", required=True, help="adapter folder")
+    p.add_argument("--repo", required=True, help="Hub repo id, e.g. you/sst2-ptune")
+    p.add_argument("--private", action="store_true")
+    p.set_defaults(func=cmd_push)
+
+
+def cmd_push(args) -> int:
+    from ptune.hub import push_to_hub
+
+    print(push_to_hub(args.adapter, args.repo, private=args.private))
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 def add_demo_parser(commands) -> None:
     p = commands.add_parser("demo", help="offline demo: bundled backbone + bundled sentiment sample")
@@ -431,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     from ptune.lab.compare.commands import add_ablate_parser, add_compare_parser
 
-    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_demo_parser, add_bench_parser,
+    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_push_parser, add_demo_parser, add_bench_parser,
                 add_compare_parser, add_ablate_parser, add_advise_parser):
         add(commands)
     return parser

@@ -90,6 +90,28 @@ class PTuningModel(nn.Module):
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.adapter.load_trainable_state_dict(state)
 
+    # ---- sharing ------------------------------------------------------------------------
+    def save_pretrained(self, directory, *, label_names: list[str], backbone_name: str | None = None,
+                        overwrite: bool = False):
+        """Write an adapter folder with a model card; `from_pretrained` and the Hub read it back."""
+        from ptune.artifacts import save_adapter
+        from ptune.hub import write_model_card
+
+        folder = save_adapter(self, directory, label_names=label_names, backbone_name=backbone_name, overwrite=overwrite)
+        write_model_card(folder)
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, *, backbone=None, tokenizer=None, with_encoder: bool = False,
+                        allow_backbone_mismatch: bool = False) -> "PTuningModel":
+        """An adapter from a folder or a Hub repo id (downloaded, or found in the Hub cache offline),
+        on its recorded backbone or the one given."""
+        from ptune.artifacts import load_adapter
+
+        model, _, _ = load_adapter(name_or_path, backbone=backbone, tokenizer=tokenizer, with_encoder=with_encoder,
+                                   allow_backbone_mismatch=allow_backbone_mismatch)
+        return model
+
     def parameter_counts(self) -> dict[str, int]:
         encoder = sum(p.numel() for p in self.encoder.parameters()) if self.encoder is not None else 0
         head = sum(p.numel() for p in self.head.parameters())

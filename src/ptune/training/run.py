@@ -16,6 +16,7 @@ from ptune.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
 from ptune.errors import ConfigError, DataError, PtuneError
+from ptune.hub import write_model_card
 from ptune.model import PTuningModel
 from ptune.precision import resolve_precision
 from ptune.tasks import Task, get_task
@@ -24,7 +25,7 @@ from ptune.training.loop import fit
 
 RUN_CONFIG_FILE = "run_config.json"
 RUN_FILES = (RUN_CONFIG_FILE, CONFIG_FILE, "metrics.json", "train_log.jsonl", "checkpoints",
-             "inference.safetensors", "prompt_encoder.safetensors")
+             "inference.safetensors", "prompt_encoder.safetensors", "README.md")
 
 
 @dataclass
@@ -193,7 +194,7 @@ def saved_dev_metrics(output: Path) -> dict:
 
 
 def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=print,
-          show_progress: bool = True) -> dict:
+          show_progress: bool = True, command: str | None = None) -> dict:
     """Trains, keeps the best adapter (by dev metric) in run.output, returns the metrics dict."""
     output = Path(run.output)
     torch.manual_seed(run.training.seed)
@@ -234,7 +235,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
             save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
                          backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
                          extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features),
-                                "label_aliases": run.data.renaming()})
+                                "label_aliases": run.data.renaming(),
+                                "training": {"data": run.data.train, "dev": run.data.dev, "command": command}})
             accelerator.unwrap_model(model).unfold_prompt()
 
     try:
@@ -266,4 +268,6 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     metrics["is_main_process"] = accelerator.is_main_process
     if accelerator.is_main_process:
         write_json(output / "metrics.json", {k: v for k, v in metrics.items() if k != "is_main_process"})
+        if (output / CONFIG_FILE).exists():
+            write_model_card(output, command=command)
     return metrics
