@@ -29,8 +29,10 @@ def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp
 
     assert train(tiny_backbone_dir, tmp_path / "adapter").returncode == 0
     result = bench_inference(str(tmp_path / "adapter"), data=str(DEMO), rounds=2, log=lambda m: None,
-                             variants=("bf16", "int8 dynamic (backbone Linear)"))
+                             variants=("bf16", "int8 dynamic (backbone Linear)", "onnxruntime (fp32)"))
     rows = {r["label"]: r for r in result["rows"]}
+    onnx = rows["onnxruntime (fp32)"]
+    assert onnx["agreement_with_fp32"] == 1.0 and onnx["samples_per_s"] > 0
     assert rows["fp32"]["agreement_with_fp32"] == 1.0 and rows["fp32"]["speedup_vs_fp32"] == 1.0
     int8 = rows["int8 dynamic (backbone Linear)"]
     assert int8["agreement_with_fp32"] >= 0.9 and len(int8["seconds"]) == 2 and int8["samples_per_s"] > 0

@@ -329,6 +329,28 @@ def cmd_push(args) -> int:
     return 0
 
 
+# ---- export -------------------------------------------------------------------------------
+def add_export_parser(commands) -> None:
+    p = commands.add_parser("export", help="an adapter and its backbone as one ONNX graph (runs without ptune)")
+    p.add_argument("--adapter", required=True, help="adapter folder or Hub repo id")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--output", required=True, help="folder for model.onnx, the tokenizer and ptune_export.json")
+    p.add_argument("--model", default=None, help="load this backbone instead of the one the adapter names")
+    p.add_argument("--allow-backbone-mismatch", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace model.onnx in --output")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from ptune.export import export_onnx
+
+    result = export_onnx(args.adapter, args.output, overwrite=args.overwrite, model_name=args.model,
+                         allow_backbone_mismatch=args.allow_backbone_mismatch)
+    print(f"wrote {result['output']}/model.onnx; largest |logit difference| against PyTorch: "
+          f"{result['max_abs_logit_difference']:.2e}")
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 def add_demo_parser(commands) -> None:
     p = commands.add_parser("demo", help="offline demo: bundled backbone + bundled sentiment sample")
@@ -449,7 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     from ptune.lab.compare.commands import add_ablate_parser, add_compare_parser
 
-    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_push_parser, add_demo_parser, add_bench_parser,
+    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_push_parser, add_export_parser,
+                add_demo_parser, add_bench_parser,
                 add_compare_parser, add_ablate_parser, add_advise_parser):
         add(commands)
     return parser

@@ -163,6 +163,48 @@ INFERENCE_VARIANTS = (  # (label, Predictor options)
 )
 
 
+class OnnxPredictor:
+    """The exported graph through onnxruntime, fed the same length-sorted batches as ptune."""
+
+    def __init__(self, folder, predictor, batch_size: int):
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        self.predictor, self.batch_size = predictor, batch_size
+
+    def logits(self, examples) -> torch.Tensor:
+        from ptune.data import collate, sorted_batches
+
+        model, tokenizer = self.predictor.model, self.predictor.tokenizer
+        features = tokenize(examples, tokenizer=tokenizer, max_length=model.max_text_length(), labels=None)
+        out = torch.empty(len(features), len(self.predictor.label_names))
+        for indices in sorted_batches([len(f["input_ids"]) for f in features], batch_size=self.batch_size):
+            batch = collate([features[i] for i in indices], pad_token_id=tokenizer.pad_token_id)
+            feeds = {k: batch[k].numpy() for k in ("input_ids", "attention_mask", "token_type_ids")}
+            out[torch.tensor(indices)] = torch.from_numpy(self.session.run(None, feeds)[0])
+        return out
+
+
+def add_onnx_variant(adapter, examples, chosen, predictions, times, *, batch_size: int, log) -> None:
+    """The ONNX export timed beside PyTorch; a missing onnxruntime or a failed export is a row with its error."""
+    label = "onnxruntime (fp32)"
+    options = {"export": "onnx"}
+    try:
+        from ptune.export import export_onnx
+        from ptune.inference import Predictor
+
+        folder = Path(tempfile.mkdtemp(prefix="ptune-onnx-"))
+        export_onnx(adapter, folder, overwrite=True)
+        predictor = OnnxPredictor(folder, Predictor(adapter, batch_size=batch_size), batch_size)
+        predictions[label] = predictor.logits(examples).argmax(-1).numpy()  # warm-up
+    except Exception as error:  # a failed option is a row with its error, not a crash
+        log(f"{label}: failed: {type(error).__name__}: {error}")
+        chosen.append({"label": label, "options": options, "error": f"{type(error).__name__}: {error}"})
+        return
+    chosen.append({"label": label, "options": options, "predictor": predictor})
+    times[label] = []
+
+
 def bench_inference(adapter: str, *, data: str, split: str = "dev", batch_size: int = 64, rounds: int = 5,
                     model_name: str | None = None, variants: tuple[str, ...] | None = None, log=print) -> dict:
     """Each inference option on the same labelled split, in one invocation: accuracy, agreement
@@ -194,6 +236,8 @@ def bench_inference(adapter: str, *, data: str, split: str = "dev", batch_size: 
             continue
         chosen.append({"label": label, "options": options, "predictor": predictor})
         times[label] = []
+    if variants is None or "onnxruntime (fp32)" in variants:
+        add_onnx_variant(adapter, examples, chosen, predictions, times, batch_size=batch_size, log=log)
     for _ in range(rounds):
         for variant in chosen:
             if "predictor" in variant:

@@ -1,0 +1,81 @@
+"""`ptune export --format onnx`: an adapter folded into its backbone as one ONNX graph.
+
+The export folder runs without ptune or PyTorch: `model.onnx` (input_ids, attention_mask,
+token_type_ids -> logits, batch and length dynamic), the backbone's tokenizer files, and
+`ptune_export.json` (task, labels, the text length limit). The export is checked against PyTorch
+on a padded batch and the largest absolute logit difference is reported.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from ptune.errors import PtuneError
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+EXPORT_FILE = "ptune_export.json"
+
+
+def require_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError:
+        raise PtuneError("ONNX export needs `pip install ptune[onnx]` (onnx, onnxruntime, onnxscript)") from None
+    return onnxruntime
+
+
+def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_name: str | None = None,
+                allow_backbone_mismatch: bool = False) -> dict:
+    ort = require_onnx()
+    from ptune.artifacts import load_adapter
+
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise PtuneError(f"--output {output}: that is a file; give a folder for model.onnx and the tokenizer")
+    if (output / "ptune_config.json").exists() or (output / "run_config.json").exists():
+        raise PtuneError(f"--output {output}: that folder holds an adapter or run; export into another folder")
+    if (output / "model.onnx").exists() and not overwrite:
+        raise PtuneError(f"--output {output}: model.onnx exists; pass --overwrite to replace it, or choose another folder")
+    model, tokenizer, config = load_adapter(adapter, model_name=model_name, allow_backbone_mismatch=allow_backbone_mismatch)
+    model.eval()
+    output.mkdir(parents=True, exist_ok=True)
+    sample = tokenizer(["an example to trace the graph with", "a shorter one"], padding=True, return_tensors="pt")
+    example = tuple(sample.get(name, torch.zeros_like(sample["input_ids"])) for name in INPUTS)
+    dynamic = {name: {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", min=2, max=model.max_text_length())}
+               for name in INPUTS}
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # notes about absent torchvision ops, which no ptune model uses
+    with warnings.catch_warnings():  # and about shared dimension names
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, example, input_names=list(INPUTS), output_names=["logits"],
+                                    dynamic_shapes=dynamic, dynamo=True, verbose=False)
+    quiet.setLevel(level)
+    program.save(str(output / "model.onnx"))
+    tokenizer.save_pretrained(output)
+    (output / EXPORT_FILE).write_text(json.dumps({
+        "task": config["task"]["type"], "label_names": config["task"]["label_names"],
+        "max_text_length": model.max_text_length(), "inputs": list(INPUTS), "outputs": ["logits"],
+        "backbone": config["backbone"], "ptuning": config["ptuning"]}, indent=2) + "\n")
+    difference = check_against_torch(model, tokenizer, output / "model.onnx", ort)
+    return {"output": str(output), "max_abs_logit_difference": difference}
+
+
+def check_against_torch(model, tokenizer, path: Path, ort) -> float:
+    """Largest |logit difference| between onnxruntime and PyTorch on a padded batch of other lengths."""
+    texts = ["a check batch", "with sentences of quite different lengths, so that padding matters here", "ok"]
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=model.max_text_length(), return_tensors="pt")
+    feeds = {name: batch.get(name, torch.zeros_like(batch["input_ids"])).numpy() for name in INPUTS}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_logits = session.run(None, feeds)[0]
+    with torch.inference_mode():
+        torch_logits = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
+    keep = batch["attention_mask"].bool().numpy()
+    if torch_logits.ndim == 3:  # token logits: compare the real tokens only
+        return float(abs(onnx_logits - torch_logits)[keep].max())
+    return float(abs(onnx_logits - torch_logits).max())
