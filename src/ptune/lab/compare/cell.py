@@ -89,6 +89,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "dev_score": metrics[task.primary_metric],
         **{f"dev_{name}": value for name, value in task.headline(metrics).items()},
         **({"dev_per_type": metrics["per_type"]} if "per_type" in metrics else {}),
+        **({"dev_majority": majority_share(dev_features)} if task.name == "classification" else {}),
         "train_examples": len(train_features), "dev_examples": len(dev_features), "steps": result.steps_total,
         "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / state.train_seconds,
         "eval_samples_per_s": len(dev_features) / sorted(eval_seconds)[len(eval_seconds) // 2],
@@ -135,6 +136,13 @@ def added_input_tokens(model) -> int:
     if peft_config is not None and peft_config.peft_type.value in ("P_TUNING", "PROMPT_TUNING"):
         return peft_config.num_virtual_tokens
     return 0
+
+
+def majority_share(features: list[dict]) -> float:
+    """Accuracy of always answering the most frequent dev label."""
+    from collections import Counter
+
+    return Counter(f["label"] for f in features).most_common(1)[0][1] / len(features)
 
 
 def deep_prompt_tokens(model) -> int:
