@@ -11,7 +11,7 @@ DEFAULT_INJECTION = {"classification": "input", "token_classification": "deep"}
 
 LEARNING_RATES = {
     ("classification", "input"): 5e-3,
-    ("classification", "deep"): 1e-2,
+    ("classification", "deep"): 3e-2,
     ("token_classification", "input"): 1e-2,
     ("token_classification", "deep"): 5e-2,
 }
