@@ -17,8 +17,9 @@ LEARNING_RATES = {
 }
 """One rate for the prompt and the head, per (task, injection)."""
 
-PROMPT_LENGTHS: dict[tuple[str, str], int] = {}
-"""Virtual tokens per (task, injection) where the measured best differs from 20."""
+PROMPT_LENGTHS: dict[tuple[str, str], int] = {("token_classification", "deep"): 50}
+"""Virtual tokens per (task, injection) where the measured best differs from 20: deep NER prompts
+of 50 positions scored 1.9 F1 above 20 at the same learning rate (1% of the parameters)."""
 
 
 def default_injection(task: str) -> str:
