@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The table 6.1 / 6.2 grids and the speed rows quoted in BENCHMARKS.md, in priority order.
 # Resumable: finished cells are skipped, so run it again after an interruption.
+# These grids were made when `ptune` meant input-level prompts (the default until deep prompts
+# measured better); their `ptune...` cells are input-level. To add seeds or rows to them now, name
+# the injection: `ptune[injection=input]`, `ptune[injection=input;depth=2]`, ...
 #   nohup bash benchmarks/run_compare.sh > benchmarks/results/compare.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."

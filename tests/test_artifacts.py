@@ -11,7 +11,7 @@ from ptune.model import PTuningModel
 
 
 def trained_model(backbone, tokenizer, encoder="mlp"):
-    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=3, encoder=ENCODERS[encoder][0]()), num_labels=2)
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=3, injection="input", encoder=ENCODERS[encoder][0]()), num_labels=2)
     optimizer = torch.optim.AdamW([p for g in model.trainable_parameters().values() for p in g], lr=1e-2)
     enc = tokenizer(["great food", "awful"], padding=True, return_tensors="pt")
     for _ in range(3):

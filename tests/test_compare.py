@@ -34,14 +34,17 @@ def test_every_method_runs_two_steps_and_gives_a_well_formed_row(tiny_protocol, 
     assert row["train_samples_per_s"] > 0 and row["eval_samples_per_s"] > 0 and row["peak_rss_mb"] > 0
     assert row["inference_bytes"] > 0 and row["inference_parameters"] > 0
     assert row["loss_curve"] and row["loss_curve"][-1][0] == 2
-    from ptune.defaults import default_learning_rate
+    from ptune.defaults import default_injection, default_learning_rate
 
-    default = METHODS[row["base_method"]].lr or default_learning_rate("classification", "input")
+    injection = row["settings"].get("injection") or default_injection("classification")
+    default = METHODS[row["base_method"]].lr or default_learning_rate("classification", injection)
     assert row["learning_rates"]["lr"] == (1e-2 if "lr=1e-2" in method else default)
-    # FLOP rates: text tokens only, and text + the virtual tokens the method adds to each input
-    adds_tokens = row["base_method"] in ("ptune", "peft-ptuning", "peft-prompt")
+    # FLOP rates: text tokens only, and text + what the method adds: virtual tokens through every
+    # layer (input-level prompts, PEFT's P-tuning and prompt tuning) or deep prompts' attention columns
+    adds_tokens = row["base_method"] in ("peft-ptuning", "peft-prompt") or (row["base_method"] == "ptune" and injection == "input")
+    deep = row["base_method"] == "ptune" and injection == "deep"
     assert row["added_input_tokens"] == (20 if adds_tokens else 0)
-    assert (row["train_gflops_per_s"] > row["useful_train_gflops_per_s"] > 0) if adds_tokens else \
+    assert (row["train_gflops_per_s"] > row["useful_train_gflops_per_s"] > 0) if adds_tokens or deep else \
         (row["train_gflops_per_s"] == row["useful_train_gflops_per_s"] > 0)
 
 
@@ -89,14 +92,16 @@ def load_conll(folder):
 
 
 def test_parameter_budgets_are_what_each_method_promises(tiny_protocol):
-    rows = {m: run_cell(tiny_protocol, m, seed=0) for m in ("linear-probe", "bitfit", "full-ft", "ptune")}
+    rows = {m: run_cell(tiny_protocol, m, seed=0)
+            for m in ("linear-probe", "bitfit", "full-ft", "ptune[injection=input]", "ptune[injection=deep]")}
     head = 32 * 2 + 2  # hidden 32, two labels
     assert rows["linear-probe"]["trainable_parameters"] == head
     assert rows["full-ft"]["trainable_parameters"] == rows["full-ft"]["total_parameters"]
     assert rows["linear-probe"]["trainable_parameters"] < rows["bitfit"]["trainable_parameters"] \
         < rows["full-ft"]["trainable_parameters"]
-    # ptune serves the prompt table and head only: k * hidden + head
-    assert rows["ptune"]["inference_parameters"] == 20 * 32 + head
+    # ptune serves the prompt table and head only: k * hidden + head, or k * layers * 2 * hidden + head
+    assert rows["ptune[injection=input]"]["inference_parameters"] == 20 * 32 + head
+    assert rows["ptune[injection=deep]"]["inference_parameters"] == 20 * 2 * 2 * 32 + head
 
 
 def test_prefix_tuning_compatibility_layer_only_wraps_when_needed(tiny_backbone_dir):

@@ -8,7 +8,7 @@ from ptune.errors import ConfigError
 
 
 def test_ptuning_config_round_trips_through_json():
-    config = PTuningConfig(num_virtual_tokens=7, placement="prefix", encoder=LSTMEncoderConfig(num_layers=1))
+    config = PTuningConfig(num_virtual_tokens=7, injection="input", placement="prefix", encoder=LSTMEncoderConfig(num_layers=1))
     again = PTuningConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config and isinstance(again.encoder, LSTMEncoderConfig)
 

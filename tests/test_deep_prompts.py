@@ -143,4 +143,4 @@ def test_input_prompts_on_a_backbone_with_narrow_embeddings():
     for injection in ("input", "deep"):
         model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=K, injection=injection), num_labels=2).eval()
         assert model(ids, mask).shape == (2, 2)
-    assert PTuningModel(backbone, PTuningConfig(num_virtual_tokens=K), num_labels=2).prompt().shape == (K, 16)
+    assert PTuningModel(backbone, PTuningConfig(num_virtual_tokens=K, injection="input"), num_labels=2).prompt().shape == (K, 16)

@@ -14,7 +14,7 @@ K = 4
 
 
 def make_model(backbone, encoder="mlp", placement="after_cls", pooling="mean", **kwargs):
-    config = PTuningConfig(num_virtual_tokens=K, placement=placement, task=ClassificationConfig(pooling=pooling, head_dropout=0.0),
+    config = PTuningConfig(num_virtual_tokens=K, injection="input", placement=placement, task=ClassificationConfig(pooling=pooling, head_dropout=0.0),
                            encoder=ENCODERS[encoder][0](), **kwargs)
     return PTuningModel(backbone, config, num_labels=3, seed=0)
 
@@ -143,7 +143,7 @@ def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert):
 
     backbone, _ = tiny_bert
     backbone.set_attn_implementation("sdpa")
-    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, max_length=16), num_labels=2).eval()
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection="input", max_length=16), num_labels=2).eval()
     ids = torch.randint(5, 50, (3, 9))
     mask = torch.ones_like(ids)
     mask[0, 6:] = 0

@@ -141,7 +141,7 @@ def fit_tiny(tiny_bert, tmp_path, *, precision: str, fp32_finish: float = 0.0, s
     train_examples = load_examples(DEMO, split="train")[:160]
     labels = LabelSet.from_examples(train_examples)
     features = tokenize(train_examples, tokenizer=tokenizer, max_length=32, labels=labels)
-    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, max_length=32), num_labels=len(labels), seed=0)
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection="input", max_length=32), num_labels=len(labels), seed=0)
     if spy is not None:
         spy(model)
     config = TrainConfig(epochs=1, batch_size=16, precision=precision, fp32_finish=fp32_finish, lr=1e-2, head_lr=1e-2)

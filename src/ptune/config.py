@@ -86,8 +86,10 @@ class PTuningConfig:
 
 
 def upgrade_ptuning_dict(data: dict[str, Any]) -> dict[str, Any]:
-    """Adapters of format 1 (ptune 0.1) kept the classification head's settings at the top level."""
+    """Adapters of format 1 (ptune 0.1) kept the classification head's settings at the top level,
+    and knew input-level prompts only."""
     data = dict(data)
+    data.setdefault("injection", "input")
     if "task" not in data and ("pooling" in data or "head_dropout" in data):
         data["task"] = {"type": "classification", "pooling": data.pop("pooling", "mean"),
                         "head_dropout": data.pop("head_dropout", 0.1)}

@@ -6,8 +6,10 @@ BENCHMARKS.md). A user's explicit setting always wins.
 """
 from __future__ import annotations
 
-DEFAULT_INJECTION = {"classification": "input", "token_classification": "deep"}
-"""Token classification: deep prompts scored far above input-level ones at the same budget."""
+DEFAULT_INJECTION = {"classification": "deep", "token_classification": "deep"}
+"""Deep prompts scored above input-level ones on every held-out set: CoNLL 74.1 vs 64.3 entity F1
+(each at its best measured rate), SST-2 88.1 vs 86.2, RTE 57.5 vs 53.2 accuracy, with a sixth of
+the trainable parameters. Input-level prompts stay one flag away (`--injection input`)."""
 
 LEARNING_RATES = {
     ("classification", "input"): 5e-3,
