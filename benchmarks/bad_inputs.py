@@ -24,8 +24,10 @@ def ptune(*args, stdin: bytes | None = None, shell_pipe: str | None = None) -> t
     else:
         done = subprocess.run([sys.executable, "-m", "ptune.cli", *map(str, args)], input=stdin, capture_output=True,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
-    lines = [l for l in done.stderr.decode(errors="replace").splitlines() if l.strip() and not l.startswith("training into")]
-    return done.returncode, (lines[-1] if lines else "(nothing on stderr)")
+    lines = [l.strip() for l in done.stderr.decode(errors="replace").splitlines() if l.strip()]
+    start = next((i for i, l in enumerate(lines) if l.startswith("ptune ") and ": error:" in l), None)
+    message = " ".join(lines[start:]) if start is not None else (lines[-1] if lines else "(nothing on stderr)")
+    return done.returncode, message
 
 
 def main() -> None:

@@ -67,7 +67,8 @@ def load_checkpoint(run_dir: Path, *, optimizer, scheduler) -> tuple[dict, LoopS
         scheduler.load_state_dict(extra["scheduler"])
         state = LoopState(**json.loads((folder / "state.json").read_text()))
     except Exception as err:  # safetensors, pickle, JSON and key errors all mean one thing here
-        raise PtuneError(f"--resume: the checkpoint in {folder} is damaged ({type(err).__name__}: {err}); "
+        first_line = (str(err).strip().splitlines() or [""])[0][:120]
+        raise PtuneError(f"--resume: the checkpoint in {folder} is damaged ({type(err).__name__}: {first_line}); "
                          "start a new run with --overwrite, or in another folder") from None
     torch.set_rng_state(extra["torch_rng"])
     if extra.get("cuda_rng") and torch.cuda.is_available():
