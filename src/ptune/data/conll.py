@@ -54,26 +54,28 @@ def read_conll(path: str | Path, *, skip_bad_rows: bool = False, report=None) ->
                 sentences.append(TaggedSentence(tuple(words), tuple(tags), f"{path}:{start}"))
             words, tags, start = [], [], number + 1
             continue
-        if len(fields) < 2:
-            problem = f"{path}:{number}: expected `token TAG` (tag in the last column), found {line.strip()!r}"
+        problem = line_problem(fields, line)
+        if problem:
             if not skip_bad_rows:
-                raise DataError(problem)
+                raise DataError(f"{path}:{number}: {problem}")
             if report is not None:
-                report.skipped.append(problem)
-            continue
-        tag = fields[-1]
-        if tag != "O" and not re.fullmatch(r"[BIES]-\S+", tag):
-            problem = f"{path}:{number}: tag {tag!r} is not O or B-/I-/E-/S-TYPE"
-            if not skip_bad_rows:
-                raise DataError(problem)
-            if report is not None:
-                report.skipped.append(problem)
+                report.skipped.append(f"{path}:{number}: {problem}")
             continue
         words.append(fields[0])
-        tags.append(tag)
+        tags.append(fields[-1])
     if not sentences:
         raise DataError(f"{path}: no tagged sentences (expected `token TAG` lines, blank lines between sentences)")
     return sentences
+
+
+def line_problem(fields: list[str], line: str) -> str | None:
+    """What is wrong with one token line, or None."""
+    if len(fields) < 2:
+        return f"expected `token TAG` (tag in the last column), found {line.strip()!r}"
+    tag = fields[-1]
+    if tag != "O" and not re.fullmatch(r"[BIES]-\S+", tag):
+        return f"tag {tag!r} is not O or B-/I-/E-/S-TYPE"
+    return None
 
 
 def find_conll_file(folder: Path, split: str) -> Path:
