@@ -95,11 +95,8 @@ def prompts_in(layers: list[nn.Module], deep: torch.Tensor | None, mask: torch.T
 
 def prompted_attention(module, query, key, value, attention_mask, **kwargs):
     """query/key/value: (batch, heads, seq, head_dim); prepends the layer's prompt keys/values."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-    from transformers.models.bert.modeling_bert import eager_attention_forward
-
     kernel = getattr(module.config, INNER, "sdpa")
-    inner = eager_attention_forward if kernel == "eager" else ALL_ATTENTION_FUNCTIONS[kernel]
+    inner = _kernel(kernel)
     prompt = getattr(module, "ptune_prompt", None)
     if prompt is not None:
         keys, values, keep = prompt
@@ -109,6 +106,19 @@ def prompted_attention(module, query, key, value, attention_mask, **kwargs):
                                      k=keys.shape[2], additive=kernel == "eager", dtype=query.dtype,
                                      device=query.device)
     return inner(module, query, key, value, attention_mask, **kwargs)
+
+
+_KERNELS: dict = {}
+
+
+def _kernel(name: str):
+    """The wrapped attention kernel, looked up once per name (this runs in every layer of every pass)."""
+    if name not in _KERNELS:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+        from transformers.models.bert.modeling_bert import eager_attention_forward
+
+        _KERNELS[name] = eager_attention_forward if name == "eager" else ALL_ATTENTION_FUNCTIONS[name]
+    return _KERNELS[name]
 
 
 def extend_mask(mask: torch.Tensor | None, keep: torch.Tensor | None, *, batch: int, q_length: int, k: int,
