@@ -84,3 +84,46 @@ def minilm():
     from ptune.backbone import load_backbone
 
     return load_backbone(None)
+
+
+# ---- adapters of every kind, with random weights, for the bank and the server ----------------
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+KINDS = {
+    # name: (task, injection, placement, virtual tokens)
+    "sst2": ("classification", "deep", "after_cls", 5),
+    "rte": ("classification", "input", "after_cls", 3),
+    "ner": ("token_classification", "deep", "after_cls", 4),
+    "chunk": ("token_classification", "input", "prefix", 2),
+    "topic": ("classification", "input", "prefix", 6),
+}
+
+
+def save_random_adapter(backbone, backbone_dir, folder, *, task, injection, placement, k, seed, inputs=None):
+    from ptune.config import PTuningConfig
+    from ptune.model import PTuningModel
+    from ptune.tasks.token_classification import TokenClassificationConfig
+
+    config = PTuningConfig(num_virtual_tokens=k, injection=injection, placement=placement,
+                           **({"task": TokenClassificationConfig()} if task == "token_classification" else {}))
+    model = PTuningModel(backbone, config, num_labels=len(TAGS) if task != "classification" else 3, seed=seed)
+    with torch.no_grad():  # a head far from its near-zero init, so every logit differs visibly
+        for p in model.head.parameters():
+            p.normal_(0.0, 1.0)
+    labels = TAGS if task != "classification" else ["a", "b", "c"]
+    model.save_pretrained(folder, label_names=labels, backbone_name=str(backbone_dir))
+    if inputs:  # what training records from its data (pairs for RTE-like tasks)
+        import json
+
+        config = json.loads((folder / "ptune_config.json").read_text())
+        (folder / "ptune_config.json").write_text(json.dumps({**config, "inputs": inputs}))
+    return folder
+
+
+@pytest.fixture()
+def random_adapters(tiny_bert, tiny_backbone_dir, tmp_path) -> dict[str, Path]:
+    """One saved adapter per entry of KINDS, on the tiny backbone; `rte` takes text pairs."""
+    backbone, _ = tiny_bert
+    return {name: save_random_adapter(backbone, tiny_backbone_dir, tmp_path / "adapters" / name, task=task,
+                                      injection=injection, placement=placement, k=k, seed=i,
+                                      inputs="pair" if name == "rte" else None)
+            for i, (name, (task, injection, placement, k)) in enumerate(KINDS.items())}

@@ -20,6 +20,7 @@ class TaskAdapter(nn.Module):
         self.task = get_task(config.task.name)
         self.injection = INJECTIONS[config.injection]
         self.num_labels = num_labels
+        self.hidden_size = backbone.hidden_size
         width = self.injection.width(backbone)
         generator = torch.Generator().manual_seed(seed)
         self.encoder: PromptEncoder | None = build_encoder(

@@ -107,45 +107,63 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     the backbone (e.g. a local path when the artifact names a Hub model). `with_encoder` also
     loads the prompt encoder weights, for continued training.
     """
-    from ptune.errors import PtuneError
     from ptune.model import PTuningModel
 
     from ptune.hub import resolve_adapter
 
     directory = resolve_adapter(directory)
     config = read_adapter_config(directory)
-    try:
-        ptuning = PTuningConfig.from_dict(config["ptuning"])
-    except PtuneError as err:
-        raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings: {err}") from None
+    ptuning = adapter_settings(directory, config)
     if backbone is None:
         backbone, tokenizer = load_backbone(model_name or backbone_to_load(config["backbone"]))
-    found = fingerprint(backbone)
-    if found != config["backbone"]["fingerprint"] and not allow_backbone_mismatch:
-        raise ArtifactError(
-            f"{directory} was trained on backbone {config['backbone']['name']!r} with weights "
-            f"{config['backbone']['fingerprint'][:23]}..., but the loaded backbone's weights are "
-            f"{found[:23]}...; load the same backbone, or pass --allow-backbone-mismatch "
-            "(allow_backbone_mismatch=True) if you know the difference is harmless"
-        )
+    check_backbone(directory, config, fingerprint(backbone), allow_mismatch=allow_backbone_mismatch)
     model = PTuningModel(backbone, ptuning, num_labels=len(config["task"]["label_names"]))
-    inference = load_tensors(directory / INFERENCE_FILE)
-    head = {k[5:]: v for k, v in inference.items() if k.startswith("head.")}
-    check_shapes(directory / INFERENCE_FILE, {"prompt_table": model.prompt_table, **{f"head.{k}": v for k, v in model.head.state_dict().items()}},
-                 {"prompt_table": inference.get("prompt_table"), **{f"head.{k}": v for k, v in head.items()}},
-                 hint=f"it was made for {len(config['task']['label_names'])} labels, {ptuning.num_virtual_tokens} "
-                      f"virtual tokens and a backbone of hidden size {model.prompted.hidden_size}")
-    model.head.load_state_dict(head)
-    if with_encoder:
-        encoder = load_tensors(directory / ENCODER_FILE)
-        check_shapes(directory / ENCODER_FILE, model.encoder.state_dict(), encoder, hint="the encoder settings differ")
-        model.encoder.load_state_dict(encoder)
-    else:
-        model.encoder = None  # inference never runs the encoder
-    model.prompt_table.copy_(inference["prompt_table"])
-    model.uses_prompt_table = not with_encoder
+    load_adapter_weights(model.adapter, directory, config, with_encoder=with_encoder)
     model.eval()
     return model, tokenizer, config
+
+
+def check_backbone(directory, config: dict, found: str, *, allow_mismatch: bool = False, name: str | None = None) -> None:
+    """Refuse an adapter whose recorded backbone weights differ from the loaded backbone's."""
+    expected = config["backbone"]["fingerprint"]
+    if found == expected or allow_mismatch:
+        return
+    who = f"adapter {name!r} ({directory})" if name else str(directory)
+    raise ArtifactError(
+        f"{who} was trained on backbone {config['backbone']['name']!r} with weights {expected[:23]}..., "
+        f"but the loaded backbone's weights are {found[:23]}...; load the same backbone, or pass "
+        "--allow-backbone-mismatch (allow_backbone_mismatch=True) if you know the difference is harmless")
+
+
+def adapter_settings(directory: Path, config: dict) -> PTuningConfig:
+    from ptune.errors import PtuneError
+
+    try:
+        return PTuningConfig.from_dict(config["ptuning"])
+    except PtuneError as err:
+        raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings: {err}") from None
+
+
+def load_adapter_weights(adapter, directory: Path, config: dict, *, with_encoder: bool = False) -> None:
+    """Fill a freshly built TaskAdapter from an adapter folder: prompt table and head (and the
+    encoder when `with_encoder`), each checked against the shapes the config implies."""
+    settings = adapter.config
+    inference = load_tensors(directory / INFERENCE_FILE)
+    head = {k[5:]: v for k, v in inference.items() if k.startswith("head.")}
+    check_shapes(directory / INFERENCE_FILE,
+                 {"prompt_table": adapter.prompt_table, **{f"head.{k}": v for k, v in adapter.head.state_dict().items()}},
+                 {"prompt_table": inference.get("prompt_table"), **{f"head.{k}": v for k, v in head.items()}},
+                 hint=f"it was made for {len(config['task']['label_names'])} labels, {settings.num_virtual_tokens} "
+                      f"virtual tokens and a backbone of hidden size {adapter.hidden_size}")
+    adapter.head.load_state_dict(head)
+    if with_encoder:
+        encoder = load_tensors(directory / ENCODER_FILE)
+        check_shapes(directory / ENCODER_FILE, adapter.encoder.state_dict(), encoder, hint="the encoder settings differ")
+        adapter.encoder.load_state_dict(encoder)
+    else:
+        adapter.encoder = None  # inference never runs the encoder
+    adapter.prompt_table.copy_(inference["prompt_table"])
+    adapter.uses_prompt_table = not with_encoder
 
 
 def backbone_to_load(record: dict) -> str:

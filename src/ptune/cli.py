@@ -351,6 +351,47 @@ def cmd_export(args) -> int:
     return 0
 
 
+# ---- serve --------------------------------------------------------------------------------
+def add_serve_parser(commands) -> None:
+    from ptune.serve.config import ServeConfig
+
+    p = commands.add_parser("serve", help="serve many task adapters on one backbone over HTTP (mixed-task batches)")
+    p.add_argument("--adapter", action="append", default=[], metavar="NAME=DIR",
+                   help="a task to serve: its name in requests and its adapter folder or Hub id (repeatable)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default=None, help="backbone to load instead of the one the adapters record")
+    add_dataclass_flags(p, ServeConfig, dest_prefix="serve_")
+    p.set_defaults(func=cmd_serve)
+
+
+def parse_named_adapters(items: list[str]) -> dict[str, str]:
+    named, problems = {}, []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            problems.append(f"--adapter {item!r}: expected NAME=DIR, e.g. --adapter sst2=runs/sst2")
+        elif name in named:
+            problems.append(f"--adapter: the name {name!r} is given twice")
+        else:
+            named[name.strip()] = path.strip()
+    if problems:
+        raise ConfigError("serve flags", problems)
+    return named
+
+
+def cmd_serve(args) -> int:
+    from ptune.serve.app import serve
+    from ptune.serve.config import ServeConfig
+
+    config = ServeConfig(**given(args, ServeConfig, "serve_"))
+    named = parse_named_adapters(args.adapter)
+    if not named and not config.adapter_dir:
+        raise ConfigError("serve flags", ["nothing to serve: pass --adapter NAME=DIR (repeatable) and/or --adapter-dir D"])
+    serve(named, config, host=args.host, port=args.port, model_name=args.model)
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 def add_demo_parser(commands) -> None:
     p = commands.add_parser("demo", help="offline demo: bundled backbone + bundled sentiment sample")
@@ -471,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     from ptune.lab.compare.commands import add_ablate_parser, add_compare_parser
 
-    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_push_parser, add_export_parser,
+    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_push_parser, add_export_parser, add_serve_parser,
                 add_demo_parser, add_bench_parser,
                 add_compare_parser, add_ablate_parser, add_advise_parser):
         add(commands)

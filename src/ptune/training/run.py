@@ -193,6 +193,13 @@ def saved_dev_metrics(output: Path) -> dict:
         return {}
 
 
+def input_form(examples: list) -> str:
+    """How requests give this adapter's inputs: `pair` (two texts), `text`, or `words` (tagging)."""
+    if examples and hasattr(examples[0], "words"):
+        return "words"
+    return "pair" if any(getattr(e, "text_pair", None) for e in examples) else "text"
+
+
 def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=print,
           show_progress: bool = True, command: str | None = None) -> dict:
     """Trains, keeps the best adapter (by dev metric) in run.output, returns the metrics dict."""
@@ -235,7 +242,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
             save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
                          backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
                          extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features),
-                                "label_aliases": run.data.renaming(),
+                                "label_aliases": run.data.renaming(), "inputs": input_form(train_examples),
                                 "training": {"data": run.data.train, "dev": run.data.dev, "command": command}})
             accelerator.unwrap_model(model).unfold_prompt()
 

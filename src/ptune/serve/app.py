@@ -1,0 +1,223 @@
+"""The HTTP API (FastAPI): predictions for any loaded task, the task list, health and metrics.
+
+    POST /v1/predict   {"task": "sst2", "inputs": ["a fine film", ...]}   (pairs: [["premise", "hypothesis"]])
+    GET  /v1/tasks     each task, its labels and the input form it takes
+    GET  /healthz      liveness and queue depth
+    GET  /metrics      Prometheus text
+
+Every bad request gets a 4xx JSON body {"error": {"kind": ..., "message": ...}} that says what
+was wrong; requests are checked before they reach the queue, so bad input never slows others.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from ptune.bank import AdapterBank, BankEntry
+from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
+from ptune.serve.config import ServeConfig
+from ptune.serve.metrics import ServerMetrics
+from ptune.serve.watcher import AdapterDirWatcher
+
+log = logging.getLogger("ptune.serve")
+INPUT_FORMS = {
+    "text": "a string per input",
+    "pair": "a [text, text_pair] list of two strings per input",
+    "words": "a string per input (plain text; entities come back with character offsets)",
+}
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, kind: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.kind, self.message, self.headers = status, kind, message, headers or {}
+
+
+def error_response(error: RequestError) -> JSONResponse:
+    return JSONResponse({"error": {"kind": error.kind, "message": error.message}}, status_code=error.status,
+                        headers=error.headers)
+
+
+async def read_json_body(request: Request, config: ServeConfig):
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise RequestError(415, "unsupported_media_type",
+                           f"content type {content_type or '(none)'!r}: send the body as JSON with "
+                           "'Content-Type: application/json'")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > config.max_body_bytes:
+        raise RequestError(413, "body_too_large", f"the body has {declared} bytes; the limit is {config.max_body_bytes}: "
+                                                  "send fewer or shorter inputs per request")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > config.max_body_bytes:
+            raise RequestError(413, "body_too_large", f"the body exceeds the limit of {config.max_body_bytes} bytes: "
+                                                      "send fewer or shorter inputs per request")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise RequestError(400, "invalid_json", f"the body is not UTF-8 ({err})") from None
+    except json.JSONDecodeError as err:
+        raise RequestError(400, "invalid_json", f"the body is not valid JSON: {err}") from None
+
+
+def check_request(payload, bank: AdapterBank, config: ServeConfig) -> tuple[BankEntry, list]:
+    """The request's task entry and inputs, or a RequestError saying exactly what is wrong."""
+    if not isinstance(payload, dict):
+        raise RequestError(422, "invalid_request", 'expected a JSON object {"task": ..., "inputs": [...]}, '
+                                                   f"got {type(payload).__name__}")
+    unknown = sorted(set(payload) - {"task", "inputs"})
+    if unknown:
+        raise RequestError(422, "invalid_request", f"unknown field(s) {unknown}; a request has 'task' and 'inputs'")
+    task, inputs = payload.get("task"), payload.get("inputs")
+    if not isinstance(task, str):
+        raise RequestError(422, "invalid_request", f"'task' must be a string naming a loaded task, got {task!r}")
+    entry = bank.get(task)
+    if entry is None:
+        raise RequestError(404, "unknown_task", f"no task named {task!r}; loaded: {sorted(bank.entries())} "
+                                                "(GET /v1/tasks lists them)")
+    if not isinstance(inputs, list) or not inputs:
+        raise RequestError(422, "invalid_request", "'inputs' must be a non-empty list of inputs")
+    if len(inputs) > config.max_inputs_per_request:
+        raise RequestError(413, "too_many_inputs", f"{len(inputs)} inputs; the limit is "
+                                                   f"{config.max_inputs_per_request} per request: split the request")
+    form = entry.input_form
+    for i, item in enumerate(inputs):
+        texts = check_input_form(item, form, task, i)
+        for text in texts:
+            if not text.strip():
+                raise RequestError(422, "empty_input", f"inputs[{i}] is empty or whitespace; there is nothing to predict")
+            if len(text) > config.max_chars_per_input:
+                raise RequestError(413, "input_too_long", f"inputs[{i}] has {len(text)} characters; the limit is "
+                                                          f"{config.max_chars_per_input}: shorten or split it")
+    return entry, inputs
+
+
+def check_input_form(item, form: str, task: str, i: int) -> list[str]:
+    if form == "pair":
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item):
+            return item
+        raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS['pair']}, "
+                                                    f"got {json.dumps(item)[:80]}")
+    if isinstance(item, str):
+        return [item]
+    raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS[form]}, "
+                                                f"got {json.dumps(item)[:80]}")
+
+
+def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None) -> FastAPI:
+    config = config or ServeConfig()
+    metrics = ServerMetrics()
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state["batcher"] = MicroBatcher(bank, config, on_batch=metrics.observe_batch)
+        if config.adapter_dir:
+            state["watcher"] = AdapterDirWatcher(
+                bank, config.adapter_dir, poll_seconds=config.poll_seconds,
+                fixed_names=fixed_names if fixed_names is not None else set(bank.entries()),
+                on_error=lambda name, message: metrics.errors.labels(kind="adapter_load").inc())
+            await anyio.to_thread.run_sync(state["watcher"].start)
+        metrics.tasks.set_function(lambda: len(bank))
+        metrics.queue.set_function(lambda: state["batcher"].depth)
+        yield
+        # Graceful shutdown: the server has stopped accepting connections and finished in-flight
+        # requests by now; stop the watcher and let the batcher drain what is still queued.
+        if "watcher" in state:
+            state["watcher"].stop()
+        await anyio.to_thread.run_sync(state["batcher"].stop)
+
+    app = FastAPI(title="ptune", summary="P-tuned task adapters on one frozen backbone", lifespan=lifespan)
+    app.state.bank, app.state.config, app.state.metrics = bank, config, metrics
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, error: RequestError):
+        metrics.errors.labels(kind=error.kind).inc()
+        return error_response(error)
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc):
+        metrics.errors.labels(kind="not_found").inc()
+        return JSONResponse({"error": {"kind": "not_found", "message": f"no endpoint {request.method} {request.url.path}; "
+                                       "endpoints: POST /v1/predict, GET /v1/tasks, GET /healthz, GET /metrics"}},
+                            status_code=404)
+
+    @app.exception_handler(405)
+    async def wrong_method(request: Request, exc):
+        metrics.errors.labels(kind="method_not_allowed").inc()
+        return JSONResponse({"error": {"kind": "method_not_allowed",
+                                       "message": f"{request.method} is not allowed on {request.url.path}"}},
+                            status_code=405)
+
+    @app.post("/v1/predict")
+    async def predict(request: Request):
+        started = time.perf_counter()
+        payload = await read_json_body(request, config)
+        entry, inputs = check_request(payload, bank, config)
+        examples = bank.examples(entry, inputs)
+        features = await anyio.to_thread.run_sync(bank.features, entry, examples)
+        try:
+            future = state["batcher"].submit(entry, features)
+        except QueueFull:
+            raise RequestError(503, "queue_full", f"the queue is full ({config.max_queue} inputs waiting); "
+                                                  f"retry after {config.retry_after_seconds} s",
+                               headers={"Retry-After": str(config.retry_after_seconds)}) from None
+        except ShuttingDown:
+            raise RequestError(503, "shutting_down", "the server is shutting down; retry on another instance",
+                               headers={"Retry-After": str(config.retry_after_seconds)}) from None
+        try:
+            logits = await asyncio.wrap_future(future)
+        except Exception as err:
+            log.exception("prediction failed for task %r", entry.name)
+            metrics.errors.labels(kind="internal").inc()
+            return JSONResponse({"error": {"kind": "internal", "message": f"prediction failed: {err}"}},
+                                status_code=500)
+        predictions = [entry.task.decode(row, example, feature, entry.label_names)
+                       for row, example, feature in zip(logits, examples, features)]
+        metrics.observe_request(entry.name, len(inputs), time.perf_counter() - started)
+        return {"task": entry.name, "predictions": predictions}
+
+    @app.get("/v1/tasks")
+    async def tasks():
+        return {"tasks": [entry.describe() | {"input_help": INPUT_FORMS[entry.input_form]}
+                          for entry in bank.entries().values()],
+                "backbone": {"name": bank.backbone_name, "fingerprint": bank.fingerprint}}
+
+    @app.get("/healthz")
+    async def healthz():
+        batcher = state.get("batcher")
+        return {"status": "ok", "tasks": len(bank), "queue_depth": batcher.depth if batcher else 0}
+
+    @app.get("/metrics")
+    async def prometheus():
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000,
+          model_name: str | None = None, log_level: str = "info") -> None:
+    """Load the bank and serve it with uvicorn until SIGINT/SIGTERM (in-flight requests finish)."""
+    import uvicorn
+
+    from ptune.serve.watcher import adapter_folders
+
+    named = dict(adapters)
+    if named:
+        bank = AdapterBank.from_adapters(named, model_name=model_name)
+    else:  # --adapter-dir alone: the backbone is --model's, or the one its first adapter records
+        found = adapter_folders(Path(config.adapter_dir), skip=set(named)) if config.adapter_dir else {}
+        bank = AdapterBank.for_backbone(model_name, example_adapter=next(iter(found.values()), None))
+    app = create_app(bank, config, fixed_names=set(named))
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

@@ -1,0 +1,42 @@
+"""The server's limits and batching settings: one dataclass, validated on construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ptune.errors import ConfigError
+
+
+@dataclass
+class ServeConfig:
+    max_batch_size: int = 32
+    """Most inputs (rows) in one backbone forward; rows of different requests and tasks share it."""
+    max_wait_ms: float = 5.0
+    """How long the first waiting input may wait for others to fill its batch."""
+    batching: bool = True
+    """False: one request at a time, its inputs in one forward (the no-batching reference)."""
+    max_queue: int = 4096
+    """Most inputs waiting; a request that would exceed it is answered 503 with Retry-After."""
+    max_inputs_per_request: int = 64
+    max_chars_per_input: int = 5000
+    max_body_bytes: int = 1_000_000
+    adapter_dir: str | None = None
+    """Every subfolder holding an adapter is served under the subfolder's name; folders added or
+    removed while serving are picked up or dropped within `poll_seconds`."""
+    poll_seconds: float = 2.0
+    retry_after_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("max_batch_size", "max_queue", "max_inputs_per_request", "max_chars_per_input", "max_body_bytes",
+                     "retry_after_seconds"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)}: expected >= 1")
+        if self.max_wait_ms < 0:
+            problems.append(f"max_wait_ms={self.max_wait_ms}: expected >= 0")
+        if self.poll_seconds <= 0:
+            problems.append(f"poll_seconds={self.poll_seconds}: expected > 0")
+        if self.max_queue < self.max_inputs_per_request:
+            problems.append(f"max_queue={self.max_queue} is below max_inputs_per_request={self.max_inputs_per_request}: "
+                            "a full-size request could never be queued")
+        if problems:
+            raise ConfigError("ServeConfig", problems)

@@ -1,0 +1,78 @@
+"""The adapter bank: separately trained adapters on one backbone, and mixed-task batches that give
+what each task gives alone."""
+import pytest
+import torch
+
+from conftest import KINDS, build_tiny_model, save_random_adapter as make_adapter
+from ptune.bank import AdapterBank, forward_groups
+from ptune.config import PTuningConfig
+from ptune.errors import ArtifactError, ConfigError
+from ptune.inference import Predictor
+from ptune.model import PTuningModel
+
+TEXTS = ["a gripping film", "the movie was dull and far too long", "great",
+         "John lives in London with Mary", "an honest , moving story of two friends"]
+
+
+def test_mixed_batch_equals_each_task_alone(random_adapters, tiny_backbone_dir):
+    bank = AdapterBank.from_adapters(random_adapters, model_name=str(tiny_backbone_dir))
+    requests = [(name, TEXTS[(i * 3 + j) % len(TEXTS)]) for i, name in enumerate(KINDS) for j in range(3)]
+    requests = [(name, (text, TEXTS[0]) if name == "rte" else text) for name, text in requests]  # rte: pairs
+    requests = requests[::2] + requests[1::2]  # tasks interleaved in the batch
+    rows = []
+    for name, text in requests:
+        entry = bank.get(name)
+        rows.append((entry, bank.features(entry, bank.examples(entry, [text]))[0]))
+    mixed = bank.run(rows)
+    worst = 0.0
+    for (name, text), logits in zip(requests, mixed):
+        alone = Predictor(random_adapters[name], model_name=str(tiny_backbone_dir)).outputs(
+            bank.examples(bank.get(name), [text]))[0]
+        assert logits.shape == alone.shape
+        worst = max(worst, (logits - alone).abs().max().item())
+    assert worst < 1e-5, worst
+
+
+def test_decoded_predictions_match_the_single_task_predictor(random_adapters, tiny_backbone_dir):
+    bank = AdapterBank.from_adapters(random_adapters, model_name=str(tiny_backbone_dir))
+    requests = [("ner", "John lives in London"), ("sst2", "great"), ("chunk", "Mary met John"), ("rte", ("dull", "boring"))]
+    for (name, text), result in zip(requests, bank.predict(requests, batch_size=3)):
+        assert result == Predictor(random_adapters[name], model_name=str(tiny_backbone_dir)).predict([text])[0]
+
+
+def test_rows_are_grouped_only_where_placements_differ(tiny_bert):
+    backbone, _ = tiny_bert
+    after = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=2, injection="input"), num_labels=2).adapter
+    prefix = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=2, injection="input", placement="prefix"),
+                          num_labels=2).adapter
+    deep = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=2, injection="deep"), num_labels=2).adapter
+    assert forward_groups([deep, deep]) == [[0, 1]]
+    assert forward_groups([deep, after, deep]) == [[0, 1, 2]]
+    assert forward_groups([after, prefix, deep, prefix]) == [[0, 2], [1, 3]]
+
+
+def test_an_adapter_of_another_backbone_is_refused_naming_both_fingerprints(random_adapters, tiny_backbone_dir, tmp_path):
+    from ptune.backbone import fingerprint
+
+    other = build_tiny_model("bert")
+    with torch.no_grad():
+        other.embeddings.word_embeddings.weight.add_(0.5)
+    foreign = make_adapter(other, tiny_backbone_dir, tmp_path / "foreign", task="classification", injection="deep",
+                           placement="after_cls", k=3, seed=0)
+    bank = AdapterBank.from_adapters({"sst2": random_adapters["sst2"]}, model_name=str(tiny_backbone_dir))
+    with pytest.raises(ArtifactError) as error:
+        bank.add("foreign", foreign)
+    message = str(error.value)
+    assert "'foreign'" in message and fingerprint(other)[:23] in message and bank.fingerprint[:23] in message
+    assert "foreign" not in bank
+
+
+def test_names_are_checked_and_never_silently_replaced(random_adapters, tiny_backbone_dir):
+    bank = AdapterBank.from_adapters({"sst2": random_adapters["sst2"]}, model_name=str(tiny_backbone_dir))
+    with pytest.raises(ConfigError, match="already loaded"):
+        bank.add("sst2", random_adapters["rte"])
+    with pytest.raises(ConfigError, match="task name"):
+        bank.add("../x", random_adapters["rte"])
+    bank.add("sst2", random_adapters["rte"], replace=True)
+    assert bank.get("sst2").path == random_adapters["rte"]
+    assert bank.remove("sst2") is not None and len(bank) == 0
