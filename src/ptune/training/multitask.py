@@ -1,0 +1,434 @@
+"""Multi-task P-tuning: one frozen backbone, one prompt encoder and head per task, trained jointly.
+
+Every step samples one task and trains on a batch of that task alone (tasks differ in labels,
+heads, prompt lengths and injections). Sampling is proportional to each task's planned steps (its
+epochs x batches per epoch), or temperature-scaled: p_t ~ steps_t ** (1 / T), which gives small
+tasks more turns as T grows (T = 1 is proportional; a large T tends to uniform). Every task is
+evaluated on its own dev set; its best adapter is written to `<output>/<task>/` as soon as it
+improves, and a task whose metric stops improving for `patience` evaluations stops being sampled.
+
+With `shared_encoder`, the lab's "universal prompt encoder": the encoder's network (MLP or LSTM) is
+one module shared by every task, each keeping its own virtual-token embeddings and head.
+
+    output/
+      multitask_config.json   the run as given
+      metrics.json            per task: best and final dev metrics, steps trained, early stop
+      train_log.jsonl         loss per step (with its task) and every evaluation
+      <task>/                 an adapter folder per task: `ptune eval`, `ptune serve --adapter-dir output`
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from ptune.artifacts import CONFIG_FILE, save_adapter
+from ptune.backbone import canonical_model_name, fingerprint, load_backbone, prefer_eager_attention
+from ptune.config import PTuningConfig, TrainConfig, write_json
+from ptune.data import LoadReport
+from ptune.data.batching import training_batches
+from ptune.encoders import ENCODERS
+from ptune.errors import ConfigError, DataError, PtuneError
+from ptune.hub import write_model_card
+from ptune.model import PTuningModel
+from ptune.precision import frozen_linear_parameters, resolve_precision, stored_in
+from ptune.tasks import get_task
+from ptune.training.loop import evaluate, metric_name, optimizer_groups, train_step
+from ptune.training.run import DataConfig, input_form, make_accelerator
+
+SAMPLINGS = ("proportional", "temperature", "uniform")
+RUN_FILE = "multitask_config.json"
+LOG_EVERY = 10
+
+
+@dataclass
+class TaskSpec:
+    """One task of a multi-task run: its data, its prompt and its share of the training."""
+
+    name: str
+    data: DataConfig
+    ptuning: PTuningConfig = field(default_factory=PTuningConfig)
+    epochs: float = 1.0
+    """Passes over this task's training data that its share of the steps amounts to."""
+    batch_size: int = 32
+    train_size: int | None = None
+    """Shuffle the training rows with the run's seed and keep the first N (None: all)."""
+    lr: float | None = None
+    """Prompt learning rate (default: the measured one for the task and injection)."""
+    head_lr: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "data": dataclasses.asdict(self.data), "ptuning": self.ptuning.to_dict(),
+                "epochs": self.epochs, "batch_size": self.batch_size, "train_size": self.train_size,
+                "lr": self.lr, "head_lr": self.head_lr}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TaskSpec":
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)} | {"task"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"task {data.get('name')!r}", [f"unknown field(s) {unknown}; known: {sorted(known)}"])
+        source = data.pop("data")
+        source = {"train": source} if isinstance(source, str) else source
+        ptuning = dict(data.pop("ptuning", {}) or {})
+        task = data.pop("task", None)
+        if task is not None:
+            ptuning.setdefault("task", {"type": get_task(task).name})
+        stray = sorted(set(ptuning) - {f.name for f in dataclasses.fields(PTuningConfig)})
+        if stray:
+            raise ConfigError(f"task {data.get('name')!r}", [f"unknown ptuning field(s) {stray}"])
+        return cls(data=DataConfig(**source), ptuning=PTuningConfig(**ptuning), **data)
+
+
+@dataclass
+class MultiTaskConfig:
+    tasks: list[TaskSpec]
+    output: str
+    model: str | None = None
+    """Backbone name or path; None is the bundled MiniLM."""
+    sampling: str = "proportional"
+    """How the next step's task is drawn: `proportional` to its planned steps, `temperature`, or `uniform`."""
+    temperature: float = 2.0
+    """For sampling=temperature: p ~ steps ** (1 / temperature)."""
+    steps: int | None = None
+    """Total optimizer steps (default: the sum of every task's planned steps)."""
+    eval_every: int | None = None
+    """Evaluate every task every N steps (default: a tenth of the run)."""
+    patience: int = 0
+    """Stop sampling a task after this many evaluations without a better dev metric; 0 = never."""
+    shared_encoder: bool = False
+    """One encoder network for all tasks, per-task virtual-token embeddings (needs an mlp or lstm encoder)."""
+    seed: int = 0
+    precision: str = "auto"
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    eval_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        problems = []
+        names = [t.name for t in self.tasks]
+        if len(self.tasks) < 1:
+            problems.append("no tasks: give at least one (two or more for multi-task training)")
+        if len(set(names)) != len(names):
+            problems.append(f"task names must differ, got {names}")
+        if self.sampling not in SAMPLINGS:
+            problems.append(f"sampling={self.sampling!r}: expected one of {SAMPLINGS}")
+        if self.temperature <= 0:
+            problems.append(f"temperature={self.temperature}: expected > 0 (1 is proportional)")
+        if self.steps is not None and self.steps < 1:
+            problems.append(f"steps={self.steps}: expected >= 1")
+        if self.eval_every is not None and self.eval_every < 1:
+            problems.append(f"eval_every={self.eval_every}: expected >= 1")
+        if self.patience < 0:
+            problems.append(f"patience={self.patience}: expected >= 0")
+        for spec in self.tasks:
+            if spec.epochs <= 0 or spec.batch_size < 1:
+                problems.append(f"task {spec.name!r}: epochs must be > 0 and batch_size >= 1")
+        if self.shared_encoder:
+            problems += shared_encoder_problems(self.tasks)
+        if problems:
+            raise ConfigError("MultiTaskConfig", problems)
+        for spec in self.tasks:  # the optimizer settings, checked where they are defined
+            self.train_config(spec)
+
+    def train_config(self, spec: TaskSpec) -> TrainConfig:
+        """The single-task TrainConfig this task's parameters train under."""
+        config = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, head_lr=spec.head_lr,
+                             weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
+                             max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
+                             precision=self.precision)
+        return config.with_defaults(task=spec.ptuning.task.name, injection=spec.ptuning.injection)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}
+        out["model"] = canonical_model_name(self.model)
+        return {**out, "tasks": [t.to_dict() for t in self.tasks]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MultiTaskConfig":
+        data = dict(data)
+        tasks = data.pop("tasks", None)
+        if isinstance(tasks, dict):  # {"sst2": {...}, "ner": {...}}
+            tasks = [{"name": name, **spec} for name, spec in tasks.items()]
+        if not isinstance(tasks, list):
+            raise ConfigError("MultiTaskConfig", ["'tasks' must be a list of task specs or a {name: spec} object"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError("MultiTaskConfig", [f"unknown field(s) {unknown}; known: {sorted(known)}"])
+        return cls(tasks=[TaskSpec.from_dict(t) for t in tasks], **data)
+
+
+def shared_encoder_problems(tasks: list[TaskSpec]) -> list[str]:
+    injections = {t.ptuning.injection for t in tasks}
+    encoders = {json.dumps(t.ptuning.encoder.to_dict(), sort_keys=True) for t in tasks}
+    problems = []
+    if len(injections) > 1:
+        problems.append(f"shared_encoder needs one injection for all tasks (its output width), got {sorted(injections)}")
+    if len(encoders) > 1:
+        problems.append("shared_encoder needs the same encoder settings for all tasks; they differ: "
+                        + "; ".join(sorted(encoders)))
+    if any(t.ptuning.encoder.name == "embedding" for t in tasks):
+        problems.append("shared_encoder: the `embedding` encoder has no network to share (only per-task "
+                        "embeddings); choose encoder mlp or lstm")
+    return problems
+
+
+def share_encoder(models: dict[str, PTuningModel]) -> int:
+    """Every task's encoder uses the first task's network (all but the virtual-token embeddings).
+    Returns the number of parameters no longer duplicated."""
+    first, *others = [m.encoder for m in models.values()]
+    saved = 0
+    for encoder in others:
+        for name, module in list(first.named_children()):
+            if name != "embedding":
+                saved += sum(p.numel() for p in getattr(encoder, name).parameters())
+                setattr(encoder, name, module)
+    return saved
+
+
+class TaskSampler:
+    """Draws the task of each step; stopped tasks drop out and the rest share their probability."""
+
+    def __init__(self, planned_steps: dict[str, int], *, sampling: str, temperature: float, seed: int):
+        power = {"proportional": 1.0, "temperature": 1.0 / temperature, "uniform": 0.0}[sampling]
+        self.weights = {name: float(steps) ** power for name, steps in planned_steps.items()}
+        self.active = list(planned_steps)
+        self.rng = random.Random(f"tasks:{seed}")
+
+    def probabilities(self) -> dict[str, float]:
+        total = sum(self.weights[n] for n in self.active)
+        return {n: self.weights[n] / total for n in self.active}
+
+    def draw(self) -> str:
+        return self.rng.choices(self.active, weights=[self.weights[n] for n in self.active])[0]
+
+    def stop(self, name: str) -> None:
+        self.active.remove(name)
+
+
+@dataclass
+class TaskState:
+    """One task's data, model and progress in a run."""
+
+    spec: TaskSpec
+    task: object
+    model: PTuningModel
+    labels: object
+    train_features: list[dict]
+    dev_features: list[dict]
+    config: TrainConfig
+    metric: str
+    planned_steps: int
+    batches: list[list[int]] = field(default_factory=list)
+    epoch: int = 0
+    steps: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    best_dev: dict = field(default_factory=dict)
+    final_dev: dict = field(default_factory=dict)
+    evals_without_improvement: int = 0
+    stopped_at: int | None = None
+    inputs: str = "text"
+    renaming: dict = field(default_factory=dict)
+
+    def next_batch(self, seed: int) -> list[int]:
+        if not self.batches:
+            lengths = [len(f["input_ids"]) for f in self.train_features]
+            self.batches = training_batches(lengths, batch_size=self.spec.batch_size, seed=seed, epoch=self.epoch,
+                                            group_by_length=True)
+            self.epoch += 1
+        return self.batches.pop(0)
+
+
+def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log) -> TaskState:
+    task = get_task(spec.ptuning.task.name)
+    report = LoadReport()
+    train_examples = spec.data.read("train", report, task)
+    dev_examples = spec.data.read("dev", report, task)
+    if report.skipped:
+        log(f"{spec.name}: skipped {len(report.skipped)} malformed row(s); first: {report.skipped[0]}")
+    if spec.train_size:
+        random.Random(run.seed).shuffle(train_examples)
+        train_examples = train_examples[: spec.train_size]
+    labels = task.label_set(train_examples)
+    if len(labels) < 2:
+        raise PtuneError(f"task {spec.name!r}: the training data has {len(labels)} distinct label(s); need 2 or more")
+    if not dev_examples:
+        raise DataError(f"task {spec.name!r}: the dev data ({spec.data.dev or spec.data.train}) has no examples")
+    task.check_labels(dev_examples, labels, spec.data.dev or spec.data.train)
+    model = PTuningModel(backbone, spec.ptuning, num_labels=len(labels), seed=run.seed)
+    length = model.max_text_length()
+    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    config = run.train_config(spec)
+    planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
+    state = TaskState(spec=spec, task=task, model=model, labels=labels, train_features=train_features,
+                      dev_features=dev_features, config=config, metric=metric_name(config, task), planned_steps=planned,
+                      inputs=input_form(train_examples), renaming=spec.data.renaming())
+    return state
+
+
+def prepare_multitask_output(output: Path, *, overwrite: bool) -> Path | None:
+    """Refuse a non-empty folder unless it holds a multi-task run and `overwrite`; that run is moved
+    aside and deleted only once the new one has finished (put back if it fails)."""
+    if not output.exists() or not any(output.iterdir()):
+        output.mkdir(parents=True, exist_ok=True)
+        return None
+    if not overwrite:
+        raise PtuneError(f"{output} is not empty; pass --overwrite to replace the multi-task run in it, "
+                         "or choose another --output")
+    if not (output / RUN_FILE).exists():
+        raise PtuneError(f"{output} is not empty and holds no multi-task run ({RUN_FILE} is missing); refusing to "
+                         "delete it even with --overwrite. Choose an empty or new folder.")
+    replaced = output.parent / f".{output.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+    output.rename(replaced)
+    output.mkdir()
+    return replaced
+
+
+def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print, show_progress: bool = True,
+                    command: str | None = None) -> dict:
+    """Trains every task of `run` jointly; returns (and writes) the per-task metrics."""
+    output = Path(run.output)
+    torch.manual_seed(run.seed)
+    backbone, tokenizer = load_backbone(run.model)
+    states = {spec.name: load_task(spec, backbone=backbone, tokenizer=tokenizer, run=run, log=log) for spec in run.tasks}
+    models = {name: state.model for name, state in states.items()}
+    shared = share_encoder(models) if run.shared_encoder else 0
+    container = torch.nn.ModuleDict(models)  # one module over all tasks: parameters counted once
+    total_steps = run.steps or sum(s.planned_steps for s in states.values())
+    eval_every = run.eval_every or max(1, total_steps // 10)
+    sampler = TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
+                          temperature=run.temperature, seed=run.seed)
+    # Every check on the data has run: only now is the output folder touched.
+    replaced = prepare_multitask_output(output, overwrite=overwrite)
+    write_json(output / RUN_FILE, run.to_dict())
+    accelerator = make_accelerator(run.precision)
+    container.to(accelerator.device)
+    optimizer = torch.optim.AdamW(deduplicated_groups(states))
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(run.warmup_ratio * total_steps), total_steps)
+    bf16 = accelerator.mixed_precision == "bf16"
+    if bf16 and accelerator.device.type == "cpu":
+        prefer_eager_attention(container)
+    backbone_print = fingerprint(backbone)
+    log_file = (output / "train_log.jsonl").open("w")
+    started, train_seconds, step = time.perf_counter(), 0.0, 0
+    plain_every = max(1, total_steps // 10) if show_progress else 0
+    try:
+        with stored_in(frozen_linear_parameters(container), torch.bfloat16 if bf16 else None):
+            for model in models.values():
+                model.train()
+            while step < total_steps and sampler.active:
+                name = sampler.draw()
+                state = states[name]
+                tick = time.perf_counter()
+                loss = train_step(state.model, state.next_batch(run.seed), state.train_features, optimizer, scheduler,
+                                  config=state.config, pad_token_id=tokenizer.pad_token_id, accelerator=accelerator,
+                                  task=state.task)
+                train_seconds += time.perf_counter() - tick
+                step += 1
+                state.steps += 1
+                if step % LOG_EVERY == 0:
+                    log_file.write(json.dumps({"step": step, "task": name, "loss": loss,
+                                               "lr": scheduler.get_last_lr()[0]}) + "\n")
+                if plain_every and step % plain_every == 0:
+                    print(f"step {step}/{total_steps}  {name} loss {loss:.4f}", file=sys.stderr)
+                if step % eval_every == 0 or step == total_steps:
+                    evaluate_all(states, sampler, step=step, run=run, accelerator=accelerator, tokenizer=tokenizer,
+                                 output=output, backbone_print=backbone_print, log_file=log_file,
+                                 show_progress=show_progress, command=command)
+    except BaseException:
+        log_file.close()
+        if replaced is not None:
+            shutil.rmtree(output)
+            replaced.rename(output)
+            log(f"the new run failed; the run that --overwrite replaced is back in {output}")
+        raise
+    log_file.close()
+    if replaced is not None:
+        shutil.rmtree(replaced)
+    separate = sum(s.model.parameter_counts()["trainable"] for s in states.values())
+    metrics = {
+        "tasks": {name: {"task": s.task.name, "metric": s.metric, "best_step": s.best_step, "best_dev": s.best_dev,
+                         "final_dev": s.final_dev, "steps_trained": s.steps, "planned_steps": s.planned_steps,
+                         "stopped_at": s.stopped_at, "train_examples": len(s.train_features),
+                         "dev_examples": len(s.dev_features), "lr": s.config.lr, "adapter": str(output / name)}
+                  for name, s in states.items()},
+        "steps": step, "steps_total": total_steps, "sampling": run.sampling, "temperature": run.temperature,
+        "sampling_probabilities": TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
+                                              temperature=run.temperature, seed=run.seed).probabilities(),
+        "shared_encoder": run.shared_encoder, "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - started, "precision": resolve_precision(run.precision),
+        "trainable_parameters": separate - shared, "parameters_shared_away": shared,
+        "backbone_parameters": sum(p.numel() for p in backbone.parameters()),
+    }
+    write_json(output / "metrics.json", metrics)
+    return metrics
+
+
+def deduplicated_groups(states: dict[str, TaskState]) -> list[dict]:
+    """Each task's optimizer groups at its own learning rates; a shared encoder's parameters appear
+    once, in the group of the first task that holds them."""
+    seen: set[int] = set()
+    groups = []
+    for state in states.values():
+        for group in optimizer_groups(state.model, state.config):
+            params = [p for p in group["params"] if id(p) not in seen]
+            seen.update(id(p) for p in params)
+            if params:
+                groups.append({**group, "params": params})
+    return groups
+
+
+def evaluate_all(states: dict[str, TaskState], sampler: TaskSampler, *, step: int, run: MultiTaskConfig, accelerator,
+                 tokenizer, output: Path, backbone_print: str, log_file, show_progress: bool, command) -> None:
+    """Evaluate every task still training; save each one that improved; stop the ones out of patience."""
+    for name, state in states.items():
+        if name not in sampler.active:
+            continue
+        metrics = evaluate(state.model, state.dev_features, config=state.config, pad_token_id=tokenizer.pad_token_id,
+                           label_names=state.labels.names, accelerator=accelerator, task=state.task)
+        headline = state.task.headline(metrics)
+        state.final_dev = headline
+        improved = state.best is None or metrics[state.metric] > state.best
+        log_file.write(json.dumps({"step": step, "task": name, "eval": headline, "best": improved}) + "\n")
+        log_file.flush()
+        if show_progress:
+            print(f"step {step}: {name} dev " + "  ".join(f"{k} {v:.4f}" for k, v in headline.items())
+                  + ("  (best)" if improved else ""), file=sys.stderr)
+        if improved:
+            state.best, state.best_step, state.best_dev, state.evals_without_improvement = (
+                metrics[state.metric], step, headline, 0)
+            save_task_adapter(state, output / name, run=run, backbone_print=backbone_print, command=command)
+            continue
+        state.evals_without_improvement += 1
+        if run.patience and state.evals_without_improvement >= run.patience:
+            sampler.stop(name)
+            state.stopped_at = step
+            if show_progress:
+                print(f"step {step}: {name} stops ({run.patience} evaluations without a better {state.metric})",
+                      file=sys.stderr)
+
+
+def save_task_adapter(state: TaskState, folder: Path, *, run: MultiTaskConfig, backbone_print: str, command) -> None:
+    save_adapter(state.model, folder, label_names=list(state.labels.names), backbone_name=run.model, overwrite=True,
+                 backbone_fingerprint=backbone_print,
+                 extra={"dev_metrics": state.best_dev, "train_examples": len(state.train_features),
+                        "label_aliases": state.renaming, "inputs": state.inputs,
+                        "training": {"data": state.spec.data.train, "dev": state.spec.data.dev, "command": command,
+                                     "multitask": {"tasks": [t.name for t in run.tasks], "sampling": run.sampling,
+                                                   "shared_encoder": run.shared_encoder, "step": state.best_step}}})
+    state.model.unfold_prompt()
+    write_model_card(folder, command=command)
