@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _EXPORTS = {
     "PTuningConfig": "ptune.config", "TrainConfig": "ptune.config",
@@ -15,6 +15,8 @@ _EXPORTS = {
     "PTuningModel": "ptune.model", "TaskAdapter": "ptune.adapter", "PromptedBackbone": "ptune.prompted",
     "Predictor": "ptune.inference", "DataConfig": "ptune.training.run", "RunConfig": "ptune.training.run",
     "train": "ptune.training.run",
+    "AdapterBank": "ptune.bank", "MultiTaskConfig": "ptune.training.multitask", "TaskSpec": "ptune.training.multitask",
+    "train_multitask": "ptune.training.multitask", "ServeConfig": "ptune.serve.config",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,0 +1,206 @@
+"""Protocol `serve-mixed` (../shared/BENCHMARK.md): one `ptune serve` holding the SST-2, RTE and
+CoNLL-2003 adapters on one backbone, under a fixed mixed workload on loopback, against (a) the same
+server with micro-batching off and (b) one single-task server process per task.
+
+Workload: a bounded number of requests (default 2,000), drawn once with a fixed seed: 60% SST-2
+dev sentences, 20% RTE dev pairs, 20% CoNLL-2003 dev sentences as plain text; 1-8 inputs per
+request. Each configuration sends all of them at concurrency 1, 8 and 32 (a time limit per run
+bounds the slow ones). Every answer is checked against the adapter run alone in this process
+(ptune.inference.Predictor): labels, tags and entity spans equal, probabilities within 1e-4.
+
+    python benchmarks/serve_mixed.py --adapters benchmarks/results/multitask/joint-seed0 \
+        --output benchmarks/results/serve-mixed.json
+
+Writes the table (throughput in inputs/s, latency percentiles, errors, wrong answers, server
+memory) as JSON and prints it as Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ptune.data.conll import read_conll  # noqa: E402
+from ptune.data.sources import load_examples  # noqa: E402
+from ptune.inference import Predictor  # noqa: E402
+from ptune.serve.agreement import answers_agree  # noqa: E402
+
+MIX = (("sst2", 0.6), ("rte", 0.2), ("conll", 0.2))
+
+
+def workload(data: Path, requests: int, seed: int) -> list[dict]:
+    sst2 = [e.text for e in load_examples(data / "sst2", split="dev")]
+    rte = [[e.text, e.text_pair] for e in load_examples(data / "rte", split="dev")]
+    conll = [" ".join(s.words) for s in read_conll(data / "conll2003" / "dev.txt")]
+    pools = {"sst2": sst2, "rte": rte, "conll": conll}
+    rng = random.Random(seed)
+    out = []
+    for _ in range(requests):
+        task = rng.choices([t for t, _ in MIX], weights=[w for _, w in MIX])[0]
+        out.append({"task": task, "inputs": rng.sample(pools[task], rng.randint(1, 8))})
+    return out
+
+
+def reference_answers(adapters: dict[str, Path], requests: list[dict]) -> list[list[dict]]:
+    """Each request's answers from its adapter run alone (single-task Predictor, batch of one request)."""
+    predictors = {name: Predictor(path) for name, path in adapters.items()}
+    return [predictors[r["task"]].predict([tuple(x) if isinstance(x, list) else x for x in r["inputs"]])
+            for r in requests]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A `ptune serve` subprocess on loopback."""
+
+    def __init__(self, adapters: dict[str, Path], *flags: str):
+        self.port = free_port()
+        command = [sys.executable, "-m", "ptune.cli", "serve", "--port", str(self.port), *flags]
+        for name, path in adapters.items():
+            command += ["--adapter", f"{name}={path}"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        deadline = time.time() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"server did not start: {self.process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+async def load(urls: dict[str, str], requests: list[dict], expected: list[list[dict]], *, concurrency: int,
+               time_limit: float) -> dict:
+    """Send `requests` (each to urls[task]) with `concurrency` workers; latency per request."""
+    latencies, errors, wrong, inputs_done = [], 0, 0, 0
+    queue = list(range(len(requests)))
+    queue.reverse()
+    started = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors, wrong, inputs_done
+        while queue and time.perf_counter() - started < time_limit:
+            i = queue.pop()
+            request = requests[i]
+            tick = time.perf_counter()
+            try:
+                answer = await client.post(urls[request["task"]] + "/v1/predict", json=request)
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - tick)
+            if answer.status_code != 200:
+                errors += 1
+                continue
+            inputs_done += len(request["inputs"])
+            if not answers_agree(answer.json()["predictions"], expected[i]):
+                wrong += 1
+
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    latencies.sort()
+
+    def percentile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {"requests": len(latencies), "inputs": inputs_done, "seconds": seconds,
+            "inputs_per_s": inputs_done / seconds, "p50_ms": percentile(0.50), "p95_ms": percentile(0.95),
+            "p99_ms": percentile(0.99), "mean_ms": statistics.fmean(latencies) * 1000 if latencies else None,
+            "errors": errors, "wrong_answers": wrong, "complete": len(latencies) + errors == len(requests)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--adapters", required=True, help="folder with sst2/, rte/ and conll/ adapter folders")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--time-limit", type=float, default=240, help="seconds per configuration and concurrency")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--max-wait-ms", type=float, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True, help="results JSON")
+    args = parser.parse_args()
+    adapters = {name: Path(args.adapters) / name for name, _ in MIX}
+    requests = workload(Path(args.data), args.requests, args.seed)
+    print(f"{len(requests)} requests, {sum(len(r['inputs']) for r in requests)} inputs; computing reference answers",
+          file=sys.stderr)
+    expected = reference_answers(adapters, requests)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    batching = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
+    configurations = {
+        "one server, micro-batching": lambda: [Server(adapters, *batching)],
+        "one server, batching off": lambda: [Server(adapters, "--no-batching")],
+        "one process per task": lambda: [Server({name: path}, *batching) for name, path in adapters.items()],
+    }
+    rows = []
+    for label, start in configurations.items():
+        servers = start()
+        try:
+            urls = {name: (servers[0] if len(servers) == 1 else servers[i]).url for i, (name, _) in enumerate(MIX)}
+            memory = sum(s.rss_mb() for s in servers)
+            for concurrency in levels:
+                result = asyncio.run(load(urls, requests, expected, concurrency=concurrency, time_limit=args.time_limit))
+                result.update(configuration=label, concurrency=concurrency, processes=len(servers),
+                              server_rss_mb_at_start=memory, server_rss_mb_after=sum(s.rss_mb() for s in servers))
+                rows.append(result)
+                print(json.dumps(result), file=sys.stderr)
+        finally:
+            for server in servers:
+                server.stop()
+    import torch
+
+    report = {"protocol": "serve-mixed", "requests": len(requests), "mix": dict(MIX), "seed": args.seed,
+              "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "adapters": str(args.adapters),
+              "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
+              "command": " ".join([Path(sys.executable).name, *sys.argv]), "rows": rows}
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    lines = ["| configuration | concurrency | inputs/s | p50 ms | p95 ms | p99 ms | errors | wrong answers | "
+             "requests done | server RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['configuration']} | {r['concurrency']} | {r['inputs_per_s']:.1f} | {r['p50_ms']:.0f} | "
+                     f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {r['wrong_answers']} | "
+                     f"{r['requests']}/{report['requests']} | {r['server_rss_mb_after']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
