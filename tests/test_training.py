@@ -203,3 +203,26 @@ def test_deep_prompts_resume_after_kill_9_like_an_uninterrupted_run(tiny_backbon
     assert losses(tmp_path / "killed") == losses(tmp_path / "reference")
     for name in ("inference.safetensors", "prompt_encoder.safetensors"):
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()
+
+
+def test_tensorboard_receives_losses_dev_scores_and_settings(tiny_backbone_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(tiny_backbone_dir, tmp_path / "run", "--report-to", "tensorboard")
+    assert result.returncode == 0, result.stderr
+    events = EventAccumulator(str(next((tmp_path / "run" / "tensorboard").iterdir())))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert {"train/loss", "train/lr", "dev/accuracy"} <= set(scalars)
+    assert [e.step for e in events.Scalars("dev/accuracy")] == [5, 10, 15, 20, 25, 30]
+
+
+def test_a_tracker_that_is_not_installed_or_unknown_is_a_clear_error(tiny_backbone_dir, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("wandb") is None:
+        result = train(tiny_backbone_dir, tmp_path / "w", "--report-to", "wandb")
+        assert result.returncode == 2 and "pip install wandb" in result.stderr
+        assert not (tmp_path / "w").exists()  # refused before anything was written
+    result = train(tiny_backbone_dir, tmp_path / "x", "--report-to", "mlflow")
+    assert result.returncode == 2 and "report_to='mlflow'" in result.stderr

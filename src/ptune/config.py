@@ -126,6 +126,8 @@ class TrainConfig:
     """`fp32`, `bf16` (autocast, fp32 master weights) or `auto` (bf16 where the hardware has it)."""
     fp32_finish: float = 0.0
     """Under bf16, run this fraction of the optimizer steps, the last ones, in fp32 (0 to 1)."""
+    report_to: str = "none"
+    """Experiment trackers: `tensorboard` (event files in <output>/tensorboard), `wandb`, both comma-separated, or `none`."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -155,6 +157,9 @@ class TrainConfig:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
         if self.precision not in ("auto", "fp32", "bf16"):
             problems.append(f"precision={self.precision!r}: expected 'auto', 'fp32' or 'bf16'")
+        from ptune.training.trackers import tracker_problems
+
+        problems += tracker_problems(self.report_to)
         if problems:
             raise ConfigError("TrainConfig", problems)
 

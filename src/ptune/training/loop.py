@@ -25,6 +25,7 @@ from ptune.precision import FrozenCast, frozen_linear_parameters, stored_in
 from ptune.config import TrainConfig
 from ptune.errors import ConfigError
 from ptune.data.batching import shard, training_batches
+from ptune.training import trackers
 from ptune.training.checkpoint import LoopState, has_checkpoint, load_checkpoint, save_checkpoint
 from ptune.batched import MODEL_INPUTS, predict_outputs, to_device
 from ptune.tasks import Task, get_task
@@ -180,11 +181,14 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
             if state.step % LOG_EVERY == 0 or state.step == total_steps:
                 log.write({"step": state.step, "epoch": state.step / steps_per_epoch, "loss": loss,
                            "lr": scheduler.get_last_lr()[0], "train_samples_per_s": throughput})
+                trackers.log(accelerator, {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0],
+                                           "train/samples_per_s": throughput}, step=state.step)
             if state.step % eval_every == 0 or state.step == total_steps:
                 metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
                                    label_names=label_names, accelerator=accelerator, task=task)
                 stop = record_evaluation(state, metrics, config=config, metric=metric, headline=task.headline(metrics),
                                          log=log, on_best=on_best)
+                trackers.log(accelerator, {f"dev/{k}": v for k, v in task.headline(metrics).items()}, step=state.step)
                 if speaking:
                     progress.write(f"step {state.step}: dev " + "  ".join(
                         f"{k} {v:.4f}" for k, v in task.headline(metrics).items()) + ("  (best)" if state.best_step == state.step else ""),

@@ -42,6 +42,7 @@ from ptune.hub import write_model_card
 from ptune.model import PTuningModel
 from ptune.precision import frozen_linear_parameters, resolve_precision, stored_in
 from ptune.tasks import get_task
+from ptune.training import trackers
 from ptune.training.loop import evaluate, metric_name, optimizer_groups, train_step
 from ptune.training.run import DataConfig, input_form, make_accelerator
 
@@ -114,6 +115,8 @@ class MultiTaskConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     eval_batch_size: int = 64
+    report_to: str = "none"
+    """Experiment trackers: `tensorboard` (event files in <output>/tensorboard), `wandb`, or `none`."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -137,6 +140,7 @@ class MultiTaskConfig:
                 problems.append(f"task {spec.name!r}: epochs must be > 0 and batch_size >= 1")
         if self.shared_encoder:
             problems += shared_encoder_problems(self.tasks)
+        problems += trackers.tracker_problems(self.report_to)
         if problems:
             raise ConfigError("MultiTaskConfig", problems)
         for spec in self.tasks:  # the optimizer settings, checked where they are defined
@@ -315,7 +319,9 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print,
     # Every check on the data has run: only now is the output folder touched.
     replaced = prepare_multitask_output(output, overwrite=overwrite)
     write_json(output / RUN_FILE, run.to_dict())
-    accelerator = make_accelerator(run.precision)
+    accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output)
+    trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
+        t.name: t.to_dict() for t in run.tasks}})
     container.to(accelerator.device)
     optimizer = torch.optim.AdamW(deduplicated_groups(states))
     scheduler = get_linear_schedule_with_warmup(optimizer, round(run.warmup_ratio * total_steps), total_steps)
@@ -343,6 +349,7 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print,
                 if step % LOG_EVERY == 0:
                     log_file.write(json.dumps({"step": step, "task": name, "loss": loss,
                                                "lr": scheduler.get_last_lr()[0]}) + "\n")
+                    trackers.log(accelerator, {f"train/{name}/loss": loss}, step=step)
                 if plain_every and step % plain_every == 0:
                     print(f"step {step}/{total_steps}  {name} loss {loss:.4f}", file=sys.stderr)
                 if step % eval_every == 0 or step == total_steps:
@@ -357,6 +364,7 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print,
             log(f"the new run failed; the run that --overwrite replaced is back in {output}")
         raise
     log_file.close()
+    trackers.finish(accelerator)
     if replaced is not None:
         shutil.rmtree(replaced)
     separate = sum(s.model.parameter_counts()["trainable"] for s in states.values())
@@ -402,6 +410,7 @@ def evaluate_all(states: dict[str, TaskState], sampler: TaskSampler, *, step: in
                            label_names=state.labels.names, accelerator=accelerator, task=state.task)
         headline = state.task.headline(metrics)
         state.final_dev = headline
+        trackers.log(accelerator, {f"dev/{name}/{k}": v for k, v in headline.items()}, step=step)
         improved = state.best is None or metrics[state.metric] > state.best
         log_file.write(json.dumps({"step": step, "task": name, "eval": headline, "best": improved}) + "\n")
         log_file.flush()

@@ -21,11 +21,12 @@ from ptune.model import PTuningModel
 from ptune.precision import resolve_precision
 from ptune.tasks import Task, get_task
 from ptune.training.checkpoint import has_checkpoint
+from ptune.training import trackers
 from ptune.training.loop import fit
 
 RUN_CONFIG_FILE = "run_config.json"
 RUN_FILES = (RUN_CONFIG_FILE, CONFIG_FILE, "metrics.json", "train_log.jsonl", "checkpoints",
-             "inference.safetensors", "prompt_encoder.safetensors", "README.md")
+             "inference.safetensors", "prompt_encoder.safetensors", "README.md", "tensorboard")
 
 
 @dataclass
@@ -138,7 +139,8 @@ def check_resumable(output: Path, run: RunConfig) -> None:
     except (OSError, json.JSONDecodeError) as err:
         raise PtuneError(f"--resume: {saved} is missing or damaged ({err}); start a new run instead") from None
     now = run.to_dict()
-    differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output"}
+    # Where the output and the trackers go may change between a run and its resumption.
+    differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output", "training.report_to"}
                        if flatten(previous).get(key) != flatten(now).get(key))
     if differing:
         details = "; ".join(f"{k}: run has {flatten(previous).get(k)!r}, now {flatten(now).get(k)!r}" for k in differing)
@@ -168,11 +170,17 @@ def restore_replaced(output: Path, replaced: Path) -> None:
     replaced.rmdir()
 
 
-def make_accelerator(precision: str):
+def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None):
     from accelerate import Accelerator
 
+    from ptune.training.trackers import accelerator_options, missing_packages
+
+    missing = missing_packages(report_to)
+    if missing:
+        raise ConfigError("TrainConfig", missing)
     # cpu=True is what lets accelerate run several CPU processes (torchrun / accelerate launch).
-    options = {"mixed_precision": resolve_precision(precision), "cpu": not torch.cuda.is_available()}
+    options = {"mixed_precision": resolve_precision(precision), "cpu": not torch.cuda.is_available(),
+               **accelerator_options(report_to, Path(output or "."))}
     try:
         return Accelerator(**options)
     except ValueError:
@@ -227,12 +235,13 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     # Every check on the data runs before the output folder is touched (--overwrite included).
     train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels)
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels)
-    accelerator = make_accelerator(run.training.precision)
+    accelerator = make_accelerator(run.training.precision, report_to=run.training.report_to, output=output)
     replaced = None
     if accelerator.is_main_process:
         replaced = prepare_output(output, run=run, resume=resume, overwrite=overwrite)
     accelerator.wait_for_everyone()
     backbone_print = fingerprint(backbone)
+    trackers.start(accelerator, run_name=output.name or "ptune", settings=run.to_dict())
     best: dict = {}
 
     def save_best(metrics: dict) -> None:
@@ -255,6 +264,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
             restore_replaced(output, replaced)
             log(f"the new run failed; the run that --overwrite replaced is back in {output}")
         raise
+    trackers.finish(accelerator)
     if replaced is not None:
         shutil.rmtree(replaced)
     counts = accelerator.unwrap_model(model).parameter_counts()
