@@ -22,7 +22,7 @@ def ptune(*args, stdin: bytes | None = None, shell_pipe: str | None = None) -> t
         command = " ".join([sys.executable, "-m", "ptune.cli", *map(str, args)]) + shell_pipe
         done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True)
     else:
-        done = subprocess.run([sys.executable, "-m", "ptune.cli", *map(str, args)], input=stdin, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "ptune.cli", *map(str, args)], input=stdin, capture_output=True, timeout=300,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
     lines = [l.strip() for l in done.stderr.decode(errors="replace").splitlines() if l.strip()]
     start = next((i for i, l in enumerate(lines) if l.startswith("ptune ") and ": error:" in l), None)
@@ -86,6 +86,18 @@ def main() -> None:
         ("predict: `--output` onto an existing file", lambda: ptune("predict", "--adapter", run, "great", "--output", work / "existing.jsonl")),
         ("predict: `--batch-size 0`", lambda: ptune("predict", "--adapter", run, "great", "--batch-size", "0")),
         ("predict: a backbone of another hidden size with `--allow-backbone-mismatch`", lambda: ptune("predict", "--adapter", run, "great", "--model", wider(work), "--allow-backbone-mismatch")),
+        ("train: `--report-to wandb` without wandb installed", lambda: ptune("train", "--data", DEMO, "--output", work / "a", *flags, "--report-to", "wandb")),
+        ("train: `--report-to mlflow`", lambda: ptune("train", "--data", DEMO, "--output", work / "a", *flags, "--report-to", "mlflow")),
+        ("multitask: `--task sst2=classification` (no data)", lambda: ptune("multitask", "--task", "sst2=classification", "--output", work / "mt")),
+        ("multitask: `--shared-encoder` with the embedding encoder", lambda: ptune("multitask", "--task", f"a=classification:{DEMO}", "--task", f"b=classification:{DEMO}", "--shared-encoder", "--output", work / "mt")),
+        ("multitask: two tasks of one name", lambda: ptune("multitask", "--task", f"a=classification:{DEMO}", "--task", f"a=classification:{DEMO}", "--output", work / "mt")),
+        ("multitask: `--spec` that is not JSON", lambda: ptune("multitask", "--spec", work / "latin1.txt", "--output", work / "mt")),
+        ("multitask: into a single-task run folder", lambda: ptune("multitask", "--model", model, "--task", f"a=classification:{DEMO}", "--output", run, "--overwrite")),
+        ("serve: nothing to serve", lambda: ptune("serve")),
+        ("serve: `--adapter sst2` (no folder)", lambda: ptune("serve", "--adapter", "sst2")),
+        ("serve: `--max-batch-size 0`", lambda: ptune("serve", "--adapter", f"sst2={run}", "--max-batch-size", "0")),
+        ("serve: an adapter of another backbone beside one of this backbone", lambda: ptune("serve", "--adapter", f"sst2={run}", "--adapter", f"other={damaged('foreign', refingerprint)}")),
+        ("serve: a task name with a slash", lambda: ptune("serve", "--adapter", f"a/b={run}")),
         ("compare: unknown method", lambda: ptune("compare", "--data", DEMO, "--methods", "p-tune", "--output", work / "grid")),
         ("advise: `--model-size 0`", lambda: ptune("advise", "--task", "ner", "--model-size", "0", "--train-size", "10")),
     ]
@@ -94,11 +106,81 @@ def main() -> None:
         code, message = case()
         rows.append(f"| {label} | {code} | {message.replace('|', '/').replace(str(work), '…')[:300]} |")
         print(rows[-1], flush=True)
+    http = ["| request | status | error kind | message |", "|---|---|---|---|"] + http_rows(run, model, work)
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text("# Bad inputs and what ptune says\n\nMade by `python benchmarks/bad_inputs.py` (a tiny random-weight BERT; "
                    "paths shortened to …). Exit 2: a mistake in the input, reported in one line; 0: handled.\n\n"
-                   + "\n".join(rows) + "\n")
+                   + "\n".join(rows) + "\n\n## `ptune serve`: bad requests\n\nThe same server answers each (tasks `sst2`, "
+                   "`rte` taking pairs, `ner`; limits lowered to 8 inputs, 200 characters, 2,000 bytes), and a good "
+                   "request after each is answered.\n\n" + "\n".join(http) + "\n")
     shutil.rmtree(work)
+
+
+def http_rows(run: Path, model: Path, work: Path) -> list[str]:
+    from fastapi.testclient import TestClient
+
+    from conftest import save_random_adapter
+    from ptune.backbone import load_backbone
+    from ptune.bank import AdapterBank
+    from ptune.serve.app import create_app
+    from ptune.serve.config import ServeConfig
+
+    backbone, _ = load_backbone(str(model))
+    adapters = {"sst2": run,
+                "rte": save_random_adapter(backbone, model, work / "rte", task="classification", injection="input",
+                                           placement="after_cls", k=3, seed=1, inputs="pair"),
+                "ner": save_random_adapter(backbone, model, work / "ner", task="token_classification", injection="deep",
+                                           placement="after_cls", k=4, seed=2)}
+    bank = AdapterBank.from_adapters(adapters, model_name=str(model))
+    json_type = {"content-type": "application/json"}
+    requests = [
+        ("unknown task", dict(json={"task": "nope", "inputs": ["x"]})),
+        ("`task` not a string", dict(json={"task": 3, "inputs": ["x"]})),
+        ("no `inputs`", dict(json={"task": "sst2"})),
+        ("`inputs` a string, not a list", dict(json={"task": "sst2", "inputs": "great"})),
+        ("empty `inputs`", dict(json={"task": "sst2", "inputs": []})),
+        ("an unknown field", dict(json={"task": "sst2", "inputs": ["x"], "top_k": 3})),
+        ("a JSON list as the body", dict(json=["sst2", "great"])),
+        ("a pair for a single-text task", dict(json={"task": "sst2", "inputs": [["a", "b"]]})),
+        ("a single text for a pair task", dict(json={"task": "rte", "inputs": ["a"]})),
+        ("a number as an input", dict(json={"task": "sst2", "inputs": [42]})),
+        ("a word list for NER", dict(json={"task": "ner", "inputs": [["John", "lives"]]})),
+        ("an empty input", dict(json={"task": "sst2", "inputs": ["ok", ""]})),
+        ("a whitespace input", dict(json={"task": "ner", "inputs": ["  \n"]})),
+        ("an input over the character limit", dict(json={"task": "sst2", "inputs": ["x" * 201]})),
+        ("more inputs than the limit", dict(json={"task": "sst2", "inputs": ["x"] * 9})),
+        ("invalid JSON", dict(content=b'{"task": "sst2", "inputs": [', headers=json_type)),
+        ("a body that is not UTF-8", dict(content=b'{"task": "\xff"}', headers=json_type)),
+        ("`Content-Type: text/plain`", dict(content=b'{"task": "sst2", "inputs": ["x"]}', headers={"content-type": "text/plain"})),
+        ("a body over the byte limit", dict(content=b'{"task": "sst2", "inputs": ["' + b"x" * 3000 + b'"]}', headers=json_type)),
+        ("GET on /v1/predict", None),
+        ("an unknown path", "/v2/predict"),
+    ]
+    rows = []
+    settings = ServeConfig(max_inputs_per_request=8, max_chars_per_input=200, max_body_bytes=2000, max_queue=64)
+    with TestClient(create_app(bank, settings)) as client:
+        for label, send in requests:
+            if send is None:
+                answer = client.get("/v1/predict")
+            elif isinstance(send, str):
+                answer = client.get(send)
+            else:
+                answer = client.post("/v1/predict", **send)
+            error = answer.json()["error"]
+            assert client.post("/v1/predict", json={"task": "sst2", "inputs": ["great"]}).status_code == 200
+            rows.append(f"| {label} | {answer.status_code} | `{error['kind']}` | {error['message'].replace('|', '/')[:200]} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def refingerprint(folder: Path) -> None:
+    """The adapter as if trained on another backbone: its recorded weight fingerprint changed."""
+    import json
+
+    path = folder / "ptune_config.json"
+    config = json.loads(path.read_text())
+    config["backbone"]["fingerprint"] = "sha256:" + "0" * 64
+    path.write_text(json.dumps(config))
 
 
 def edit(folder: Path, old: str, new: str) -> None:

@@ -187,3 +187,16 @@ def test_a_spec_file_sets_per_task_settings(tmp_path):
     spec.write_text(json.dumps({"tasks": {"a": {"data": "x", "epoch": 2}}, "output": "o"}))
     with pytest.raises(PtuneError, match="epoch"):
         multitask_config(args)
+
+
+def test_tensorboard_gets_each_tasks_loss_and_dev_scores(specs, tiny_backbone_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = MultiTaskConfig(tasks=specs, output=str(tmp_path / "tb"), model=str(tiny_backbone_dir), steps=20,
+                          eval_every=10, precision="fp32", report_to="tensorboard")
+    train_multitask(run, show_progress=False)
+    events = EventAccumulator(str(next((tmp_path / "tb" / "tensorboard").iterdir())))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"dev/sentiment/accuracy", "dev/pairs/accuracy", "dev/tags/f1"} <= scalars
+    assert any(tag.startswith("train/") and tag.endswith("/loss") for tag in scalars)

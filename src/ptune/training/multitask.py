@@ -316,10 +316,13 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print,
     eval_every = run.eval_every or max(1, total_steps // 10)
     sampler = TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
                           temperature=run.temperature, seed=run.seed)
-    # Every check on the data has run: only now is the output folder touched.
+    accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output)
+    if accelerator.num_processes > 1:
+        raise ConfigError("multitask", ["multi-task training runs in one process (one device); launch it without "
+                                        "torchrun / accelerate launch"])
+    # Every check on the data and settings has run: only now is the output folder touched.
     replaced = prepare_multitask_output(output, overwrite=overwrite)
     write_json(output / RUN_FILE, run.to_dict())
-    accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output)
     trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
         t.name: t.to_dict() for t in run.tasks}})
     container.to(accelerator.device)
