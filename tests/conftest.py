@@ -103,13 +103,16 @@ def save_random_adapter(backbone, backbone_dir, folder, *, task, injection, plac
     from ptune.model import PTuningModel
     from ptune.tasks.token_classification import TokenClassificationConfig
 
-    config = PTuningConfig(num_virtual_tokens=k, injection=injection, placement=placement,
-                           **({"task": TokenClassificationConfig()} if task == "token_classification" else {}))
-    model = PTuningModel(backbone, config, num_labels=len(TAGS) if task != "classification" else 3, seed=seed)
+    from ptune.tasks.question_answering import QuestionAnsweringConfig
+
+    settings = {"token_classification": {"task": TokenClassificationConfig()},
+                "question_answering": {"task": QuestionAnsweringConfig(with_negative=True), "max_length": 48}}
+    labels = {"classification": ["a", "b", "c"], "token_classification": TAGS, "question_answering": ["start", "end"]}[task]
+    config = PTuningConfig(num_virtual_tokens=k, injection=injection, placement=placement, **settings.get(task, {}))
+    model = PTuningModel(backbone, config, num_labels=len(labels), seed=seed)
     with torch.no_grad():  # a head far from its near-zero init, so every logit differs visibly
         for p in model.head.parameters():
             p.normal_(0.0, 1.0)
-    labels = TAGS if task != "classification" else ["a", "b", "c"]
     model.save_pretrained(folder, label_names=labels, backbone_name=str(backbone_dir))
     if inputs:  # what training records from its data (pairs for RTE-like tasks)
         import json

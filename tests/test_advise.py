@@ -99,7 +99,8 @@ def test_a_bf16_gap_within_seed_noise_is_called_noise(tmp_path):
 
 def test_advice_never_picks_what_ptune_cannot_train():
     advice = advise("qa", model_size=22_000_000, train_size=5000)
-    assert advice.method == "LoRA" and any("no qa task" in r for r in advice.reasons)
+    assert advice.method == "P-Tuning" and "--task question_answering" in advice.settings["command"]
+    assert any("NOT measured on question_answering" in r for r in advice.reasons)  # said, not hidden
     generation = advise("generation", model_size=22_000_000, train_size=5000)
     assert any("cannot train generation" in r for r in generation.reasons)
 

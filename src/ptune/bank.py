@@ -23,10 +23,8 @@ from ptune.artifacts import (adapter_settings, backbone_to_load, check_backbone,
                              read_adapter_config)
 from ptune.backbone import fingerprint, load_backbone
 from ptune.batched import to_device
-from ptune.data import Example
-from ptune.data.conll import TaggedSentence
 from ptune.data.transforms import collate
-from ptune.errors import ArtifactError, ConfigError
+from ptune.errors import ConfigError
 from ptune.prompted import BackboneOutput, PromptedBackbone, Prompts
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -51,8 +49,8 @@ class BankEntry:
     @property
     def input_form(self) -> str:
         """What a request gives: `text`, `pair` (two texts) or `words` (text split into words)."""
-        if self.task.input_form == "words":
-            return "words"
+        if self.task.input_form in ("words", "qa"):
+            return self.task.input_form
         return self.config.get("inputs", "text")
 
     def describe(self) -> dict:
@@ -177,13 +175,16 @@ class AdapterBank:
 
     # ---- inputs -----------------------------------------------------------------------------
     def examples(self, entry: BankEntry, inputs: list) -> list:
-        """Request inputs (strings, or [text, pair] for pair tasks) -> the task's examples."""
-        if entry.task.input_form == "words":
-            return [TaggedSentence.from_text(item) for item in inputs]
-        return [Example(item) if isinstance(item, str) else Example(item[0], item[1]) for item in inputs]
+        """Request inputs (strings, [text, pair] for pair tasks, {question, context} for QA) -> the task's examples."""
+        return [entry.task.example(item, i) for i, item in enumerate(inputs)]
 
     def features(self, entry: BankEntry, examples: list) -> list[dict]:
-        return entry.task.features(examples, tokenizer=self.tokenizer, max_length=entry.max_length, labels=None)
+        return entry.task.features(examples, tokenizer=self.tokenizer, max_length=entry.max_length, labels=None,
+                                   config=entry.adapter.config.task)
+
+    def decode(self, entry: BankEntry, logits: list[torch.Tensor], examples: list, features: list[dict]) -> list[dict]:
+        """One prediction per example, from the logits of its features."""
+        return entry.task.decode_batch(logits, examples, features, entry.label_names, config=entry.adapter.config.task)
 
     # ---- forward passes ---------------------------------------------------------------------
     def mixed_prompts(self, adapters: list[TaskAdapter], *, placement: str) -> Prompts:
@@ -236,22 +237,21 @@ class AdapterBank:
 
     def predict(self, requests: list[tuple[str, object]], *, batch_size: int = 64) -> list[dict]:
         """[(task name, input)] of any tasks, in any order -> one decoded prediction per item, with
-        mixed-task batches of up to `batch_size` rows."""
-        resolved = []
+        mixed-task batches of up to `batch_size` rows (a long QA context may take several rows)."""
+        items, rows = [], []
         for name, item in requests:
             entry = self.get(name)
             if entry is None:
                 raise ConfigError("AdapterBank.predict", [f"no task named {name!r}; loaded: {sorted(self.entries())}"])
             example = self.examples(entry, [item])[0]
-            resolved.append((entry, example, self.features(entry, [example])[0]))
-        results = []
-        for start in range(0, len(resolved), batch_size):
-            chunk = resolved[start:start + batch_size]
-            logits = self.run([(entry, feature) for entry, _, feature in chunk])
-            results += [entry.task.decode(row, example, feature, entry.label_names)
-                        for row, (entry, example, feature) in zip(logits, chunk)]
-        return results
-
+            features = self.features(entry, [example])
+            items.append((entry, example, features, len(rows)))
+            rows += [(entry, feature) for feature in features]
+        logits = []
+        for start in range(0, len(rows), batch_size):
+            logits += self.run(rows[start:start + batch_size])
+        return [self.decode(entry, logits[first:first + len(features)], [example], features)[0]
+                for entry, example, features, first in items]
 
 TASK_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 

@@ -112,8 +112,9 @@ def add_train_parser(commands) -> None:
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted) instead of stopping")
     p.add_argument("--label-names", default=None, metavar="0=negative,1=positive",
                    help="names for the labels as the files write them (GLUE TSVs write numbers)")
-    p.add_argument("--task", choices=sorted({*TASKS, "ner"}), default="classification",
-                   help="classification (sentences, sentence pairs) or token_classification (ner: CoNLL files)")
+    p.add_argument("--task", choices=sorted({*TASKS, "ner", "qa"}), default="classification",
+                   help="classification (sentences, sentence pairs), token_classification (ner: CoNLL files) or "
+                        "question_answering (qa: SQuAD v1.1/v2.0 JSON, or the Hub's squad / squad_v2)")
     p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help=attribute_docs(PTuningConfig)["injection"])
     p.add_argument("--encoder", choices=sorted(ENCODERS), default=None,
                    help="prompt encoder (default: mlp for --injection input, embedding for deep)")
@@ -242,7 +243,10 @@ def add_predict_parser(commands) -> None:
     p = commands.add_parser("predict", help="label texts with an adapter (JSONL out)")
     p.add_argument("--adapter", required=True)
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label; '-' reads one text per line from stdin")
-    p.add_argument("--file", default=None, help="one text per line (.txt), or a .tsv/.csv/.jsonl data file (pairs too)")
+    p.add_argument("--file", default=None, help="one text per line (.txt), or a .tsv/.csv/.jsonl data file (pairs too); "
+                                                "QA: a SQuAD .json file or .jsonl lines {\"question\": ..., \"context\": ...}")
+    p.add_argument("--question", default=None, help="QA adapters: the question (with --context)")
+    p.add_argument("--context", default=None, help="QA adapters: the passage the answer is taken from")
     p.add_argument("--output", default=None, help="write JSONL here instead of stdout")
     p.add_argument("--model", default=None)
     p.add_argument("--allow-backbone-mismatch", action="store_true")
@@ -284,12 +288,56 @@ def read_lines(handle, origin: str) -> list[str]:
     return text.splitlines()
 
 
+def read_qa_inputs(args) -> list:
+    """QA inputs: --question/--context, a SQuAD .json or a .jsonl file, or JSONL on stdin ('-')."""
+    from ptune.data.squad import read_squad_file
+
+    if args.texts and args.texts != ["-"]:
+        raise PtuneError("a question-answering adapter takes --question Q --context C, --file (SQuAD .json or .jsonl "
+                         "lines {\"question\": ..., \"context\": ...}), or '-' for such lines on stdin; not TEXT arguments")
+    if (args.question is None) != (args.context is None):
+        raise PtuneError("give --question and --context together")
+    inputs = [{"question": args.question, "context": args.context}] if args.question is not None else []
+    lines = []
+    if args.texts == ["-"]:
+        lines += [("stdin", n, line) for n, line in enumerate(read_lines(sys.stdin.buffer, "stdin"), 1)]
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise PtuneError(f"--file {path}: no such file")
+        if path.suffix == ".json":
+            inputs += read_squad_file(path)
+        else:
+            with path.open("rb") as handle:
+                lines += [(str(path), n, line) for n, line in enumerate(read_lines(handle, str(path)), 1)]
+    for origin, number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise PtuneError(f"{origin}:{number}: not a JSON object ({err}); expected {{\"question\": ..., \"context\": ...}}") from None
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("question", "context")):
+            raise PtuneError(f"{origin}:{number}: expected {{\"question\": ..., \"context\": ...}} with two strings")
+        inputs.append(item)
+    if not inputs:
+        raise PtuneError("nothing to predict: give --question and --context, --file, or '-' for JSONL on stdin")
+    return inputs
+
+
 def cmd_predict(args) -> int:
+    from ptune.artifacts import read_adapter_config
     from ptune.files import check_output_file, write_output_text
+    from ptune.hub import resolve_adapter
     from ptune.inference import Predictor
 
     if args.output:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output")
+    task = get_task(read_adapter_config(resolve_adapter(args.adapter))["task"].get("type", "classification"))
+    if task.input_form == "qa":
+        return predict_answers(args, read_qa_inputs(args))
+    if args.question is not None or args.context is not None:
+        raise PtuneError(f"--question/--context are for question-answering adapters; this one is {task.name}")
     inputs = read_inputs(args)
     predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
                           allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
@@ -305,6 +353,27 @@ def cmd_predict(args) -> int:
         text = item if isinstance(item, str) else item.text
         pair = {} if isinstance(item, str) or item.text_pair is None else {"text_pair": item.text_pair}
         rows.append(json.dumps({"text": text, **pair, **prediction}, ensure_ascii=False))
+    out = "\n".join(rows) + "\n"
+    if args.output:
+        write_output_text(args.output, out, overwrite=args.overwrite, flag="--output")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def predict_answers(args, inputs: list) -> int:
+    from ptune.files import write_output_text
+    from ptune.inference import Predictor
+
+    predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
+                          allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
+                          quantize=args.quantize, compile=args.compile)
+    rows = []
+    for item, prediction in zip(inputs, predictor.predict(inputs)):
+        question = item["question"] if isinstance(item, dict) else item.question
+        identifier = item.get("id") if isinstance(item, dict) else item.id
+        rows.append(json.dumps({**({"id": identifier} if identifier is not None else {}), "question": question,
+                                **prediction}, ensure_ascii=False))
     out = "\n".join(rows) + "\n"
     if args.output:
         write_output_text(args.output, out, overwrite=args.overwrite, flag="--output")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptune.defaults import default_injection, default_learning_rate, default_prompt_length
+from ptune.defaults import default_injection, default_learning_rate, default_max_length, default_prompt_length
 from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
 from ptune.injections import INJECTIONS
@@ -38,8 +38,9 @@ class PTuningConfig:
     task: TaskConfig = field(default_factory=ClassificationConfig)
     backbone_dropout: bool = False
     """Keep the frozen backbone's own dropout active while training (False: deterministic features)."""
-    max_length: int = 128
-    """Word pieces of text per example (input-level virtual tokens come on top, within the position limit)."""
+    max_length: int | None = None
+    """Word pieces of text per example (input-level virtual tokens come on top, within the position
+    limit); default 128, 384 for question answering (question + one context window)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -49,6 +50,8 @@ class PTuningConfig:
         problems = []
         if self.injection is None:
             self.injection = default_injection(self.task.name)
+        if self.max_length is None:
+            self.max_length = default_max_length(self.task.name)
         if self.injection not in INJECTIONS:
             problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTIONS)}")
         else:
@@ -150,9 +153,9 @@ class TrainConfig:
             problems.append(f"max_train_samples={self.max_train_samples}: expected >= 1 or None")
         if self.eval_every < 0 or self.early_stopping_patience < 0:
             problems.append("eval_every and early_stopping_patience must be >= 0")
-        if self.metric not in (None, "accuracy", "macro_f1", "f1", "precision", "recall"):
+        if self.metric not in (None, "accuracy", "macro_f1", "f1", "precision", "recall", "exact"):
             problems.append(f"metric={self.metric!r}: expected accuracy or macro_f1 (classification), "
-                            "f1, precision or recall (token classification)")
+                            "f1, precision or recall (token classification), f1 or exact (question answering)")
         if not 0 <= self.fp32_finish <= 1:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
         if self.precision not in ("auto", "fp32", "bf16"):

@@ -28,13 +28,14 @@ def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str 
     if not examples:
         raise DataError(f"{data}: the {split} split has no examples (only a header?); nothing to evaluate")
     task.check_labels(examples, labels, str(data))
+    settings = predictor.model.config.task
     features = task.features(examples, tokenizer=predictor.tokenizer, max_length=predictor.model.max_text_length(),
-                             labels=labels)
+                             labels=labels, config=settings)
     outputs = predict_outputs(predictor.forward, features, batch_size=batch_size,
                               pad_token_id=predictor.tokenizer.pad_token_id, device=predictor.device,
                               bf16=predictor.bf16, collate_fn=task.collate)
     result = {"adapter": str(adapter), "data": str(data), "split": split, "task": task.name,
-              "label_names": list(labels.names), "metrics": task.metrics(outputs, features, list(labels.names))}
+              "label_names": list(labels.names), "metrics": task.metrics(outputs, features, list(labels.names), config=settings)}
     if compare_base:
         if task.name != "classification":
             raise ConfigError("eval", [f"--compare-base fits a linear head on pooled states: classification only, "

@@ -82,7 +82,7 @@ class Predictor:
     def outputs(self, examples: list) -> list[torch.Tensor]:
         """One logits tensor per example: (labels,) for a classifier, (tokens, labels) for a tagger."""
         features = self.task.features(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(),
-                                      labels=None)
+                                      labels=None, config=self.model.config.task)
         return predict_outputs(self.forward, features, batch_size=self.batch_size,
                                pad_token_id=self.tokenizer.pad_token_id, device=self.device, bf16=self.bf16,
                                collate_fn=self.task.collate)
@@ -95,21 +95,18 @@ class Predictor:
         return torch.stack(self.outputs(examples))
 
     def examples(self, inputs: list) -> list:
-        """Texts, (text, pair) tuples or Examples -> the task's examples (words for a tagger)."""
-        if isinstance(inputs, (str, Example, TaggedSentence)):
+        """Texts, (text, pair) tuples, {question, context} dicts or the task's examples -> its examples."""
+        if isinstance(inputs, (str, dict, Example, TaggedSentence)):
             raise ConfigError("Predictor.predict", [f"expected a list of inputs, got one {type(inputs).__name__} "
                                                     f"({str(inputs)[:40]!r}); wrap it in a list: predict([text])"])
-        if self.task.input_form == "words":
-            examples = [item if isinstance(item, TaggedSentence) else TaggedSentence.from_text(item) if isinstance(item, str)
-                        else TaggedSentence(tuple(item)) for item in inputs]
-            empty = [i for i, e in enumerate(examples) if not e.words]
-        else:
-            examples = [item if isinstance(item, Example) else Example(*item) if isinstance(item, (tuple, list))
-                        else Example(item) for item in inputs]
-            empty = [i for i, e in enumerate(examples) if not (e.text or "").strip()]
-        if empty:
-            raise ConfigError("Predictor.predict", [f"input(s) {empty[:10]} are empty or whitespace; "
-                                                    "there is nothing to predict in them"])
+        examples, problems = [], []
+        for i, item in enumerate(inputs):
+            try:
+                examples.append(self.task.example(item, i))
+            except ValueError as err:
+                problems.append(f"input {i}: {err}")
+        if problems:
+            raise ConfigError("Predictor.predict", problems[:10])
         return examples
 
     def predict(self, inputs: list) -> list[dict]:
@@ -119,9 +116,8 @@ class Predictor:
         if not examples:
             return []
         features = self.task.features(examples, tokenizer=self.tokenizer, max_length=self.model.max_text_length(),
-                                      labels=None)
+                                      labels=None, config=self.model.config.task)
         outputs = predict_outputs(self.forward, features, batch_size=self.batch_size,
                                   pad_token_id=self.tokenizer.pad_token_id, device=self.device, bf16=self.bf16,
                                   collate_fn=self.task.collate)
-        return [self.task.decode(logits, example, feature, self.label_names)
-                for logits, example, feature in zip(outputs, examples, features)]
+        return self.task.decode_batch(outputs, examples, features, self.label_names, config=self.model.config.task)

@@ -20,8 +20,10 @@ ONE_BILLION = 1_000_000_000
 SMALL_DATA = 1000
 METHOD_FOR_LAB_NAME = {"P-Tuning": "ptune", "Prompt Tuning": "peft-prompt", "Prefix Tuning": "peft-prefix",
                        "LoRA": "peft-lora"}
-PTUNE_TASKS = {"classification": "classification", "ner": "token_classification"}
-"""The advice's tasks that ptune trains, and its task for each; qa and generation it does not (yet)."""
+PTUNE_TASKS = {"classification": "classification", "ner": "token_classification", "qa": "question_answering"}
+"""The advice's tasks that ptune trains, and its task for each; generation it does not."""
+MEASURED_TASKS = ("classification", "token_classification")
+"""Tasks whose defaults were measured (QA's are NER's: SQuAD's training set was out of reach)."""
 PTUNE_VARIANTS = ("ptune[injection=deep]", "ptune[injection=input]")
 
 
@@ -224,8 +226,12 @@ def measured_defaults(advice: Advice, task: str, *, prompt_tuning: bool) -> None
     injection = default_injection(task)
     lr = default_learning_rate(task, injection)
     advice.settings.update(injection=injection, ptune_lr=lr)
-    advice.reasons.append(f"ptune's measured default for {task}: {injection} prompts at lr {lr:g} "
-                          f"(chosen on held-out training data; BENCHMARKS.md); the lab's lr is for its own setup")
+    if task in MEASURED_TASKS:
+        advice.reasons.append(f"ptune's measured default for {task}: {injection} prompts at lr {lr:g} "
+                              f"(chosen on held-out training data; BENCHMARKS.md); the lab's lr is for its own setup")
+    else:
+        advice.reasons.append(f"ptune's default for {task}: {injection} prompts at lr {lr:g}, taken from NER and "
+                              f"NOT measured on {task} (its training data was out of reach); tune lr on held-out data")
     if prompt_tuning:
         advice.reasons.append("in ptune, prompt tuning is `--encoder embedding` (free prompt rows, no encoder)")
     advice.settings["command"] = (f"ptune train --task {task} --injection {injection}"

@@ -32,6 +32,7 @@ INPUT_FORMS = {
     "text": "a string per input",
     "pair": "a [text, text_pair] list of two strings per input",
     "words": "a string per input (plain text; entities come back with character offsets)",
+    "qa": 'an object {"question": ..., "context": ...} per input (the answer comes back with character offsets)',
 }
 
 
@@ -103,6 +104,12 @@ def check_request(payload, bank: AdapterBank, config: ServeConfig) -> tuple[Bank
 
 
 def check_input_form(item, form: str, task: str, i: int) -> list[str]:
+    if form == "qa":
+        if isinstance(item, dict) and set(item) <= {"question", "context", "id"} and \
+                all(isinstance(item.get(k), str) for k in ("question", "context")):
+            return [item["question"], item["context"]]
+        raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS['qa']}, "
+                                                    f"got {json.dumps(item)[:80]}")
     if form == "pair":
         if isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item):
             return item
@@ -182,8 +189,7 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
             metrics.errors.labels(kind="internal").inc()
             return JSONResponse({"error": {"kind": "internal", "message": f"prediction failed: {err}"}},
                                 status_code=500)
-        predictions = [entry.task.decode(row, example, feature, entry.label_names)
-                       for row, example, feature in zip(logits, examples, features)]
+        predictions = bank.decode(entry, logits, examples, features)
         metrics.observe_request(entry.name, len(inputs), time.perf_counter() - started)
         return {"task": entry.name, "predictions": predictions}
 

@@ -15,7 +15,8 @@ from torch import nn
 from ptune.errors import ConfigError
 
 TASKS: dict[str, "Task"] = {}
-ALIASES = {"ner": "token_classification", "sequence_classification": "classification"}
+ALIASES = {"ner": "token_classification", "sequence_classification": "classification", "qa": "question_answering",
+           "squad": "question_answering"}
 
 
 def register_task(cls: type["Task"]) -> type["Task"]:
@@ -74,13 +75,23 @@ class Task:
     def read(self, source, *, split: str, **options) -> list:
         raise NotImplementedError
 
+    def example(self, item, index: int = 0):
+        """One input as a user gives it (a string, a pair, a dict...) -> this task's example; raises
+        ValueError saying what was expected when the item has the wrong form or is empty."""
+        raise NotImplementedError
+
     def label_set(self, examples: list):
         raise NotImplementedError
 
     def check_labels(self, examples: list, labels, origin: str) -> None:
         """Raise a DataError naming the first example whose label the label set lacks."""
 
-    def features(self, examples: list, *, tokenizer, max_length: int, labels) -> list[dict]:
+    def adapt_config(self, config: TaskConfig, examples: list) -> TaskConfig:
+        """The task config with what the training data decides filled in (QA: SQuAD 2.0 or not)."""
+        return config
+
+    def features(self, examples: list, *, tokenizer, max_length: int, labels, config: TaskConfig | None = None) -> list[dict]:
+        """Model inputs per example; a task may make several per example (QA: windows of a long context)."""
         raise NotImplementedError
 
     def collate(self, features: list[dict], *, pad_token_id: int) -> dict[str, torch.Tensor]:
@@ -98,7 +109,7 @@ class Task:
         raise NotImplementedError
 
     # ---- results --------------------------------------------------------------------------
-    def metrics(self, logits: list[torch.Tensor], features: list[dict], label_names) -> dict:
+    def metrics(self, logits: list[torch.Tensor], features: list[dict], label_names, *, config: TaskConfig | None = None) -> dict:
         raise NotImplementedError
 
     def headline(self, metrics: dict) -> dict:
@@ -108,6 +119,13 @@ class Task:
     def format_report(self, metrics: dict, label_names) -> str:
         raise NotImplementedError
 
-    def decode(self, logits: torch.Tensor, example, feature: dict, label_names) -> dict:
+    def decode(self, logits: torch.Tensor, example, feature: dict, label_names, *, config: TaskConfig | None = None) -> dict:
         """One prediction as JSON-ready output."""
         raise NotImplementedError
+
+    def decode_batch(self, logits: list[torch.Tensor], examples: list, features: list[dict], label_names, *,
+                     config: TaskConfig | None = None) -> list[dict]:
+        """One prediction per example from the logits of its features (one each, unless the task
+        splits examples into several features)."""
+        return [self.decode(row, example, feature, label_names, config=config)
+                for row, example, feature in zip(logits, examples, features)]

@@ -41,6 +41,19 @@ class ClassificationTask(Task):
     def read(self, source, *, split: str, **options) -> list[Example]:
         return load_examples(source, split=split, **options)
 
+    def example(self, item, index: int = 0) -> Example:
+        if isinstance(item, Example):
+            example = item
+        elif isinstance(item, str):
+            example = Example(item)
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item):
+            example = Example(item[0], item[1])
+        else:
+            raise ValueError(f"expected a text or a (text, text_pair), got {type(item).__name__}")
+        if not example.text.strip() or (example.text_pair is not None and not example.text_pair.strip()):
+            raise ValueError("empty or whitespace; there is nothing to predict in it")
+        return example
+
     def label_set(self, examples: list[Example]) -> LabelSet:
         return LabelSet.from_examples(examples)
 
@@ -49,7 +62,7 @@ class ClassificationTask(Task):
             if example.label is not None and example.label not in labels.names:
                 raise DataError(f"{example.origin or origin}: label {example.label!r} is not one of {list(labels.names)}")
 
-    def features(self, examples, *, tokenizer, max_length, labels):
+    def features(self, examples, *, tokenizer, max_length, labels, config=None):
         return tokenize(examples, tokenizer=tokenizer, max_length=max_length, labels=labels)
 
     def collate(self, features, *, pad_token_id):
@@ -70,7 +83,7 @@ class ClassificationTask(Task):
     def loss(self, logits, batch):
         return nn.functional.cross_entropy(logits.float(), batch["labels"])
 
-    def metrics(self, logits, features, label_names) -> dict:
+    def metrics(self, logits, features, label_names, *, config=None) -> dict:
         predictions = torch.stack(list(logits)).argmax(-1).numpy() if len(logits) else np.zeros(0, dtype=int)
         labels = np.array([f["label"] for f in features])
         return classification_metrics(labels=labels, predictions=predictions, label_names=list(label_names))
@@ -78,7 +91,7 @@ class ClassificationTask(Task):
     def format_report(self, metrics, label_names) -> str:
         return format_metrics_table(metrics, list(label_names))
 
-    def decode(self, logits, example, feature, label_names) -> dict:
+    def decode(self, logits, example, feature, label_names, *, config=None) -> dict:
         row = logits.float().softmax(-1).tolist()
         best = max(range(len(row)), key=row.__getitem__)
         return {"label": label_names[best],

@@ -48,6 +48,19 @@ class TokenClassificationTask(Task):
     def read(self, source, *, split: str, skip_bad_rows: bool = False, report=None, **_columns) -> list[TaggedSentence]:
         return load_tagged(source, split=split, skip_bad_rows=skip_bad_rows, report=report)
 
+    def example(self, item, index: int = 0) -> TaggedSentence:
+        if isinstance(item, TaggedSentence):
+            example = item
+        elif isinstance(item, str):
+            example = TaggedSentence.from_text(item)
+        elif isinstance(item, (tuple, list)) and all(isinstance(w, str) for w in item):
+            example = TaggedSentence(tuple(item))
+        else:
+            raise ValueError(f"expected a text or a list of words, got {type(item).__name__}")
+        if not example.words:
+            raise ValueError("empty or whitespace; there is nothing to predict in it")
+        return example
+
     def label_set(self, examples: list[TaggedSentence]) -> LabelSet:
         found = {tag for e in examples for tag in (e.tags or ())}
         # "O" first, then by entity type and B before I: a readable order in tables.
@@ -60,7 +73,7 @@ class TokenClassificationTask(Task):
             if unknown:
                 raise DataError(f"{example.origin or origin}: tag(s) {unknown} are not among the training tags {sorted(known)}")
 
-    def features(self, examples, *, tokenizer, max_length, labels):
+    def features(self, examples, *, tokenizer, max_length, labels, config=None):
         if not examples:
             return []
         encoded = tokenizer([list(e.words) for e in examples], is_split_into_words=True, truncation=True,
@@ -112,7 +125,7 @@ class TokenClassificationTask(Task):
         best = logits.argmax(-1).tolist()
         return [label_names[best[p]] if p >= 0 else "O" for p in feature["first_piece"]]
 
-    def metrics(self, logits, features, label_names) -> dict:
+    def metrics(self, logits, features, label_names, *, config=None) -> dict:
         from seqeval.metrics import accuracy_score, classification_report
 
         gold = [f["tags"] for f in features]
@@ -139,7 +152,7 @@ class TokenClassificationTask(Task):
             lines.append(f"\n{metrics['truncated_words']} word(s) fell beyond max_length and were scored as O")
         return "\n".join(lines)
 
-    def decode(self, logits, example: TaggedSentence, feature, label_names) -> dict:
+    def decode(self, logits, example: TaggedSentence, feature, label_names, *, config=None) -> dict:
         """Entities with their words and character offsets in the input text."""
         from seqeval.metrics.sequence_labeling import get_entities
 

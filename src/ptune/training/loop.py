@@ -79,7 +79,8 @@ def evaluate(model, features, *, config: TrainConfig, pad_token_id: int, label_n
     if folds:
         inner.unfold_prompt()
     model.train()
-    return task.metrics(outputs, features, list(label_names))
+    settings = getattr(getattr(inner, "config", None), "task", None)
+    return task.metrics(outputs, features, list(label_names), config=settings)
 
 
 class TrainLog:

@@ -267,6 +267,7 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
         random.Random(run.seed).shuffle(train_examples)
         train_examples = train_examples[: spec.train_size]
     labels = task.label_set(train_examples)
+    spec.ptuning = dataclasses.replace(spec.ptuning, task=task.adapt_config(spec.ptuning.task, train_examples))
     if len(labels) < 2:
         raise PtuneError(f"task {spec.name!r}: the training data has {len(labels)} distinct label(s); need 2 or more")
     if not dev_examples:
@@ -274,8 +275,9 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     task.check_labels(dev_examples, labels, spec.data.dev or spec.data.train)
     model = PTuningModel(backbone, spec.ptuning, num_labels=len(labels), seed=run.seed)
     length = model.max_text_length()
-    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels)
-    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    settings = spec.ptuning.task
+    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
+    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     config = run.train_config(spec)
     planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
     state = TaskState(spec=spec, task=task, model=model, labels=labels, train_features=train_features,

@@ -223,6 +223,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     if run.training.max_train_samples:
         train_examples = train_examples[: run.training.max_train_samples]
     labels = task.label_set(train_examples)
+    run = dataclasses.replace(run, ptuning=dataclasses.replace(
+        run.ptuning, task=task.adapt_config(run.ptuning.task, train_examples)))
     if len(labels) < 2:
         raise PtuneError(f"the training data has {len(labels)} distinct label(s) {list(labels.names)}; need 2 or more")
     if not dev_examples:
@@ -233,8 +235,9 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     model = PTuningModel(backbone, run.ptuning, num_labels=len(labels), seed=run.training.seed)
     length = model.max_text_length()
     # Every check on the data runs before the output folder is touched (--overwrite included).
-    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels)
-    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels)
+    settings = run.ptuning.task
+    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
+    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     accelerator = make_accelerator(run.training.precision, report_to=run.training.report_to, output=output)
     replaced = None
     if accelerator.is_main_process:
