@@ -248,3 +248,23 @@ def test_compare_command_end_to_end(tiny_backbone_dir, tmp_path):
     report = ptune(*args, "--report-only", "--methods", "linear-probe,ptune,peft-lora")
     assert report.returncode == 0 and "skip" not in report.stderr and (tmp_path / "table.md").exists()
     assert "| peft-lora |" not in report.stdout  # nothing trained, nothing invented
+
+
+@pytest.fixture()
+def tiny_squad(shared_data, tmp_path):
+    """The real SQuAD 2.0 sample split in two: 40 questions to train on, 20 to evaluate."""
+    data = json.loads((shared_data / "squad-sample" / "dev-v2.0-normans.json").read_text())
+    paragraphs = data["data"][0]["paragraphs"]
+    for name, chosen in (("train-v2.0.json", paragraphs[:8]), ("dev-v2.0.json", paragraphs[8:12])):
+        (tmp_path / name).write_text(json.dumps({"version": "v2.0", "data": [{"title": "Normans", "paragraphs": chosen}]}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("method", ["ptune", "peft-lora", "full-ft", "linear-probe"])
+def test_question_answering_methods_give_squad_scores(tiny_backbone_dir, tiny_squad, method):
+    protocol = ProtocolConfig.preset("squad2-minilm", data=str(tiny_squad), model=str(tiny_backbone_dir), max_length=48,
+                                     precision="fp32", epochs=1.0)
+    row = run_cell(protocol, method, seed=0)
+    assert row["task"] == "question_answering" and row["metric"] == "f1"
+    assert 0.0 <= row["dev_score"] == row["dev_f1"] <= 1.0 and 0.0 <= row["dev_exact"] <= 1.0
+    assert row["dev_features"] > row["dev_examples"]  # windows: a context spans several at 48 word pieces

@@ -79,7 +79,8 @@ def evaluate(model, features, *, config: TrainConfig, pad_token_id: int, label_n
     if folds:
         inner.unfold_prompt()
     model.train()
-    settings = getattr(getattr(inner, "config", None), "task", None)
+    # ptune models carry their task settings in config.task, the baselines in task_config.
+    settings = getattr(inner, "task_config", None) or getattr(getattr(inner, "config", None), "task", None)
     return task.metrics(outputs, features, list(label_names), config=settings)
 
 

@@ -15,7 +15,26 @@ from torch import nn
 
 from ptune.backbone import PositionScheme, accepts_token_type_ids
 
-HEAD_MODULES = ("classifier.",)
+HEAD_MODULES = ("classifier.", "qa_outputs.")
+
+
+def auto_model_class(task: str):
+    """transformers' own head class for a ptune task."""
+    import transformers
+
+    from ptune.tasks import get_task
+
+    return {"classification": transformers.AutoModelForSequenceClassification,
+            "token_classification": transformers.AutoModelForTokenClassification,
+            "question_answering": transformers.AutoModelForQuestionAnswering}[get_task(task).name]
+
+
+def task_logits(output) -> torch.Tensor:
+    """A transformers head's output as ptune's task logits: (batch, labels), (batch, seq, labels),
+    or (batch, seq, 2) start/end logits for question answering."""
+    if getattr(output, "start_logits", None) is not None:
+        return torch.stack((output.start_logits, output.end_logits), dim=-1)
+    return output.logits
 
 
 class HFClassifier(nn.Module):
@@ -33,7 +52,7 @@ class HFClassifier(nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         extra = {"token_type_ids": token_type_ids} if self._pass_token_types and token_type_ids is not None else {}
-        return self.inner(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
+        return task_logits(self.inner(input_ids=input_ids, attention_mask=attention_mask, **extra))
 
     def _trainable(self):
         return [(n, p) for n, p in self.inner.named_parameters() if p.requires_grad]
@@ -63,15 +82,11 @@ class HFClassifier(nn.Module):
 
 def build_hf_classifier(model_path: str, *, num_labels: int, seed: int, train: str,
                         task: str = "classification") -> HFClassifier:
-    """transformers' own model for the task: sequence classification or token classification."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
-
+    """transformers' own model for the task: sequence or token classification, or question answering."""
     from ptune.tasks import get_task
 
     torch.manual_seed(seed)
-    auto = AutoModelForTokenClassification if get_task(task).name == "token_classification" \
-        else AutoModelForSequenceClassification
-    model = HFClassifier(auto.from_pretrained(model_path, num_labels=num_labels), train=train)
+    model = HFClassifier(auto_model_class(task).from_pretrained(model_path, num_labels=num_labels), train=train)
     model.task = get_task(task)
     return model
 

@@ -50,8 +50,9 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
     text_length = min(protocol.max_length, model.max_text_length()) if hasattr(model, "max_text_length") \
         else protocol.max_length
-    train_features = task.features(train, tokenizer=tokenizer, max_length=text_length, labels=labels)
-    dev_features = task.features(dev, tokenizer=tokenizer, max_length=text_length, labels=labels)
+    settings = adapted_task_config(model, task, train)
+    train_features = task.features(train, tokenizer=tokenizer, max_length=text_length, labels=labels, config=settings)
+    dev_features = task.features(dev, tokenizer=tokenizer, max_length=text_length, labels=labels, config=settings)
     config = TrainConfig(**{
         "epochs": protocol.epochs, "batch_size": protocol.batch_size, "eval_batch_size": protocol.eval_batch_size,
         "precision": protocol.precision, "group_by_length": protocol.group_by_length, "seed": seed,
@@ -90,7 +91,9 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         **{f"dev_{name}": value for name, value in task.headline(metrics).items()},
         **({"dev_per_type": metrics["per_type"]} if "per_type" in metrics else {}),
         **({"dev_majority": majority_share(dev_features)} if task.name == "classification" else {}),
-        "train_examples": len(train_features), "dev_examples": len(dev_features), "steps": result.steps_total,
+        "train_examples": len(train), "dev_examples": len(dev), "steps": result.steps_total,
+        # model inputs: one per example, or several (QA: windows of a long context)
+        "train_features": len(train_features), "dev_features": len(dev_features),
         "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / state.train_seconds,
         "eval_samples_per_s": len(dev_features) / sorted(eval_seconds)[len(eval_seconds) // 2],
         "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
@@ -106,6 +109,22 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
         "torch": torch.__version__, "threads": torch.get_num_threads(), "code": code_version(),
     }
+
+
+def adapted_task_config(model, task, train: list):
+    """The model's task settings (ptune's, or the linear probe's) with what the training data
+    decides filled in (QA: SQuAD 2.0), set back on the model so its evaluation decodes the same way."""
+    from ptune.config import PTuningConfig
+
+    if isinstance(getattr(model, "config", None), PTuningConfig):
+        model.config.task = task.adapt_config(model.config.task, train)
+        return model.config.task
+    if hasattr(model, "task_config"):
+        model.task_config = task.adapt_config(model.task_config, train)
+        return model.task_config
+    settings = task.adapt_config(task.config_cls(), train)
+    model.task_config = settings  # the transformers baselines decode with the task's defaults
+    return settings
 
 
 def injection_of(model) -> str:

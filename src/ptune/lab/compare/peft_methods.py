@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-HEAD_MODULES = ("classifier", "score")
+HEAD_MODULES = ("classifier", "score", "qa_outputs")
 
 
 class PeftClassifier(torch.nn.Module):
@@ -23,7 +23,9 @@ class PeftClassifier(torch.nn.Module):
         self.inner = peft_model
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
-        return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        from ptune.lab.compare.baselines import task_logits
+
+        return task_logits(self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids))
 
     def _trainable(self):
         return [(n, p) for n, p in self.inner.named_parameters() if p.requires_grad]
@@ -52,17 +54,16 @@ class PeftClassifier(torch.nn.Module):
 
 
 def _base_model(model_path: str, num_labels: int, seed: int, task: str = "classification"):
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    from ptune.lab.compare.baselines import auto_model_class
 
     torch.manual_seed(seed)
-    auto = AutoModelForTokenClassification if task == "token_classification" else AutoModelForSequenceClassification
-    return auto.from_pretrained(model_path, num_labels=num_labels)
+    return auto_model_class(task).from_pretrained(model_path, num_labels=num_labels)
 
 
 def _task_type(task: str):
     from peft import TaskType
 
-    return TaskType.TOKEN_CLS if task == "token_classification" else TaskType.SEQ_CLS
+    return {"token_classification": TaskType.TOKEN_CLS, "question_answering": TaskType.QUESTION_ANS}.get(task, TaskType.SEQ_CLS)
 
 
 def _wrap(peft_model, task: str) -> "PeftClassifier":
