@@ -41,8 +41,8 @@ def quantize_backbone_int8(model: nn.Module) -> nn.Module:
 class Predictor:
     """Loads an adapter once and labels texts (or text pairs) in batches.
 
-    >>> Predictor("runs/sst2").predict(["a gripping, beautifully shot film"])
-    [{'label': '1', 'probabilities': {'0': 0.03, '1': 0.97}}]
+        Predictor("runs/sst2").predict(["a gripping, beautifully shot film"])
+        # [{"label": ..., "probabilities": {label: p, ...}}], one per input
     """
 
     def __init__(self, adapter: str | Path, *, model_name: str | None = None, batch_size: int = 64,

@@ -1,8 +1,9 @@
 """A small client for `ptune serve` (standard library only).
 
->>> client = PtuneClient("http://127.0.0.1:8000")
->>> client.predict("sst2", ["a gripping film"])
-[{'label': 'positive', 'probabilities': {'negative': 0.04, 'positive': 0.96}}]
+    client = PtuneClient("http://127.0.0.1:8000")
+    client.predict("sst2", ["a gripping film"])    # [{"label": ..., "probabilities": {...}}]
+    client.predict("rte", [["A man sleeps.", "Someone rests."]])
+    client.predict("qa", [{"question": "...", "context": "..."}])
 """
 from __future__ import annotations
 
