@@ -76,3 +76,15 @@ def test_names_are_checked_and_never_silently_replaced(random_adapters, tiny_bac
     bank.add("sst2", random_adapters["rte"], replace=True)
     assert bank.get("sst2").path == random_adapters["rte"]
     assert bank.remove("sst2") is not None and len(bank) == 0
+
+
+def test_a_bf16_bank_stores_the_backbone_in_bf16_and_stays_close_to_fp32(random_adapters, tiny_backbone_dir):
+    full = AdapterBank.from_adapters(random_adapters, model_name=str(tiny_backbone_dir))
+    half = AdapterBank.from_adapters(random_adapters, model_name=str(tiny_backbone_dir), precision="bf16")
+    assert half.prompted.word_embeddings.weight.dtype == torch.bfloat16 and half.fingerprint == full.fingerprint
+    assert all(p.dtype == torch.float32 for entry in half.entries().values() for p in entry.adapter.head.parameters())
+    requests = [(name, (TEXTS[1], TEXTS[0]) if name == "rte" else TEXTS[3]) for name in KINDS]
+    rows = lambda bank: [(bank.get(n), bank.features(bank.get(n), bank.examples(bank.get(n), [t]))[0]) for n, t in requests]
+    for a, b in zip(full.run(rows(full)), half.run(rows(half))):
+        assert a.dtype == b.dtype == torch.float32
+        torch.testing.assert_close(b, a, atol=0.25, rtol=0.05)
