@@ -55,9 +55,9 @@ def workload(data: Path, requests: int, seed: int) -> list[dict]:
     return out
 
 
-def reference_answers(adapters: dict[str, Path], requests: list[dict]) -> list[list[dict]]:
+def reference_answers(adapters: dict[str, Path], requests: list[dict], precision: str) -> list[list[dict]]:
     """Each request's answers from its adapter run alone (single-task Predictor, batch of one request)."""
-    predictors = {name: Predictor(path) for name, path in adapters.items()}
+    predictors = {name: Predictor(path, precision=precision) for name, path in adapters.items()}
     return [predictors[r["task"]].predict([tuple(x) if isinstance(x, list) else x for x in r["inputs"]])
             for r in requests]
 
@@ -153,18 +153,20 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the servers' and the reference's")
     parser.add_argument("--output", required=True, help="results JSON")
     args = parser.parse_args()
     adapters = {name: Path(args.adapters) / name for name, _ in MIX}
     requests = workload(Path(args.data), args.requests, args.seed)
     print(f"{len(requests)} requests, {sum(len(r['inputs']) for r in requests)} inputs; computing reference answers",
           file=sys.stderr)
-    expected = reference_answers(adapters, requests)
+    expected = reference_answers(adapters, requests, args.precision)
     levels = [int(c) for c in args.concurrency.split(",")]
-    batching = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
+    batching = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
+                "--precision", args.precision]
     configurations = {
         "one server, micro-batching": lambda: [Server(adapters, *batching)],
-        "one server, batching off": lambda: [Server(adapters, "--no-batching")],
+        "one server, batching off": lambda: [Server(adapters, "--no-batching", "--precision", args.precision)],
         "one process per task": lambda: [Server({name: path}, *batching) for name, path in adapters.items()],
     }
     rows = []
@@ -186,6 +188,7 @@ def main() -> None:
 
     report = {"protocol": "serve-mixed", "requests": len(requests), "mix": dict(MIX), "seed": args.seed,
               "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "adapters": str(args.adapters),
+              "precision": args.precision,
               "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
               "command": " ".join([Path(sys.executable).name, *sys.argv]), "rows": rows}
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
