@@ -23,10 +23,14 @@ def test_forward_backward_save_load(task, injection, encoder, tmp_path):
     torch.manual_seed(0)
     config = PTuningConfig(num_virtual_tokens=3, injection=injection, encoder=encoder_config(encoder, injection),
                            task=TASKS[task].config_cls(head_dropout=0.0), max_length=16)
-    model = PTuningModel(build_tiny_model("bert"), config, num_labels=4, seed=1)
+    labels = list("ab") if task == "question_answering" else list("abcd")  # QA: a start and an end logit
+    model = PTuningModel(build_tiny_model("bert"), config, num_labels=len(labels), seed=1)
     ids = torch.randint(5, 60, (2, 6))
     mask = torch.ones_like(ids)
-    batch = {"labels": torch.tensor([1, 3]) if task == "classification" else torch.randint(0, 4, (2, 6))}
+    batch = {"classification": {"labels": torch.tensor([1, 3])},
+             "token_classification": {"labels": torch.randint(0, 4, (2, 6))},
+             "question_answering": {"allowed": torch.ones(2, 6, dtype=torch.bool), "start_positions": torch.tensor([1, 0]),
+                                    "end_positions": torch.tensor([3, 0])}}[task]
     model.train()
     loss = model.task.loss(model(ids, mask), batch)
     loss.backward()
@@ -35,7 +39,7 @@ def test_forward_backward_save_load(task, injection, encoder, tmp_path):
     model.eval()
     with torch.no_grad():
         expected = model(ids, mask)
-    save_adapter(model, tmp_path, label_names=list("abcd"), backbone_name=None)
+    save_adapter(model, tmp_path, label_names=labels, backbone_name=None)
     loaded, _, saved = load_adapter(tmp_path, backbone=build_tiny_model("bert"))
     assert saved["task"]["type"] == task and saved["ptuning"]["injection"] == injection
     with torch.no_grad():
