@@ -104,7 +104,7 @@ class Server:
 async def load(urls: dict[str, str], requests: list[dict], expected: list[list[dict]], *, concurrency: int,
                time_limit: float) -> dict:
     """Send `requests` (each to urls[task]) with `concurrency` workers; latency per request."""
-    latencies, errors, wrong, inputs_done = [], 0, 0, 0
+    latencies, errors, wrong, inputs_done, answers = [], 0, 0, 0, {}
     queue = list(range(len(requests)))
     queue.reverse()
     started = time.perf_counter()
@@ -126,13 +126,23 @@ async def load(urls: dict[str, str], requests: list[dict], expected: list[list[d
                 errors += 1
                 continue
             inputs_done += len(request["inputs"])
-            if not answers_agree(answer.json()["predictions"], expected[i]):
-                wrong += 1
+            answers[i] = answer.content  # checked after the clock stops: the check costs client CPU
+
+    def disagreements() -> list[dict]:
+        found = []
+        for i, content in answers.items():
+            got = json.loads(content)["predictions"]
+            for j, (a, b) in enumerate(zip(got, expected[i])):
+                if not answers_agree(a, b):
+                    found.append({"request": i, "task": requests[i]["task"], "input": j, "served": a, "alone": b})
+        return found
 
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     seconds = time.perf_counter() - started
     latencies.sort()
+    differing = disagreements()
+    wrong = len({d["request"] for d in differing})
 
     def percentile(q: float) -> float:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
@@ -140,7 +150,8 @@ async def load(urls: dict[str, str], requests: list[dict], expected: list[list[d
     return {"requests": len(latencies), "inputs": inputs_done, "seconds": seconds,
             "inputs_per_s": inputs_done / seconds, "p50_ms": percentile(0.50), "p95_ms": percentile(0.95),
             "p99_ms": percentile(0.99), "mean_ms": statistics.fmean(latencies) * 1000 if latencies else None,
-            "errors": errors, "wrong_answers": wrong, "complete": len(latencies) + errors == len(requests)}
+            "errors": errors, "wrong_answers": wrong, "complete": len(latencies) + errors == len(requests),
+            "differing_inputs": differing[:20]}
 
 
 def main() -> None:

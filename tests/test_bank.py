@@ -88,3 +88,17 @@ def test_a_bf16_bank_stores_the_backbone_in_bf16_and_stays_close_to_fp32(random_
     for a, b in zip(full.run(rows(full)), half.run(rows(half))):
         assert a.dtype == b.dtype == torch.float32
         torch.testing.assert_close(b, a, atol=0.25, rtol=0.05)
+
+
+def test_rows_split_by_length_come_back_in_order_and_unchanged(random_adapters, tiny_backbone_dir):
+    bank = AdapterBank.from_adapters(random_adapters, model_name=str(tiny_backbone_dir))
+    texts = ["great", TEXTS[1] + " " + TEXTS[4], TEXTS[3], "dull", TEXTS[1]]
+    rows = [(bank.get(name), bank.features(bank.get(name), bank.examples(bank.get(name), [t]))[0])
+            for name in ("sst2", "ner", "topic") for t in texts]
+    calls = []
+    run = bank.run
+    bank.run = lambda chunk: calls.append(len(chunk)) or run(chunk)
+    split = bank.run_by_length(rows, max_padding=0.25)
+    assert len(calls) > 1 and sum(calls) == len(rows)  # short and long rows went to different forwards
+    for row, alone in zip(split, [run([r])[0] for r in rows]):
+        torch.testing.assert_close(row, alone, atol=1e-5, rtol=1e-5)

@@ -217,12 +217,19 @@ def test_tensorboard_receives_losses_dev_scores_and_settings(tiny_backbone_dir, 
     assert [e.step for e in events.Scalars("dev/accuracy")] == [5, 10, 15, 20, 25, 30]
 
 
-def test_a_tracker_that_is_not_installed_or_unknown_is_a_clear_error(tiny_backbone_dir, tmp_path):
+def test_a_tracker_that_is_not_installed_or_unknown_is_a_clear_error(tiny_backbone_dir, tmp_path, monkeypatch):
     import importlib.util
 
-    if importlib.util.find_spec("wandb") is None:
-        result = train(tiny_backbone_dir, tmp_path / "w", "--report-to", "wandb")
-        assert result.returncode == 2 and "pip install wandb" in result.stderr
-        assert not (tmp_path / "w").exists()  # refused before anything was written
-    result = train(tiny_backbone_dir, tmp_path / "x", "--report-to", "mlflow")
-    assert result.returncode == 2 and "report_to='mlflow'" in result.stderr
+    from ptune.config import TrainConfig
+    from ptune.errors import ConfigError
+    from ptune.training.run import DataConfig, RunConfig, train as train_run
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    run = RunConfig(model=str(tiny_backbone_dir), data=DataConfig(train=str(DEMO)), output=str(tmp_path / "w"),
+                    training=TrainConfig(report_to="wandb"))
+    with pytest.raises(ConfigError, match="pip install wandb"):
+        train_run(run)
+    assert not (tmp_path / "w").exists()  # refused before anything was written
+    with pytest.raises(ConfigError, match="report_to='mlflow'"):
+        TrainConfig(report_to="mlflow")

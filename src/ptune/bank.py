@@ -251,6 +251,24 @@ class AdapterBank:
         logits = self.forward(batch, [entry.adapter for entry, _ in rows])
         return [row.cpu()[: len(f["input_ids"])] if row.ndim == 2 else row.cpu() for row, (_, f) in zip(logits, rows)]
 
+    def run_by_length(self, rows: list[tuple[BankEntry, dict]], *, max_padding: float = 0.25) -> list[torch.Tensor]:
+        """`run` over rows of mixed lengths: sorted by length and cut into forwards whose longest row
+        is at most (1 + max_padding) times their shortest, so short rows are not padded to long ones
+        (on a CPU a forward costs about rows x longest length). Tasks still mix within a forward."""
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][1]["input_ids"]))
+        out: list[torch.Tensor | None] = [None] * len(rows)
+        start = 0
+        while start < len(order):
+            shortest = len(rows[order[start]][1]["input_ids"])
+            end = start + 1
+            while end < len(order) and len(rows[order[end]][1]["input_ids"]) <= (1 + max_padding) * shortest:
+                end += 1
+            chunk = order[start:end]
+            for i, logits in zip(chunk, self.run([rows[i] for i in chunk])):
+                out[i] = logits
+            start = end
+        return out
+
     def predict(self, requests: list[tuple[str, object]], *, batch_size: int = 64) -> list[dict]:
         """[(task name, input)] of any tasks, in any order -> one decoded prediction per item, with
         mixed-task batches of up to `batch_size` rows (a long QA context may take several rows)."""

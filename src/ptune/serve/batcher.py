@@ -108,7 +108,7 @@ class MicroBatcher:
     def _run(self, taken: list[tuple[Job, int, float]]) -> None:
         jobs = {id(job): job for job, _, _ in taken}
         try:
-            logits = self.bank.run([(job.entry, job.features[i]) for job, i, _ in taken])
+            logits = self.bank.run_by_length([(job.entry, job.features[i]) for job, i, _ in taken])
         except BaseException as err:  # a failed forward fails its requests, never the worker
             for job in jobs.values():
                 if not job.future.done():
