@@ -49,7 +49,8 @@ def test_predict_tasks_health_and_metrics(bank):
             payload = request_for(name, 2)
             answer = client.post("/v1/predict", json=payload)
             assert answer.status_code == 200, answer.text
-            assert answer.json() == {"task": name, "predictions": expected(bank, payload)}
+            assert answer.json()["task"] == name
+            assert answers_agree(answer.json()["predictions"], expected(bank, payload))
         entities = client.post("/v1/predict", json={"task": "ner", "inputs": ["John lives in London"]}).json()
         for entity in entities["predictions"][0]["entities"]:
             assert "John lives in London"[entity["start"]:entity["end"]] == entity["text"]
