@@ -102,3 +102,30 @@ def test_rows_split_by_length_come_back_in_order_and_unchanged(random_adapters, 
     assert len(calls) > 1 and sum(calls) == len(rows)  # short and long rows went to different forwards
     for row, alone in zip(split, [run([r])[0] for r in rows]):
         torch.testing.assert_close(row, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_features_made_from_many_threads_at_once_equal_one_at_a_time(tiny_bert, tiny_backbone_dir, tmp_path):
+    """A server tokenizes its requests in worker threads; the fast tokenizer's truncation state
+    is shared, so adapters of different lengths must not truncate with each other's settings."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import save_random_adapter
+
+    backbone, _ = tiny_bert
+    folders = {}
+    for name, length in (("short", 8), ("long", 60)):
+        folders[name] = save_random_adapter(backbone, tiny_backbone_dir, tmp_path / name, task="classification",
+                                            injection="deep", placement="after_cls", k=2, seed=0)
+        config = json.loads((folders[name] / "ptune_config.json").read_text())
+        config["ptuning"]["max_length"] = length
+        (folders[name] / "ptune_config.json").write_text(json.dumps(config))
+    bank = AdapterBank.from_adapters(folders, model_name=str(tiny_backbone_dir))
+    pair = (" ".join(TEXTS) * 3, TEXTS[4] * 2)
+    expected = {name: bank.features(bank.get(name), bank.examples(bank.get(name), [pair]))[0]["input_ids"]
+                for name in folders}
+    assert len(expected["short"]) == 8 and len(expected["long"]) == 60
+    jobs = ["short", "long"] * 200
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda n: bank.features(bank.get(n), bank.examples(bank.get(n), [pair]))[0]["input_ids"], jobs))
+    assert all(ids == expected[name] for name, ids in zip(jobs, made))

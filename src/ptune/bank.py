@@ -117,6 +117,9 @@ class AdapterBank:
         self.device = next(backbone.parameters()).device
         self._entries: dict[str, BankEntry] = {}
         self._lock = threading.Lock()
+        # A fast tokenizer keeps its truncation settings in shared state that every call resets:
+        # two threads tokenizing at once (a server's requests) could truncate with each other's.
+        self._tokenizer_lock = threading.Lock()
 
     @classmethod
     def from_adapters(cls, adapters: dict[str, str | Path], *, model_name: str | None = None,
@@ -194,8 +197,9 @@ class AdapterBank:
         return [entry.task.example(item, i) for i, item in enumerate(inputs)]
 
     def features(self, entry: BankEntry, examples: list) -> list[dict]:
-        return entry.task.features(examples, tokenizer=self.tokenizer, max_length=entry.max_length, labels=None,
-                                   config=entry.adapter.config.task)
+        with self._tokenizer_lock:
+            return entry.task.features(examples, tokenizer=self.tokenizer, max_length=entry.max_length, labels=None,
+                                       config=entry.adapter.config.task)
 
     def decode(self, entry: BankEntry, logits: list[torch.Tensor], examples: list, features: list[dict]) -> list[dict]:
         """One prediction per example, from the logits of its features."""
