@@ -27,3 +27,11 @@ $PTUNE compare --data $DATA/sst2 --protocol sst2-minilm --validation-from-train 
   --output $OUT/sst2-deep --no-plots --methods "ptune[injection=input;lr=5e-3;head_lr=5e-3]"
 $PTUNE compare --data $DATA/rte --protocol rte-minilm --validation-from-train 400 --seeds 0 \
   --output $OUT/rte-deep --no-plots --methods "ptune[injection=input;lr=5e-3;head_lr=5e-3]"
+# deep prompts from an MLP encoder (the shared-vs-separate encoder comparison of
+# benchmarks/run_multitask.sh uses this encoder): its learning rate per task, on held-out rows
+$PTUNE compare --data $DATA/sst2 --protocol sst2-minilm --validation-from-train 2000 --seeds 0 \
+  --output $OUT/sst2-deep-mlp --no-plots --methods \
+  "ptune[injection=deep;encoder=mlp;lr=1e-3;head_lr=1e-3],ptune[injection=deep;encoder=mlp;lr=5e-3;head_lr=5e-3],ptune[injection=deep;encoder=mlp;lr=2e-2;head_lr=2e-2]"
+$PTUNE compare --data $DATA/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
+  --output $OUT/conll-deep-mlp --no-plots --methods \
+  "ptune[injection=deep;encoder=mlp;lr=1e-3;head_lr=1e-3],ptune[injection=deep;encoder=mlp;lr=5e-3;head_lr=5e-3],ptune[injection=deep;encoder=mlp;lr=2e-2;head_lr=2e-2]"
