@@ -327,9 +327,8 @@ def read_qa_inputs(args) -> list:
 
 def cmd_predict(args) -> int:
     from ptune.artifacts import read_adapter_config
-    from ptune.files import check_output_file, write_output_text
+    from ptune.files import check_output_file
     from ptune.hub import resolve_adapter
-    from ptune.inference import Predictor
 
     if args.output:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output")
@@ -339,9 +338,7 @@ def cmd_predict(args) -> int:
     if args.question is not None or args.context is not None:
         raise PtuneError(f"--question/--context are for question-answering adapters; this one is {task.name}")
     inputs = read_inputs(args)
-    predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
-                          allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
-                          quantize=args.quantize, compile=args.compile)
+    predictor = predictor_for(args)
     filled = [item for item in inputs if item]
     predictions = iter(predictor.predict(filled))
     rows = []
@@ -353,6 +350,21 @@ def cmd_predict(args) -> int:
         text = item if isinstance(item, str) else item.text
         pair = {} if isinstance(item, str) or item.text_pair is None else {"text_pair": item.text_pair}
         rows.append(json.dumps({"text": text, **pair, **prediction}, ensure_ascii=False))
+    return write_rows(args, rows)
+
+
+def predictor_for(args):
+    from ptune.inference import Predictor
+
+    return Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
+                     allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
+                     quantize=args.quantize, compile=args.compile)
+
+
+def write_rows(args, rows: list[str]) -> int:
+    """JSON lines to --output (never over an existing file without --overwrite) or stdout."""
+    from ptune.files import write_output_text
+
     out = "\n".join(rows) + "\n"
     if args.output:
         write_output_text(args.output, out, overwrite=args.overwrite, flag="--output")
@@ -362,24 +374,14 @@ def cmd_predict(args) -> int:
 
 
 def predict_answers(args, inputs: list) -> int:
-    from ptune.files import write_output_text
-    from ptune.inference import Predictor
-
-    predictor = Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
-                          allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
-                          quantize=args.quantize, compile=args.compile)
+    predictor = predictor_for(args)
     rows = []
     for item, prediction in zip(inputs, predictor.predict(inputs)):
         question = item["question"] if isinstance(item, dict) else item.question
         identifier = item.get("id") if isinstance(item, dict) else item.id
         rows.append(json.dumps({**({"id": identifier} if identifier is not None else {}), "question": question,
                                 **prediction}, ensure_ascii=False))
-    out = "\n".join(rows) + "\n"
-    if args.output:
-        write_output_text(args.output, out, overwrite=args.overwrite, flag="--output")
-    else:
-        sys.stdout.write(out)
-    return 0
+    return write_rows(args, rows)
 
 
 # ---- push ---------------------------------------------------------------------------------
