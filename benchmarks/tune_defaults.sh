@@ -31,7 +31,7 @@ $PTUNE compare --data $DATA/rte --protocol rte-minilm --validation-from-train 40
 # benchmarks/run_multitask.sh uses this encoder): its learning rate per task, on held-out rows
 $PTUNE compare --data $DATA/sst2 --protocol sst2-minilm --validation-from-train 2000 --seeds 0 \
   --output $OUT/sst2-deep-mlp --no-plots --methods \
-  "ptune[injection=deep;encoder=mlp;lr=1e-3;head_lr=1e-3],ptune[injection=deep;encoder=mlp;lr=5e-3;head_lr=5e-3],ptune[injection=deep;encoder=mlp;lr=2e-2;head_lr=2e-2]"
+  "ptune[injection=deep;encoder=mlp;lr=1e-4;head_lr=1e-4],ptune[injection=deep;encoder=mlp;lr=3e-4;head_lr=3e-4],ptune[injection=deep;encoder=mlp;lr=1e-3;head_lr=1e-3],ptune[injection=deep;encoder=mlp;lr=5e-3;head_lr=5e-3],ptune[injection=deep;encoder=mlp;lr=2e-2;head_lr=2e-2]"
 $PTUNE compare --data $DATA/conll2003 --protocol conll-minilm --validation-from-train 2000 --seeds 0 \
   --output $OUT/conll-deep-mlp --no-plots --methods \
-  "ptune[injection=deep;encoder=mlp;lr=1e-3;head_lr=1e-3],ptune[injection=deep;encoder=mlp;lr=5e-3;head_lr=5e-3],ptune[injection=deep;encoder=mlp;lr=2e-2;head_lr=2e-2]"
+  "ptune[injection=deep;encoder=mlp;lr=1e-4;head_lr=1e-4],ptune[injection=deep;encoder=mlp;lr=3e-4;head_lr=3e-4],ptune[injection=deep;encoder=mlp;lr=1e-3;head_lr=1e-3],ptune[injection=deep;encoder=mlp;lr=5e-3;head_lr=5e-3],ptune[injection=deep;encoder=mlp;lr=2e-2;head_lr=2e-2]"

@@ -37,7 +37,13 @@ def test_every_method_runs_two_steps_and_gives_a_well_formed_row(tiny_protocol, 
     from ptune.defaults import default_injection, default_learning_rate
 
     injection = row["settings"].get("injection") or default_injection("classification")
-    default = METHODS[row["base_method"]].lr or default_learning_rate("classification", injection)
+    import dataclasses
+
+    from ptune.encoders import MLPEncoderConfig
+
+    mlp_settings = set(row["settings"]) & {f.name for f in dataclasses.fields(MLPEncoderConfig)}
+    encoder = row["settings"].get("encoder") or ("mlp" if mlp_settings or injection == "input" else "embedding")
+    default = METHODS[row["base_method"]].lr or default_learning_rate("classification", injection, encoder)
     assert row["learning_rates"]["lr"] == (1e-2 if "lr=1e-2" in method else default)
     # FLOP rates: text tokens only, and text + what the method adds: virtual tokens through every
     # layer (input-level prompts, PEFT's P-tuning and prompt tuning) or deep prompts' attention columns

@@ -22,3 +22,15 @@ def test_train_config_collects_every_problem():
     with pytest.raises(ConfigError) as err:
         TrainConfig(epochs=0, lr=3.0, metric="loss", precision="fp8")
     assert [p.split("=")[0] for p in err.value.problems] == ["epochs", "lr", "metric", "precision"]
+
+
+def test_deep_prompts_from_an_encoder_network_get_their_own_default_rate():
+    from ptune.config import TrainConfig
+    from ptune.defaults import DEEP_WITH_ENCODER_NETWORK_LR, default_learning_rate
+
+    free_rows = TrainConfig().with_defaults(task="classification", injection="deep", encoder="embedding")
+    network = TrainConfig().with_defaults(task="classification", injection="deep", encoder="mlp")
+    assert free_rows.lr == default_learning_rate("classification", "deep") == 3e-2
+    assert network.lr == network.head_lr == DEEP_WITH_ENCODER_NETWORK_LR == 1e-4
+    assert TrainConfig(lr=5e-3).with_defaults(task="classification", injection="deep", encoder="mlp").lr == 5e-3
+    assert TrainConfig().with_defaults(task="classification", injection="input", encoder="mlp").lr == 5e-3

@@ -169,9 +169,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def with_defaults(self, *, task: str, injection: str) -> "TrainConfig":
-        """A copy with the learning rates the user left unset filled in for this task and injection."""
-        lr = self.lr if self.lr is not None else default_learning_rate(task, injection)
+    def with_defaults(self, *, task: str, injection: str, encoder: str | None = None) -> "TrainConfig":
+        """A copy with the learning rates the user left unset filled in for this task, injection and encoder."""
+        lr = self.lr if self.lr is not None else default_learning_rate(task, injection, encoder)
         return dataclasses.replace(self, lr=lr, head_lr=self.head_lr if self.head_lr is not None else lr)
 
 

@@ -128,7 +128,9 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
          bf16_weights: FrozenCast | None = None) -> FitResult:
     task = task_of(model)
     injection = getattr(getattr(model, "config", None), "injection", None)
-    config = config.with_defaults(task=task.name, injection=injection if isinstance(injection, str) else "input")
+    encoder = getattr(getattr(getattr(model, "config", None), "encoder", None), "name", None)
+    config = config.with_defaults(task=task.name, injection=injection if isinstance(injection, str) else "input",
+                                  encoder=encoder if isinstance(encoder, str) else None)
     metric = metric_name(config, task)
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes

@@ -152,7 +152,8 @@ class MultiTaskConfig:
                              weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
                              max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
                              precision=self.precision)
-        return config.with_defaults(task=spec.ptuning.task.name, injection=spec.ptuning.injection)
+        return config.with_defaults(task=spec.ptuning.task.name, injection=spec.ptuning.injection,
+                                    encoder=spec.ptuning.encoder.name)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}

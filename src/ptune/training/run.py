@@ -214,7 +214,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     output = Path(run.output)
     torch.manual_seed(run.training.seed)
     task = get_task(run.ptuning.task.name)
-    run = dataclasses.replace(run, training=run.training.with_defaults(task=task.name, injection=run.ptuning.injection))
+    run = dataclasses.replace(run, training=run.training.with_defaults(
+        task=task.name, injection=run.ptuning.injection, encoder=run.ptuning.encoder.name))
     report = LoadReport()
     train_examples = run.data.read("train", report, task)
     dev_examples = run.data.read("dev", report, task)

@@ -59,7 +59,9 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "lr": spec.method.lr, "head_lr": spec.method.head_lr, **spec.train_settings})
     if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":
         config.head_lr = config.lr  # PEFT trains its classifier with the method's one learning rate
-    config = config.with_defaults(task=task.name, injection=injection_of(model))
+    encoder = getattr(getattr(getattr(model, "config", None), "encoder", None), "name", None)
+    config = config.with_defaults(task=task.name, injection=injection_of(model),
+                                  encoder=encoder if isinstance(encoder, str) else None)
     accelerator = make_accelerator(config.precision)
     with tempfile.TemporaryDirectory() as run_dir:
         result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
