@@ -13,8 +13,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TASKS = {"sst2": ("compare-sst2-minilm", "accuracy"), "rte": ("compare-rte-minilm", "accuracy"),
          "conll": ("compare-conll-minilm", "f1")}
 ARMS = {"joint": "joint, separate prompts (ptune defaults: deep, per-task tables)",
-        "mlp-separate": "joint, deep prompts from an MLP encoder per task",
-        "mlp-shared": "joint, one MLP encoder shared by all tasks"}
+        "mlp-separate": "joint, 600 steps, an MLP encoder per task",
+        "mlp-shared": "joint, 600 steps, one MLP encoder shared by all tasks"}
 
 
 def spread(values: list[float]) -> str:
