@@ -269,3 +269,20 @@ def test_qa_rows_mix_with_other_tasks_in_the_bank_and_the_server(tiny_bert, tiny
         assert wrong.status_code == 422 and wrong.json()["error"]["kind"] == "wrong_input_form"
         empty = client.post("/v1/predict", json={"task": "qa", "inputs": [{"question": " ", "context": "x"}]})
         assert empty.status_code == 422 and empty.json()["error"]["kind"] == "empty_input"
+
+
+@pytest.mark.parametrize("injection, placement", [("input", "after_cls"), ("input", "prefix"), ("deep", "after_cls")])
+def test_start_and_end_logits_cover_the_text_only_never_virtual_positions(tiny_bert, injection, placement):
+    from ptune.config import PTuningConfig
+    from ptune.model import PTuningModel
+
+    backbone, tokenizer = tiny_bert
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=5, injection=injection, placement=placement,
+                                                 task=QuestionAnsweringConfig(), max_length=32), num_labels=2).eval()
+    example = QAExample("x", "what film ?", "a great film .", (("great film", 2),))
+    window = TASK.features([example], tokenizer=tokenizer, max_length=32, labels=TASK.label_set([example]))[0]
+    batch = TASK.collate([window], pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    assert logits.shape == (1, len(window["input_ids"]), 2)  # one row per text token, none for the 5 virtual ones
+    assert round_trip(window) == "great film"
