@@ -266,7 +266,7 @@ def tiny_squad(shared_data, tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("method", ["ptune", "peft-lora", "full-ft", "linear-probe"])
+@pytest.mark.parametrize("method", ["ptune", "peft-lora", "full-ft"])
 def test_question_answering_methods_give_squad_scores(tiny_backbone_dir, tiny_squad, method):
     protocol = ProtocolConfig.preset("squad2-minilm", data=str(tiny_squad), model=str(tiny_backbone_dir), max_length=48,
                                      precision="fp32", epochs=1.0)

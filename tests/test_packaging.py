@@ -49,7 +49,7 @@ def clean_venv(folder: Path, dependencies: Path) -> Path:
     return python
 
 
-def install_and_run(package: Path, venv: Path, dependencies: Path, tmp_path: Path, *, demo: bool) -> None:
+def install_and_run(package: Path, venv: Path, dependencies: Path, tmp_path: Path) -> None:
     python = clean_venv(venv, dependencies)
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", package)
     located = run(python, "-c", "import ptune; print(ptune.__file__)").strip()
@@ -58,29 +58,25 @@ def install_and_run(package: Path, venv: Path, dependencies: Path, tmp_path: Pat
     from ptune import __version__
 
     assert run(venv / "bin" / "ptune", "--version", env=env).strip() == f"ptune {__version__}"
-    if not demo:  # the installed package still finds its bundled data
-        run(python, "-c", "import ptune.cli as c; assert (c.DEMO_DATA / 'train.tsv').is_file()")
-        return
     out = run(venv / "bin" / "ptune", "demo", "--epochs", "1", "--output", tmp_path / "demo", cwd=tmp_path, env=env)
     assert "accuracy" in out and (tmp_path / "demo" / "ptune_config.json").exists()
 
 
-def test_the_wheel_installs_into_a_clean_venv_and_runs_the_demo(dependencies, tmp_path):
-    wheel = build("wheel", ROOT, tmp_path / "dist")
-    names = zipfile.ZipFile(wheel).namelist()
+def test_the_sdist_and_wheel_build_install_into_a_clean_venv_and_run_the_demo(dependencies, tmp_path):
+    """The sdist holds the sources, the wheel built from it (what pip does with an sdist) holds the
+    package and its data; installed alone into a clean venv, it runs the offline demo."""
+    direct = build("wheel", ROOT, tmp_path / "dist")
+    names = zipfile.ZipFile(direct).namelist()
     assert "ptune/resources/train.tsv" in names and "ptune/serve/app.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
-    install_and_run(wheel, tmp_path / "venv", dependencies, tmp_path, demo=True)
-
-
-def test_the_sdist_builds_a_wheel_that_installs_and_runs(dependencies, tmp_path):
     sdist = build("sdist", ROOT, tmp_path / "dist")
     with tarfile.open(sdist) as archive:
-        names = archive.getnames()
+        sources = archive.getnames()
         archive.extractall(tmp_path / "unpacked", filter="data")
-    top = names[0].split("/")[0]
+    top = sources[0].split("/")[0]
     for needed in ("LICENSE", "README.md", "pyproject.toml", "src/ptune/resources/dev.tsv", "src/ptune/cli.py"):
-        assert f"{top}/{needed}" in names, needed
+        assert f"{top}/{needed}" in sources, needed
     wheel = build("wheel", tmp_path / "unpacked" / top, tmp_path / "wheel-from-sdist")
-    install_and_run(wheel, tmp_path / "venv", dependencies, tmp_path, demo=False)  # the demo ran from the wheel
+    assert sorted(zipfile.ZipFile(wheel).namelist()) == sorted(names)  # the same package either way
+    install_and_run(wheel, tmp_path / "venv", dependencies, tmp_path)
