@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -45,7 +46,10 @@ def test_overwrite_interrupted_mid_training_puts_the_old_run_back(tiny_backbone_
     process = subprocess.Popen([sys.executable, "-m", "ptune.cli", "train", "--model", str(tiny_backbone_dir),
                                 "--data", str(DEMO), "--output", str(output), "--overwrite", "--epochs", "50",
                                 "--batch-size", "4", "--no-progress"],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               # Ctrl-C as in a terminal, even when the tests run in a background job
+                               # (whose children inherit an ignored SIGINT)
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = output / "train_log.jsonl"
     for _ in range(600):  # wait until the new run has written its own log (the old one was moved aside)
         if log.exists() and log.read_bytes() != before["train_log.jsonl"] and log.stat().st_size > 0:
