@@ -25,12 +25,15 @@ def test_train_config_collects_every_problem():
 
 
 def test_deep_prompts_from_an_encoder_network_get_their_own_default_rate():
-    from ptune.config import TrainConfig
+    from ptune.config import PTuningConfig, TrainConfig
     from ptune.defaults import DEEP_WITH_ENCODER_NETWORK_LR, default_learning_rate
+    from ptune.encoders import MLPEncoderConfig
+    from ptune.settings import resolve_training
 
-    free_rows = TrainConfig().with_defaults(task="classification", injection="deep", encoder="embedding")
-    network = TrainConfig().with_defaults(task="classification", injection="deep", encoder="mlp")
+    deep_rows, deep_mlp = PTuningConfig(injection="deep"), PTuningConfig(injection="deep", encoder=MLPEncoderConfig())
+    free_rows = resolve_training(TrainConfig(), deep_rows)
+    network = resolve_training(TrainConfig(), deep_mlp)
     assert free_rows.lr == default_learning_rate("classification", "deep") == 3e-2
     assert network.lr == network.head_lr == DEEP_WITH_ENCODER_NETWORK_LR == 1e-4
-    assert TrainConfig(lr=5e-3).with_defaults(task="classification", injection="deep", encoder="mlp").lr == 5e-3
-    assert TrainConfig().with_defaults(task="classification", injection="input", encoder="mlp").lr == 5e-3
+    assert resolve_training(TrainConfig(lr=5e-3), deep_mlp).lr == 5e-3
+    assert resolve_training(TrainConfig(), PTuningConfig(injection="input")).lr == 5e-3

@@ -98,7 +98,7 @@ class AdapterBank:
     def __init__(self, backbone, tokenizer, *, backbone_name: str | None = None, precision: str = "fp32"):
         """`precision="bf16"` stores the frozen backbone in bf16 once (faster on CPUs with native
         bf16, and on GPUs); prompt tables and heads stay fp32. The fingerprint is taken first."""
-        from ptune.precision import resolve_precision
+        from ptune.runtime import resolve_precision
 
         self.fingerprint = fingerprint(backbone)
         self.bf16 = resolve_precision(precision) == "bf16"

@@ -70,33 +70,18 @@ def given(args, cls, dest_prefix: str = "", skip=()) -> dict:
     return values
 
 
-def encoder_config(args, injection: str):
-    from ptune.config import DEFAULT_ENCODERS
-
-    all_encoder_fields = {f.name for cls, _ in ENCODERS.values() for f in dataclasses.fields(cls)}
-    if args.encoder is None:
-        if not any(getattr(args, "encoder_" + n, None) is not None for n in all_encoder_fields):
-            return None  # the injection's default encoder
-        args.encoder = DEFAULT_ENCODERS[injection]().name
-    config_cls = ENCODERS[args.encoder][0]
-    chosen = given(args, config_cls, "encoder_")
-    stray = [name for name in all_encoder_fields - set(chosen)
-             if getattr(args, "encoder_" + name, None) is not None]
-    if stray:
-        flags = ", ".join("--encoder-" + s.replace("_", "-") for s in sorted(stray))
-        raise ConfigError("encoder flags", [f"{flags} do(es) not apply to --encoder {args.encoder}"])
-    return config_cls(**chosen)
-
-
-def task_config(args):
-    task = get_task(args.task)
-    chosen = given(args, task.config_cls)
-    stray = sorted(n for t in TASKS.values() for n in (f.name for f in dataclasses.fields(t.config_cls))
-                   if n not in chosen and getattr(args, n, None) is not None)
-    if stray:
-        flags = ", ".join("--" + s.replace("_", "-") for s in stray)
-        raise ConfigError("task flags", [f"{flags} do(es) not apply to --task {args.task}"])
-    return task.config_cls(**chosen)
+def flat_train_settings(args) -> dict:
+    """The settings given on the command line, flat, as `ptune.settings.resolve` takes them."""
+    settings = {}
+    for config_cls, _ in ENCODERS.values():
+        settings.update({"encoder_" + k: v for k, v in given(args, config_cls, "encoder_").items()})
+    for task in TASKS.values():
+        settings.update(given(args, task.config_cls))
+    settings.update(given(args, PTuningConfig, skip=("encoder", "task")))
+    settings.update(given(args, TrainConfig))
+    if args.encoder is not None:
+        settings["encoder"] = args.encoder
+    return settings
 
 
 # ---- train ----------------------------------------------------------------------------------
@@ -112,8 +97,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows (counted) instead of stopping")
     p.add_argument("--label-names", default=None, metavar="0=negative,1=positive",
                    help="names for the labels as the files write them (GLUE TSVs write numbers)")
-    p.add_argument("--task", choices=sorted({*TASKS, "ner", "qa"}), default="classification",
-                   help="classification (sentences, sentence pairs), token_classification (ner: CoNLL files) or "
+    p.add_argument("--task", choices=sorted({*TASKS, "ner", "qa"}), default=None,
+                   help="(default: classification) classification (sentences, sentence pairs), token_classification (ner: CoNLL files) or "
                         "question_answering (qa: SQuAD v1.1/v2.0 JSON, or the Hub's squad / squad_v2)")
     p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help=attribute_docs(PTuningConfig)["injection"])
     p.add_argument("--encoder", choices=sorted(ENCODERS), default=None,
@@ -126,6 +111,10 @@ def add_train_parser(commands) -> None:
         add_dataclass_flags(p, task.config_cls, skip=("pooling",))
     add_dataclass_flags(p, PTuningConfig, skip=("encoder", "placement", "injection", "task"))
     add_dataclass_flags(p, TrainConfig)
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a run as --print-config writes it (.json, or .yaml/.yml); flags given here win over it")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the complete resolved settings of this run (every default filled in) as JSON and exit")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --output from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --output")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -133,27 +122,62 @@ def add_train_parser(commands) -> None:
 
 
 def run_config_from_args(args):
+    """Flags (over `--config FILE`, over the defaults) -> the complete RunConfig, through the one resolver."""
+    from ptune.demo import SAMPLE_BUDGET
+    from ptune.settings import flat_settings, resolve
     from ptune.training.run import DataConfig, RunConfig
 
-    data = args.data or str(DEMO_DATA)
-    name = Path(data.rstrip("/")).name if args.data else "bundled-sample"
-    output = args.output or f"runs/{name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    injection = args.injection or "input"
-    ptuning = PTuningConfig(encoder=encoder_config(args, injection), task=task_config(args), injection=injection,
-                            **given(args, PTuningConfig, skip=("encoder", "task", "injection")))
-    data_config = DataConfig(train=data, dev=args.dev_data, text_column=args.text_column, pair_column=args.pair_column,
-                             label_column=args.label_column, skip_bad_rows=args.skip_bad_rows,
-                             label_names=args.label_names)
+    base = read_config_file(args.config) if args.config else {}
+    settings = {**flat_settings(base), **flat_train_settings(args)}
+    task = settings.pop("task", None) if args.task is None else args.task
+    task = task or "classification"
+    data_fields = {**(base.get("data") or {}), **{k: v for k, v in (
+        ("train", args.data), ("dev", args.dev_data), ("text_column", args.text_column),
+        ("pair_column", args.pair_column), ("label_column", args.label_column),
+        ("label_names", args.label_names)) if v is not None}}
+    if args.skip_bad_rows:
+        data_fields["skip_bad_rows"] = True
+    given_data = "train" in data_fields
+    data_fields.setdefault("train", str(DEMO_DATA))
     # The bundled sample has 233 sentences: one epoch of 32 would be 8 steps. Without --data, train
     # with the demo's budget unless the flags say otherwise.
-    from ptune.demo import SAMPLE_BUDGET
+    if not given_data:
+        settings = {**SAMPLE_BUDGET, **settings}
+    name = Path(data_fields["train"].rstrip("/")).name if given_data else "bundled-sample"
+    output = args.output or base.get("output") or f"runs/{name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    resolved = resolve(task, settings)
+    try:
+        data = DataConfig(**data_fields)
+    except TypeError as err:
+        raise ConfigError("--config", [f"data: {err}"]) from None
+    model = args.model if args.model is not None else base.get("model")
+    return RunConfig(model=model, data=data, output=output, ptuning=resolved.ptuning, training=resolved.training)
 
-    sample_budget = {} if args.data else dict(SAMPLE_BUDGET)
-    return RunConfig(model=args.model, data=data_config, output=output, ptuning=ptuning,
-                     training=TrainConfig(**{**sample_budget, **given(args, TrainConfig)}))
+
+def read_config_file(path: str) -> dict:
+    """A run as `--print-config` writes it: JSON, or YAML (.yaml/.yml)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if Path(path).suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError("--config", [f"{path}: cannot read it ({type(err).__name__}: {err})"]) from None
+    except ImportError:
+        raise ConfigError("--config", [f"{path}: YAML needs PyYAML (`pip install pyyaml`); or give a .json file"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError("--config", [f"{path}: expected a mapping with model, data, output, ptuning, training "
+                                       "(what `ptune train --print-config` prints)"])
+    unknown = sorted(set(data) - {"model", "data", "output", "ptuning", "training"})
+    if unknown:
+        raise ConfigError("--config", [f"{path}: unknown key(s) {unknown}; expected model, data, output, ptuning, training"])
+    return data
 
 
-RESUME_NEUTRAL = ("--resume", "--output", "--no-progress")
+RESUME_NEUTRAL = ("--resume", "--output", "--no-progress", "--print-config")
 """Flags that do not describe the run: with only these, --resume takes everything else from the run."""
 
 
@@ -166,6 +190,9 @@ def cmd_train(args) -> int:
         run.output = args.output
     else:
         run = run_config_from_args(args)
+    if args.print_config:
+        print(json.dumps(run.to_dict(), indent=2, sort_keys=True))
+        return 0
     print(f"training into {run.output}", file=sys.stderr)
     command = " ".join(["ptune", *(shlex.quote(a) for a in args.argv)])
     metrics = train(run, resume=args.resume, overwrite=args.overwrite, log=lambda m: print(m, file=sys.stderr),

@@ -10,10 +10,23 @@ from typing import Any
 from ptune.defaults import default_injection, default_learning_rate, default_max_length, default_prompt_length
 from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
+from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, device_problems, precision_problems
 from ptune.injections import INJECTIONS
 from ptune.tasks import ClassificationConfig, TaskConfig, task_config_from_dict
 
 PLACEMENTS = ("after_cls", "prefix")
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
+"""`--report-to` choices -> the package each needs (`ptune.training.trackers` drives them)."""
+
+
+def chosen_trackers(report_to: str) -> list[str]:
+    return [] if report_to in ("", "none") else [name.strip() for name in report_to.split(",")]
+
+
+def tracker_problems(report_to: str) -> list[str]:
+    if any(name not in TRACKERS for name in chosen_trackers(report_to)):
+        return [f"report_to={report_to!r}: expected 'none' or a comma-separated list of {sorted(TRACKERS)}"]
+    return []
 POOLINGS = ("cls", "mean", "text_mean")
 DEFAULT_ENCODERS = {"input": MLPEncoderConfig, "deep": lambda: EmbeddingEncoderConfig(init="random")}
 """Input-level prompts train through the residual MLP; deep prompts are free parameters by default,
@@ -125,8 +138,10 @@ class TrainConfig:
     """The dev metric that picks the best checkpoint (default: the task's own, accuracy or entity F1)."""
     group_by_length: bool = True
     """Batches of similar length in a shuffled order: far less padding, same examples per epoch."""
-    precision: str = "auto"
-    """`fp32`, `bf16` (autocast, fp32 master weights) or `auto` (bf16 where the hardware has it)."""
+    precision: str = DEFAULT_PRECISION
+    """`fp32`, `bf16` (autocast, fp32 master weights) or `auto` (bf16 where the hardware computes it natively)."""
+    device: str = DEFAULT_DEVICE
+    """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
     fp32_finish: float = 0.0
     """Under bf16, run this fraction of the optimizer steps, the last ones, in fp32 (0 to 1)."""
     report_to: str = "none"
@@ -158,21 +173,13 @@ class TrainConfig:
                             "f1, precision or recall (token classification), f1 or exact (question answering)")
         if not 0 <= self.fp32_finish <= 1:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            problems.append(f"precision={self.precision!r}: expected 'auto', 'fp32' or 'bf16'")
-        from ptune.training.trackers import tracker_problems
-
+        problems += precision_problems(self.precision) + device_problems(self.device)
         problems += tracker_problems(self.report_to)
         if problems:
             raise ConfigError("TrainConfig", problems)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    def with_defaults(self, *, task: str, injection: str, encoder: str | None = None) -> "TrainConfig":
-        """A copy with the learning rates the user left unset filled in for this task, injection and encoder."""
-        lr = self.lr if self.lr is not None else default_learning_rate(task, injection, encoder)
-        return dataclasses.replace(self, lr=lr, head_lr=self.head_lr if self.head_lr is not None else lr)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -48,7 +48,7 @@ class Predictor:
     def __init__(self, adapter: str | Path, *, model_name: str | None = None, batch_size: int = 64,
                  allow_backbone_mismatch: bool = False, precision: str = "fp32", quantize: str | None = None,
                  compile: bool = False):
-        from ptune.precision import resolve_precision
+        from ptune.runtime import resolve_precision
 
         if batch_size < 1:
             raise ConfigError("Predictor", [f"batch_size={batch_size}: expected >= 1"])

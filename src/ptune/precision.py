@@ -8,7 +8,6 @@ the whole backbone can be stored in bf16 and run without autocast.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import torch
@@ -82,23 +81,3 @@ def stored_in(parameters: list[nn.Parameter], dtype: torch.dtype | None) -> Iter
     finally:
         cast.restore()
 
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def resolve_precision(precision: str) -> str:
-    """The one place that decides: `bf16` when asked, or for `auto` where bf16 is native; else
-    `no` (fp32). The value is accelerate's `mixed_precision`; everything below takes it as given."""
-    if precision == "bf16" or (precision == "auto" and bf16_is_native()):
-        return "bf16"
-    return "no"
-
-
-def bf16_is_native() -> bool:
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))

@@ -16,7 +16,7 @@ import torch
 
 from ptune.batched import predict_outputs
 from ptune.data import load_examples
-from ptune.precision import bf16_is_native
+from ptune.runtime import bf16_is_native
 
 
 def _ptune(backbone, injection: str, k: int, num_labels: int):

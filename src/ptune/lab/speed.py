@@ -25,7 +25,7 @@ from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.batching import training_batches
 from ptune.lab.flops import ptuning_flops
 from ptune.batched import predict_logits
-from ptune.precision import bf16_is_native, resolve_precision
+from ptune.runtime import bf16_is_native, resolve_precision
 from ptune.training.run import make_accelerator
 
 NUM_VIRTUAL_TOKENS = 20  # both sides: ptune's default and the protocol's PEFT configuration

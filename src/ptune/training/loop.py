@@ -6,6 +6,7 @@ Works for any model that maps (input_ids, attention_mask, token_type_ids) to a t
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -55,6 +56,18 @@ def optimizer_groups(model, config: TrainConfig) -> list[dict]:
 def task_of(model) -> Task:
     """The model's task; models without one (the baselines) are classifiers."""
     return getattr(model, "task", None) or get_task("classification")
+
+
+def learning_rates_for(model, config: TrainConfig) -> TrainConfig:
+    """A ptune model's unset rates come from the one resolver; other models must state theirs."""
+    from ptune.config import PTuningConfig
+    from ptune.settings import resolve_training
+
+    if isinstance(getattr(model, "config", None), PTuningConfig):
+        return resolve_training(config, model.config)
+    if config.lr is None:
+        raise ConfigError("TrainConfig", ["lr=None: this model has no measured default learning rate; set lr"])
+    return config if config.head_lr is not None else dataclasses.replace(config, head_lr=config.lr)
 
 
 def metric_name(config: TrainConfig, task: Task) -> str:
@@ -127,10 +140,7 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
          on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
          bf16_weights: FrozenCast | None = None) -> FitResult:
     task = task_of(model)
-    injection = getattr(getattr(model, "config", None), "injection", None)
-    encoder = getattr(getattr(getattr(model, "config", None), "encoder", None), "name", None)
-    config = config.with_defaults(task=task.name, injection=injection if isinstance(injection, str) else "input",
-                                  encoder=encoder if isinstance(encoder, str) else None)
+    config = learning_rates_for(model, config)
     metric = metric_name(config, task)
     lengths = [len(f["input_ids"]) for f in train_features]
     rank, world = accelerator.process_index, accelerator.num_processes

@@ -40,7 +40,9 @@ from ptune.encoders import ENCODERS
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.hub import write_model_card
 from ptune.model import PTuningModel
-from ptune.precision import frozen_linear_parameters, resolve_precision, stored_in
+from ptune.precision import frozen_linear_parameters, stored_in
+from ptune.runtime import resolve_precision
+from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.loop import evaluate, metric_name, optimizer_groups, train_step
@@ -83,12 +85,15 @@ class TaskSpec:
         source = {"train": source} if isinstance(source, str) else source
         ptuning = dict(data.pop("ptuning", {}) or {})
         task = data.pop("task", None)
-        if task is not None:
-            ptuning.setdefault("task", {"type": get_task(task).name})
         stray = sorted(set(ptuning) - {f.name for f in dataclasses.fields(PTuningConfig)})
         if stray:
             raise ConfigError(f"task {data.get('name')!r}", [f"unknown ptuning field(s) {stray}"])
-        return cls(data=DataConfig(**source), ptuning=PTuningConfig(**ptuning), **data)
+        if isinstance(ptuning.get("encoder"), str):
+            ptuning["encoder"] = {"type": ptuning["encoder"]}
+        flat = flat_settings({"ptuning": ptuning})
+        kind = get_task(task).name if task is not None else flat.pop("task", "classification")
+        flat.pop("task", None)
+        return cls(data=DataConfig(**source), ptuning=resolve(kind, flat).ptuning, **data)
 
 
 @dataclass
@@ -152,8 +157,7 @@ class MultiTaskConfig:
                              weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
                              max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
                              precision=self.precision)
-        return config.with_defaults(task=spec.ptuning.task.name, injection=spec.ptuning.injection,
-                                    encoder=spec.ptuning.encoder.name)
+        return resolve_training(config, spec.ptuning)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}

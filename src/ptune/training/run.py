@@ -18,7 +18,8 @@ from ptune.data import LoadReport
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.hub import write_model_card
 from ptune.model import PTuningModel
-from ptune.precision import resolve_precision
+from ptune.runtime import resolve_device, resolve_precision
+from ptune.settings import resolve_training
 from ptune.tasks import Task, get_task
 from ptune.training.checkpoint import has_checkpoint
 from ptune.training import trackers
@@ -140,7 +141,7 @@ def check_resumable(output: Path, run: RunConfig) -> None:
         raise PtuneError(f"--resume: {saved} is missing or damaged ({err}); start a new run instead") from None
     now = run.to_dict()
     # Where the output and the trackers go may change between a run and its resumption.
-    differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output", "training.report_to"}
+    differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output", "training.report_to", "training.device"}
                        if flatten(previous).get(key) != flatten(now).get(key))
     if differing:
         details = "; ".join(f"{k}: run has {flatten(previous).get(k)!r}, now {flatten(now).get(k)!r}" for k in differing)
@@ -170,7 +171,7 @@ def restore_replaced(output: Path, replaced: Path) -> None:
     replaced.rmdir()
 
 
-def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None):
+def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None, device: str = "auto"):
     from accelerate import Accelerator
 
     from ptune.training.trackers import accelerator_options, missing_packages
@@ -179,7 +180,10 @@ def make_accelerator(precision: str, *, report_to: str = "none", output: Path | 
     if missing:
         raise ConfigError("TrainConfig", missing)
     # cpu=True is what lets accelerate run several CPU processes (torchrun / accelerate launch).
-    options = {"mixed_precision": resolve_precision(precision), "cpu": not torch.cuda.is_available(),
+    target = resolve_device(device)
+    if target.type == "cuda" and target.index is not None:
+        torch.cuda.set_device(target)  # accelerate takes the current device in a single process
+    options = {"mixed_precision": resolve_precision(precision, target), "cpu": target.type == "cpu",
                **accelerator_options(report_to, Path(output or "."))}
     try:
         return Accelerator(**options)
@@ -214,8 +218,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     output = Path(run.output)
     torch.manual_seed(run.training.seed)
     task = get_task(run.ptuning.task.name)
-    run = dataclasses.replace(run, training=run.training.with_defaults(
-        task=task.name, injection=run.ptuning.injection, encoder=run.ptuning.encoder.name))
+    run = dataclasses.replace(run, training=resolve_training(run.training, run.ptuning))
     report = LoadReport()
     train_examples = run.data.read("train", report, task)
     dev_examples = run.data.read("dev", report, task)
@@ -239,7 +242,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     settings = run.ptuning.task
     train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
-    accelerator = make_accelerator(run.training.precision, report_to=run.training.report_to, output=output)
+    accelerator = make_accelerator(run.training.precision, report_to=run.training.report_to, output=output,
+                                   device=run.training.device)
     replaced = None
     if accelerator.is_main_process:
         replaced = prepare_output(output, run=run, resume=resume, overwrite=overwrite)
@@ -283,7 +287,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / max(state.train_seconds, 1e-9),
         "parameters": counts, "trainable_percent": 100 * counts["trainable"] / counts["total"],
         "inference_bytes": inference_size_bytes(output) if (output / CONFIG_FILE).exists() else None,
-        "label_names": list(labels.names), "precision": resolve_precision(run.training.precision),
+        "label_names": list(labels.names), "precision": accelerator.mixed_precision,
         "processes": accelerator.num_processes,
     }
     metrics["is_main_process"] = accelerator.is_main_process

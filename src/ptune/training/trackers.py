@@ -8,20 +8,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}  # choice -> the package it needs
+from ptune.config import TRACKERS, chosen_trackers as chosen, tracker_problems  # noqa: F401  (validated with the config)
+
 TRACKER_FOLDER = "tensorboard"
-
-
-def chosen(report_to: str) -> list[str]:
-    return [] if report_to in ("", "none") else [name.strip() for name in report_to.split(",")]
-
-
-def tracker_problems(report_to: str) -> list[str]:
-    names = chosen(report_to)
-    unknown = [n for n in names if n not in TRACKERS]
-    if unknown:
-        return [f"report_to={report_to!r}: expected 'none' or a comma-separated list of {sorted(TRACKERS)}"]
-    return []
 
 
 def missing_packages(report_to: str) -> list[str]:

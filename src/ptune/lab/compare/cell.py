@@ -34,8 +34,8 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     from ptune.config import TrainConfig
     from ptune.tasks import get_task
     from ptune.batched import predict_outputs
-    from ptune.training.loop import fit
-    from ptune.precision import resolve_precision
+    from ptune.training.loop import fit, learning_rates_for
+    from ptune.runtime import resolve_precision
     from ptune.training.run import make_accelerator
 
     transformers.logging.set_verbosity_error()
@@ -59,9 +59,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "lr": spec.method.lr, "head_lr": spec.method.head_lr, **spec.train_settings})
     if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":
         config.head_lr = config.lr  # PEFT trains its classifier with the method's one learning rate
-    encoder = getattr(getattr(getattr(model, "config", None), "encoder", None), "name", None)
-    config = config.with_defaults(task=task.name, injection=injection_of(model),
-                                  encoder=encoder if isinstance(encoder, str) else None)
+    config = learning_rates_for(model, config)
     accelerator = make_accelerator(config.precision)
     with tempfile.TemporaryDirectory() as run_dir:
         result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
@@ -127,12 +125,6 @@ def adapted_task_config(model, task, train: list):
     settings = task.adapt_config(task.config_cls(), train)
     model.task_config = settings  # the transformers baselines decode with the task's defaults
     return settings
-
-
-def injection_of(model) -> str:
-    """ptune's injection; `input` for the other methods (their rates are always set)."""
-    injection = getattr(getattr(model, "config", None), "injection", None)
-    return injection if isinstance(injection, str) else "input"
 
 
 def code_version() -> str | None:

@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 from ptune.lab.compare import baselines, peft_methods
 from ptune.config import PTuningConfig, TrainConfig
-from ptune.encoders import ENCODERS
 from ptune.errors import ConfigError
 
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -52,31 +51,17 @@ class Method:
 
 
 def _build_ptune(context: BuildContext, settings: dict):
+    """ptune through the one resolver (ptune.settings), as `ptune train` and the API build it."""
     from ptune.backbone import load_backbone
-    from ptune.config import DEFAULT_ENCODERS
     from ptune.model import PTuningModel
-    from ptune.tasks import get_task
+    from ptune.settings import resolve
 
-    settings = dict(settings)
-    task = get_task(context.task)
-    model_fields = {f.name for f in dataclasses.fields(PTuningConfig)} - {"encoder", "task"}
-    task_fields = {f.name for f in dataclasses.fields(task.config_cls)}
-    kind = settings.pop("encoder", None)
-    if kind is not None and kind not in ENCODERS:
-        raise ConfigError("method", [f"encoder={kind!r}: expected one of {sorted(ENCODERS)}"])
-    chosen = kind or DEFAULT_ENCODERS.get(settings.get("injection", "input"), DEFAULT_ENCODERS["input"])().name
-    encoder_fields = {f.name for f in dataclasses.fields(ENCODERS[chosen][0])}
-    unknown = sorted(set(settings) - model_fields - encoder_fields - task_fields)
-    if unknown:
-        raise ConfigError("method", [f"ptune does not know {unknown}; settings: "
-                                     f"{sorted(model_fields | encoder_fields | task_fields | TRAIN_FIELDS)}"])
-    encoder_settings = {k: v for k, v in settings.items() if k in encoder_fields}
-    encoder = ENCODERS[chosen][0](**encoder_settings) if kind or encoder_settings else None
-    config = PTuningConfig(**{"max_length": context.max_length,
-                              **{k: v for k, v in settings.items() if k in model_fields}, "encoder": encoder,
-                              "task": task.config_cls(**{k: v for k, v in settings.items() if k in task_fields})})
+    try:
+        resolved = resolve(context.task, {"max_length": context.max_length, **settings})
+    except ConfigError as err:
+        raise ConfigError("method", [f"ptune: {err}"]) from None
     backbone, _ = load_backbone(context.model_name)
-    return PTuningModel(backbone, config, num_labels=context.num_labels, seed=context.seed)
+    return PTuningModel(backbone, resolved.ptuning, num_labels=context.num_labels, seed=context.seed)
 
 
 def _build_linear_probe(context: BuildContext, settings: dict):

@@ -1,0 +1,116 @@
+"""The one resolver of settings: (task, user settings) -> complete PTuningConfig and TrainConfig.
+
+Every entry point goes through `resolve`: `ptune train` (flags and `--config`), the Python API
+(`ptune.train`), `ptune compare`/`ablate` cells, multi-task specs and the demo. A setting the user
+left out takes the measured default of `ptune.defaults` for the task, injection and encoder, so
+what a user runs with no flags is what BENCHMARKS.md measured.
+
+Settings are flat: any field of PTuningConfig, of the chosen encoder's config (bare, as in
+`ptune[depth=2]`, or prefixed, as the CLI's `--encoder-depth` gives `encoder_depth`), of the
+task's config, or of TrainConfig; `encoder` names the encoder.
+
+    resolve("token_classification", {"epochs": 2})
+    # Resolved(ptuning=PTuningConfig(injection="deep", num_virtual_tokens=50, ...),
+    #          training=TrainConfig(lr=0.05, head_lr=0.05, epochs=2, ...))
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ptune.config import DEFAULT_ENCODERS, PTuningConfig, TrainConfig
+from ptune.defaults import default_injection, default_learning_rate
+from ptune.encoders import ENCODERS, EncoderConfig
+from ptune.errors import ConfigError
+from ptune.tasks import get_task
+
+PTUNING_FIELDS = frozenset(f.name for f in dataclasses.fields(PTuningConfig)) - {"encoder", "task"}
+TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+ENCODER_PREFIX = "encoder_"
+
+
+def encoder_fields(name: str) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(ENCODERS[name][0]))
+
+
+ALL_ENCODER_FIELDS = frozenset().union(*(encoder_fields(n) for n in ENCODERS))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A complete adapter and training configuration: no setting is left to a later default."""
+
+    ptuning: PTuningConfig
+    training: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ptuning": self.ptuning.to_dict(), "training": self.training.to_dict()}
+
+
+def resolve(task: str = "classification", settings: Mapping[str, Any] | None = None) -> Resolved:
+    """Flat user settings for `task` -> every setting decided (see the module docstring)."""
+    settings = dict(settings or {})
+    task_obj = get_task(task)
+    task_fields = {f.name for f in dataclasses.fields(task_obj.config_cls)}
+    encoder_settings = {key[len(ENCODER_PREFIX):]: settings.pop(key) for key in list(settings)
+                        if key.startswith(ENCODER_PREFIX) and key[len(ENCODER_PREFIX):] in ALL_ENCODER_FIELDS}
+    encoder_settings.update({key: settings.pop(key) for key in list(settings)
+                             if key in ALL_ENCODER_FIELDS and key not in task_fields | PTUNING_FIELDS | TRAIN_FIELDS})
+    injection = settings.get("injection") or default_injection(task_obj.name)
+    encoder = resolve_encoder(injection, settings.pop("encoder", None), encoder_settings)
+    unknown = sorted(set(settings) - PTUNING_FIELDS - TRAIN_FIELDS - task_fields)
+    if unknown:
+        raise ConfigError("settings", [f"{unknown} do(es) not apply to task {task_obj.name}; known settings: "
+                                       f"{sorted(PTUNING_FIELDS | TRAIN_FIELDS | task_fields | ALL_ENCODER_FIELDS)}"])
+    task_config = task_obj.config_cls(**{k: v for k, v in settings.items() if k in task_fields})
+    ptuning = PTuningConfig(**{k: v for k, v in settings.items() if k in PTUNING_FIELDS - {"injection"}},
+                            injection=injection, encoder=encoder, task=task_config)
+    training = TrainConfig(**{k: v for k, v in settings.items() if k in TRAIN_FIELDS})
+    return Resolved(ptuning=ptuning, training=resolve_training(training, ptuning))
+
+
+def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fields: dict) -> EncoderConfig | None:
+    """The injection's default encoder, or the one named; the user's fields on top of it. The
+    default of deep prompts (free rows, random init) keeps its init when only the name is given."""
+    if isinstance(name, EncoderConfig):
+        return dataclasses.replace(name, **fields) if fields else name
+    if isinstance(name, dict):
+        name, fields = name.get("type"), {**{k: v for k, v in name.items() if k != "type"}, **fields}
+    if name is not None and name not in ENCODERS:
+        raise ConfigError("settings", [f"encoder={name!r}: expected one of {sorted(ENCODERS)}"])
+    default = DEFAULT_ENCODERS[injection]() if injection in DEFAULT_ENCODERS else None
+    if default is None:
+        return None  # PTuningConfig names the unknown injection
+    chosen = name or default.name
+    stray = sorted(set(fields) - encoder_fields(chosen))
+    if stray:
+        raise ConfigError("settings", [f"encoder setting(s) {stray} do(es) not apply to encoder {chosen!r}; "
+                                       f"its settings: {sorted(encoder_fields(chosen))}"])
+    base = default if chosen == default.name else ENCODERS[chosen][0]()
+    return dataclasses.replace(base, **fields) if fields else base
+
+
+def resolve_training(training: TrainConfig, ptuning: PTuningConfig) -> TrainConfig:
+    """`training` with the learning rates the user left unset filled in for the adapter's task,
+    injection and encoder (ptune.defaults); idempotent."""
+    lr = training.lr if training.lr is not None else default_learning_rate(
+        ptuning.task.name, ptuning.injection, ptuning.encoder.name)
+    return dataclasses.replace(training, lr=lr, head_lr=training.head_lr if training.head_lr is not None else lr)
+
+
+def flat_settings(run_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A run as `--print-config` / run_config.json writes it (nested) -> the flat settings
+    `resolve` takes, plus the task name under `task`."""
+    ptuning = dict(run_dict.get("ptuning") or {})
+    encoder = dict(ptuning.pop("encoder", None) or {})
+    task = dict(ptuning.pop("task", None) or {})
+    flat: dict[str, Any] = {k: v for k, v in ptuning.items() if v is not None}
+    if encoder:
+        flat["encoder"] = encoder.pop("type", None)
+        flat.update({ENCODER_PREFIX + k: v for k, v in encoder.items()})
+    if task:
+        flat["task"] = task.pop("type", "classification")
+        flat.update(task)
+    flat.update({k: v for k, v in (run_dict.get("training") or {}).items() if v is not None})
+    return flat

@@ -1,0 +1,129 @@
+"""The one resolver: `ptune train` with no flags, the Python API, a compare cell and a multi-task
+spec resolve to the same complete settings, and those are what ptune.defaults says."""
+import json
+
+import pytest
+
+from ptune import defaults
+from ptune.cli import build_parser, run_config_from_args
+from ptune.config import PTuningConfig, TrainConfig
+from ptune.errors import ConfigError
+from ptune.settings import Resolved, flat_settings, resolve, resolve_training
+
+TASKS = ["classification", "token_classification", "question_answering"]
+
+
+def cli_run(*flags):
+    args = build_parser().parse_args(["train", *flags])
+    args.argv = ["train", *flags]
+    return run_config_from_args(args)
+
+
+def expected_from_defaults(task: str) -> dict:
+    injection = defaults.default_injection(task)
+    return {"injection": injection, "num_virtual_tokens": defaults.default_prompt_length(task, injection),
+            "max_length": defaults.default_max_length(task),
+            "lr": defaults.default_learning_rate(task, injection, "embedding" if injection == "deep" else "mlp")}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_cli_with_no_flags_trains_what_defaults_py_says(task):
+    run = cli_run("--task", task, "--data", "some/folder")
+    expected = expected_from_defaults(task)
+    assert run.ptuning.injection == expected["injection"] == "deep"
+    assert run.ptuning.num_virtual_tokens == expected["num_virtual_tokens"]
+    assert run.ptuning.max_length == expected["max_length"]
+    assert run.training.lr == run.training.head_lr == expected["lr"]
+    assert run.ptuning.encoder.name == "embedding" and run.ptuning.encoder.init == "random"
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_cli_api_and_multitask_spec_resolve_the_same(task):
+    from ptune.tasks import get_task
+    from ptune.training.multitask import MultiTaskConfig, TaskSpec
+
+    cli = cli_run("--task", task, "--data", "some/folder")
+    api = resolve(task)
+    config = PTuningConfig(task=get_task(task).config_cls())  # the dataclasses' own defaults
+    assert cli.ptuning.to_dict() == api.ptuning.to_dict() == config.to_dict()
+    assert cli.training.to_dict() == api.training.to_dict() == resolve_training(TrainConfig(), config).to_dict()
+    spec = TaskSpec.from_dict({"name": "t", "task": task, "data": "some/folder"})
+    assert spec.ptuning.to_dict() == api.ptuning.to_dict()
+    run = MultiTaskConfig(tasks=[spec], output="out")
+    assert run.train_config(spec).lr == api.training.lr
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_compare_cell_builds_the_resolved_default(task, tiny_backbone_dir):
+    from ptune.lab.compare.methods import BuildContext, parse_method
+    from ptune.training.loop import learning_rates_for
+
+    spec = parse_method("ptune")
+    context = BuildContext(model_name=str(tiny_backbone_dir), model_path=str(tiny_backbone_dir), num_labels=3,
+                           seed=0, max_length=40, task=task)
+    model = spec.method.build(context, spec.model_settings)
+    api = resolve(task, {"max_length": 40})
+    assert model.config.to_dict() == api.ptuning.to_dict()
+    assert learning_rates_for(model, TrainConfig()).lr == api.training.lr
+
+
+def test_user_settings_win_and_an_encoder_default_keeps_its_other_fields():
+    resolved = resolve("classification", {"injection": "input", "lr": 1e-3, "encoder_depth": 3, "num_virtual_tokens": 7})
+    assert resolved.ptuning.injection == "input" and resolved.ptuning.num_virtual_tokens == 7
+    assert resolved.ptuning.encoder.name == "mlp" and resolved.ptuning.encoder.depth == 3
+    assert resolved.training.lr == resolved.training.head_lr == 1e-3
+    # the deep default (free rows, random init) stays random when only its name is given
+    assert resolve("classification", {"encoder": "embedding"}).ptuning.encoder.init == "random"
+    # the compare syntax's bare encoder fields: ptune[encoder=lstm;num_layers=1]
+    assert resolve("classification", {"encoder": "lstm", "num_layers": 1}).ptuning.encoder.num_layers == 1
+
+
+def test_settings_that_do_not_apply_are_refused_by_name():
+    with pytest.raises(ConfigError, match="depth"):
+        resolve("classification", {"encoder": "lstm", "encoder_depth": 2})
+    with pytest.raises(ConfigError, match="doc_stride"):
+        resolve("classification", {"doc_stride": 64})
+    with pytest.raises(ConfigError, match="colour"):
+        resolve("classification", {"colour": "red"})
+
+
+def test_print_config_round_trips_through_config(tmp_path, capsys):
+    from ptune.cli import main
+
+    assert main(["train", "--task", "ner", "--data", "d", "--output", str(tmp_path / "r"), "--epochs", "3",
+                 "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ptuning"]["num_virtual_tokens"] == 50 and printed["training"]["epochs"] == 3
+    assert not (tmp_path / "r").exists()  # printing trains nothing and touches no folder
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(printed))
+    again = cli_run("--config", str(path))
+    assert again.to_dict() == cli_run("--task", "ner", "--data", "d", "--output", str(tmp_path / "r"),
+                                      "--epochs", "3").to_dict()
+    # a flag wins over the file
+    assert cli_run("--config", str(path), "--epochs", "5").training.epochs == 5
+
+
+def test_config_accepts_yaml(tmp_path):
+    yaml = pytest.importorskip("yaml")
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"data": {"train": "d"}, "ptuning": {"injection": "input"}, "training": {"lr": 0.002}}))
+    run = cli_run("--config", str(path))
+    assert run.ptuning.injection == "input" and run.ptuning.num_virtual_tokens == 20 and run.training.lr == 0.002
+
+
+def test_a_bad_config_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"ptuning": {}, "optimiser": {}}))
+    with pytest.raises(ConfigError, match="optimiser"):
+        cli_run("--config", str(path))
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read"):
+        cli_run("--config", str(path))
+
+
+def test_flat_settings_inverts_the_printed_form():
+    resolved = resolve("token_classification", {"injection": "input", "encoder": "lstm", "epochs": 2})
+    flat = flat_settings(resolved.to_dict())
+    task = flat.pop("task")
+    assert resolve(task, flat) == Resolved(ptuning=resolved.ptuning, training=resolved.training)
