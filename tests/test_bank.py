@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from conftest import KINDS, build_tiny_model, save_random_adapter as make_adapter
-from ptune.bank import AdapterBank, forward_groups
+from ptune.bank import AdapterBank
+from ptune.engine import forward_groups
 from ptune.config import PTuningConfig
 from ptune.errors import ArtifactError, ConfigError
 from ptune.inference import Predictor

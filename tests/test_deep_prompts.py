@@ -7,7 +7,7 @@ from ptune.config import PTuningConfig
 from ptune.encoders import EmbeddingEncoderConfig, MLPEncoderConfig
 from ptune.injections.deep_attention import prompted_attention
 from ptune.model import PTuningModel
-from ptune.prompted import Prompts
+from ptune.injections import PromptPart, Prompts
 
 K = 3
 
@@ -15,8 +15,11 @@ K = 3
 class FakeAttention(torch.nn.Module):
     def __init__(self, kernel):
         super().__init__()
+        from transformers.models.bert.modeling_bert import eager_attention_forward
+
         self.config = type("Config", (), {"ptune_inner_attention": kernel})()
         self.is_causal = False
+        self.ptune_eager_kernel = eager_attention_forward  # what install() sets from the family table
 
 
 def reference_attention(query, key, value, visible):
@@ -81,8 +84,8 @@ def test_deep_prompts_change_the_output_and_a_hidden_prompt_changes_nothing(kind
     with torch.no_grad():
         rows = model.prompt().unsqueeze(0).expand(2, -1, -1)
         bare = model.prompted(ids, mask).states
-        prompted = model.prompted(ids, mask, prompts=Prompts(deep=rows)).states
-        hidden = model.prompted(ids, mask, prompts=Prompts(deep=rows, deep_mask=torch.zeros(2, K))).states
+        prompted = model.prompted(ids, mask, prompts=Prompts(parts={"deep": PromptPart(rows)})).states
+        hidden = model.prompted(ids, mask, prompts=Prompts(parts={"deep": PromptPart(rows, torch.zeros(2, K))})).states
     assert (prompted - bare).abs().max() > 1e-3
     torch.testing.assert_close(hidden, bare, atol=1e-5, rtol=1e-5)
 

@@ -59,7 +59,7 @@ def test_after_cls_keeps_text_positions_and_the_head_reads_the_real_cls(tiny_ber
     backbone, tokenizer = tiny_bert
     model = make_model(backbone, placement="after_cls")
     ids, mask, types = batch(tokenizer, ["great food"])
-    inputs, _, cls_index = model.prompted.build_inputs(ids, mask, types, model.adapter.prompts(1, torch.float32))
+    inputs, _, cls_index = model.prompted.build_inputs(ids, mask, types, model.engine.prompts([model.adapter], placement=model.config.placement))
     n = ids.shape[1]
     assert cls_index == 0
     assert inputs["position_ids"][0].tolist() == [0] * (K + 1) + list(range(1, n))
@@ -71,7 +71,7 @@ def test_prefix_puts_virtual_tokens_first_with_sequential_positions(tiny_bert):
     backbone, tokenizer = tiny_bert
     model = make_model(backbone, placement="prefix")
     ids, mask, types = batch(tokenizer, ["great food"])
-    inputs, _, cls_index = model.prompted.build_inputs(ids, mask, types, model.adapter.prompts(1, torch.float32))
+    inputs, _, cls_index = model.prompted.build_inputs(ids, mask, types, model.engine.prompts([model.adapter], placement=model.config.placement))
     assert cls_index == K
     assert inputs["position_ids"][0].tolist() == list(range(K + ids.shape[1]))
 
@@ -136,20 +136,24 @@ def test_bad_model_config_reports_every_field():
         ClassificationConfig(pooling="max")
 
 
-def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert):
+@pytest.mark.parametrize("injection", ["input", "deep"])
+def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert, injection):
     from ptune.backbone import prefer_eager_attention
     from ptune.config import PTuningConfig
     from ptune.model import PTuningModel
 
     backbone, _ = tiny_bert
     backbone.set_attn_implementation("sdpa")
-    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection="input", max_length=16), num_labels=2).eval()
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection=injection, max_length=16),
+                         num_labels=2).eval()
     ids = torch.randint(5, 50, (3, 9))
     mask = torch.ones_like(ids)
     mask[0, 6:] = 0
     before = model(ids, mask)
     assert prefer_eager_attention(model) == 1
-    assert backbone.config.ptune_inner_attention == "eager" and prefer_eager_attention(model) == 0
+    # deep prompts wrap the kernel (the wrapper's inner kernel switches); input-level ones do not
+    switched = backbone.config.ptune_inner_attention if injection == "deep" else backbone.config._attn_implementation
+    assert switched == "eager" and prefer_eager_attention(model) == 0
     torch.testing.assert_close(model(ids, mask), before, atol=1e-5, rtol=1e-4)
 
 
@@ -164,7 +168,7 @@ def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
     model.head.register_forward_pre_hook(lambda module, args: captured.setdefault("pooled", args[0]))
     with torch.no_grad():
         model(ids, mask)
-        states = model.prompted(ids, mask, prompts=model.adapter.prompts(2, torch.float32)).states
+        states = model.prompted(ids, mask, prompts=model.engine.prompts([model.adapter] * 2, placement=model.config.placement)).states
     at = 1 if placement == "after_cls" else 0
     text = torch.cat([states[:, :at], states[:, at + K:]], dim=1)
     expected = (text * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)

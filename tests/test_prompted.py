@@ -6,6 +6,8 @@ import torch
 from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.model import PTuningModel
+from ptune.engine import Engine
+from ptune.injections import PromptPart, Prompts
 from ptune.prompted import PromptedBackbone
 
 
@@ -35,9 +37,9 @@ def test_mixed_prompt_rows_equal_each_row_alone(injection, placement):
     mask[2, 6:] = 0
     with torch.no_grad():
         rows, prompt_mask = stacked([a.prompt() for a in bank])
-        mixed = prompted(ids, mask, prompts=bank[0].injection.prompts(rows, prompt_mask, placement=placement))
+        mixed = prompted(ids, mask, prompts=Prompts(parts={injection: PromptPart(rows, prompt_mask)}, placement=placement))
         for i, adapter in enumerate(bank):
-            alone = prompted(ids[i:i + 1], mask[i:i + 1], prompts=adapter.prompts(1, torch.float32))
+            alone = prompted(ids[i:i + 1], mask[i:i + 1], prompts=Engine.prompts(Engine(backbone), [adapter], placement=placement))
             keep = mask[i].bool()
             torch.testing.assert_close(mixed.text_states[i, keep], alone.text_states[0, keep], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(mixed.states[i, mixed.cls_index], alone.states[0, alone.cls_index],

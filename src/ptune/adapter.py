@@ -16,6 +16,7 @@ class TaskAdapter(nn.Module):
     def __init__(self, config: PTuningConfig, *, backbone, num_labels: int, seed: int = 0):
         """`backbone`: the PromptedBackbone the adapter will run on (its widths and vocabulary)."""
         super().__init__()
+        backbone.prepare_for(config.injection)
         self.config = config
         self.task = get_task(config.task.name)
         self.injection = INJECTIONS[config.injection]
@@ -60,11 +61,6 @@ class TaskAdapter(nn.Module):
             return self.prompt_table
         with fp32_region(self.prompt_table.device):
             return self.encoder()
-
-    def prompts(self, batch: int, dtype: torch.dtype):
-        """The backbone's Prompts for a batch whose rows all belong to this adapter."""
-        rows = self.prompt().to(dtype).unsqueeze(0).expand(batch, -1, -1)  # (batch, k, width)
-        return self.injection.prompts(rows, None, placement=self.config.placement)
 
     @torch.no_grad()
     def fold_prompt(self) -> torch.Tensor:

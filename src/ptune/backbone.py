@@ -92,9 +92,10 @@ class PositionScheme:
     """Positions available from `offset` on."""
 
     @classmethod
-    def of(cls, model: nn.Module) -> "PositionScheme":
+    def of(cls, model: nn.Module, family) -> "PositionScheme":
+        """`family`: the model's entry in ptune.families (its position scheme)."""
         config = model.config
-        offset = config.pad_token_id + 1 if "roberta" in config.model_type or config.model_type == "camembert" else 0
+        offset = family.position_offset(config)
         accepts = "position_ids" in inspect.signature(model.forward).parameters
         max_positions = getattr(config, "max_position_embeddings", 512)
         return cls(accepts_position_ids=accepts, offset=offset, limit=max_positions - offset)

@@ -1,14 +1,8 @@
-"""A bank of task adapters on one frozen backbone, and forward passes over mixed-task batches.
+"""A bank of task adapters on one frozen backbone: an engine (ptune.engine) with named adapters.
 
-Any set of adapters whose backbone fingerprints match shares one PromptedBackbone in memory; each
-costs only its prompt table and head. A batch may mix rows of different tasks:
-
-    rows' adapters -> their prompt tables stacked (shorter prompts padded, the padding masked)
-    -> gathered per row -> one backbone forward -> each row's states to its own adapter's head.
-
-Input-level prompts placed after [CLS] and ones placed as a prefix cannot share a forward (the
-text sits at different positions): such rows are grouped into one forward per placement. Deep
-prompts share a forward with either kind: a row without input-level prompts sees them masked.
+Any set of adapters whose backbone fingerprints match shares one engine in memory; each costs
+only its prompt table and head. A batch may mix rows of different tasks; the engine runs them
+(one forward per group of rows that can share one), exactly as it runs a single-task model.
 """
 from __future__ import annotations
 
@@ -25,7 +19,8 @@ from ptune.backbone import fingerprint, load_backbone
 from ptune.batched import to_device
 from ptune.data.transforms import collate
 from ptune.errors import ConfigError
-from ptune.prompted import BackboneOutput, PromptedBackbone, Prompts
+from ptune.engine import Engine
+from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -60,70 +55,40 @@ class BankEntry:
                 "dev_metrics": self.config.get("dev_metrics", {})}
 
 
-def stacked_prompts(tables: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompt tables of different lengths -> (n, K, width) padded to the longest, and a (n, K) mask."""
-    longest = max(t.shape[0] for t in tables)
-    rows = tables[0].new_zeros(len(tables), longest, tables[0].shape[1])
-    mask = torch.zeros(len(tables), longest, dtype=torch.long, device=tables[0].device)
-    for i, table in enumerate(tables):
-        rows[i, : table.shape[0]], mask[i, : table.shape[0]] = table, 1
-    return rows, mask
-
-
-def forward_groups(adapters: list[TaskAdapter]) -> list[list[int]]:
-    """Row indices grouped into the fewest backbone forwards: one per input-level placement; rows
-    with deep prompts join the first group."""
-    groups: dict[str | None, list[int]] = {}
-    for row, adapter in enumerate(adapters):
-        key = adapter.config.placement if adapter.input_tokens else None
-        groups.setdefault(key, []).append(row)
-    shared = groups.pop(None, [])
-    if not groups:
-        return [shared]
-    ordered = list(groups.values())
-    ordered[0] = sorted(ordered[0] + shared)
-    return ordered
-
-
-def select_rows(output: BackboneOutput, rows: torch.Tensor) -> BackboneOutput:
-    return BackboneOutput(states=output.states[rows], mask=output.mask[rows], text_index=output.text_index,
-                          cls_index=output.cls_index)
-
-
 class AdapterBank:
     """Adapters on one frozen backbone, by name. Adding and removing are thread-safe; a forward
     pass uses the adapter objects it was given, so a request already holding an adapter finishes
     with it even if its name is removed meanwhile."""
 
-    def __init__(self, backbone, tokenizer, *, backbone_name: str | None = None, precision: str = "fp32"):
-        """`precision="bf16"` stores the frozen backbone in bf16 once (faster on CPUs with native
+    def __init__(self, backbone, tokenizer, *, backbone_name: str | None = None, precision: str = DEFAULT_PRECISION,
+                 device: str | torch.device | None = DEFAULT_DEVICE):
+        """`device`: auto (CUDA when present), cpu, cuda[:N], or None to keep the backbone where it
+        is; `precision="bf16"` stores the frozen backbone in bf16 once (faster on CPUs with native
         bf16, and on GPUs); prompt tables and heads stay fp32. The fingerprint is taken first."""
-        from ptune.runtime import resolve_precision
-
         self.fingerprint = fingerprint(backbone)
-        self.bf16 = resolve_precision(precision) == "bf16"
-        if self.bf16:
-            from ptune.backbone import prefer_eager_attention
-            from ptune.precision import cast_parameters, frozen_parameters
-
-            backbone.requires_grad_(False)
-            cast_parameters(frozen_parameters(backbone), torch.bfloat16)
-            if next(backbone.parameters()).device.type == "cpu":
-                prefer_eager_attention(backbone)
-        self.prompted = PromptedBackbone(backbone).eval()
+        self.engine = Engine(backbone).eval()
+        self.engine.configure(device=device, precision=precision)
+        self.prompted = self.engine.prompted
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.backbone_name = backbone_name
-        self.device = next(backbone.parameters()).device
         self._entries: dict[str, BankEntry] = {}
         self._lock = threading.Lock()
         # A fast tokenizer keeps its truncation settings in shared state that every call resets:
         # two threads tokenizing at once (a server's requests) could truncate with each other's.
         self._tokenizer_lock = threading.Lock()
 
+    @property
+    def device(self) -> torch.device:
+        return self.engine.device
+
+    @property
+    def bf16(self) -> bool:
+        return self.engine.bf16
+
     @classmethod
     def from_adapters(cls, adapters: dict[str, str | Path], *, model_name: str | None = None,
-                      precision: str = "fp32") -> "AdapterBank":
+                      precision: str = DEFAULT_PRECISION, device: str = DEFAULT_DEVICE) -> "AdapterBank":
         """A bank holding `{name: adapter folder or Hub id}`, on the backbone the first one records
         (or `model_name`). Every adapter must have been trained on the same backbone weights."""
         from ptune.hub import resolve_adapter
@@ -133,21 +98,21 @@ class AdapterBank:
         first = resolve_adapter(next(iter(adapters.values())))
         backbone_name = model_name or backbone_to_load(read_adapter_config(first)["backbone"])
         backbone, tokenizer = load_backbone(backbone_name)
-        bank = cls(backbone, tokenizer, backbone_name=backbone_name, precision=precision)
+        bank = cls(backbone, tokenizer, backbone_name=backbone_name, precision=precision, device=device)
         for name, path in adapters.items():
             bank.add(name, path)
         return bank
 
     @classmethod
     def for_backbone(cls, model_name: str | None, *, example_adapter: Path | None = None,
-                     precision: str = "fp32") -> "AdapterBank":
+                     precision: str = DEFAULT_PRECISION, device: str = DEFAULT_DEVICE) -> "AdapterBank":
         """An empty bank on `model_name`, or on the backbone `example_adapter` records."""
         if model_name is None and example_adapter is None:
             raise ConfigError("AdapterBank", ["no adapter to take the backbone from: pass --model NAME, or put an "
                                               "adapter folder in --adapter-dir, or pass --adapter NAME=DIR"])
         name = model_name or backbone_to_load(read_adapter_config(example_adapter)["backbone"])
         backbone, tokenizer = load_backbone(name)
-        return cls(backbone, tokenizer, backbone_name=name, precision=precision)
+        return cls(backbone, tokenizer, backbone_name=name, precision=precision, device=device)
 
     # ---- membership -------------------------------------------------------------------------
     def add(self, name: str, path: str | Path, *, replace: bool = False) -> BankEntry:
@@ -162,7 +127,8 @@ class AdapterBank:
         settings = adapter_settings(directory, config)
         adapter = TaskAdapter(settings, backbone=self.prompted, num_labels=len(config["task"]["label_names"]))
         load_adapter_weights(adapter, directory, config)
-        adapter.to(self.device).eval()
+        self.engine.attach(adapter)
+        adapter.eval()
         room = self.prompted.max_text_length(input_tokens=adapter.input_tokens, placement=settings.placement)
         entry = BankEntry(name=name, adapter=adapter, label_names=list(config["task"]["label_names"]), config=config,
                           path=Path(directory), max_length=min(settings.max_length, room))
@@ -206,45 +172,12 @@ class AdapterBank:
         return entry.task.decode_batch(logits, examples, features, entry.label_names, config=entry.adapter.config.task)
 
     # ---- forward passes ---------------------------------------------------------------------
-    def mixed_prompts(self, adapters: list[TaskAdapter], *, placement: str) -> Prompts:
-        """Per-row prompts for rows of possibly different adapters: each injection's tables are
-        stacked once per distinct adapter and gathered per row; other rows see them masked."""
-        prompts = Prompts(placement=placement)
-        for injection in ("input", "deep"):
-            members = list({id(a): a for a in adapters if a.config.injection == injection}.values())
-            if not members:
-                continue
-            dtype = self.prompted.word_embeddings.weight.dtype  # the backbone's storage (bf16 or fp32)
-            table, mask = stacked_prompts([a.prompt().to(dtype) for a in members])
-            position = {id(a): i for i, a in enumerate(members)}
-            index = torch.tensor([position.get(id(a), -1) for a in adapters], device=table.device)
-            rows, row_mask = table[index.clamp(min=0)], mask[index.clamp(min=0)] * (index >= 0).unsqueeze(1)
-            if injection == "input":
-                prompts.input, prompts.input_mask = rows, row_mask
-            else:
-                prompts.deep, prompts.deep_mask = rows, row_mask
-        return prompts
-
     @torch.inference_mode()
     def forward(self, batch: dict[str, torch.Tensor], adapters: list[TaskAdapter]) -> list[torch.Tensor]:
         """One logits tensor per row of `batch` (collated input_ids, attention_mask and
         token_type_ids), row i through `adapters[i]`: (labels,) or (tokens, labels), in fp32."""
-        out: list[torch.Tensor | None] = [None] * len(adapters)
-        for group in forward_groups(adapters):
-            rows = torch.tensor(group, device=batch["input_ids"].device)
-            members = [adapters[i] for i in group]
-            placement = next((a.config.placement for a in members if a.input_tokens), "after_cls")
-            output = self.prompted(batch["input_ids"][rows], batch["attention_mask"][rows],
-                                   batch["token_type_ids"][rows], prompts=self.mixed_prompts(members, placement=placement))
-            by_adapter: dict[int, list[int]] = {}
-            for position, adapter in enumerate(members):
-                by_adapter.setdefault(id(adapter), []).append(position)
-            for positions in by_adapter.values():
-                adapter = members[positions[0]]
-                logits = adapter.logits(select_rows(output, torch.tensor(positions, device=rows.device))).float()
-                for position, row_logits in zip(positions, logits):
-                    out[group[position]] = row_logits
-        return out
+        return self.engine.mixed_logits(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"),
+                                        adapters=adapters)
 
     def run(self, rows: list[tuple[BankEntry, dict]]) -> list[torch.Tensor]:
         """(entry, feature) rows of any tasks -> one logits tensor per row, padding cut off, on the CPU."""

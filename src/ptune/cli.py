@@ -212,8 +212,11 @@ def summary_line(metrics: dict) -> str:
 
 
 def add_inference_flags(p) -> None:
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32",
-                   help="bf16 autocast (auto: where the hardware has it)")
+    from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, DEVICES_HELP, PRECISION_HELP, PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                   help=f"{PRECISION_HELP} (default: {DEFAULT_PRECISION}, as for train and serve)")
+    p.add_argument("--device", default=DEFAULT_DEVICE, help=f"{DEVICES_HELP} (default: {DEFAULT_DEVICE})")
     p.add_argument("--quantize", choices=("int8",), default=None,
                    help="dynamic int8 quantisation of the backbone's Linear layers (CPU, fp32)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow first batch)")
@@ -248,6 +251,7 @@ def cmd_eval(args) -> int:
                               allow_backbone_mismatch=args.allow_backbone_mismatch, compare_base=args.compare_base,
                               train_data=args.train_data, base_train_samples=args.base_train_samples,
                               batch_size=args.batch_size, precision=args.precision, quantize=args.quantize,
+                              device=args.device,
                               compile=args.compile)
     if args.json != "-":
         print(get_task(result["task"]).format_report(result["metrics"], result["label_names"]))
@@ -385,7 +389,7 @@ def predictor_for(args):
 
     return Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
                      allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
-                     quantize=args.quantize, compile=args.compile)
+                     quantize=args.quantize, compile=args.compile, device=args.device)
 
 
 def write_rows(args, rows: list[str]) -> int:

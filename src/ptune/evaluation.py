@@ -7,18 +7,19 @@ from ptune.data import LabelSet, LoadReport, load_examples
 from ptune.batched import predict_outputs
 from ptune.errors import ConfigError, DataError
 from ptune.inference import Predictor
+from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 
 def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str | None = None,
                      allow_backbone_mismatch: bool = False, compare_base: bool = False,
                      train_data: str | None = None, base_train_samples: int | None = None,
-                     batch_size: int = 64, precision: str = "fp32", quantize: str | None = None,
-                     compile: bool = False) -> dict:
+                     batch_size: int = 64, precision: str = DEFAULT_PRECISION, quantize: str | None = None,
+                     compile: bool = False, device: str = DEFAULT_DEVICE) -> dict:
     if batch_size < 1:
         raise ConfigError("eval", [f"batch_size={batch_size}: expected >= 1"])
     predictor = Predictor(adapter, model_name=model_name, batch_size=batch_size,
                           allow_backbone_mismatch=allow_backbone_mismatch, precision=precision,
-                          quantize=quantize, compile=compile)
+                          quantize=quantize, compile=compile, device=device)
     task = predictor.task
     labels = LabelSet(tuple(predictor.label_names))
     examples = task.read(data, split=split, report=LoadReport())

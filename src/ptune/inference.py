@@ -15,11 +15,10 @@ import torch
 from torch import nn
 
 from ptune.artifacts import load_adapter
-from ptune.backbone import prefer_eager_attention
 from ptune.data import Example
 from ptune.data.conll import TaggedSentence
 from ptune.errors import ConfigError
-from ptune.precision import cast_parameters, frozen_parameters
+from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, resolve_device, uses_bf16
 from ptune.batched import predict_outputs
 
 QUANTIZE_CHOICES = (None, "int8")
@@ -46,33 +45,30 @@ class Predictor:
     """
 
     def __init__(self, adapter: str | Path, *, model_name: str | None = None, batch_size: int = 64,
-                 allow_backbone_mismatch: bool = False, precision: str = "fp32", quantize: str | None = None,
-                 compile: bool = False):
-        from ptune.runtime import resolve_precision
-
+                 allow_backbone_mismatch: bool = False, precision: str = DEFAULT_PRECISION, quantize: str | None = None,
+                 compile: bool = False, device: str = DEFAULT_DEVICE):
         if batch_size < 1:
             raise ConfigError("Predictor", [f"batch_size={batch_size}: expected >= 1"])
         if quantize not in QUANTIZE_CHOICES:
             raise ConfigError("Predictor", [f"quantize={quantize!r}: expected one of {QUANTIZE_CHOICES}"])
+        target = resolve_device(device)
+        if quantize and precision == "auto":
+            precision = "fp32"  # int8 kernels take fp32 activations
+        if quantize and (uses_bf16(precision, target) or target.type != "cpu"):
+            raise ConfigError("Predictor", ["quantize='int8' runs fp32 activations on the CPU; use it with "
+                                            "precision='fp32' (--precision fp32) on the CPU (--device cpu)"])
         self.model, self.tokenizer, self.adapter_config = load_adapter(
             adapter, model_name=model_name, allow_backbone_mismatch=allow_backbone_mismatch
         )
         self.label_names = self.adapter_config["task"]["label_names"]
         self.batch_size = batch_size
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.bf16 = resolve_precision(precision) == "bf16"
-        if quantize and (self.bf16 or self.device.type != "cpu"):
-            raise ConfigError("Predictor", ["quantize='int8' runs fp32 activations on the CPU; "
-                                            "use it with precision='fp32' on a machine without CUDA"])
         if quantize == "int8":
             quantize_backbone_int8(self.model)
-        self.model.to(self.device)
-        if self.bf16:
-            # Nothing in the backbone trains here: all of it is stored in bf16 once (predict_logits
-            # then runs it without autocast); the prompt table and the head stay fp32.
-            cast_parameters(frozen_parameters(self.model.backbone), torch.bfloat16)
-            if self.device.type == "cpu":
-                prefer_eager_attention(self.model)
+        # The engine decides device and precision, as it does for the bank and the server: in bf16
+        # the frozen backbone is stored in bf16 once, the prompt table and the head stay fp32.
+        self.model.to(target)
+        self.model.engine.configure(device=target, precision=precision)
+        self.device, self.bf16 = target, self.model.engine.bf16
         self.forward = torch.compile(self.model, dynamic=True) if compile else self.model
 
     @property

@@ -1,7 +1,7 @@
 """PTuningModel: a frozen prompted backbone and one task adapter (a bank of one).
 
-Data path: input_ids -> PromptedBackbone (the adapter's prompt injected at the input or in every
-attention layer) -> states -> the task's head -> logits. In inference mode the prompt encoder is
+Data path (ptune.engine, the one forward of every path): input_ids -> PromptedBackbone (the
+adapter's prompt injected at the input or in every attention layer) -> states -> the task's head -> logits. In inference mode the prompt encoder is
 replaced by its output, a fixed table, so no encoder runs per request.
 """
 from __future__ import annotations
@@ -11,13 +11,14 @@ from torch import nn
 
 from ptune.adapter import TaskAdapter
 from ptune.config import PTuningConfig
-from ptune.prompted import PromptedBackbone
+from ptune.engine import Engine
 
 
 class PTuningModel(nn.Module):
     def __init__(self, backbone: nn.Module, config: PTuningConfig, *, num_labels: int, seed: int = 0):
         super().__init__()
-        self.prompted = PromptedBackbone(backbone)
+        self.engine = Engine(backbone)  # an engine with one adapter: the forward of every path
+        self.prompted = self.engine.prompted
         self.backbone = backbone
         self.config = config
         self.num_labels = num_labels
@@ -76,10 +77,7 @@ class PTuningModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, seq) token ids -> the task's logits: (batch, labels) or (batch, seq, labels)."""
-        dtype = self.word_embeddings.weight.dtype
-        output = self.prompted(input_ids, attention_mask, token_type_ids,
-                               prompts=self.adapter.prompts(input_ids.shape[0], dtype))
-        return self.adapter.logits(output)
+        return self.engine.logits(input_ids, attention_mask, token_type_ids, adapter=self.adapter)
 
     def trainable_parameters(self) -> dict[str, list[nn.Parameter]]:
         return self.adapter.trainable_parameters()

@@ -3,31 +3,24 @@
 Data path: input_ids -> word embeddings -> input-level prompts inserted (after [CLS] or as a
 prefix) -> frozen backbone, whose attention layers also read deep (per-layer key/value) prompts
 -> states aligned with the text tokens. Prompts come per row, so rows of one batch may carry
-different tasks' prompts; a shorter prompt is padded and its padding masked out.
+different tasks' prompts; a shorter prompt is padded and its padding masked out. Each injection
+present in the batch acts on the forward pass itself (`Injection.during`); this module knows the
+backbone (its positions, token types and attention layers), not the injections.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ptune.backbone import PositionScheme, accepts_token_type_ids, freeze
-from ptune.injections import deep_attention
+from ptune.families import family_of
+from ptune.injections import INJECTIONS, Prompts, deep_attention
 
-
-@dataclass
-class Prompts:
-    """What one forward pass injects, per row. Every tensor is optional."""
-
-    input: torch.Tensor | None = None
-    """(batch, k, embedding width): virtual tokens placed among the input embeddings."""
-    input_mask: torch.Tensor | None = None
-    """(batch, k) 1 for a real virtual token, 0 for padding (rows with shorter prompts)."""
-    placement: str = "after_cls"
-    deep: torch.Tensor | None = None
-    """(batch, k, layers * 2 * hidden): a key and a value per layer for each of k prompt positions."""
-    deep_mask: torch.Tensor | None = None
+INPUT = "input"
+"""The injection whose rows are virtual tokens among the input embeddings."""
 
 
 @dataclass
@@ -56,9 +49,23 @@ class PromptedBackbone(nn.Module):
         freeze(backbone)
         self.model = backbone
         self.config = backbone.config
-        self.positions = PositionScheme.of(backbone)
+        self.family = family_of(backbone.config)
+        self.positions = PositionScheme.of(backbone, self.family)
         self.passes_token_types = accepts_token_type_ids(backbone)
-        self.attention_layers = deep_attention.install(backbone)
+        self._attention_layers: list[nn.Module] | None = None
+
+    @property
+    def attention_layers(self) -> list[nn.Module]:
+        """The self-attention modules, routed through the prompt-aware attention on first use:
+        only a backbone that serves deep prompts runs through the wrapper."""
+        if self._attention_layers is None:
+            self._attention_layers = deep_attention.install(self.model, self.family)
+        return self._attention_layers
+
+    def prepare_for(self, injection: str) -> None:
+        """Called for every adapter attached: installs what its injection needs in the backbone."""
+        if INJECTIONS[injection].needs_attention_hook:
+            self.attention_layers  # noqa: B018  (installs the hook)
 
     @property
     def word_embeddings(self) -> nn.Embedding:
@@ -75,32 +82,34 @@ class PromptedBackbone(nn.Module):
 
     @property
     def num_layers(self) -> int:
-        return len(self.attention_layers)
+        return self.family.num_layers(self.config)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, prompts: Prompts | None = None) -> BackboneOutput:
         prompts = prompts or Prompts()
         inputs, text_index, cls_index = self.build_inputs(input_ids, attention_mask, token_type_ids, prompts)
-        with deep_attention.prompts_in(self.attention_layers, prompts.deep, prompts.deep_mask,
-                                       heads=self.config.num_attention_heads):
+        with ExitStack() as stack:
+            for name, part in prompts.parts.items():
+                stack.enter_context(INJECTIONS[name].during(self, part))
             states = self.model(**inputs).last_hidden_state.float()  # (batch, k + seq, hidden)
         return BackboneOutput(states=states, mask=inputs["attention_mask"], text_index=text_index, cls_index=cls_index)
 
     def build_inputs(self, input_ids, attention_mask, token_type_ids=None, prompts: Prompts | None = None):
         """(backbone keyword arguments with input-level prompts inserted, text positions, [CLS] index)."""
         prompts = prompts or Prompts()
+        virtual = prompts.get(INPUT)
         batch, length = input_ids.shape
         words = self.word_embeddings(input_ids)  # (batch, seq, embedding width)
-        k = 0 if prompts.input is None else prompts.input.shape[1]
+        k = sum(INJECTIONS[name].inserted_tokens(part) for name, part in prompts.parts.items())
         at = 1 if prompts.placement == "after_cls" else 0  # where input-level prompts go
 
-        def insert(text: torch.Tensor, virtual: torch.Tensor) -> torch.Tensor:
-            return torch.cat([text[:, :at], virtual, text[:, at:]], dim=1) if k else text
+        def insert(text: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            return torch.cat([text[:, :at], rows, text[:, at:]], dim=1) if k else text
 
-        virtual_mask = attention_mask.new_ones(batch, k) if prompts.input_mask is None or not k \
-            else prompts.input_mask.to(attention_mask.dtype)
+        virtual_mask = attention_mask.new_ones(batch, k) if not k or virtual.mask is None \
+            else virtual.mask.to(attention_mask.dtype)
         mask = insert(attention_mask, virtual_mask)  # (batch, k + seq)
-        inputs = {"inputs_embeds": insert(words, prompts.input.to(words.dtype)) if k else words, "attention_mask": mask}
+        inputs = {"inputs_embeds": insert(words, virtual.rows.to(words.dtype)) if k else words, "attention_mask": mask}
         if self.passes_token_types:
             types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
             inputs["token_type_ids"] = insert(types, types.new_zeros(batch, k))

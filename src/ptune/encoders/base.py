@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ptune.errors import ConfigError
+from ptune.registry import add_unique, qualified
 
 ENCODERS: dict[str, tuple[type["EncoderConfig"], type["PromptEncoder"]]] = {}
 
@@ -17,8 +18,9 @@ def register_encoder(name: str, config_cls: type["EncoderConfig"]):
     """Class decorator: `@register_encoder("mlp", MLPEncoderConfig)` on the encoder module."""
 
     def wrap(encoder_cls: type[PromptEncoder]) -> type[PromptEncoder]:
+        add_unique(ENCODERS, name, (config_cls, encoder_cls), kind="prompt encoder",
+                   identity=lambda entry: qualified(entry[1]))
         config_cls.name = name
-        ENCODERS[name] = (config_cls, encoder_cls)
         return encoder_cls
 
     return wrap

@@ -37,22 +37,24 @@ def _register() -> None:
     _registered = True
 
 
-def attention_modules(model: nn.Module) -> list[nn.Module]:
-    """The self-attention modules, in layer order (BERT, RoBERTa, ELECTRA, DistilBERT, ...)."""
-    return [m for m in model.modules()
-            if hasattr(m, "is_causal") and any(isinstance(getattr(m, n, None), nn.Linear) for n in ("query", "q_lin", "q_proj"))]
+def attention_modules(model: nn.Module, family) -> list[nn.Module]:
+    """The family's self-attention modules, in layer order (`ptune.families` names their class)."""
+    return [m for m in model.modules() if type(m).__name__ == family.attention_class]
 
 
-def install(model: nn.Module) -> list[nn.Module]:
+def install(model: nn.Module, family) -> list[nn.Module]:
     """Route `model`'s attention through `ptune_deep`; returns its attention modules in layer order."""
     from transformers import PreTrainedModel
 
     _register()
-    layers = attention_modules(model)
-    expected = getattr(model.config, "num_hidden_layers", getattr(model.config, "n_layers", len(layers)))
+    layers = attention_modules(model, family)
+    expected = family.num_layers(model.config)
     if len(layers) != expected:
-        raise PtuneError(f"found {len(layers)} attention layers in {model.config.model_type!r}, expected {expected}; "
-                         "this backbone's attention is not supported for prompts")
+        raise PtuneError(f"found {len(layers)} {family.attention_class} layers in {model.config.model_type!r}, "
+                         f"expected {expected}; its entry in ptune.families does not match this model")
+    eager = family.eager_kernel()
+    for layer in layers:
+        layer.ptune_eager_kernel = eager  # the family's own eager kernel, not BERT's
     for module in model.modules():
         if isinstance(module, PreTrainedModel):
             current = module.config._attn_implementation
@@ -96,7 +98,7 @@ def prompts_in(layers: list[nn.Module], deep: torch.Tensor | None, mask: torch.T
 def prompted_attention(module, query, key, value, attention_mask, **kwargs):
     """query/key/value: (batch, heads, seq, head_dim); prepends the layer's prompt keys/values."""
     kernel = getattr(module.config, INNER, "sdpa")
-    inner = _kernel(kernel)
+    inner = module.ptune_eager_kernel if kernel == "eager" else _kernel(kernel)
     prompt = getattr(module, "ptune_prompt", None)
     if prompt is not None:
         keys, values, keep = prompt
@@ -115,9 +117,8 @@ def _kernel(name: str):
     """The wrapped attention kernel, looked up once per name (this runs in every layer of every pass)."""
     if name not in _KERNELS:
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-        from transformers.models.bert.modeling_bert import eager_attention_forward
 
-        _KERNELS[name] = eager_attention_forward if name == "eager" else ALL_ATTENTION_FUNCTIONS[name]
+        _KERNELS[name] = ALL_ATTENTION_FUNCTIONS[name]
     return _KERNELS[name]
 
 

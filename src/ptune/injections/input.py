@@ -11,10 +11,11 @@ class InputInjection(Injection):
     def width(self, backbone) -> int:
         return backbone.embedding_size  # the input embeddings' width (ELECTRA: smaller than hidden)
 
-    def prompts(self, rows, mask, *, placement):
-        from ptune.prompted import Prompts
-
-        return Prompts(input=rows, input_mask=mask, placement=placement)
-
     def input_tokens(self, num_virtual_tokens: int) -> int:
         return num_virtual_tokens
+
+    def forward_key(self, config) -> str:
+        return config.placement  # after [CLS] or before it: the text sits at different positions
+
+    def inserted_tokens(self, part) -> int:
+        return 0 if part is None else part.rows.shape[1]

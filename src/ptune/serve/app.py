@@ -221,10 +221,10 @@ def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "
 
     named = dict(adapters)
     if named:
-        bank = AdapterBank.from_adapters(named, model_name=model_name, precision=config.precision)
+        bank = AdapterBank.from_adapters(named, model_name=model_name, precision=config.precision, device=config.device)
     else:  # --adapter-dir alone: the backbone is --model's, or the one its first adapter records
         found = adapter_folders(Path(config.adapter_dir), skip=set(named)) if config.adapter_dir else {}
         bank = AdapterBank.for_backbone(model_name, example_adapter=next(iter(found.values()), None),
-                                        precision=config.precision)
+                                        precision=config.precision, device=config.device)
     app = create_app(bank, config, fixed_names=set(named))
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ptune.errors import ConfigError
+from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, device_problems, precision_problems
 
 
 @dataclass
@@ -24,8 +25,11 @@ class ServeConfig:
     removed while serving are picked up or dropped within `poll_seconds`."""
     poll_seconds: float = 2.0
     retry_after_seconds: int = 1
-    precision: str = "fp32"
-    """`bf16` stores the frozen backbone in bf16 (prompt tables and heads stay fp32); `fp32`; or `auto`."""
+    precision: str = DEFAULT_PRECISION
+    """`bf16` stores the frozen backbone in bf16 (prompt tables and heads stay fp32); `fp32`; or `auto`
+    (bf16 where the hardware computes it natively)."""
+    device: str = DEFAULT_DEVICE
+    """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -37,8 +41,7 @@ class ServeConfig:
             problems.append(f"max_wait_ms={self.max_wait_ms}: expected >= 0")
         if self.poll_seconds <= 0:
             problems.append(f"poll_seconds={self.poll_seconds}: expected > 0")
-        if self.precision not in ("fp32", "bf16", "auto"):
-            problems.append(f"precision={self.precision!r}: expected 'fp32', 'bf16' or 'auto'")
+        problems += precision_problems(self.precision) + device_problems(self.device)
         if self.max_queue < self.max_inputs_per_request:
             problems.append(f"max_queue={self.max_queue} is below max_inputs_per_request={self.max_inputs_per_request}: "
                             "a full-size request could never be queued")

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ptune.errors import ConfigError
+from ptune.registry import add_unique
 
 TASKS: dict[str, "Task"] = {}
 ALIASES = {"ner": "token_classification", "sequence_classification": "classification", "qa": "question_answering",
@@ -20,8 +21,8 @@ ALIASES = {"ner": "token_classification", "sequence_classification": "classifica
 
 
 def register_task(cls: type["Task"]) -> type["Task"]:
+    add_unique(TASKS, cls.name, cls(), kind="task")
     cls.config_cls.name = cls.name
-    TASKS[cls.name] = cls()
     return cls
 
 

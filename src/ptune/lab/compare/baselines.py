@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ptune.backbone import PositionScheme, accepts_token_type_ids
+from ptune.families import family_of
 
 HEAD_MODULES = ("classifier.", "qa_outputs.")
 
@@ -111,7 +112,7 @@ class LinearProbe(nn.Module):
         with torch.no_grad():
             self.head.out.weight.normal_(0.0, 0.02, generator=generator)
             self.head.out.bias.zero_()
-        self.position_limit = PositionScheme.of(backbone).limit
+        self.position_limit = PositionScheme.of(backbone, family_of(backbone.config)).limit
 
     def train(self, mode: bool = True) -> "LinearProbe":
         super().train(mode)

@@ -1,0 +1,110 @@
+"""One engine under every path: Predictor, the bank (serve), training and export all run
+`ptune.engine.Engine`; device and precision are decided there."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import DEMO, ROOT
+from ptune.data import LoadReport
+from ptune.data.batching import sorted_batches
+
+
+def test_bank_and_predictor_give_the_same_logits_to_the_bit(random_adapters, tiny_backbone_dir):
+    from ptune.bank import AdapterBank
+    from ptune.inference import Predictor
+
+    for name in ("sst2", "rte", "ner", "topic"):
+        predictor = Predictor(random_adapters[name], device="cpu", precision="fp32")
+        bank = AdapterBank.from_adapters({name: random_adapters[name]}, device="cpu", precision="fp32")
+        entry = bank.get(name)
+        task = predictor.task
+        if task.name == "classification":
+            examples = task.read(DEMO, split="dev", report=LoadReport())[:20]
+        else:
+            examples = [task.example(t, i) for i, t in enumerate(["great food in paris", "bad", "an okay film"])]
+        features = bank.features(entry, examples)
+        (order,) = sorted_batches([len(f["input_ids"]) for f in features], batch_size=64)
+        from_bank = bank.run([(entry, features[i]) for i in order])
+        from_predictor = predictor.outputs(examples)
+        for row, i in zip(from_bank, order):
+            assert torch.equal(row, from_predictor[i]), name
+
+
+ALLOWED_FORWARD_CALLERS = {"engine.py", "lab/compare/baselines.py"}
+"""engine.py runs the one forward; the linear-probe baseline runs the bare backbone (no prompts)."""
+
+
+def test_no_second_forward_path_in_the_library():
+    package = ROOT / "src" / "ptune"
+    callers = set()
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"\.prompted\(|PromptedBackbone\.forward\(|\.run_groups\(", text):
+            callers.add(str(path.relative_to(package)))
+    assert callers <= ALLOWED_FORWARD_CALLERS, f"a second forward path: {sorted(callers - ALLOWED_FORWARD_CALLERS)}"
+
+
+def test_device_is_chosen_once_and_bad_devices_are_refused():
+    from ptune.errors import ConfigError
+    from ptune.runtime import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="expected auto"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_engine_places_the_backbone_and_stores_bf16_once(tiny_bert):
+    from ptune.engine import Engine
+
+    backbone, _ = tiny_bert
+    engine = Engine(backbone, device="cpu", precision="bf16")
+    assert engine.device == torch.device("cpu") and engine.bf16
+    assert backbone.get_input_embeddings().weight.dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bank_and_predictor_run_on_cuda(random_adapters):
+    from ptune.bank import AdapterBank
+    from ptune.inference import Predictor
+
+    bank = AdapterBank.from_adapters({"sst2": random_adapters["sst2"]}, device="cuda")
+    assert bank.device.type == "cuda" and bank.get("sst2").adapter.prompt_table.device.type == "cuda"
+    cpu = Predictor(random_adapters["sst2"], device="cpu", precision="fp32").predict(["great food"])
+    gpu = bank.predict([("sst2", "great food")])
+    assert cpu[0]["label"] == gpu[0]["label"]
+
+
+def test_input_level_prompts_leave_the_attention_alone(tiny_bert):
+    """The deep-prompt attention is installed only for a deep adapter."""
+    from ptune.config import PTuningConfig
+    from ptune.model import PTuningModel
+
+    backbone, _ = tiny_bert
+    PTuningModel(backbone, PTuningConfig(injection="input", num_virtual_tokens=2, max_length=16), num_labels=2)
+    assert backbone.config._attn_implementation in ("sdpa", "eager")
+    PTuningModel(backbone, PTuningConfig(injection="deep", num_virtual_tokens=2, max_length=16), num_labels=2)
+    assert backbone.config._attn_implementation == "ptune_deep"
+
+
+def test_the_cli_takes_device_and_one_precision_default(tmp_path):
+    from ptune.cli import build_parser
+    from ptune.runtime import DEFAULT_PRECISION
+
+    parser = build_parser()
+    for command in (["predict", "--adapter", "a", "x"], ["eval", "--adapter", "a", "--data", "d"]):
+        args = parser.parse_args(command)
+        assert args.precision == DEFAULT_PRECISION and args.device == "auto", command
+    from ptune.serve.config import ServeConfig
+
+    assert ServeConfig().precision == DEFAULT_PRECISION and ServeConfig().device == "auto"
+    train = parser.parse_args(["train"])
+    assert train.precision is None and train.device is None  # left to TrainConfig: the same defaults
+    from ptune.config import TrainConfig
+
+    assert TrainConfig().precision == DEFAULT_PRECISION and TrainConfig().device == "auto"
