@@ -23,7 +23,7 @@ def tiny_protocol(tiny_backbone_dir):
                           max_length=32, precision="fp32")
 
 
-@pytest.mark.parametrize("method", [*METHODS, "ptune[depth=0]", "ptune[encoder=lstm;lr=1e-2]",
+@pytest.mark.parametrize("method", [*METHODS, "ptune[injection=input;depth=0]", "ptune[encoder=lstm;lr=1e-2]",
                                     "peft-lora[r=4]"])
 def test_every_method_runs_two_steps_and_gives_a_well_formed_row(tiny_protocol, method):
     row = run_cell(tiny_protocol, method, seed=0)
@@ -195,8 +195,10 @@ def test_a_grid_folder_refuses_another_protocol(tmp_path):
 def fixture_rows():
     rows = [fake_row("ptune", s, 0.80 + 0.01 * s) for s in range(3)]
     rows += [fake_row("peft-lora", s, 0.82, trainable_parameters=70000, trainable_percent=0.3) for s in range(3)]
-    rows += [fake_row("ptune[num_virtual_tokens=5]", 0, 0.78), fake_row("ptune[num_virtual_tokens=50]", 0, 0.81)]
-    rows += [fake_row("ptune[encoder=embedding]", 0, 0.75), fake_row("linear-probe", 0, 0.70)]
+    rows += [fake_row("ptune[injection=input]", s, 0.80 + 0.01 * s) for s in range(3)]
+    rows += [fake_row("ptune[injection=input;num_virtual_tokens=5]", 0, 0.78),
+             fake_row("ptune[injection=input;num_virtual_tokens=50]", 0, 0.81)]
+    rows += [fake_row("ptune[injection=input;encoder=embedding]", 0, 0.75), fake_row("linear-probe", 0, 0.70)]
     rows += [{"method": "peft-prefix", "seed": 0, "error": "Traceback...\nValueError: no cache",
               "error_summary": "ValueError: no cache"}]
     return rows
@@ -225,10 +227,11 @@ def test_ablation_table_gives_deltas_against_the_full_configuration(fixture_rows
     write_reports(tmp_path, fixture_rows, order=ablation_methods(), kind="ablation", title="fixture", plots=False,
                   lab_column=True)
     table = (tmp_path / "table.md").read_text()
-    assert "| without the prompt encoder (plain embeddings) | `ptune[encoder=embedding]` | 75.0 | -6.0 |" in table
+    assert ("| without the prompt encoder (plain embeddings) | `ptune[injection=input;encoder=embedding]` | 75.0 | -6.0 |"
+            in table)
     assert "| without virtual tokens (linear probe) | `linear-probe` | 70.0 | -11.0 |" in table
     assert "85.3 (-5.9)" in table  # the lab's own number beside ours
-    assert "`ptune[depth=0]` | not run" in table
+    assert "`ptune[injection=input;depth=0]` | not run" in table
 
 
 def test_summaries_keep_the_requested_order_and_seed_spread(fixture_rows):

@@ -1,7 +1,6 @@
 """One engine under every path: Predictor, the bank (serve), training and export all run
 `ptune.engine.Engine`; device and precision are decided there."""
 import re
-from pathlib import Path
 
 import pytest
 import torch

@@ -6,7 +6,6 @@ import shutil
 import pytest
 import torch
 
-from conftest import DEMO
 from ptune.artifacts import backbone_to_load, load_adapter
 from ptune.errors import ArtifactError
 from ptune.hub import push_to_hub

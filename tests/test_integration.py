@@ -1,7 +1,5 @@
 """Real backbone, real data, small budgets."""
-import numpy as np
 import pytest
-import torch
 
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.training.run import DataConfig, RunConfig, train

@@ -9,6 +9,7 @@ import torch
 from conftest import DEMO
 from ptune.bank import AdapterBank
 from ptune.cli import main
+from ptune.config import TrainConfig
 from ptune.config import PTuningConfig
 from ptune.errors import ConfigError, PtuneError
 from ptune.inference import Predictor
@@ -84,31 +85,52 @@ def test_joint_training_writes_one_working_adapter_per_task(specs, tiny_backbone
     assert len(bank) == 3 and predictor.predict(["a fine film"])[0] == bank.predict([("sentiment", "a fine film")])[0]
 
 
+def schedule_for(sampler):
+    from ptune.training.loop import Member, Schedule
+
+    members = [Member(name=n, model=None, train_features=[{"input_ids": [1, 2]}] * 64, dev_features=[],
+                      config=TrainConfig(batch_size=8), label_names=[], task=None, metric="accuracy")
+               for n in sampler.weights]
+    return Schedule(members, seed=0, weights=sampler.weights)
+
+
 def test_sampling_follows_planned_steps_or_temperature():
     planned = {"big": 900, "small": 100}
-    draws = lambda sampler: Counter(sampler.draw() for _ in range(20000))
+
+    def draws(sampler, stopped=None):
+        schedule = schedule_for(sampler)
+        return Counter(schedule.next(stopped or {})[0] for _ in range(20000))
+
     proportional = TaskSampler(planned, sampling="proportional", temperature=2, seed=0)
     assert proportional.probabilities() == {"big": 0.9, "small": 0.1}
     assert draws(proportional)["small"] / 20000 == pytest.approx(0.1, abs=0.01)
     tempered = TaskSampler(planned, sampling="temperature", temperature=2, seed=0)
     assert tempered.probabilities()["small"] == pytest.approx(10 / (30 + 10))
     assert TaskSampler(planned, sampling="uniform", temperature=2, seed=0).probabilities() == {"big": 0.5, "small": 0.5}
-    tempered.stop("big")
-    assert set(draws(tempered)) == {"small"}
+    assert set(draws(tempered, stopped={"big": 0})) == {"small"}  # a stopped task is not drawn again
     assert TaskSampler(planned, sampling="temperature", temperature=1, seed=0).probabilities() == \
         proportional.probabilities()
 
 
-def test_a_task_out_of_patience_stops_being_sampled(specs, tiny_backbone_dir, tmp_path, monkeypatch):
-    import ptune.training.multitask as multitask
+def test_a_resumed_schedule_replays_the_same_draws_and_batches():
+    sampler = TaskSampler({"a": 30, "b": 10}, sampling="proportional", temperature=1)
+    straight = schedule_for(sampler)
+    sequence = [straight.next({"b": 40}) for _ in range(60)]
+    resumed = schedule_for(sampler)
+    resumed.fast_forward(25, {"b": 40})
+    assert [resumed.next({"b": 40}) for _ in range(35)] == sequence[25:]
 
-    real = multitask.evaluate
+
+def test_a_task_out_of_patience_stops_being_sampled(specs, tiny_backbone_dir, tmp_path, monkeypatch):
+    import ptune.training.loop as loop
+
+    real = loop.evaluate
 
     def flat_for_pairs(model, features, **kwargs):  # "pairs" never improves after its first evaluation
         metrics = real(model, features, **kwargs)
         return {**metrics, "accuracy": 0.5} if len(features) == 40 else metrics
 
-    monkeypatch.setattr(multitask, "evaluate", flat_for_pairs)
+    monkeypatch.setattr(loop, "evaluate", flat_for_pairs)
     run = MultiTaskConfig(tasks=specs, output=str(tmp_path / "joint"), model=str(tiny_backbone_dir), eval_every=4,
                           patience=2, precision="fp32", sampling="uniform")
     metrics = train_multitask(run, show_progress=False)
@@ -200,3 +222,38 @@ def test_tensorboard_gets_each_tasks_loss_and_dev_scores(specs, tiny_backbone_di
     scalars = set(events.Tags()["scalars"])
     assert {"dev/sentiment/accuracy", "dev/pairs/accuracy", "dev/tags/f1"} <= scalars
     assert any(tag.startswith("train/") and tag.endswith("/loss") for tag in scalars)
+
+
+def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_dir, tmp_path):
+    from test_training import ptune
+
+    pairs = write_pairs(tmp_path / "pairs", 24)
+    tags = write_tags(tmp_path / "tags", 20)
+
+    def run(output, *extra, env=None):
+        return ptune("multitask", "--model", tiny_backbone_dir, "--task", f"sentiment=classification:{DEMO}",
+                     "--task", f"pairs=classification:{pairs}", "--task", f"tags=ner:{tags}", "--output", output,
+                     "--steps", "24", "--eval-every", "8", "--precision", "fp32", *extra, env=env)
+
+    reference = run(tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    killed = run(tmp_path / "killed", env={"PTUNE_TEST_KILL_AT_STEP": "13"})
+    assert killed.returncode == -9  # SIGKILL after the checkpoint of step 8
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert run(tmp_path / "killed").returncode == 2  # refused without --resume or --overwrite
+    resumed = run(tmp_path / "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    def log(folder):  # every loss and evaluation, in order (timings aside)
+        return [{k: v for k, v in json.loads(line).items() if k != "train_samples_per_s"}
+                for line in (folder / "train_log.jsonl").read_text().splitlines()]
+
+    assert log(tmp_path / "killed") == log(tmp_path / "reference")
+    expected, got = (json.loads((folder / "metrics.json").read_text())["tasks"] for folder in
+                     (tmp_path / "reference", tmp_path / "killed"))
+    assert {n: (t["best_dev"], t["final_dev"], t["steps_trained"]) for n, t in got.items()} == \
+        {n: (t["best_dev"], t["final_dev"], t["steps_trained"]) for n, t in expected.items()}
+    for name in ("sentiment", "pairs", "tags"):
+        assert (tmp_path / "killed" / name / "inference.safetensors").read_bytes() == \
+            (tmp_path / "reference" / name / "inference.safetensors").read_bytes()
+    changed = run(tmp_path / "killed", "--resume", "--seed", "3")
+    assert changed.returncode == 2 and "settings differ" in changed.stderr

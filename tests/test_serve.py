@@ -1,6 +1,5 @@
 """`ptune serve` through the ASGI test client: every endpoint, every class of bad request, mixed
 concurrent load, the queue limit, hot add and remove, fingerprint refusal, graceful drain."""
-import json
 import shutil
 import threading
 import time

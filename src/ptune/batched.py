@@ -5,7 +5,7 @@ import torch
 from accelerate.utils import gather_object
 
 from ptune.precision import frozen_linear_parameters, frozen_parameters, stored_in
-from ptune.data.batching import shard, sorted_batches
+from ptune.data.batching import sorted_batches
 from ptune.data.transforms import collate
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -467,6 +467,8 @@ def add_multitask_parser(commands) -> None:
     p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help="for every --task task")
     p.add_argument("--encoder", choices=sorted(ENCODERS), default=None, help="for every --task task")
     p.add_argument("--overwrite", action="store_true", help="replace the multi-task run in --output")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted multi-task run in --output "
+                                                          "from its last checkpoint (same settings)")
     add_dataclass_flags(p, MultiTaskConfig, skip=("tasks", "output"), dest_prefix="mt_")
     p.set_defaults(func=cmd_multitask)
 
@@ -503,7 +505,8 @@ def cmd_multitask(args) -> int:
     from ptune.training.multitask import train_multitask
 
     run = multitask_config(args)
-    metrics = train_multitask(run, overwrite=args.overwrite, command=shlex.join(["ptune", *args.argv]))
+    metrics = train_multitask(run, overwrite=args.overwrite, resume=args.resume,
+                              command=shlex.join(["ptune", *args.argv]))
     for name, result in metrics["tasks"].items():
         best = "  ".join(f"{k} {v:.4f}" for k, v in result["best_dev"].items())
         print(f"{name}: best dev {best} at step {result['best_step']} ({result['steps_trained']} steps trained) "

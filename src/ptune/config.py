@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptune.defaults import default_injection, default_learning_rate, default_max_length, default_prompt_length
+from ptune.defaults import default_injection, default_max_length, default_prompt_length
 from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, device_problems, precision_problems

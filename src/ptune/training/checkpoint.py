@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,6 +24,25 @@ class LoopState:
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
     samples_seen: int = 0
+    tasks: dict = field(default_factory=dict)
+    """Per task of the run: best_metric, best_step, best_dev, final_dev, evals_without_improvement,
+    steps, stopped_at. A single-task run has one, named "" (mirrored in the fields above)."""
+
+    def member_records(self, names: list[str]) -> dict[str, dict]:
+        """The records of these tasks; a single-task checkpoint of an earlier release kept its
+        record in the top-level fields only."""
+        if names == [""] and "" not in self.tasks and self.step:
+            self.tasks[""] = {"best_metric": self.best_metric, "best_step": self.best_step,
+                              "evals_without_improvement": self.evals_without_improvement}
+        for name in names:
+            self.tasks.setdefault(name, {})
+        return self.tasks
+
+    def sync_single(self, records: dict[str, dict]) -> None:
+        if list(records) == [""]:
+            record = records[""]
+            self.best_metric, self.best_step = record.get("best_metric"), record.get("best_step")
+            self.evals_without_improvement = record.get("evals_without_improvement", 0)
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -35,7 +54,8 @@ def save_checkpoint(run_dir: Path, *, trainable: dict, optimizer, scheduler, sta
     temp = final.with_name("last.tmp")
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in trainable.items()}, temp / "trainable.safetensors")
+    # clone: a shared encoder's tensors appear under several tasks, and safetensors refuses shared memory
+    save_file({k: v.detach().cpu().clone().contiguous() for k, v in trainable.items()}, temp / "trainable.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},

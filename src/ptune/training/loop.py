@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 import signal
 import sys
 import time
@@ -115,12 +116,29 @@ class TrainLog:
                 handle.write(json.dumps(entry) + "\n")
 
 
+@dataclass
+class Member:
+    """One task the loop trains: its model (any module mapping inputs to the task's logits), its
+    data and settings, and what to do when its dev metric improves. A single-task run has one."""
+
+    name: str
+    model: torch.nn.Module
+    train_features: list[dict]
+    dev_features: list[dict]
+    config: TrainConfig
+    label_names: list
+    task: Task
+    metric: str
+    on_best: Callable[[dict], None] | None = None
+
+
 def fit(model, *, accelerator, **kwargs) -> FitResult:
-    """Trains `model` (see `_fit` for the arguments). Under bf16 mixed precision the frozen Linear
-    weights are stored in bf16 for the run, bit-identical to what autocast would compute but
-    without a cast per step, and the original fp32 tensors are put back at the end (or when the
-    last `config.fp32_finish` of the steps switch to fp32); on CPU the backbone also switches to
-    eager attention (faster backward at these lengths)."""
+    """Trains one `model` on one task (see `_fit` for the arguments): the loop of `fit_members`
+    with one member. Under bf16 mixed precision the frozen Linear weights are stored in bf16 for
+    the run, bit-identical to what autocast would compute but without a cast per step, and the
+    original fp32 tensors are put back at the end (or when the last `config.fp32_finish` of the
+    steps switch to fp32); on CPU the backbone also switches to eager attention (faster backward
+    at these lengths)."""
     bf16 = accelerator.mixed_precision == "bf16"
     if bf16 and accelerator.device.type == "cpu":
         prefer_eager_attention(model)
@@ -135,91 +153,178 @@ def bf16_step_count(config: TrainConfig, total_steps: int, accelerator) -> int:
     return total_steps - round(config.fp32_finish * total_steps)
 
 
+class Schedule:
+    """Which member trains at each step, and on which batch: a pure function of the settings,
+    the step and the steps at which members stopped, so a resumed run replays it exactly.
+
+    One member: its epochs' batches in order. Several: each step draws a member (weights
+    proportional to its planned steps, temperature-scaled, or uniform), which takes the next
+    batch of its own epochs; a stopped member is not drawn again."""
+
+    def __init__(self, members: list[Member], *, seed: int, rank: int = 0, world: int = 1,
+                 weights: dict[str, float] | None = None):
+        self.members = {m.name: m for m in members}
+        self.seed, self.rank, self.world = seed, rank, world
+        self.weights = weights or {m.name: 1.0 for m in members}
+        self._epochs: dict[tuple[str, int], list[list[int]]] = {}
+        self.rng = random.Random(f"tasks:{seed}")
+        self.drawn = {name: 0 for name in self.members}
+        self.step = 0
+
+    def epoch_batches(self, name: str, epoch: int) -> list[list[int]]:
+        if (name, epoch) not in self._epochs:
+            member = self.members[name]
+            lengths = [len(f["input_ids"]) for f in member.train_features]
+            plan = training_batches(lengths, batch_size=member.config.batch_size, seed=member.config.seed,
+                                    epoch=epoch, group_by_length=member.config.group_by_length)
+            self._epochs = {key: v for key, v in self._epochs.items() if key[0] != name}  # keep one epoch each
+            self._epochs[(name, epoch)] = shard(plan, rank=self.rank, world_size=self.world)
+        return self._epochs[(name, epoch)]
+
+    def steps_per_epoch(self, name: str) -> int:
+        return len(self.epoch_batches(name, 0))
+
+    def next(self, stopped: dict[str, int]) -> tuple[str, list[int]]:
+        """The member and batch of step `self.step`; `stopped`: member -> step it stopped at."""
+        active = [n for n in self.members if n not in stopped or stopped[n] > self.step]
+        name = active[0] if len(self.members) == 1 else \
+            self.rng.choices(active, weights=[self.weights[n] for n in active])[0]
+        epoch, position = divmod(self.drawn[name], self.steps_per_epoch(name))
+        self.drawn[name] += 1
+        self.step += 1
+        return name, self.epoch_batches(name, epoch)[position]
+
+    def fast_forward(self, steps: int, stopped: dict[str, int]) -> None:
+        """Replay the draws of `steps` steps (a resumed run continues the same sequence)."""
+        while self.step < steps:
+            self.next(stopped)
+
+
 def _fit(model, *, train_features: list[dict], dev_features: list[dict], config: TrainConfig, run_dir: Path,
          pad_token_id: int, label_names, accelerator, resume: bool = False,
          on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
          bf16_weights: FrozenCast | None = None) -> FitResult:
     task = task_of(model)
     config = learning_rates_for(model, config)
-    metric = metric_name(config, task)
-    lengths = [len(f["input_ids"]) for f in train_features]
-    rank, world = accelerator.process_index, accelerator.num_processes
-
-    def epoch_batches(epoch: int) -> list[list[int]]:
-        plan = training_batches(lengths, batch_size=config.batch_size, seed=config.seed, epoch=epoch,
-                                group_by_length=config.group_by_length)
-        return shard(plan, rank=rank, world_size=world)
-
-    steps_per_epoch = len(epoch_batches(0))
+    member = Member(name="", model=model, train_features=train_features, dev_features=dev_features, config=config,
+                    label_names=label_names, task=task, metric=metric_name(config, task), on_best=on_best)
+    schedule = Schedule([member], seed=config.seed, rank=accelerator.process_index, world=accelerator.num_processes)
+    steps_per_epoch = schedule.steps_per_epoch("")
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
-    eval_every = config.eval_every or steps_per_epoch
+    return fit_members(model, [member], schedule=schedule, total_steps=total_steps,
+                       eval_every=config.eval_every or steps_per_epoch, config=config, run_dir=run_dir,
+                       pad_token_id=pad_token_id, accelerator=accelerator, resume=resume,
+                       show_progress=show_progress, bf16_weights=bf16_weights, patience=config.early_stopping_patience,
+                       stop_all_on_patience=True)
+
+
+def fit_members(container, members: list[Member], *, schedule: Schedule, total_steps: int, eval_every: int,
+                config: TrainConfig, run_dir: Path, pad_token_id: int, accelerator, resume: bool = False,
+                show_progress: bool = True, bf16_weights: FrozenCast | None = None, patience: int = 0,
+                stop_all_on_patience: bool = False, optimizer_groups_fn=None) -> FitResult:
+    """The one training loop, for one task or several. `container` holds every member's
+    trainable parameters (`trainable_parameters`, `trainable_state_dict`,
+    `load_trainable_state_dict`); `config` gives the run-wide settings (warm-up, clipping,
+    fp32 finish); each member's own config its learning rates and batch size."""
+    multi = len(members) > 1
+    by_name = {m.name: m for m in members}
+    world = accelerator.num_processes
     bf16_steps = bf16_step_count(config, total_steps, accelerator)
-    optimizer = torch.optim.AdamW(optimizer_groups(model, config))
+    groups = optimizer_groups_fn() if optimizer_groups_fn else optimizer_groups(container, config)
+    optimizer = torch.optim.AdamW(groups)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     state = LoopState()
     if resume and has_checkpoint(run_dir):
         trainable, state = load_checkpoint(run_dir, optimizer=optimizer, scheduler=scheduler)
-        model.load_trainable_state_dict(trainable)
+        container.load_trainable_state_dict(trainable)
+    records = state.member_records([m.name for m in members])
+    stopped = {name: r["stopped_at"] for name, r in records.items() if r.get("stopped_at") is not None}
+    schedule.fast_forward(state.step, stopped)
     log = TrainLog(run_dir / "train_log.jsonl", keep_until_step=state.step if resume else None,
                    enabled=accelerator.is_main_process)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    container, optimizer = accelerator.prepare(container, optimizer)
     # accelerate wraps forward in its own autocast, which no outer context can turn off; without the
     # wrapper each step's precision is train_step's context (bf16, or fp32 for the fp32 finish).
-    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
-    model.train()
+    accelerator.unwrap_model(container, keep_fp32_wrapper=False)
+    container.train()
     speaking = show_progress and accelerator.is_local_main_process
     # A bar redraws on every step: right on a terminal, a flood of lines in a log file or CI. Off a
     # terminal, one plain line per tenth of the run instead.
     progress = tqdm(total=total_steps, initial=state.step, disable=not (speaking and sys.stderr.isatty()),
                     desc="train", dynamic_ncols=True)
     plain_every = max(1, total_steps // 10) if speaking and not sys.stderr.isatty() else 0
-    metrics, stop = None, False
-    while state.step < total_steps and not stop:
-        epoch, position = divmod(state.step, steps_per_epoch)
-        for indices in epoch_batches(epoch)[position:]:
-            started = time.perf_counter()
-            in_bf16 = state.step < bf16_steps
-            if not in_bf16 and bf16_weights is not None and bf16_weights.active:
-                bf16_weights.restore()  # the fp32 finish: the backbone's own fp32 weights from here on
-            autocast = accelerator.autocast() if in_bf16 else torch.autocast(accelerator.device.type, enabled=False)
-            loss = train_step(model, indices, train_features, optimizer, scheduler, config=config, task=task,
-                              pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast)
-            state.train_seconds += time.perf_counter() - started
-            state.step += 1
-            state.samples_seen += len(indices) * world
-            throughput = state.samples_seen / max(state.train_seconds, 1e-9)
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss:.4f}", samples_s=f"{throughput:.0f}")
-            if plain_every and (state.step % plain_every == 0 or state.step == total_steps):
-                print(f"step {state.step}/{total_steps}  loss {loss:.4f}  {throughput:.0f} samples/s", file=sys.stderr)
-            if state.step % LOG_EVERY == 0 or state.step == total_steps:
-                log.write({"step": state.step, "epoch": state.step / steps_per_epoch, "loss": loss,
-                           "lr": scheduler.get_last_lr()[0], "train_samples_per_s": throughput})
-                trackers.log(accelerator, {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0],
-                                           "train/samples_per_s": throughput}, step=state.step)
-            if state.step % eval_every == 0 or state.step == total_steps:
-                metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
-                                   label_names=label_names, accelerator=accelerator, task=task)
-                stop = record_evaluation(state, metrics, config=config, metric=metric, headline=task.headline(metrics),
-                                         log=log, on_best=on_best)
-                trackers.log(accelerator, {f"dev/{k}": v for k, v in task.headline(metrics).items()}, step=state.step)
+    final: dict[str, dict] = {}
+    stop = False
+    while state.step < total_steps and not stop and len(stopped) < len(members):
+        name, indices = schedule.next(stopped)
+        member = by_name[name]
+        model = member.model if multi else container
+        started = time.perf_counter()
+        in_bf16 = state.step < bf16_steps
+        if not in_bf16 and bf16_weights is not None and bf16_weights.active:
+            bf16_weights.restore()  # the fp32 finish: the backbone's own fp32 weights from here on
+        autocast = accelerator.autocast() if in_bf16 else torch.autocast(accelerator.device.type, enabled=False)
+        loss = train_step(model, indices, member.train_features, optimizer, scheduler, config=member.config,
+                          task=member.task, pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast)
+        state.train_seconds += time.perf_counter() - started
+        state.step += 1
+        state.samples_seen += len(indices) * world
+        records[name]["steps"] = records[name].get("steps", 0) + 1
+        throughput = state.samples_seen / max(state.train_seconds, 1e-9)
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss:.4f}", samples_s=f"{throughput:.0f}")
+        label = f"{name} " if multi else ""
+        if plain_every and (state.step % plain_every == 0 or state.step == total_steps):
+            print(f"step {state.step}/{total_steps}  {label}loss {loss:.4f}  {throughput:.0f} samples/s", file=sys.stderr)
+        if state.step % LOG_EVERY == 0 or state.step == total_steps:
+            entry = {"step": state.step, "epoch": state.step / schedule.steps_per_epoch(name), "loss": loss,
+                     "lr": scheduler.get_last_lr()[0], "train_samples_per_s": throughput}
+            log.write({**entry, "task": name} if multi else entry)
+            trackers.log(accelerator, {f"train/{label.strip() + '/' if multi else ''}loss": loss,
+                                       "train/lr": scheduler.get_last_lr()[0], "train/samples_per_s": throughput},
+                         step=state.step)
+        if state.step % eval_every == 0 or state.step == total_steps:
+            for other in members:
+                if other.name in stopped:
+                    continue
+                model_of = other.model if multi else container
+                metrics = evaluate(model_of, other.dev_features, config=other.config, pad_token_id=pad_token_id,
+                                   label_names=other.label_names, accelerator=accelerator, task=other.task)
+                final[other.name] = metrics
+                headline = other.task.headline(metrics)
+                out_of_patience = record_evaluation(state, records[other.name], metrics, metric=other.metric,
+                                                    headline=headline, log=log, on_best=other.on_best,
+                                                    patience=patience, task_name=other.name if multi else None)
+                prefix = f"dev/{other.name}/" if multi else "dev/"
+                trackers.log(accelerator, {f"{prefix}{k}": v for k, v in headline.items()}, step=state.step)
                 if speaking:
-                    progress.write(f"step {state.step}: dev " + "  ".join(
-                        f"{k} {v:.4f}" for k, v in task.headline(metrics).items()) + ("  (best)" if state.best_step == state.step else ""),
-                        file=sys.stderr)
-                if accelerator.is_main_process:
-                    save_checkpoint(run_dir, trainable=accelerator.unwrap_model(model).trainable_state_dict(),
-                                    optimizer=optimizer, scheduler=scheduler, state=state)
-                accelerator.wait_for_everyone()
-            if os.environ.get(KILL_AT_STEP_ENV) == str(state.step):
-                os.kill(os.getpid(), signal.SIGKILL)
-            if stop or state.step >= total_steps:
-                break
+                    best = records[other.name]["best_step"] == state.step
+                    progress.write(f"step {state.step}: {other.name + ' ' if multi else ''}dev " + "  ".join(
+                        f"{k} {v:.4f}" for k, v in headline.items()) + ("  (best)" if best else ""), file=sys.stderr)
+                if out_of_patience:
+                    if stop_all_on_patience:
+                        stop = True
+                    else:
+                        stopped[other.name] = records[other.name]["stopped_at"] = state.step
+                        if speaking:
+                            progress.write(f"step {state.step}: {other.name} stops ({patience} evaluations without "
+                                           f"a better {other.metric})", file=sys.stderr)
+            state.sync_single(records)
+            if accelerator.is_main_process:
+                save_checkpoint(run_dir, trainable=accelerator.unwrap_model(container).trainable_state_dict(),
+                                optimizer=optimizer, scheduler=scheduler, state=state)
+            accelerator.wait_for_everyone()
+        if os.environ.get(KILL_AT_STEP_ENV) == str(state.step):
+            os.kill(os.getpid(), signal.SIGKILL)
     progress.close()
-    if metrics is None:  # resumed from a checkpoint taken at the very end
-        metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id,
-                           label_names=label_names, accelerator=accelerator, task=task)
-    return FitResult(state=state, final_metrics=metrics, steps_total=total_steps)
+    for member in members:  # resumed from a checkpoint taken at the very end
+        if member.name not in final:
+            final[member.name] = evaluate(member.model if multi else container, member.dev_features,
+                                          config=member.config, pad_token_id=pad_token_id,
+                                          label_names=member.label_names, accelerator=accelerator, task=member.task)
+    state.sync_single(records)
+    return FitResult(state=state, final_metrics=final[members[0].name] if not multi else final,
+                     steps_total=total_steps)
 
 
 def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator,
@@ -239,16 +344,18 @@ def train_step(model, indices, features, optimizer, scheduler, *, config, pad_to
     return loss.item()
 
 
-def record_evaluation(state: LoopState, metrics: dict, *, config: TrainConfig, metric: str, headline: dict,
-                      log: TrainLog, on_best) -> bool:
-    """Updates best/patience counters, saves a new best; returns True when early stopping fires."""
+def record_evaluation(state: LoopState, record: dict, metrics: dict, *, metric: str, headline: dict, log: TrainLog,
+                      on_best, patience: int, task_name: str | None = None) -> bool:
+    """Updates one member's best/patience record, saves a new best; True when its patience ran out."""
     value = metrics[metric]
-    improved = state.best_metric is None or value > state.best_metric
-    log.write({"step": state.step, "eval": headline, "best": improved})
+    improved = record.get("best_metric") is None or value > record["best_metric"]
+    entry = {"step": state.step, "eval": headline, "best": improved}
+    log.write({**entry, "task": task_name} if task_name is not None else entry)
+    record["final_dev"] = headline
     if improved:
-        state.best_metric, state.best_step, state.evals_without_improvement = value, state.step, 0
+        record.update(best_metric=value, best_step=state.step, evals_without_improvement=0, best_dev=headline)
         if on_best is not None:
             on_best(metrics)
         return False
-    state.evals_without_improvement += 1
-    return bool(config.early_stopping_patience) and state.evals_without_improvement >= config.early_stopping_patience
+    record["evals_without_improvement"] = record.get("evals_without_improvement", 0) + 1
+    return bool(patience) and record["evals_without_improvement"] >= patience

@@ -23,29 +23,25 @@ import json
 import math
 import random
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import get_linear_schedule_with_warmup
 
-from ptune.artifacts import CONFIG_FILE, save_adapter
+from ptune.artifacts import save_adapter
 from ptune.backbone import canonical_model_name, fingerprint, load_backbone, prefer_eager_attention
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
-from ptune.data.batching import training_batches
-from ptune.encoders import ENCODERS
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.hub import write_model_card
 from ptune.model import PTuningModel
 from ptune.precision import frozen_linear_parameters, stored_in
-from ptune.runtime import resolve_precision
 from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers
-from ptune.training.loop import evaluate, metric_name, optimizer_groups, train_step
+from ptune.training.checkpoint import has_checkpoint
+from ptune.training.loop import Member, Schedule, fit_members, metric_name, optimizer_groups
 from ptune.training.run import DataConfig, input_form, make_accelerator
 
 SAMPLINGS = ("proportional", "temperature", "uniform")
@@ -208,28 +204,20 @@ def share_encoder(models: dict[str, PTuningModel]) -> int:
 
 
 class TaskSampler:
-    """Draws the task of each step; stopped tasks drop out and the rest share their probability."""
+    """The weights of the draw of each step's task (`ptune.training.loop.Schedule` draws with them)."""
 
-    def __init__(self, planned_steps: dict[str, int], *, sampling: str, temperature: float, seed: int):
+    def __init__(self, planned_steps: dict[str, int], *, sampling: str, temperature: float, seed: int = 0):
         power = {"proportional": 1.0, "temperature": 1.0 / temperature, "uniform": 0.0}[sampling]
         self.weights = {name: float(steps) ** power for name, steps in planned_steps.items()}
-        self.active = list(planned_steps)
-        self.rng = random.Random(f"tasks:{seed}")
 
     def probabilities(self) -> dict[str, float]:
-        total = sum(self.weights[n] for n in self.active)
-        return {n: self.weights[n] / total for n in self.active}
-
-    def draw(self) -> str:
-        return self.rng.choices(self.active, weights=[self.weights[n] for n in self.active])[0]
-
-    def stop(self, name: str) -> None:
-        self.active.remove(name)
+        total = sum(self.weights.values())
+        return {n: w / total for n, w in self.weights.items()}
 
 
 @dataclass
 class TaskState:
-    """One task's data, model and progress in a run."""
+    """One task's data, model and settings in a run."""
 
     spec: TaskSpec
     task: object
@@ -240,25 +228,29 @@ class TaskState:
     config: TrainConfig
     metric: str
     planned_steps: int
-    batches: list[list[int]] = field(default_factory=list)
-    epoch: int = 0
-    steps: int = 0
-    best: float | None = None
-    best_step: int | None = None
-    best_dev: dict = field(default_factory=dict)
-    final_dev: dict = field(default_factory=dict)
-    evals_without_improvement: int = 0
-    stopped_at: int | None = None
     inputs: str = "text"
     renaming: dict = field(default_factory=dict)
 
-    def next_batch(self, seed: int) -> list[int]:
-        if not self.batches:
-            lengths = [len(f["input_ids"]) for f in self.train_features]
-            self.batches = training_batches(lengths, batch_size=self.spec.batch_size, seed=seed, epoch=self.epoch,
-                                            group_by_length=True)
-            self.epoch += 1
-        return self.batches.pop(0)
+
+class MultiTaskModel(torch.nn.ModuleDict):
+    """Every task's model under its name: one module for the loop (parameters counted once, a
+    shared encoder's included), checkpointed as `<task>/<name>` tensors."""
+
+    def trainable_parameters(self) -> dict[str, list]:
+        seen, out = set(), {"encoder": [], "head": []}
+        for model in self.values():
+            for group, params in model.trainable_parameters().items():
+                out[group] += [p for p in params if id(p) not in seen and not seen.add(id(p))]
+        return out
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"{name}/{key}": value for name, model in self.items()
+                for key, value in model.trainable_state_dict().items()}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for name, model in self.items():
+            prefix = f"{name}/"
+            model.load_trainable_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
 
 
 def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log) -> TaskState:
@@ -291,15 +283,19 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     return state
 
 
-def prepare_multitask_output(output: Path, *, overwrite: bool) -> Path | None:
-    """Refuse a non-empty folder unless it holds a multi-task run and `overwrite`; that run is moved
-    aside and deleted only once the new one has finished (put back if it fails)."""
+def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: bool, resume: bool) -> Path | None:
+    """Refuse a non-empty folder unless it holds a multi-task run and `overwrite` (that run is moved
+    aside and deleted only once the new one has finished, put back if it fails) or `resume` (the
+    same settings, a checkpoint to continue from)."""
+    if resume:
+        check_multitask_resumable(output, run)
+        return None
     if not output.exists() or not any(output.iterdir()):
         output.mkdir(parents=True, exist_ok=True)
         return None
     if not overwrite:
         raise PtuneError(f"{output} is not empty; pass --overwrite to replace the multi-task run in it, "
-                         "or choose another --output")
+                         "--resume to continue it, or choose another --output")
     if not (output / RUN_FILE).exists():
         raise PtuneError(f"{output} is not empty and holds no multi-task run ({RUN_FILE} is missing); refusing to "
                          "delete it even with --overwrite. Choose an empty or new folder.")
@@ -309,16 +305,37 @@ def prepare_multitask_output(output: Path, *, overwrite: bool) -> Path | None:
     return replaced
 
 
-def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print, show_progress: bool = True,
-                    command: str | None = None) -> dict:
-    """Trains every task of `run` jointly; returns (and writes) the per-task metrics."""
+def check_multitask_resumable(output: Path, run: MultiTaskConfig) -> None:
+    from ptune.training.run import flatten
+
+    if not has_checkpoint(output):
+        raise PtuneError(f"--resume: {output} has no multi-task checkpoint to resume from; drop --resume to start "
+                         "a new run")
+    try:
+        previous = flatten(json.loads((output / RUN_FILE).read_text()))
+    except (OSError, json.JSONDecodeError) as err:
+        raise PtuneError(f"--resume: {output / RUN_FILE} is missing or damaged ({err}); start a new run") from None
+    now = flatten(json.loads(json.dumps(run.to_dict())))
+    differing = sorted(k for k in set(previous) | set(now) - {"output", "report_to"}
+                       if k not in ("output", "report_to") and previous.get(k) != now.get(k))
+    if differing:
+        details = "; ".join(f"{k}: run has {previous.get(k)!r}, now {now.get(k)!r}" for k in differing[:5])
+        raise PtuneError(f"--resume: the settings differ from the run in {output} ({details}); resume with the same "
+                         "settings, or start a new run in another folder")
+
+
+def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bool = False, log=print,
+                    show_progress: bool = True, command: str | None = None) -> dict:
+    """Trains every task of `run` jointly through the one training loop (ptune.training.loop);
+    returns (and writes) the per-task metrics. `resume` continues an interrupted run from its
+    last checkpoint, with the same task draws and batches as an uninterrupted one."""
     output = Path(run.output)
     torch.manual_seed(run.seed)
     backbone, tokenizer = load_backbone(run.model)
     states = {spec.name: load_task(spec, backbone=backbone, tokenizer=tokenizer, run=run, log=log) for spec in run.tasks}
     models = {name: state.model for name, state in states.items()}
     shared = share_encoder(models) if run.shared_encoder else 0
-    container = torch.nn.ModuleDict(models)  # one module over all tasks: parameters counted once
+    container = MultiTaskModel(models)
     total_steps = run.steps or sum(s.planned_steps for s in states.values())
     eval_every = run.eval_every or max(1, total_steps // 10)
     sampler = TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
@@ -328,70 +345,58 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, log=print,
         raise ConfigError("multitask", ["multi-task training runs in one process (one device); launch it without "
                                         "torchrun / accelerate launch"])
     # Every check on the data and settings has run: only now is the output folder touched.
-    replaced = prepare_multitask_output(output, overwrite=overwrite)
+    replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
     write_json(output / RUN_FILE, run.to_dict())
     trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
         t.name: t.to_dict() for t in run.tasks}})
-    container.to(accelerator.device)
-    optimizer = torch.optim.AdamW(deduplicated_groups(states))
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(run.warmup_ratio * total_steps), total_steps)
+    backbone_print = fingerprint(backbone)
+    members = [Member(name=name, model=state.model, train_features=state.train_features,
+                      dev_features=state.dev_features, config=state.config, label_names=state.labels.names,
+                      task=state.task, metric=state.metric,
+                      on_best=best_saver(state, output / name, run=run, backbone_print=backbone_print, command=command))
+               for name, state in states.items()]
+    schedule = Schedule(members, seed=run.seed, weights=sampler.weights)
+    loop_config = TrainConfig(warmup_ratio=run.warmup_ratio, max_grad_norm=run.max_grad_norm, seed=run.seed,
+                              precision=run.precision, lr=1e-3)  # rates are the members' own
     bf16 = accelerator.mixed_precision == "bf16"
     if bf16 and accelerator.device.type == "cpu":
         prefer_eager_attention(container)
-    backbone_print = fingerprint(backbone)
-    log_file = (output / "train_log.jsonl").open("w")
-    started, train_seconds, step = time.perf_counter(), 0.0, 0
-    plain_every = max(1, total_steps // 10) if show_progress else 0
+    started = time.perf_counter()
     try:
-        with stored_in(frozen_linear_parameters(container), torch.bfloat16 if bf16 else None):
-            for model in models.values():
-                model.train()
-            while step < total_steps and sampler.active:
-                name = sampler.draw()
-                state = states[name]
-                tick = time.perf_counter()
-                loss = train_step(state.model, state.next_batch(run.seed), state.train_features, optimizer, scheduler,
-                                  config=state.config, pad_token_id=tokenizer.pad_token_id, accelerator=accelerator,
-                                  task=state.task)
-                train_seconds += time.perf_counter() - tick
-                step += 1
-                state.steps += 1
-                if step % LOG_EVERY == 0:
-                    log_file.write(json.dumps({"step": step, "task": name, "loss": loss,
-                                               "lr": scheduler.get_last_lr()[0]}) + "\n")
-                    trackers.log(accelerator, {f"train/{name}/loss": loss}, step=step)
-                if plain_every and step % plain_every == 0:
-                    print(f"step {step}/{total_steps}  {name} loss {loss:.4f}", file=sys.stderr)
-                if step % eval_every == 0 or step == total_steps:
-                    evaluate_all(states, sampler, step=step, run=run, accelerator=accelerator, tokenizer=tokenizer,
-                                 output=output, backbone_print=backbone_print, log_file=log_file,
-                                 show_progress=show_progress, command=command)
+        with stored_in(frozen_linear_parameters(container), torch.bfloat16 if bf16 else None) as bf16_weights:
+            result = fit_members(container, members, schedule=schedule, total_steps=total_steps, eval_every=eval_every,
+                                 config=loop_config, run_dir=output, pad_token_id=tokenizer.pad_token_id,
+                                 accelerator=accelerator, resume=resume, show_progress=show_progress,
+                                 bf16_weights=bf16_weights, patience=run.patience,
+                                 optimizer_groups_fn=lambda: deduplicated_groups(states))
     except BaseException:
-        log_file.close()
         if replaced is not None:
             shutil.rmtree(output)
             replaced.rename(output)
             log(f"the new run failed; the run that --overwrite replaced is back in {output}")
         raise
-    log_file.close()
     trackers.finish(accelerator)
     if replaced is not None:
         shutil.rmtree(replaced)
+    records = result.state.tasks
     separate = sum(s.model.parameter_counts()["trainable"] for s in states.values())
     metrics = {
-        "tasks": {name: {"task": s.task.name, "metric": s.metric, "best_step": s.best_step, "best_dev": s.best_dev,
-                         "final_dev": s.final_dev, "steps_trained": s.steps, "planned_steps": s.planned_steps,
-                         "stopped_at": s.stopped_at, "train_examples": len(s.train_features),
+        "tasks": {name: {"task": s.task.name, "metric": s.metric, "best_step": records[name].get("best_step"),
+                         "best_dev": records[name].get("best_dev", {}), "final_dev": records[name].get("final_dev", {}),
+                         "steps_trained": records[name].get("steps", 0), "planned_steps": s.planned_steps,
+                         "stopped_at": records[name].get("stopped_at"), "train_examples": len(s.train_features),
                          "dev_examples": len(s.dev_features), "lr": s.config.lr, "adapter": str(output / name)}
                   for name, s in states.items()},
-        "steps": step, "steps_total": total_steps, "sampling": run.sampling, "temperature": run.temperature,
-        "sampling_probabilities": TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
-                                              temperature=run.temperature, seed=run.seed).probabilities(),
-        "shared_encoder": run.shared_encoder, "train_seconds": train_seconds,
-        "wall_seconds": time.perf_counter() - started, "precision": resolve_precision(run.precision),
+        "steps": result.state.step, "steps_total": total_steps, "sampling": run.sampling, "temperature": run.temperature,
+        "sampling_probabilities": sampler.probabilities(),
+        "shared_encoder": run.shared_encoder, "train_seconds": result.state.train_seconds,
+        "wall_seconds": time.perf_counter() - started, "precision": accelerator.mixed_precision,
         "trainable_parameters": separate - shared, "parameters_shared_away": shared,
         "backbone_parameters": sum(p.numel() for p in backbone.parameters()),
     }
+    for name, task_metrics in metrics["tasks"].items():
+        if not task_metrics["best_dev"]:
+            log(f"warning: task {name!r} was never evaluated; no adapter was written for it")
     write_json(output / "metrics.json", metrics)
     return metrics
 
@@ -410,44 +415,22 @@ def deduplicated_groups(states: dict[str, TaskState]) -> list[dict]:
     return groups
 
 
-def evaluate_all(states: dict[str, TaskState], sampler: TaskSampler, *, step: int, run: MultiTaskConfig, accelerator,
-                 tokenizer, output: Path, backbone_print: str, log_file, show_progress: bool, command) -> None:
-    """Evaluate every task still training; save each one that improved; stop the ones out of patience."""
-    for name, state in states.items():
-        if name not in sampler.active:
-            continue
-        metrics = evaluate(state.model, state.dev_features, config=state.config, pad_token_id=tokenizer.pad_token_id,
-                           label_names=state.labels.names, accelerator=accelerator, task=state.task)
-        headline = state.task.headline(metrics)
-        state.final_dev = headline
-        trackers.log(accelerator, {f"dev/{name}/{k}": v for k, v in headline.items()}, step=step)
-        improved = state.best is None or metrics[state.metric] > state.best
-        log_file.write(json.dumps({"step": step, "task": name, "eval": headline, "best": improved}) + "\n")
-        log_file.flush()
-        if show_progress:
-            print(f"step {step}: {name} dev " + "  ".join(f"{k} {v:.4f}" for k, v in headline.items())
-                  + ("  (best)" if improved else ""), file=sys.stderr)
-        if improved:
-            state.best, state.best_step, state.best_dev, state.evals_without_improvement = (
-                metrics[state.metric], step, headline, 0)
-            save_task_adapter(state, output / name, run=run, backbone_print=backbone_print, command=command)
-            continue
-        state.evals_without_improvement += 1
-        if run.patience and state.evals_without_improvement >= run.patience:
-            sampler.stop(name)
-            state.stopped_at = step
-            if show_progress:
-                print(f"step {step}: {name} stops ({run.patience} evaluations without a better {state.metric})",
-                      file=sys.stderr)
+def best_saver(state: TaskState, folder: Path, *, run: MultiTaskConfig, backbone_print: str, command):
+    """What the loop calls when `state`'s task improves: write its adapter with these scores."""
+    def save(metrics: dict) -> None:
+        save_task_adapter(state, folder, best_dev=state.task.headline(metrics), run=run,
+                          backbone_print=backbone_print, command=command)
+    return save
 
 
-def save_task_adapter(state: TaskState, folder: Path, *, run: MultiTaskConfig, backbone_print: str, command) -> None:
+def save_task_adapter(state: TaskState, folder: Path, *, best_dev: dict, run: MultiTaskConfig, backbone_print: str,
+                      command) -> None:
     save_adapter(state.model, folder, label_names=list(state.labels.names), backbone_name=run.model, overwrite=True,
                  backbone_fingerprint=backbone_print,
-                 extra={"dev_metrics": state.best_dev, "train_examples": len(state.train_features),
+                 extra={"dev_metrics": best_dev, "train_examples": len(state.train_features),
                         "label_aliases": state.renaming, "inputs": state.inputs,
                         "training": {"data": state.spec.data.train, "dev": state.spec.data.dev, "command": command,
                                      "multitask": {"tasks": [t.name for t in run.tasks], "sampling": run.sampling,
-                                                   "shared_encoder": run.shared_encoder, "step": state.best_step}}})
+                                                   "shared_encoder": run.shared_encoder}}})
     state.model.unfold_prompt()
     write_model_card(folder, command=command)

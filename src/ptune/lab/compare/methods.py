@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ptune.lab.compare import baselines, peft_methods
-from ptune.config import PTuningConfig, TrainConfig
+from ptune.config import TrainConfig
 from ptune.errors import ConfigError
 
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}

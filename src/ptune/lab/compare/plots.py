@@ -69,15 +69,18 @@ def plot_accuracy_vs_parameters(summaries: list[Summary], path: Path, title: str
 
 
 def virtual_token_points(summaries: list[Summary]) -> list[tuple[int, Summary]]:
-    """ptune rows that differ from the default at most in num_virtual_tokens."""
+    """ptune rows that differ from a default at most in num_virtual_tokens (and the injection named);
+    of the injections present, the one with the most such rows."""
     from ptune.defaults import default_injection, default_prompt_length
 
-    points = []
+    by_injection: dict[str, list] = {}
     for s in summaries:
-        if s.runs and s.base_method == "ptune" and set(s.settings) <= {"num_virtual_tokens"}:
+        if s.runs and s.base_method == "ptune" and set(s.settings) <= {"num_virtual_tokens", "injection"}:
             task = s.runs[0].get("task", "classification") if s.runs else "classification"
             injection = s.settings.get("injection") or default_injection(task)
-            points.append((s.settings.get("num_virtual_tokens", default_prompt_length(task, injection)), s))
+            by_injection.setdefault(injection, []).append(
+                (s.settings.get("num_virtual_tokens", default_prompt_length(task, injection)), s))
+    points = max(by_injection.values(), key=len, default=[])
     return sorted(points, key=lambda p: p[0])
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptune.lab.compare.ablation import FULL, ROWS, AblationRow
