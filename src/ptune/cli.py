@@ -545,6 +545,9 @@ def parse_named_adapters(items: list[str]) -> dict[str, str]:
 
 
 def cmd_serve(args) -> int:
+    from ptune.extras import require
+
+    require("serve", "ptune serve")
     from ptune.serve.app import serve
     from ptune.serve.config import ServeConfig
 
@@ -608,10 +611,9 @@ def cmd_bench_speed(args) -> int:
     from ptune.lab.speed import bench_speed
 
     if not args.no_peft:
-        try:
-            import peft  # noqa: F401
-        except ImportError:
-            raise PtuneError("the PEFT row needs `pip install peft`; or pass --no-peft") from None
+        from ptune.extras import require
+
+        require("peft", "the PEFT row of `ptune bench speed`", alternative="or pass --no-peft")
     result = bench_speed(model_name=args.model, data=args.data or str(DEMO_DATA), train_samples=args.train_samples,
                          batch_size=args.batch_size, max_length=args.max_length, include_peft=not args.no_peft)
     ceilings = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in result["ceiling_gflops_per_s"].items())

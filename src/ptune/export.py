@@ -21,11 +21,11 @@ EXPORT_FILE = "ptune_export.json"
 
 
 def require_onnx():
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime
-    except ImportError:
-        raise PtuneError("ONNX export needs `pip install ptune[onnx]` (onnx, onnxruntime, onnxscript)") from None
+    from ptune.extras import require
+
+    require("onnx", "ONNX export")
+    import onnxruntime
+
     return onnxruntime
 
 

@@ -7,6 +7,8 @@ reported as `file:line: what is wrong`.
 """
 from __future__ import annotations
 
+from ptune.extras import require
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,10 +103,8 @@ def load_tagged(source: str | Path, *, split: str = "train", skip_bad_rows: bool
 
 def load_hub_tagged(name: str, *, split: str) -> list[TaggedSentence]:
     """`conll2003` (or `owner/name`) from the Hub: `tokens` and integer `ner_tags` with names."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"{name!r} looks like a Hub data set; reading it needs `pip install ptune[hub]` (the datasets package)") from None
+    require("hub", f"{name!r} looks like a Hub data set; reading it", alternative="or pass a local CoNLL file or folder")
+    import datasets
     hub_split = {"dev": "validation"}.get(split, split)
     try:
         table = datasets.load_dataset(name, split=hub_split)

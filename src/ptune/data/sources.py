@@ -6,6 +6,8 @@ handled; a row that is really wrong is reported as `file:line: what is wrong`.
 """
 from __future__ import annotations
 
+from ptune.extras import require
+
 import csv
 import json
 from dataclasses import dataclass, field
@@ -191,11 +193,8 @@ def _looks_like_hub_name(source: str) -> bool:
 
 def load_hub_examples(name: str, *, split: str, text_column=None, pair_column=None, label_column=None) -> list[Example]:
     """`glue/sst2` -> datasets.load_dataset("glue", "sst2"); `imdb` style names work too via `owner/name`."""
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"{name!r} looks like a Hub data set; reading it needs `pip install ptune[hub]` "
-                        "(the datasets package), or pass a local folder or file") from None
+    require("hub", f"{name!r} looks like a Hub data set; reading it", alternative="or pass a local folder or file")
+    import datasets
 
     parts = name.split("/")
     path, config = (parts[0], parts[1]) if parts[0] in ("glue", "super_glue") else (name, None)

@@ -7,6 +7,8 @@ field is missing or an answer's text is not at its `answer_start` in the context
 """
 from __future__ import annotations
 
+from ptune.extras import require
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,10 +122,8 @@ def load_squad(source: str | Path, *, split: str = "train") -> list[QAExample]:
 
 
 def load_squad_hub(name: str, *, split: str) -> list[QAExample]:
-    try:
-        import datasets
-    except ImportError:
-        raise DataError(f"{name}: reading Hub data sets needs the `datasets` package: pip install 'ptune[hub]'") from None
+    require("hub", f"{name}: reading a Hub data set", alternative="or pass a local SQuAD .json file")
+    import datasets
     table = datasets.load_dataset(name, split=HUB_SPLITS.get(split, split))
     return [example_from_row({**row, "answers": dict(row["answers"])}, f"hub:{name}:{split}:{i}")
             for i, row in enumerate(table)]

@@ -14,8 +14,12 @@ TRACKER_FOLDER = "tensorboard"
 
 
 def missing_packages(report_to: str) -> list[str]:
-    return [f"report_to={name!r} needs the {TRACKERS[name]!r} package: pip install {TRACKERS[name]}"
-            for name in chosen(report_to) if importlib.util.find_spec(TRACKERS[name]) is None]
+    from ptune.extras import EXTRAS, install_hint, missing
+
+    hint = lambda name: install_hint(name) if name in EXTRAS else f"pip install {TRACKERS[name]}"  # noqa: E731
+    return [f"report_to={name!r} needs the {TRACKERS[name]!r} package: {hint(name)}"
+            for name in chosen(report_to) if (missing(name) if name in EXTRAS else
+                                               importlib.util.find_spec(TRACKERS[name]) is None)]
 
 
 def accelerator_options(report_to: str, output: Path) -> dict:

@@ -77,6 +77,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run(args, methods: list[str], kind: str) -> int:
+    from ptune.extras import require
+
+    require("compare", f"ptune {'compare' if kind == 'comparison' else 'ablate'} (its PEFT rows and plots)")
     from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
     from ptune.lab.compare.report import write_reports
 
