@@ -120,8 +120,8 @@ def http_rows(run: Path, model: Path, work: Path) -> list[str]:
     from fastapi.testclient import TestClient
 
     from conftest import save_random_adapter
-    from ptune.backbone import load_backbone
-    from ptune.bank import AdapterBank
+    from ptune.engine.backbone import load_backbone
+    from ptune.engine.bank import AdapterBank
     from ptune.serve.app import create_app
     from ptune.serve.config import ServeConfig
 

@@ -32,7 +32,7 @@ def random_backbone(folder: Path, *, tiny: bool) -> str:
     """BERT-base shapes (or a tiny BERT) with random weights and the bundled uncased tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ptune.backbone import bundled_model_path
+    from ptune.engine.backbone import bundled_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
     config = BertConfig(vocab_size=len(tokenizer))  # defaults: hidden 768, 12 layers, 12 heads

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ptune.data.conll import read_conll  # noqa: E402
 from ptune.data.sources import load_examples  # noqa: E402
-from ptune.inference import Predictor  # noqa: E402
+from ptune.inference.predictor import Predictor  # noqa: E402
 from ptune.serve.agreement import answers_agree  # noqa: E402
 
 MIX = (("sst2", 0.6), ("rte", 0.2), ("conll", 0.2))

@@ -7,10 +7,10 @@ Scripts rather than notebooks: they run unchanged in CI and in a terminal, and d
 import torch
 
 import ptune
-from ptune.backbone import fingerprint, load_backbone
+from ptune.engine.backbone import fingerprint, load_backbone
 from ptune.config import PTuningConfig
-from ptune.model import PTuningModel
-from ptune.precision import resolve_precision
+from ptune.engine.model import PTuningModel
+from ptune.engine.precision import resolve_precision
 
 print(f"ptune {ptune.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
       f"training precision on this machine: {'bf16' if resolve_precision('auto') == 'bf16' else 'fp32'}")

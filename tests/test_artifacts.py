@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
-from ptune.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, load_adapter, save_adapter
+from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, load_adapter, save_adapter
 from ptune.config import PTuningConfig
 from ptune.encoders import ENCODERS
 from ptune.errors import ArtifactError
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 
 
 def trained_model(backbone, tokenizer, encoder="mlp"):
@@ -60,7 +60,7 @@ def test_fingerprint_mismatch_is_refused_unless_allowed(tiny_bert, tiny_backbone
     backbone, tokenizer = tiny_bert
     model, _ = trained_model(backbone, tokenizer)
     save_adapter(model, tmp_path / "a", label_names=["neg", "pos"], backbone_name=str(tiny_backbone_dir))
-    from ptune.backbone import load_backbone
+    from ptune.engine.backbone import load_backbone
 
     other, other_tokenizer = load_backbone(str(tiny_backbone_dir))
     with torch.no_grad():

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import KINDS, build_tiny_model, save_random_adapter as make_adapter
-from ptune.bank import AdapterBank
-from ptune.engine import forward_groups
+from ptune.engine.bank import AdapterBank
+from ptune.engine.core import forward_groups
 from ptune.config import PTuningConfig
 from ptune.errors import ArtifactError, ConfigError
-from ptune.inference import Predictor
-from ptune.model import PTuningModel
+from ptune.inference.predictor import Predictor
+from ptune.engine.model import PTuningModel
 
 TEXTS = ["a gripping film", "the movie was dull and far too long", "great",
          "John lives in London with Mary", "an honest , moving story of two friends"]
@@ -53,7 +53,7 @@ def test_rows_are_grouped_only_where_placements_differ(tiny_bert):
 
 
 def test_an_adapter_of_another_backbone_is_refused_naming_both_fingerprints(random_adapters, tiny_backbone_dir, tmp_path):
-    from ptune.backbone import fingerprint
+    from ptune.engine.backbone import fingerprint
 
     other = build_tiny_model("bert")
     with torch.no_grad():

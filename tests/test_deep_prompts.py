@@ -6,7 +6,7 @@ from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.encoders import EmbeddingEncoderConfig, MLPEncoderConfig
 from ptune.injections.deep_attention import prompted_attention
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 from ptune.injections import PromptPart, Prompts
 
 K = 3
@@ -91,7 +91,7 @@ def test_deep_prompts_change_the_output_and_a_hidden_prompt_changes_nothing(kind
 
 
 def test_deep_prompts_keep_padding_invariance_and_agree_across_kernels():
-    from ptune.backbone import prefer_eager_attention
+    from ptune.engine.backbone import prefer_eager_attention
 
     model = deep_model("bert", encoder=MLPEncoderConfig(depth=1))
     ids, mask = ids_and_mask()
@@ -106,7 +106,7 @@ def test_deep_prompts_keep_padding_invariance_and_agree_across_kernels():
 @pytest.mark.parametrize("encoder", [EmbeddingEncoderConfig(init="random"), MLPEncoderConfig(depth=1)],
                          ids=["embedding", "mlp"])
 def test_folded_deep_table_equals_the_encoder_and_survives_save_load(encoder, tmp_path):
-    from ptune.artifacts import load_adapter, save_adapter
+    from ptune.format.artifacts import load_adapter, save_adapter
 
     model = deep_model("bert", encoder=encoder)
     with torch.no_grad():

@@ -11,8 +11,8 @@ from ptune.data.batching import sorted_batches
 
 
 def test_bank_and_predictor_give_the_same_logits_to_the_bit(random_adapters, tiny_backbone_dir):
-    from ptune.bank import AdapterBank
-    from ptune.inference import Predictor
+    from ptune.engine.bank import AdapterBank
+    from ptune.inference.predictor import Predictor
 
     for name in ("sst2", "rte", "ner", "topic"):
         predictor = Predictor(random_adapters[name], device="cpu", precision="fp32")
@@ -31,8 +31,8 @@ def test_bank_and_predictor_give_the_same_logits_to_the_bit(random_adapters, tin
             assert torch.equal(row, from_predictor[i]), name
 
 
-ALLOWED_FORWARD_CALLERS = {"engine.py", "lab/compare/baselines.py"}
-"""engine.py runs the one forward; the linear-probe baseline runs the bare backbone (no prompts)."""
+ALLOWED_FORWARD_CALLERS = {"engine/core.py", "lab/compare/baselines.py"}
+"""engine/core.py runs the one forward; the linear-probe baseline runs the bare backbone (no prompts)."""
 
 
 def test_no_second_forward_path_in_the_library():
@@ -59,7 +59,7 @@ def test_device_is_chosen_once_and_bad_devices_are_refused():
 
 
 def test_engine_places_the_backbone_and_stores_bf16_once(tiny_bert):
-    from ptune.engine import Engine
+    from ptune.engine.core import Engine
 
     backbone, _ = tiny_bert
     engine = Engine(backbone, device="cpu", precision="bf16")
@@ -69,8 +69,8 @@ def test_engine_places_the_backbone_and_stores_bf16_once(tiny_bert):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_bank_and_predictor_run_on_cuda(random_adapters):
-    from ptune.bank import AdapterBank
-    from ptune.inference import Predictor
+    from ptune.engine.bank import AdapterBank
+    from ptune.inference.predictor import Predictor
 
     bank = AdapterBank.from_adapters({"sst2": random_adapters["sst2"]}, device="cuda")
     assert bank.device.type == "cuda" and bank.get("sst2").adapter.prompt_table.device.type == "cuda"
@@ -82,7 +82,7 @@ def test_bank_and_predictor_run_on_cuda(random_adapters):
 def test_input_level_prompts_leave_the_attention_alone(tiny_bert):
     """The deep-prompt attention is installed only for a deep adapter."""
     from ptune.config import PTuningConfig
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
     backbone, _ = tiny_bert
     PTuningModel(backbone, PTuningConfig(injection="input", num_virtual_tokens=2, max_length=16), num_labels=2)

@@ -6,7 +6,7 @@ import torch
 
 from conftest import build_tiny_model
 from ptune.config import PTuningConfig
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 from ptune.tasks import TokenClassificationConfig
 from test_training import ptune, train
 
@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 @pytest.mark.parametrize("injection, task", [("input", None), ("deep", TokenClassificationConfig())],
                          ids=["input-classification", "deep-token-classification"])
 def test_exported_graph_matches_pytorch_on_other_shapes(tiny_bert, tiny_backbone_dir, tmp_path, injection, task):
-    from ptune.export import export_onnx
+    from ptune.format.export import export_onnx
 
     backbone, tokenizer = tiny_bert
     options = {"task": task} if task else {}

@@ -5,8 +5,8 @@ import torch
 
 from ptune.config import PTuningConfig
 from ptune.errors import ConfigError, PtuneError
-from ptune.families import FAMILIES, Family, family_of, register_family
-from ptune.model import PTuningModel
+from ptune.engine.families import FAMILIES, Family, family_of, register_family
+from ptune.engine.model import PTuningModel
 
 SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=120,
              max_position_embeddings=70)
@@ -46,7 +46,7 @@ def test_a_family_outside_the_table_is_refused_by_name():
                                         intermediate_size=37, vocab_size=50, embedding_size=16))
     with pytest.raises(PtuneError, match="'albert' is not supported; supported: bert, camembert"):
         PTuningModel(backbone, PTuningConfig(injection="input", num_virtual_tokens=2, max_length=16), num_labels=2)
-    with pytest.raises(PtuneError, match="register a ptune.families.Family"):
+    with pytest.raises(PtuneError, match="register a ptune.engine.families.Family"):
         family_of(backbone.config)
 
 

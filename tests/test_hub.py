@@ -6,10 +6,10 @@ import shutil
 import pytest
 import torch
 
-from ptune.artifacts import backbone_to_load, load_adapter
+from ptune.format.artifacts import backbone_to_load, load_adapter
 from ptune.errors import ArtifactError
-from ptune.hub import push_to_hub
-from ptune.hub_ids import BUNDLED_HUB_ID, backbone_hub_id
+from ptune.format.hub import push_to_hub
+from ptune.format.hub_ids import BUNDLED_HUB_ID, backbone_hub_id
 from test_training import ptune, train
 
 
@@ -106,7 +106,7 @@ def test_backbones_are_recorded_by_hub_id_where_they_have_one(tmp_path):
 
 def test_save_pretrained_and_from_pretrained_round_trip(tiny_bert, tmp_path):
     from ptune.config import PTuningConfig
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
     backbone, tokenizer = tiny_bert
     model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=3), num_labels=2).eval()

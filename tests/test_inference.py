@@ -5,7 +5,7 @@ import torch
 from conftest import DEMO
 from ptune.data import load_examples
 from ptune.errors import ConfigError
-from ptune.inference import Predictor
+from ptune.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,10 @@ def test_int8_with_bf16_is_refused_with_the_reason(adapter):
 
 
 def test_bf16_predictor_stores_the_backbone_in_bf16_and_agrees_with_autocast(adapter, dev):
-    from ptune.artifacts import load_adapter
-    from ptune.backbone import prefer_eager_attention
+    from ptune.format.artifacts import load_adapter
+    from ptune.engine.backbone import prefer_eager_attention
     from ptune.data import tokenize
-    from ptune.batched import predict_logits
+    from ptune.engine.batched import predict_logits
 
     fp32 = Predictor(adapter)
     prefer_eager_attention(fp32.model)  # as the bf16 Predictor does on CPU
@@ -71,7 +71,7 @@ def test_bf16_predictor_stores_the_backbone_in_bf16_and_agrees_with_autocast(ada
 
 def test_batches_in_input_order_give_the_same_logits(adapter, dev):
     from ptune.data import tokenize
-    from ptune.batched import predict_logits
+    from ptune.engine.batched import predict_logits
 
     predictor = Predictor(adapter)
     features = tokenize(dev, tokenizer=predictor.tokenizer, max_length=predictor.model.max_text_length(), labels=None)

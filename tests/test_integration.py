@@ -26,7 +26,7 @@ def test_sst2_small_budget_is_clearly_above_chance(sst2_run):
 
 def test_bf16_and_fp32_agree_on_sst2_dev(shared_data, sst2_run):
     """A trained adapter predicts the same labels under bf16 autocast as in fp32 (>= 99% of dev)."""
-    from ptune.inference import Predictor
+    from ptune.inference.predictor import Predictor
     from ptune.runtime import bf16_is_native
     from ptune.data import load_examples
 

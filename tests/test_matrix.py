@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
-from ptune.artifacts import load_adapter, save_adapter
+from ptune.format.artifacts import load_adapter, save_adapter
 from ptune.config import PTuningConfig
 from ptune.encoders import ENCODERS
 from ptune.injections import INJECTIONS
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 from ptune.tasks import TASKS
 
 

@@ -7,7 +7,7 @@ from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.encoders import ENCODERS
 from ptune.errors import ConfigError
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 from ptune.tasks import ClassificationConfig
 
 K = 4
@@ -138,9 +138,9 @@ def test_bad_model_config_reports_every_field():
 
 @pytest.mark.parametrize("injection", ["input", "deep"])
 def test_prefer_eager_attention_switches_sdpa_once_and_keeps_outputs(tiny_bert, injection):
-    from ptune.backbone import prefer_eager_attention
+    from ptune.engine.backbone import prefer_eager_attention
     from ptune.config import PTuningConfig
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
     backbone, _ = tiny_bert
     backbone.set_attn_implementation("sdpa")
@@ -176,7 +176,7 @@ def test_text_mean_pooling_reads_the_text_states_only(tiny_bert, placement):
 
 
 def test_frozen_linear_weights_in_bf16_are_bit_identical_under_autocast_and_restored(tiny_bert):
-    from ptune.precision import frozen_linear_parameters, stored_in
+    from ptune.engine.precision import frozen_linear_parameters, stored_in
 
     backbone, _ = tiny_bert
     model = make_model(backbone, placement="after_cls", pooling="mean").train()

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import DEMO
-from ptune.bank import AdapterBank
+from ptune.engine.bank import AdapterBank
 from ptune.cli import main
 from ptune.config import TrainConfig
 from ptune.config import PTuningConfig
 from ptune.errors import ConfigError, PtuneError
-from ptune.inference import Predictor
+from ptune.inference.predictor import Predictor
 from ptune.training.multitask import MultiTaskConfig, TaskSampler, TaskSpec, train_multitask
 from ptune.training.run import DataConfig
 
@@ -76,7 +76,7 @@ def test_joint_training_writes_one_working_adapter_per_task(specs, tiny_backbone
     assert json.loads((tmp_path / "joint" / "pairs" / "ptune_config.json").read_text())["inputs"] == "pair"
     # The saved adapters are the best ones: evaluating them alone reproduces the recorded scores.
     predictor = Predictor(tmp_path / "joint" / "sentiment", model_name=str(tiny_backbone_dir))
-    from ptune.evaluation import evaluate_adapter
+    from ptune.inference.evaluation import evaluate_adapter
 
     score = evaluate_adapter(tmp_path / "joint" / "sentiment", data=str(DEMO), model_name=str(tiny_backbone_dir))
     assert score["metrics"]["accuracy"] == pytest.approx(metrics["tasks"]["sentiment"]["best_dev"]["accuracy"])
@@ -225,19 +225,19 @@ def test_tensorboard_gets_each_tasks_loss_and_dev_scores(specs, tiny_backbone_di
 
 
 def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_dir, tmp_path):
-    from test_training import ptune
+    from test_training import killed_after, ptune
 
     pairs = write_pairs(tmp_path / "pairs", 24)
     tags = write_tags(tmp_path / "tags", 20)
 
-    def run(output, *extra, env=None):
+    def run(output, *extra, launcher=None):
         return ptune("multitask", "--model", tiny_backbone_dir, "--task", f"sentiment=classification:{DEMO}",
                      "--task", f"pairs=classification:{pairs}", "--task", f"tags=ner:{tags}", "--output", output,
-                     "--steps", "24", "--eval-every", "8", "--precision", "fp32", *extra, env=env)
+                     "--steps", "24", "--eval-every", "8", "--precision", "fp32", *extra, launcher=launcher)
 
     reference = run(tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
-    killed = run(tmp_path / "killed", env={"PTUNE_TEST_KILL_AT_STEP": "13"})
+    killed = run(tmp_path / "killed", launcher=killed_after(13))
     assert killed.returncode == -9  # SIGKILL after the checkpoint of step 8
     assert not (tmp_path / "killed" / "metrics.json").exists()
     assert run(tmp_path / "killed").returncode == 2  # refused without --resume or --overwrite

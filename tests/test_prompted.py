@@ -5,10 +5,10 @@ import torch
 
 from conftest import build_tiny_model
 from ptune.config import PTuningConfig
-from ptune.model import PTuningModel
-from ptune.engine import Engine
+from ptune.engine.model import PTuningModel
+from ptune.engine.core import Engine
 from ptune.injections import PromptPart, Prompts
-from ptune.prompted import PromptedBackbone
+from ptune.engine.prompted import PromptedBackbone
 
 
 def adapters(backbone, injection, placement, lengths):

@@ -11,7 +11,7 @@ import torch
 from conftest import save_random_adapter
 from ptune.data.squad import QAExample, load_squad
 from ptune.errors import DataError
-from ptune.squad_metrics import f1_score, normalize_answer, squad_scores
+from ptune.tasks.squad_metrics import f1_score, normalize_answer, squad_scores
 from ptune.tasks import get_task
 from ptune.tasks.question_answering import QuestionAnsweringConfig
 
@@ -23,7 +23,7 @@ TASK = get_task("qa")
 def minilm_tokenizer():
     from transformers import AutoTokenizer
 
-    from ptune.backbone import resolve_model_path
+    from ptune.engine.backbone import resolve_model_path
 
     return AutoTokenizer.from_pretrained(resolve_model_path(None))
 
@@ -244,9 +244,9 @@ def test_tiny_model_train_save_load_predict_round_trip(shared_data, tiny_backbon
 def test_qa_rows_mix_with_other_tasks_in_the_bank_and_the_server(tiny_bert, tiny_backbone_dir, tmp_path):
     from fastapi.testclient import TestClient
 
-    from ptune.bank import AdapterBank
-    from ptune.inference import Predictor
-    from ptune.serve.agreement import answers_agree
+    from ptune.engine.bank import AdapterBank
+    from ptune.inference.predictor import Predictor
+    from agreement import answers_agree
     from ptune.serve.app import create_app
 
     backbone, _ = tiny_bert
@@ -274,7 +274,7 @@ def test_qa_rows_mix_with_other_tasks_in_the_bank_and_the_server(tiny_bert, tiny
 @pytest.mark.parametrize("injection, placement", [("input", "after_cls"), ("input", "prefix"), ("deep", "after_cls")])
 def test_start_and_end_logits_cover_the_text_only_never_virtual_positions(tiny_bert, injection, placement):
     from ptune.config import PTuningConfig
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
     backbone, tokenizer = tiny_bert
     model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=5, injection=injection, placement=placement,

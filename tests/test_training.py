@@ -21,8 +21,17 @@ def ptune(*args, env=None, launcher=None):
                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
-def train(model_dir, output, *extra, env=None):
-    return ptune("train", "--model", model_dir, "--data", DEMO, "--output", output, *TRAIN_FLAGS, *extra, env=env)
+KILL_AFTER = Path(__file__).parent / "kill_after.py"
+
+
+def killed_after(step: int) -> list[str]:
+    """A launcher for `ptune` that SIGKILLs itself after `step` optimizer steps (tests/kill_after.py)."""
+    return [sys.executable, str(KILL_AFTER), str(step)]
+
+
+def train(model_dir, output, *extra, env=None, launcher=None):
+    return ptune("train", "--model", model_dir, "--data", DEMO, "--output", output, *TRAIN_FLAGS, *extra, env=env,
+                 launcher=launcher)
 
 
 def metrics(output: Path) -> dict:
@@ -60,7 +69,7 @@ def test_same_seed_same_result(tiny_backbone_dir, reference_run, tmp_path):
 
 def test_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_dir, reference_run, tmp_path):
     output = tmp_path / "killed"
-    killed = train(tiny_backbone_dir, output, env={"PTUNE_TEST_KILL_AT_STEP": "13"})
+    killed = train(tiny_backbone_dir, output, launcher=killed_after(13))
     assert killed.returncode == -9  # SIGKILL, after the checkpoint of step 10
     assert not (output / "metrics.json").exists()
     resumed = train(tiny_backbone_dir, output, "--resume")
@@ -133,7 +142,7 @@ def fit_tiny(tiny_bert, tmp_path, *, precision: str, fp32_finish: float = 0.0, s
 
     from ptune.config import PTuningConfig, TrainConfig
     from ptune.data import LabelSet, load_examples, tokenize
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
     from ptune.training.loop import fit
     from ptune.training.run import make_accelerator
 
@@ -174,7 +183,7 @@ def test_fp32_finish_runs_the_last_steps_in_fp32(tiny_bert, tmp_path):
 def test_fp32_finish_of_all_steps_trains_like_fp32(tiny_bert, tmp_path):
     import torch
 
-    from ptune.backbone import prefer_eager_attention
+    from ptune.engine.backbone import prefer_eager_attention
 
     prefer_eager_attention(tiny_bert[0])  # what bf16 training on CPU switches to; same kernels on both sides
     fp32, _ = fit_tiny(tiny_bert, tmp_path / "fp32", precision="fp32")
@@ -196,7 +205,7 @@ def test_fp32_finish_must_be_a_fraction():
 def test_deep_prompts_resume_after_kill_9_like_an_uninterrupted_run(tiny_backbone_dir, tmp_path):
     deep = ("--injection", "deep", "--lr", "3e-2", "--head-lr", "3e-2")
     assert train(tiny_backbone_dir, tmp_path / "reference", *deep).returncode == 0
-    killed = train(tiny_backbone_dir, tmp_path / "killed", *deep, env={"PTUNE_TEST_KILL_AT_STEP": "13"})
+    killed = train(tiny_backbone_dir, tmp_path / "killed", *deep, launcher=killed_after(13))
     assert killed.returncode == -9
     resumed = ptune("train", "--output", tmp_path / "killed", "--resume", "--no-progress")  # settings from run_config.json
     assert resumed.returncode == 0, resumed.stderr

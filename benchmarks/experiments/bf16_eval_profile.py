@@ -11,9 +11,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from ptune.data import load_examples, tokenize
 from ptune.lab.flops import ptuning_flops
-from ptune.inference import Predictor
+from ptune.inference.predictor import Predictor
 from ptune.lab.speed import matmul_gflops
-from ptune.batched import predict_logits
+from ptune.engine.batched import predict_logits
 
 torch.set_num_threads(2)
 predictor = Predictor(sys.argv[1] if len(sys.argv) > 1 else "runs/sst2-16k", precision="bf16")

@@ -6,12 +6,12 @@ length-sorted batches of 32), same dropout masks, at the initial prompt and at a
 """
 import random, sys, torch
 torch.set_num_threads(2)
-from ptune.artifacts import load_adapter
-from ptune.backbone import load_backbone, prefer_eager_attention
+from ptune.format.artifacts import load_adapter
+from ptune.engine.backbone import load_backbone, prefer_eager_attention
 from ptune.config import PTuningConfig
 from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.transforms import collate
-from ptune.model import PTuningModel
+from ptune.engine.model import PTuningModel
 
 trained, tokenizer, _ = load_adapter(sys.argv[1] if len(sys.argv) > 1 else "runs/sst2-16k", with_encoder=True)
 initial = PTuningModel(load_backbone(None)[0], PTuningConfig(max_length=66), num_labels=2, seed=0)

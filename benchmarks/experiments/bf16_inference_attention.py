@@ -6,7 +6,7 @@ one trained adapter, interleaved timed rounds.
 
 import time, statistics, torch
 torch.set_num_threads(2)
-from ptune.inference import Predictor
+from ptune.inference.predictor import Predictor
 from ptune.data import load_examples
 dev = load_examples("../shared/data/sst2", split="dev")
 eager = Predictor("runs/sst2-16k", precision="bf16")

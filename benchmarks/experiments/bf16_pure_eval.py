@@ -8,10 +8,10 @@ batches, interleaved timed rounds; agreement with fp32 predictions.
 """
 import statistics, sys, time, torch
 torch.set_num_threads(2)
-from ptune.backbone import prefer_eager_attention
+from ptune.engine.backbone import prefer_eager_attention
 from ptune.data import load_examples, tokenize
-from ptune.inference import Predictor
-from ptune.batched import predict_logits
+from ptune.inference.predictor import Predictor
+from ptune.engine.batched import predict_logits
 
 
 class AutocastPath(torch.nn.Module):

@@ -9,7 +9,7 @@ Protocol sst2-minilm, fp32, in-process cells.
 import json, sys, torch
 torch.set_num_threads(2)
 import ptune.training.loop as loop
-from ptune.backbone import prefer_eager_attention
+from ptune.engine.backbone import prefer_eager_attention
 
 fit = loop.fit
 

@@ -8,8 +8,8 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src")); sys.path.insert(0, str(ROOT / "benchmarks"))
 from pathlib import Path
 from serve_mixed import workload, MIX
-from ptune.bank import AdapterBank
-from ptune.inference import Predictor
+from ptune.engine.bank import AdapterBank
+from ptune.inference.predictor import Predictor
 from ptune.serve.agreement import answers_agree
 import torch
 torch.manual_seed(0)

@@ -12,11 +12,12 @@ _EXPORTS = {
     "PTuningConfig": "ptune.config", "TrainConfig": "ptune.config",
     "MLPEncoderConfig": "ptune.encoders", "LSTMEncoderConfig": "ptune.encoders", "EmbeddingEncoderConfig": "ptune.encoders",
     "ClassificationConfig": "ptune.tasks", "TokenClassificationConfig": "ptune.tasks",
-    "PTuningModel": "ptune.model", "TaskAdapter": "ptune.adapter", "PromptedBackbone": "ptune.prompted",
-    "Predictor": "ptune.inference", "DataConfig": "ptune.training.run", "RunConfig": "ptune.training.run",
+    "PTuningModel": "ptune.engine.model", "TaskAdapter": "ptune.engine.adapter", "PromptedBackbone": "ptune.engine.prompted",
+    "Predictor": "ptune.inference.predictor", "DataConfig": "ptune.training.run", "RunConfig": "ptune.training.run",
     "train": "ptune.training.run",
-    "AdapterBank": "ptune.bank", "MultiTaskConfig": "ptune.training.multitask", "TaskSpec": "ptune.training.multitask",
+    "AdapterBank": "ptune.engine.bank", "MultiTaskConfig": "ptune.training.multitask", "TaskSpec": "ptune.training.multitask",
     "train_multitask": "ptune.training.multitask", "ServeConfig": "ptune.serve.config",
+    "Engine": "ptune.engine.core", "resolve": "ptune.settings",
 }
 __all__ = sorted(_EXPORTS)
 

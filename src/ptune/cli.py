@@ -242,8 +242,8 @@ def add_eval_parser(commands) -> None:
 
 
 def cmd_eval(args) -> int:
-    from ptune.evaluation import evaluate_adapter
-    from ptune.files import check_output_file, write_output_text
+    from ptune.inference.evaluation import evaluate_adapter
+    from ptune.format.files import check_output_file, write_output_text
 
     if args.json and args.json != "-":  # before the work, not after it
         check_output_file(args.json, overwrite=args.overwrite, flag="--json")
@@ -357,9 +357,9 @@ def read_qa_inputs(args) -> list:
 
 
 def cmd_predict(args) -> int:
-    from ptune.artifacts import read_adapter_config
-    from ptune.files import check_output_file
-    from ptune.hub import resolve_adapter
+    from ptune.format.artifacts import read_adapter_config
+    from ptune.format.files import check_output_file
+    from ptune.format.hub import resolve_adapter
 
     if args.output:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output")
@@ -385,7 +385,7 @@ def cmd_predict(args) -> int:
 
 
 def predictor_for(args):
-    from ptune.inference import Predictor
+    from ptune.inference.predictor import Predictor
 
     return Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,
                      allow_backbone_mismatch=args.allow_backbone_mismatch, precision=args.precision,
@@ -394,7 +394,7 @@ def predictor_for(args):
 
 def write_rows(args, rows: list[str]) -> int:
     """JSON lines to --output (never over an existing file without --overwrite) or stdout."""
-    from ptune.files import write_output_text
+    from ptune.format.files import write_output_text
 
     out = "\n".join(rows) + "\n"
     if args.output:
@@ -425,7 +425,7 @@ def add_push_parser(commands) -> None:
 
 
 def cmd_push(args) -> int:
-    from ptune.hub import push_to_hub
+    from ptune.format.hub import push_to_hub
 
     print(push_to_hub(args.adapter, args.repo, private=args.private))
     return 0
@@ -444,7 +444,7 @@ def add_export_parser(commands) -> None:
 
 
 def cmd_export(args) -> int:
-    from ptune.export import export_onnx
+    from ptune.format.export import export_onnx
 
     result = export_onnx(args.adapter, args.output, overwrite=args.overwrite, model_name=args.model,
                          allow_backbone_mismatch=args.allow_backbone_mismatch)

@@ -5,8 +5,8 @@ import time
 from pathlib import Path
 
 from ptune.config import PTuningConfig, TrainConfig
-from ptune.evaluation import evaluate_adapter
-from ptune.inference import Predictor
+from ptune.inference.evaluation import evaluate_adapter
+from ptune.inference.predictor import Predictor
 from ptune.tasks import get_task
 from ptune.training.run import DataConfig, RunConfig, train
 

@@ -76,3 +76,9 @@ def bf16_is_native(device: torch.device | None = None) -> bool:
     except OSError:
         return False
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def fp32_region(device: torch.device):
+    """Autocast off. For the trainable prompt encoder and head: in bf16 the virtual tokens and the
+    logits would keep 8 bits of mantissa; both are tiny next to the backbone, so fp32 is cheap."""
+    return torch.autocast(device.type, enabled=False)

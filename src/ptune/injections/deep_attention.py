@@ -38,7 +38,7 @@ def _register() -> None:
 
 
 def attention_modules(model: nn.Module, family) -> list[nn.Module]:
-    """The family's self-attention modules, in layer order (`ptune.families` names their class)."""
+    """The family's self-attention modules, in layer order (`ptune.engine.families` names their class)."""
     return [m for m in model.modules() if type(m).__name__ == family.attention_class]
 
 
@@ -51,7 +51,7 @@ def install(model: nn.Module, family) -> list[nn.Module]:
     expected = family.num_layers(model.config)
     if len(layers) != expected:
         raise PtuneError(f"found {len(layers)} {family.attention_class} layers in {model.config.model_type!r}, "
-                         f"expected {expected}; its entry in ptune.families does not match this model")
+                         f"expected {expected}; its entry in ptune.engine.families does not match this model")
     eager = family.eager_kernel()
     for layer in layers:
         layer.ptune_eager_kernel = eager  # the family's own eager kernel, not BERT's

@@ -14,14 +14,14 @@ import time
 
 import torch
 
-from ptune.batched import predict_outputs
+from ptune.engine.batched import predict_outputs
 from ptune.data import load_examples
 from ptune.runtime import bf16_is_native
 
 
 def _ptune(backbone, injection: str, k: int, num_labels: int):
     from ptune.config import PTuningConfig
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
     model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=k, injection=injection), num_labels=num_labels)
     model.fold_prompt()
@@ -36,7 +36,7 @@ def _probe(backbone, num_labels: int):
 
 
 def _lora(model_name, num_labels: int, merged: bool):
-    from ptune.backbone import resolve_model_path
+    from ptune.engine.backbone import resolve_model_path
     from ptune.lab.compare.peft_methods import build_peft_lora
 
     wrapped = build_peft_lora(resolve_model_path(model_name), num_labels=num_labels)
@@ -48,7 +48,7 @@ def _lora(model_name, num_labels: int, merged: bool):
 def bench_prompt_inference(*, model_name: str | None, data: str, split: str = "dev", k: int = 20,
                            max_length: int = 66, batch_size: int = 64, rounds: int = 5,
                            precisions: tuple[str, ...] | None = None, log=print) -> dict:
-    from ptune.backbone import load_backbone
+    from ptune.engine.backbone import load_backbone
     from ptune.data import LabelSet, tokenize
 
     examples = load_examples(data, split=split)

@@ -24,7 +24,7 @@ from ptune.config import PTuningConfig, TrainConfig
 from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.batching import training_batches
 from ptune.lab.flops import ptuning_flops
-from ptune.batched import predict_logits
+from ptune.engine.batched import predict_logits
 from ptune.runtime import bf16_is_native, resolve_precision
 from ptune.training.run import make_accelerator
 
@@ -54,14 +54,14 @@ def matmul_gflops(dtype: torch.dtype, *, size: int = 2048, seconds: float = 1.0,
 
 
 def _build(kind: str, model_name: str | None, num_labels: int, seed: int):
-    from ptune.backbone import load_backbone, resolve_model_path
+    from ptune.engine.backbone import load_backbone, resolve_model_path
 
     if kind == "peft":
         from ptune.lab.compare.peft_methods import build_peft_ptuning
 
         return build_peft_ptuning(resolve_model_path(model_name), num_labels=num_labels, seed=seed,
                                   num_virtual_tokens=NUM_VIRTUAL_TOKENS)
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
     backbone, _ = load_backbone(model_name)
     return PTuningModel(backbone, PTuningConfig(num_virtual_tokens=NUM_VIRTUAL_TOKENS), num_labels=num_labels, seed=seed)
@@ -82,7 +82,7 @@ def padded_length(lengths: list[int], batches: list[list[int]]) -> float:
 def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, batch_size: int = 32,
                 max_length: int = 66, seed: int = 0, include_peft: bool = True, eval_rounds: int = 3,
                 eval_batch_size: int = 64, log=print) -> dict:
-    from ptune.backbone import load_backbone
+    from ptune.engine.backbone import load_backbone
     from ptune.training.loop import fit
 
     torch.manual_seed(seed)
@@ -190,8 +190,8 @@ def add_onnx_variant(adapter, examples, chosen, predictions, times, *, batch_siz
     label = "onnxruntime (fp32)"
     options = {"export": "onnx"}
     try:
-        from ptune.export import export_onnx
-        from ptune.inference import Predictor
+        from ptune.format.export import export_onnx
+        from ptune.inference.predictor import Predictor
 
         folder = Path(tempfile.mkdtemp(prefix="ptune-onnx-"))
         export_onnx(adapter, folder, overwrite=True)
@@ -212,9 +212,9 @@ def bench_inference(adapter: str, *, data: str, split: str = "dev", batch_size: 
     (after one untimed warm-up pass, which is where torch.compile compiles)."""
     import numpy as np
 
-    from ptune.inference import Predictor
+    from ptune.inference.predictor import Predictor
 
-    from ptune.artifacts import read_adapter_config
+    from ptune.format.artifacts import read_adapter_config
     from ptune.errors import ConfigError
 
     kind = read_adapter_config(adapter)["task"]["type"]

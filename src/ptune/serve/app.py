@@ -21,7 +21,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ptune.bank import AdapterBank, BankEntry
+from ptune.engine.bank import AdapterBank, BankEntry
 from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from ptune.serve.config import ServeConfig
 from ptune.serve.metrics import ServerMetrics

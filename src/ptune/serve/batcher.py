@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ptune.bank import AdapterBank, BankEntry
+from ptune.engine.bank import AdapterBank, BankEntry
 from ptune.serve.config import ServeConfig
 
 

@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from ptune.artifacts import CONFIG_FILE
-from ptune.bank import TASK_NAME_CHARACTERS, AdapterBank
+from ptune.format.artifacts import CONFIG_FILE
+from ptune.engine.bank import TASK_NAME_CHARACTERS, AdapterBank
 from ptune.errors import PtuneError
 
 log = logging.getLogger("ptune.serve")

@@ -103,7 +103,7 @@ class Task:
         raise NotImplementedError
 
     def logits(self, head: nn.Module, output, config: TaskConfig) -> torch.Tensor:
-        """The backbone's output (ptune.prompted.BackboneOutput) -> this task's logits."""
+        """The backbone's output (ptune.engine.prompted.BackboneOutput) -> this task's logits."""
         raise NotImplementedError
 
     def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -11,9 +11,9 @@ from ptune.data.examples import Example, LabelSet
 from ptune.data.sources import load_examples
 from ptune.data.transforms import collate, tokenize
 from ptune.errors import DataError
-from ptune.heads import ClassificationHead, pool
+from ptune.tasks.heads import LinearHead, pool
 from ptune.tasks.base import Task, TaskConfig, register_task
-from ptune.metrics import classification_metrics, format_metrics_table
+from ptune.tasks.metrics import classification_metrics, format_metrics_table
 
 POOLINGS = ("cls", "mean", "text_mean")
 
@@ -69,7 +69,7 @@ class ClassificationTask(Task):
         return collate(features, pad_token_id=pad_token_id)
 
     def build_head(self, hidden_size, num_labels, config: ClassificationConfig) -> nn.Module:
-        return ClassificationHead(hidden_size, num_labels, config.head_dropout)
+        return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config: ClassificationConfig) -> torch.Tensor:
         if config.pooling == "cls":

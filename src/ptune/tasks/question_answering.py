@@ -7,7 +7,7 @@ loss and the decoding see context tokens only, plus [CLS] as the no-answer posit
 takes the n best starts and ends of every window, keeps spans of at most `max_answer_length`
 tokens, picks the best across windows and maps it back to character offsets in the original
 context; for SQuAD 2.0 it answers "" when the no-answer score beats the best span by more than
-`no_answer_threshold`. Scores are the official exact match and F1 (ptune.squad_metrics).
+`no_answer_threshold`. Scores are the official exact match and F1 (ptune.tasks.squad_metrics).
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from torch import nn
 from ptune.data.examples import LabelSet
 from ptune.data.squad import QAExample, load_squad
 from ptune.errors import ConfigError
-from ptune.squad_metrics import squad_scores
+from ptune.tasks.squad_metrics import squad_scores
 from ptune.tasks.base import Task, TaskConfig, register_task
-from ptune.tasks.token_classification import TokenClassificationHead
+from ptune.tasks.heads import LinearHead
 
 CLS_POSITION = 0
 MASKED = -1e4  # the logit a disallowed position (question, special token, padding) gets
@@ -166,7 +166,7 @@ class QuestionAnsweringTask(Task):
 
     # ---- model ----------------------------------------------------------------------------
     def build_head(self, hidden_size, num_labels, config) -> nn.Module:
-        return TokenClassificationHead(hidden_size, num_labels, config.head_dropout)
+        return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
         return head(output.text_states)  # (batch, seq, 2): text tokens only, never virtual ones

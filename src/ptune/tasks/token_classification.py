@@ -15,7 +15,7 @@ from torch import nn
 from ptune.data.conll import TaggedSentence, load_tagged
 from ptune.data.examples import LabelSet
 from ptune.errors import DataError
-from ptune.precision import fp32_region
+from ptune.tasks.heads import LinearHead
 from ptune.tasks.base import Task, TaskConfig, register_task
 
 IGNORE = -100
@@ -24,17 +24,6 @@ IGNORE = -100
 @dataclass
 class TokenClassificationConfig(TaskConfig):
     pass
-
-
-class TokenClassificationHead(nn.Module):
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden_size, num_labels)
-
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        with fp32_region(states.device):
-            return self.out(self.dropout(states.float()))  # (batch, seq, num_labels)
 
 
 @register_task
@@ -112,7 +101,7 @@ class TokenClassificationTask(Task):
         return batch
 
     def build_head(self, hidden_size, num_labels, config) -> nn.Module:
-        return TokenClassificationHead(hidden_size, num_labels, config.head_dropout)
+        return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
         return head(output.text_states)  # (batch, seq, num_labels): text tokens only, never virtual ones

@@ -9,9 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -22,18 +20,17 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from ptune.backbone import prefer_eager_attention
-from ptune.precision import FrozenCast, frozen_linear_parameters, stored_in
+from ptune.engine.backbone import prefer_eager_attention
+from ptune.engine.precision import FrozenCast, frozen_linear_parameters, stored_in
 from ptune.config import TrainConfig
 from ptune.errors import ConfigError
 from ptune.data.batching import shard, training_batches
 from ptune.training import trackers
 from ptune.training.checkpoint import LoopState, has_checkpoint, load_checkpoint, save_checkpoint
-from ptune.batched import MODEL_INPUTS, predict_outputs, to_device
+from ptune.engine.batched import MODEL_INPUTS, predict_outputs, to_device
 from ptune.tasks import Task, get_task
 
 LOG_EVERY = 10
-KILL_AT_STEP_ENV = "PTUNE_TEST_KILL_AT_STEP"  # tests: SIGKILL ourselves after this step, like kill -9
 
 
 @dataclass
@@ -314,8 +311,6 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
                 save_checkpoint(run_dir, trainable=accelerator.unwrap_model(container).trainable_state_dict(),
                                 optimizer=optimizer, scheduler=scheduler, state=state)
             accelerator.wait_for_everyone()
-        if os.environ.get(KILL_AT_STEP_ENV) == str(state.step):
-            os.kill(os.getpid(), signal.SIGKILL)
     progress.close()
     for member in members:  # resumed from a checkpoint taken at the very end
         if member.name not in final:

@@ -29,14 +29,14 @@ from pathlib import Path
 
 import torch
 
-from ptune.artifacts import save_adapter
-from ptune.backbone import canonical_model_name, fingerprint, load_backbone, prefer_eager_attention
+from ptune.format.artifacts import save_adapter
+from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone, prefer_eager_attention
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
 from ptune.errors import ConfigError, DataError, PtuneError
-from ptune.hub import write_model_card
-from ptune.model import PTuningModel
-from ptune.precision import frozen_linear_parameters, stored_in
+from ptune.format.hub import write_model_card
+from ptune.engine.model import PTuningModel
+from ptune.engine.precision import frozen_linear_parameters, stored_in
 from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers

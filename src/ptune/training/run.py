@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
-from ptune.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
-from ptune.backbone import canonical_model_name, fingerprint, load_backbone
+from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
+from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
 from ptune.errors import ConfigError, DataError, PtuneError
-from ptune.hub import write_model_card
-from ptune.model import PTuningModel
+from ptune.format.hub import write_model_card
+from ptune.engine.model import PTuningModel
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_training
 from ptune.tasks import Task, get_task

@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ptune.backbone import PositionScheme, accepts_token_type_ids
-from ptune.families import family_of
+from ptune.engine.backbone import PositionScheme, accepts_token_type_ids
+from ptune.engine.families import family_of
 
 HEAD_MODULES = ("classifier.", "qa_outputs.")
 
@@ -99,7 +99,7 @@ class LinearProbe(nn.Module):
     def __init__(self, backbone: nn.Module, *, num_labels: int, pooling: str = "mean", head_dropout: float = 0.1,
                  seed: int = 0, task: str = "classification"):
         super().__init__()
-        from ptune.prompted import PromptedBackbone
+        from ptune.engine.prompted import PromptedBackbone
         from ptune.tasks import get_task
 
         self.prompted = PromptedBackbone(backbone)

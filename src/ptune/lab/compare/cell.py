@@ -30,10 +30,10 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     """The result row of one (method, seed): metrics, costs, settings and the loss curve."""
     import transformers
 
-    from ptune.backbone import resolve_model_path
+    from ptune.engine.backbone import resolve_model_path
     from ptune.config import TrainConfig
     from ptune.tasks import get_task
-    from ptune.batched import predict_outputs
+    from ptune.engine.batched import predict_outputs
     from ptune.training.loop import fit, learning_rates_for
     from ptune.runtime import resolve_precision
     from ptune.training.run import make_accelerator
@@ -172,7 +172,7 @@ def state_epochs(result, train_features, config) -> float:
 
 def inference_files(model, folder: Path, labels) -> tuple[int, int]:
     """(bytes on disk, parameters) of what inference needs beyond the public backbone."""
-    from ptune.artifacts import inference_size_bytes, save_adapter
+    from ptune.format.artifacts import inference_size_bytes, save_adapter
 
     if hasattr(model, "save_inference_files"):
         return model.save_inference_files(folder)

@@ -52,8 +52,8 @@ class Method:
 
 def _build_ptune(context: BuildContext, settings: dict):
     """ptune through the one resolver (ptune.settings), as `ptune train` and the API build it."""
-    from ptune.backbone import load_backbone
-    from ptune.model import PTuningModel
+    from ptune.engine.backbone import load_backbone
+    from ptune.engine.model import PTuningModel
     from ptune.settings import resolve
 
     try:
@@ -65,7 +65,7 @@ def _build_ptune(context: BuildContext, settings: dict):
 
 
 def _build_linear_probe(context: BuildContext, settings: dict):
-    from ptune.backbone import load_backbone
+    from ptune.engine.backbone import load_backbone
 
     _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task"))
     backbone, _ = load_backbone(context.model_name)

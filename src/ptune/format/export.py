@@ -32,7 +32,7 @@ def require_onnx():
 def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_name: str | None = None,
                 allow_backbone_mismatch: bool = False) -> dict:
     ort = require_onnx()
-    from ptune.artifacts import load_adapter
+    from ptune.format.artifacts import load_adapter
 
     output = Path(output)
     if output.exists() and not output.is_dir():

@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 
 from ptune.data import LabelSet, LoadReport, load_examples
-from ptune.batched import predict_outputs
+from ptune.engine.batched import predict_outputs
 from ptune.errors import ConfigError, DataError
-from ptune.inference import Predictor
+from ptune.inference.predictor import Predictor
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 
@@ -50,7 +50,7 @@ def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str 
 def base_metrics(predictor: Predictor, *, labels: LabelSet, data: str, evaluate, limit: int | None) -> dict:
     """The prompt-free linear probe, fitted on as many training examples as the adapter saw
     (the first `limit` of the train split; all of them when the adapter did not record it)."""
-    from ptune.baseline import linear_probe_metrics
+    from ptune.inference.baseline import linear_probe_metrics
 
     train = load_examples(data, split="train", report=LoadReport())
     train = train[:limit] if limit else train

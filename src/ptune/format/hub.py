@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ptune.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, read_adapter_config
+from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, read_adapter_config
 from ptune.errors import ArtifactError
-from ptune.files import atomic_write
+from ptune.format.files import atomic_write
 
 CARD_FILE = "README.md"
 ADAPTER_FILES = [CONFIG_FILE, INFERENCE_FILE, ENCODER_FILE, CARD_FILE]

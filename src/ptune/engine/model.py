@@ -1,6 +1,6 @@
 """PTuningModel: a frozen prompted backbone and one task adapter (a bank of one).
 
-Data path (ptune.engine, the one forward of every path): input_ids -> PromptedBackbone (the
+Data path (ptune.engine.core, the one forward of every path): input_ids -> PromptedBackbone (the
 adapter's prompt injected at the input or in every attention layer) -> states -> the task's head -> logits. In inference mode the prompt encoder is
 replaced by its output, a fixed table, so no encoder runs per request.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ptune.adapter import TaskAdapter
+from ptune.engine.adapter import TaskAdapter
 from ptune.config import PTuningConfig
-from ptune.engine import Engine
+from ptune.engine.core import Engine
 
 
 class PTuningModel(nn.Module):
@@ -92,8 +92,8 @@ class PTuningModel(nn.Module):
     def save_pretrained(self, directory, *, label_names: list[str], backbone_name: str | None = None,
                         overwrite: bool = False):
         """Write an adapter folder with a model card; `from_pretrained` and the Hub read it back."""
-        from ptune.artifacts import save_adapter
-        from ptune.hub import write_model_card
+        from ptune.format.artifacts import save_adapter
+        from ptune.format.hub import write_model_card
 
         folder = save_adapter(self, directory, label_names=label_names, backbone_name=backbone_name, overwrite=overwrite)
         write_model_card(folder)
@@ -104,7 +104,7 @@ class PTuningModel(nn.Module):
                         allow_backbone_mismatch: bool = False) -> "PTuningModel":
         """An adapter from a folder or a Hub repo id (downloaded, or found in the Hub cache offline),
         on its recorded backbone or the one given."""
-        from ptune.artifacts import load_adapter
+        from ptune.format.artifacts import load_adapter
 
         model, _, _ = load_adapter(name_or_path, backbone=backbone, tokenizer=tokenizer, with_encoder=with_encoder,
                                    allow_backbone_mismatch=allow_backbone_mismatch)

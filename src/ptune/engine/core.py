@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ptune.injections import INJECTIONS, Prompts
-from ptune.prompted import BackboneOutput, PromptedBackbone
+from ptune.engine.prompted import BackboneOutput, PromptedBackbone
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, resolve_device, uses_bf16
 
 
@@ -72,8 +72,8 @@ class Engine(nn.Module):
                   ) -> "Engine":
         """Move the backbone to `device` (None: where it is) and store it in `precision` for
         inference; decided here only."""
-        from ptune.backbone import prefer_eager_attention
-        from ptune.precision import cast_parameters, frozen_parameters
+        from ptune.engine.backbone import prefer_eager_attention
+        from ptune.engine.precision import cast_parameters, frozen_parameters
 
         target = device if isinstance(device, torch.device) else (
             self.device if device is None else resolve_device(device))

@@ -1,10 +1,12 @@
-"""Heads that turn the backbone's states into task outputs."""
+"""Heads that turn the backbone's states into task outputs: pooling and one linear head, which
+reads pooled states (classification), every token's state (tagging) or the context tokens' states
+(span start/end, question answering)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ptune.precision import fp32_region
+from ptune.runtime import fp32_region
 
 
 def pool(states: torch.Tensor, mask: torch.Tensor, *, pooling: str, cls_index: int) -> torch.Tensor:
@@ -15,12 +17,15 @@ def pool(states: torch.Tensor, mask: torch.Tensor, *, pooling: str, cls_index: i
     return (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
-class ClassificationHead(nn.Module):
+class LinearHead(nn.Module):
+    """Dropout and one linear map, computed in fp32 (also under bf16 mixed precision):
+    (..., hidden) -> (..., num_labels)."""
+
     def __init__(self, hidden_size: int, num_labels: int, dropout: float):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, num_labels)
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        with fp32_region(pooled.device):  # fp32 logits, also under bf16 mixed precision
-            return self.out(self.dropout(pooled.float()))  # (batch, num_labels)
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        with fp32_region(states.device):
+            return self.out(self.dropout(states.float()))

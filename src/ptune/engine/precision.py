@@ -14,12 +14,6 @@ import torch
 from torch import nn
 
 
-def fp32_region(device: torch.device):
-    """Autocast off. For the trainable prompt encoder and head: in bf16 the virtual tokens and the
-    logits would keep 8 bits of mantissa; both are tiny next to the backbone, so fp32 is cheap."""
-    return torch.autocast(device.type, enabled=False)
-
-
 def frozen_parameters(model: nn.Module) -> list[nn.Parameter]:
     """Every floating-point parameter inside `model` that does not train."""
     return [p for p in model.parameters() if not p.requires_grad and p.is_floating_point()]

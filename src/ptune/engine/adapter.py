@@ -8,7 +8,7 @@ from torch import nn
 from ptune.config import PTuningConfig
 from ptune.encoders import PromptEncoder, build_encoder
 from ptune.injections import INJECTIONS
-from ptune.precision import fp32_region
+from ptune.runtime import fp32_region
 from ptune.tasks import get_task
 
 

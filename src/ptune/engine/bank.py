@@ -1,4 +1,4 @@
-"""A bank of task adapters on one frozen backbone: an engine (ptune.engine) with named adapters.
+"""A bank of task adapters on one frozen backbone: an engine (ptune.engine.core) with named adapters.
 
 Any set of adapters whose backbone fingerprints match shares one engine in memory; each costs
 only its prompt table and head. A batch may mix rows of different tasks; the engine runs them
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import torch
 
-from ptune.adapter import TaskAdapter
-from ptune.artifacts import (adapter_settings, backbone_to_load, check_backbone, load_adapter_weights,
+from ptune.engine.adapter import TaskAdapter
+from ptune.format.artifacts import (adapter_settings, backbone_to_load, check_backbone, load_adapter_weights,
                              read_adapter_config)
-from ptune.backbone import fingerprint, load_backbone
-from ptune.batched import to_device
+from ptune.engine.backbone import fingerprint, load_backbone
+from ptune.engine.batched import to_device
 from ptune.data.transforms import collate
 from ptune.errors import ConfigError
-from ptune.engine import Engine
+from ptune.engine.core import Engine
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -91,7 +91,7 @@ class AdapterBank:
                       precision: str = DEFAULT_PRECISION, device: str = DEFAULT_DEVICE) -> "AdapterBank":
         """A bank holding `{name: adapter folder or Hub id}`, on the backbone the first one records
         (or `model_name`). Every adapter must have been trained on the same backbone weights."""
-        from ptune.hub import resolve_adapter
+        from ptune.format.hub import resolve_adapter
 
         if not adapters:
             raise ConfigError("AdapterBank", ["no adapters given; pass at least one name=DIR"])
@@ -118,7 +118,7 @@ class AdapterBank:
     def add(self, name: str, path: str | Path, *, replace: bool = False) -> BankEntry:
         """Load an adapter folder (or Hub id) under `name`; refused when its backbone fingerprint
         differs from this bank's backbone."""
-        from ptune.hub import resolve_adapter
+        from ptune.format.hub import resolve_adapter
 
         check_task_name(name)
         directory = resolve_adapter(path)

@@ -7,9 +7,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ptune.data import Example, LabelSet, collate, sorted_batches, tokenize
-from ptune.backbone import accepts_token_type_ids
-from ptune.heads import pool
-from ptune.metrics import classification_metrics
+from ptune.engine.backbone import accepts_token_type_ids
+from ptune.tasks.heads import pool
+from ptune.tasks.metrics import classification_metrics
 
 
 @torch.inference_mode()

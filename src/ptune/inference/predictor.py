@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ptune.artifacts import load_adapter
+from ptune.format.artifacts import load_adapter
 from ptune.data import Example
 from ptune.data.conll import TaggedSentence
 from ptune.errors import ConfigError
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, resolve_device, uses_bf16
-from ptune.batched import predict_outputs
+from ptune.engine.batched import predict_outputs
 
 QUANTIZE_CHOICES = (None, "int8")
 

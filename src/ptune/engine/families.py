@@ -64,6 +64,6 @@ def family_of(config) -> Family:
     model_type = getattr(config, "model_type", None)
     if model_type not in FAMILIES:
         raise PtuneError(f"backbone family {model_type!r} is not supported; supported: {', '.join(sorted(FAMILIES))}. "
-                         "To add one, register a ptune.families.Family (its attention class, its modeling module, "
+                         "To add one, register a ptune.engine.families.Family (its attention class, its modeling module, "
                          "its position scheme) and add it to tests/test_families.py")
     return FAMILIES[model_type]

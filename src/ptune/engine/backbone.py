@@ -92,7 +92,7 @@ class PositionScheme:
 
     @classmethod
     def of(cls, model: nn.Module, family) -> "PositionScheme":
-        """`family`: the model's entry in ptune.families (its position scheme)."""
+        """`family`: the model's entry in ptune.engine.families (its position scheme)."""
         config = model.config
         offset = family.position_offset(config)
         accepts = "position_ids" in inspect.signature(model.forward).parameters

@@ -16,11 +16,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ptune import __version__
-from ptune.backbone import canonical_model_name, fingerprint, load_backbone
-from ptune.hub_ids import backbone_hub_id
+from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
+from ptune.format.hub_ids import backbone_hub_id
 from ptune.config import PTuningConfig
 from ptune.errors import ArtifactError
-from ptune.files import atomic_write
+from ptune.format.files import atomic_write
 
 CONFIG_FILE = "ptune_config.json"
 INFERENCE_FILE = "inference.safetensors"
@@ -107,9 +107,9 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     the backbone (e.g. a local path when the artifact names a Hub model). `with_encoder` also
     loads the prompt encoder weights, for continued training.
     """
-    from ptune.model import PTuningModel
+    from ptune.engine.model import PTuningModel
 
-    from ptune.hub import resolve_adapter
+    from ptune.format.hub import resolve_adapter
 
     directory = resolve_adapter(directory)
     config = read_adapter_config(directory)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ptune.backbone import PositionScheme, accepts_token_type_ids, freeze
-from ptune.families import family_of
+from ptune.engine.backbone import PositionScheme, accepts_token_type_ids, freeze
+from ptune.engine.families import family_of
 from ptune.injections import INJECTIONS, Prompts, deep_attention
 
 INPUT = "input"

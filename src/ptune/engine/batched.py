@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 
-from ptune.precision import frozen_linear_parameters, frozen_parameters, stored_in
+from ptune.engine.precision import frozen_linear_parameters, frozen_parameters, stored_in
 from ptune.data.batching import sorted_batches
 from ptune.data.transforms import collate
 

@@ -1,0 +1,5 @@
+"""Using a trained adapter: `Predictor` (predict), `evaluate_adapter` (ptune eval) and the
+prompt-free linear probe that `--compare-base` fits beside it."""
+from ptune.inference.predictor import Predictor
+
+__all__ = ["Predictor"]
