@@ -1,6 +1,7 @@
 """Multi-task training: tasks of different kinds trained jointly on one frozen backbone, with
 sampling, per-task evaluation and early stopping, per-task adapters, and a shared encoder."""
 import json
+import sys
 from collections import Counter
 
 import pytest
@@ -257,3 +258,21 @@ def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_b
             (tmp_path / "reference" / name / "inference.safetensors").read_bytes()
     changed = run(tmp_path / "killed", "--resume", "--seed", "3")
     assert changed.returncode == 2 and "settings differ" in changed.stderr
+
+
+def test_multitask_under_two_cpu_processes(tiny_backbone_dir, tmp_path):
+    """`ptune multitask` under torchrun: both processes draw the same tasks, each takes half of
+    every batch, gradients are synced, and one set of adapters is written."""
+    from test_training import ptune
+
+    pairs = write_pairs(tmp_path / "pairs", 70)  # 3 batches of 32: one per process and epoch
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "ptune.cli"]
+    result = ptune("multitask", "--model", tiny_backbone_dir, "--task", f"sentiment=classification:{DEMO}",
+                   "--task", f"pairs=classification:{pairs}", "--output", tmp_path / "ddp", "--steps", "8",
+                   "--eval-every", "4", "--precision", "fp32", launcher=torchrun)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["steps"] == 8
+    assert sum(t["steps_trained"] for t in metrics["tasks"].values()) == 8
+    for name in ("sentiment", "pairs"):
+        assert (tmp_path / "ddp" / name / "inference.safetensors").exists()

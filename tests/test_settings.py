@@ -127,3 +127,18 @@ def test_flat_settings_inverts_the_printed_form():
     flat = flat_settings(resolved.to_dict())
     task = flat.pop("task")
     assert resolve(task, flat) == Resolved(ptuning=resolved.ptuning, training=resolved.training)
+
+
+def test_every_command_takes_a_config_file_of_its_options(tmp_path, capsys):
+    from ptune.cli import apply_config_file, main
+
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"adapter": "runs/x", "data": "d", "batch_size": 7, "precision": "fp32"}))
+    parser = build_parser()
+    argv = ["eval", "--config", str(path), "--batch-size", "9"]
+    apply_config_file(parser, argv)
+    args = parser.parse_args(argv)
+    assert (args.adapter, args.data, args.precision) == ("runs/x", "d", "fp32") and args.batch_size == 9
+    path.write_text(json.dumps({"adapter": "runs/x", "epochs": 3}))
+    assert main(["predict", "--config", str(path), "x"]) == 2
+    assert "['epochs'] are not options of `ptune predict`" in capsys.readouterr().err

@@ -682,12 +682,62 @@ def build_parser() -> argparse.ArgumentParser:
                 add_demo_parser, add_bench_parser,
                 add_compare_parser, add_ablate_parser, add_advise_parser):
         add(commands)
+    for name, sub in commands.choices.items():
+        if name not in ("train", "bench"):  # train's --config is a whole run; bench has its own commands
+            sub.add_argument("--config", default=None, metavar="FILE",
+                             help="this command's options as JSON or YAML, {option: value} (e.g. {\"batch_size\": 32}); "
+                                  "flags given on the command line win")
     return parser
+
+
+def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """`ptune COMMAND --config FILE`: the file's options become the command's defaults, so the
+    flags on the command line win. (`ptune train --config` reads a whole run instead.)"""
+    names = [a.split("=", 1)[0] for a in argv]
+    if not argv or argv[0] in ("train", "bench") or "--config" not in names:
+        return
+    at = names.index("--config")
+    path = argv[at].split("=", 1)[1] if "=" in argv[at] else (argv[at + 1] if at + 1 < len(argv) else None)
+    sub = next((a.choices[argv[0]] for a in parser._actions
+                if isinstance(a, argparse._SubParsersAction) and argv[0] in a.choices), None)
+    if sub is None or path is None:
+        return
+    data = read_options_file(path)
+    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")}
+    options = {key.replace("-", "_"): value for key, value in data.items()}
+    unknown = sorted(set(options) - set(actions))
+    if unknown:
+        raise ConfigError("--config", [f"{path}: option(s) {unknown} are not options of `ptune {argv[0]}`; "
+                                       f"its options: {sorted(actions)}"])
+    for dest in options:
+        actions[dest].required = False  # given by the file
+    sub.set_defaults(**options)
+
+
+def read_options_file(path: str) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if Path(path).suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError, ImportError) as err:
+        raise ConfigError("--config", [f"{path}: cannot read it ({type(err).__name__}: {err})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError("--config", [f"{path}: expected a mapping of option names to values"])
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
+    try:
+        apply_config_file(parser, argv)
+    except PtuneError as err:
+        print(f"ptune {argv[0]}: error: {err}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv or ["train"])
     args.argv = argv
     try:

@@ -30,6 +30,11 @@ TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 ENCODER_PREFIX = "encoder_"
 
 
+def flags(names, prefix: str = "") -> str:
+    """The command-line flags of settings: ['doc_stride'] -> '--doc-stride'."""
+    return ", ".join(f"--{prefix}{name.replace('_', '-')}" for name in names)
+
+
 def encoder_fields(name: str) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(ENCODERS[name][0]))
 
@@ -61,7 +66,7 @@ def resolve(task: str = "classification", settings: Mapping[str, Any] | None = N
     encoder = resolve_encoder(injection, settings.pop("encoder", None), encoder_settings)
     unknown = sorted(set(settings) - PTUNING_FIELDS - TRAIN_FIELDS - task_fields)
     if unknown:
-        raise ConfigError("settings", [f"{unknown} do(es) not apply to task {task_obj.name}; known settings: "
+        raise ConfigError("settings", [f"{unknown} ({flags(unknown)}) do(es) not apply to task {task_obj.name}; known settings: "
                                        f"{sorted(PTUNING_FIELDS | TRAIN_FIELDS | task_fields | ALL_ENCODER_FIELDS)}"])
     task_config = task_obj.config_cls(**{k: v for k, v in settings.items() if k in task_fields})
     ptuning = PTuningConfig(**{k: v for k, v in settings.items() if k in PTUNING_FIELDS - {"injection"}},
@@ -85,8 +90,8 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
     chosen = name or default.name
     stray = sorted(set(fields) - encoder_fields(chosen))
     if stray:
-        raise ConfigError("settings", [f"encoder setting(s) {stray} do(es) not apply to encoder {chosen!r}; "
-                                       f"its settings: {sorted(encoder_fields(chosen))}"])
+        raise ConfigError("settings", [f"encoder setting(s) {stray} ({flags(stray, 'encoder-')}) do(es) not apply "
+                                       f"to encoder {chosen!r}; its settings: {sorted(encoder_fields(chosen))}"])
     base = default if chosen == default.name else ENCODERS[chosen][0]()
     return dataclasses.replace(base, **fields) if fields else base
 

@@ -44,9 +44,7 @@ class BankEntry:
     @property
     def input_form(self) -> str:
         """What a request gives: `text`, `pair` (two texts) or `words` (text split into words)."""
-        if self.task.input_form in ("words", "qa"):
-            return self.task.input_form
-        return self.config.get("inputs", "text")
+        return self.task.served_input_form(self.config.get("inputs"))
 
     def describe(self) -> dict:
         return {"name": self.name, "task": self.task.name, "labels": list(self.label_names),

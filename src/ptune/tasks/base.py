@@ -70,7 +70,16 @@ class Task:
     primary_metric: ClassVar[str] = "accuracy"
     metric_choices: ClassVar[tuple[str, ...]] = ("accuracy",)
     input_form: ClassVar[str] = "text"
-    """What a request gives: `text` (or a pair of texts), or `words` (pre-split text)."""
+    """What a request gives: `text` (or a pair of texts), `words` (pre-split text) or `qa`."""
+
+    # ---- the input form: decided here only ------------------------------------------------
+    def input_form_of(self, examples: list) -> str:
+        """The input form an adapter trained on `examples` takes (recorded in it as `inputs`)."""
+        return self.input_form
+
+    def served_input_form(self, recorded: str | None) -> str:
+        """The input form of a loaded adapter, from what its folder recorded (None: nothing)."""
+        return self.input_form
 
     # ---- data -----------------------------------------------------------------------------
     def read(self, source, *, split: str, **options) -> list:

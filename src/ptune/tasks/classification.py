@@ -41,6 +41,12 @@ class ClassificationTask(Task):
     def read(self, source, *, split: str, **options) -> list[Example]:
         return load_examples(source, split=split, **options)
 
+    def input_form_of(self, examples: list) -> str:
+        return "pair" if any(e.text_pair for e in examples) else "text"
+
+    def served_input_form(self, recorded: str | None) -> str:
+        return recorded or "text"
+
     def example(self, item, index: int = 0) -> Example:
         if isinstance(item, Example):
             example = item

@@ -179,7 +179,14 @@ class Schedule:
         return self._epochs[(name, epoch)]
 
     def steps_per_epoch(self, name: str) -> int:
-        return len(self.epoch_batches(name, 0))
+        steps = len(self.epoch_batches(name, 0))
+        if not steps:
+            member = self.members[name]
+            who = f"task {name!r}" if name else "the training data"
+            raise ConfigError("training", [f"{who} has {len(member.train_features)} example(s): fewer batches of "
+                                           f"{member.config.batch_size} than the {self.world} processes; lower its "
+                                           "batch size or launch fewer processes"])
+        return steps
 
     def next(self, stopped: dict[str, int]) -> tuple[str, list[int]]:
         """The member and batch of step `self.step`; `stopped`: member -> step it stopped at."""
@@ -255,14 +262,14 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
     while state.step < total_steps and not stop and len(stopped) < len(members):
         name, indices = schedule.next(stopped)
         member = by_name[name]
-        model = member.model if multi else container
         started = time.perf_counter()
         in_bf16 = state.step < bf16_steps
         if not in_bf16 and bf16_weights is not None and bf16_weights.active:
             bf16_weights.restore()  # the fp32 finish: the backbone's own fp32 weights from here on
         autocast = accelerator.autocast() if in_bf16 else torch.autocast(accelerator.device.type, enabled=False)
-        loss = train_step(model, indices, member.train_features, optimizer, scheduler, config=member.config,
-                          task=member.task, pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast)
+        loss = train_step(container, indices, member.train_features, optimizer, scheduler, config=member.config,
+                          task=member.task, pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast,
+                          forward_options={"task": name} if multi else None)
         state.train_seconds += time.perf_counter() - started
         state.step += 1
         state.samples_seen += len(indices) * world
@@ -323,12 +330,14 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
 
 
 def train_step(model, indices, features, optimizer, scheduler, *, config, pad_token_id, accelerator,
-               autocast=None, task: Task | None = None) -> float:
-    """One optimizer step; `autocast` is the precision context (default: the accelerator's)."""
+               autocast=None, task: Task | None = None, forward_options: dict | None = None) -> float:
+    """One optimizer step; `autocast` is the precision context (default: the accelerator's);
+    `forward_options` go to the model's forward (a multi-task container: which task)."""
     task = task or task_of(accelerator.unwrap_model(model))
     batch = to_device(task.collate([features[i] for i in indices], pad_token_id=pad_token_id), accelerator.device)
     with autocast if autocast is not None else accelerator.autocast():
-        logits = model(**{k: batch[k] for k in MODEL_INPUTS})  # (batch, labels) or (batch, seq, labels)
+        # (batch, labels) or (batch, seq, labels)
+        logits = model(**{k: batch[k] for k in MODEL_INPUTS}, **(forward_options or {}))
         loss = task.loss(logits, batch)
     accelerator.backward(loss)
     if config.max_grad_norm:

@@ -42,7 +42,7 @@ from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
 from ptune.training.loop import Member, Schedule, fit_members, metric_name, optimizer_groups
-from ptune.training.run import DataConfig, input_form, make_accelerator
+from ptune.training.run import DataConfig, make_accelerator
 
 SAMPLINGS = ("proportional", "temperature", "uniform")
 RUN_FILE = "multitask_config.json"
@@ -236,6 +236,10 @@ class MultiTaskModel(torch.nn.ModuleDict):
     """Every task's model under its name: one module for the loop (parameters counted once, a
     shared encoder's included), checkpointed as `<task>/<name>` tensors."""
 
+    def forward(self, input_ids, attention_mask, token_type_ids=None, *, task: str):
+        """One task's logits: the loop calls the container (under DDP, the wrapper syncs gradients)."""
+        return self[task](input_ids, attention_mask, token_type_ids)
+
     def trainable_parameters(self) -> dict[str, list]:
         seen, out = set(), {"encoder": [], "head": []}
         for model in self.values():
@@ -279,7 +283,7 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
     state = TaskState(spec=spec, task=task, model=model, labels=labels, train_features=train_features,
                       dev_features=dev_features, config=config, metric=metric_name(config, task), planned_steps=planned,
-                      inputs=input_form(train_examples), renaming=spec.data.renaming())
+                      inputs=task.input_form_of(train_examples), renaming=spec.data.renaming())
     return state
 
 
@@ -340,13 +344,14 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     eval_every = run.eval_every or max(1, total_steps // 10)
     sampler = TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
                           temperature=run.temperature, seed=run.seed)
-    accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output)
-    if accelerator.num_processes > 1:
-        raise ConfigError("multitask", ["multi-task training runs in one process (one device); launch it without "
-                                        "torchrun / accelerate launch"])
+    # Each step trains one task: under DDP the other tasks' parameters get no gradient that step.
+    accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output, find_unused_parameters=True)
     # Every check on the data and settings has run: only now is the output folder touched.
-    replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
-    write_json(output / RUN_FILE, run.to_dict())
+    replaced = None
+    if accelerator.is_main_process:
+        replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
+        write_json(output / RUN_FILE, run.to_dict())
+    accelerator.wait_for_everyone()
     trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
         t.name: t.to_dict() for t in run.tasks}})
     backbone_print = fingerprint(backbone)
@@ -355,7 +360,8 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
                       task=state.task, metric=state.metric,
                       on_best=best_saver(state, output / name, run=run, backbone_print=backbone_print, command=command))
                for name, state in states.items()]
-    schedule = Schedule(members, seed=run.seed, weights=sampler.weights)
+    schedule = Schedule(members, seed=run.seed, weights=sampler.weights, rank=accelerator.process_index,
+                        world=accelerator.num_processes)
     loop_config = TrainConfig(warmup_ratio=run.warmup_ratio, max_grad_norm=run.max_grad_norm, seed=run.seed,
                               precision=run.precision, lr=1e-3)  # rates are the members' own
     bf16 = accelerator.mixed_precision == "bf16"
@@ -394,10 +400,12 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
         "trainable_parameters": separate - shared, "parameters_shared_away": shared,
         "backbone_parameters": sum(p.numel() for p in backbone.parameters()),
     }
-    for name, task_metrics in metrics["tasks"].items():
-        if not task_metrics["best_dev"]:
-            log(f"warning: task {name!r} was never evaluated; no adapter was written for it")
-    write_json(output / "metrics.json", metrics)
+    metrics["processes"] = accelerator.num_processes
+    if accelerator.is_main_process:
+        for name, task_metrics in metrics["tasks"].items():
+            if not task_metrics["best_dev"]:
+                log(f"warning: task {name!r} was never evaluated; no adapter was written for it")
+        write_json(output / "metrics.json", metrics)
     return metrics
 
 
@@ -418,6 +426,10 @@ def deduplicated_groups(states: dict[str, TaskState]) -> list[dict]:
 def best_saver(state: TaskState, folder: Path, *, run: MultiTaskConfig, backbone_print: str, command):
     """What the loop calls when `state`'s task improves: write its adapter with these scores."""
     def save(metrics: dict) -> None:
+        from accelerate.state import PartialState
+
+        if not PartialState().is_main_process:
+            return
         save_task_adapter(state, folder, best_dev=state.task.headline(metrics), run=run,
                           backbone_print=backbone_print, command=command)
     return save

@@ -171,7 +171,8 @@ def restore_replaced(output: Path, replaced: Path) -> None:
     replaced.rmdir()
 
 
-def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None, device: str = "auto"):
+def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None, device: str = "auto",
+                     find_unused_parameters: bool = False):
     from accelerate import Accelerator
 
     from ptune.training.trackers import accelerator_options, missing_packages
@@ -183,7 +184,11 @@ def make_accelerator(precision: str, *, report_to: str = "none", output: Path | 
     target = resolve_device(device)
     if target.type == "cuda" and target.index is not None:
         torch.cuda.set_device(target)  # accelerate takes the current device in a single process
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     options = {"mixed_precision": resolve_precision(precision, target), "cpu": target.type == "cpu",
+               "kwargs_handlers": handlers,
                **accelerator_options(report_to, Path(output or "."))}
     try:
         return Accelerator(**options)
@@ -203,13 +208,6 @@ def saved_dev_metrics(output: Path) -> dict:
         return json.loads((output / CONFIG_FILE).read_text()).get("dev_metrics", {})
     except (OSError, json.JSONDecodeError):
         return {}
-
-
-def input_form(examples: list) -> str:
-    """How requests give this adapter's inputs: `pair` (two texts), `text`, or `words` (tagging)."""
-    if examples and hasattr(examples[0], "words"):
-        return "words"
-    return "pair" if any(getattr(e, "text_pair", None) for e in examples) else "text"
 
 
 def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=print,
@@ -259,7 +257,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
             save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
                          backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
                          extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features),
-                                "label_aliases": run.data.renaming(), "inputs": input_form(train_examples),
+                                "label_aliases": run.data.renaming(), "inputs": task.input_form_of(train_examples),
                                 "training": {"data": run.data.train, "dev": run.data.dev, "command": command}})
             accelerator.unwrap_model(model).unfold_prompt()
 
