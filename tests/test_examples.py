@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_the_three_stages_run_in_order(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.training.run import DataConfig, RunConfig, train
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

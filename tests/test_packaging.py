@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
+
 OURS = ("ptune", "__editable__", "ptune-", "__pycache__")
 
 

@@ -10,7 +10,9 @@ import sys
 import pytest
 
 from conftest import DEMO
-from test_training import ptune, train
+from helpers import ptune, train
+
+pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,10 @@
+import pytest
 import json
 
 from conftest import DEMO
-from test_training import ptune
+from helpers import ptune
+
+pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
 
 def test_bench_speed_compares_ptune_and_peft_side_by_side(tiny_backbone_dir, tmp_path):
@@ -23,7 +26,7 @@ def test_bench_speed_compares_ptune_and_peft_side_by_side(tiny_backbone_dir, tmp
 
 
 def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp_path):
-    from test_training import train
+    from helpers import train
 
     from ptune.lab.speed import bench_inference
 

@@ -226,7 +226,7 @@ def test_tensorboard_gets_each_tasks_loss_and_dev_scores(specs, tiny_backbone_di
 
 
 def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_dir, tmp_path):
-    from test_training import killed_after, ptune
+    from helpers import killed_after, ptune
 
     pairs = write_pairs(tmp_path / "pairs", 24)
     tags = write_tags(tmp_path / "tags", 20)
@@ -263,7 +263,7 @@ def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_b
 def test_multitask_under_two_cpu_processes(tiny_backbone_dir, tmp_path):
     """`ptune multitask` under torchrun: both processes draw the same tasks, each takes half of
     every batch, gradients are synced, and one set of adapters is written."""
-    from test_training import ptune
+    from helpers import ptune
 
     pairs = write_pairs(tmp_path / "pairs", 70)  # 3 batches of 32: one per process and epoch
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "ptune.cli"]

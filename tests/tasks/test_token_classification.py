@@ -122,7 +122,7 @@ def test_entities_come_back_with_character_offsets():
 @pytest.mark.integration
 def test_conll_smoke_run_beats_the_all_o_baseline(shared_data, tmp_path):
     """MiniLM with deep prompts, 1,600 CoNLL sentences (50 steps), scored on 500 dev sentences."""
-    from test_training import ptune
+    from helpers import ptune
 
     dev = "\n\n".join((shared_data / "conll2003" / "dev.txt").read_text().strip().split("\n\n")[:500]) + "\n"
     (tmp_path / "dev.txt").write_text(dev)

@@ -5,7 +5,7 @@ from ptune.lab.advise import advise, format_advice, lab_method, lab_settings
 from ptune.lab.compare.grid import run_grid
 from ptune.lab.compare.protocol import ProtocolConfig
 from ptune.errors import ConfigError
-from test_compare import fake_row
+from helpers import fake_row
 
 
 @pytest.mark.parametrize("task,size,data,expected", [

@@ -10,7 +10,7 @@ from ptune.inference.predictor import Predictor
 
 @pytest.fixture(scope="module")
 def adapter(tiny_backbone_dir, tmp_path_factory):
-    from test_training import train
+    from helpers import train
 
     output = tmp_path_factory.mktemp("inference") / "adapter"
     assert train(tiny_backbone_dir, output).returncode == 0

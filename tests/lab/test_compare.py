@@ -5,6 +5,7 @@ import json
 import pytest
 
 from conftest import DEMO
+from helpers import fake_row
 from ptune.lab.compare.ablation import ablation_methods
 from ptune.lab.compare.cell import run_cell
 from ptune.lab.compare.grid import all_rows, cell_path, run_grid
@@ -141,15 +142,6 @@ def test_unknown_setting_fails_the_cell_with_the_reason(tiny_protocol, tmp_path)
     assert "error" in rows[0] and "rank" in rows[0]["error_summary"] and "'r'" in rows[0]["error_summary"]
 
 
-def fake_row(method, seed, accuracy=0.8, **extra):
-    return {"method": method, "base_method": method.split("[")[0], "label": method, "seed": seed,
-            "settings": parse_method(method).settings, "dev_accuracy": accuracy, "dev_macro_f1": accuracy - 0.01,
-            "train_seconds": 10.0, "train_samples_per_s": 100.0, "eval_samples_per_s": 300.0,
-            "trainable_parameters": 1000, "total_parameters": 100000, "trainable_percent": 1.0,
-            "inference_parameters": 500, "inference_bytes": 2048, "peak_rss_mb": 900.0,
-            "learning_rates": {"lr": 5e-3, "head_lr": 5e-3}, "loss_curve": [[10, 0.7], [20, 0.5]], **extra}
-
-
 def test_resume_skips_finished_cells_and_reruns_corrupt_and_failed_ones(tmp_path):
     protocol = ProtocolConfig(data=str(DEMO))
     calls, broken = [], {"bitfit"}
@@ -241,7 +233,7 @@ def test_summaries_keep_the_requested_order_and_seed_spread(fixture_rows):
 
 
 def test_compare_command_end_to_end(tiny_backbone_dir, tmp_path):
-    from test_training import ptune
+    from helpers import ptune
 
     args = ["compare", "--model", tiny_backbone_dir, "--data", DEMO, "--train-size", "64", "--max-length", "32",
             "--seeds", "0", "--methods", "ptune,linear-probe", "--output", tmp_path, "--precision", "fp32"]

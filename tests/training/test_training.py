@@ -1,46 +1,15 @@
 """The loop through the CLI on a tiny in-code BERT: determinism, resume after kill -9, output safety,
 early stopping, and the 2-process accelerate path."""
 import json
-import os
 import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import DEMO
+from helpers import TRAIN_FLAGS, killed_after, losses, metrics, ptune, train
 
-TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--eval-every", "5", "--num-virtual-tokens", "4",
-               "--lr", "1e-2", "--head-lr", "1e-2", "--no-progress"]
-
-
-def ptune(*args, env=None, launcher=None):
-    command = (launcher or [sys.executable, "-m", "ptune.cli"]) + [str(a) for a in args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
-
-
-KILL_AFTER = Path(__file__).parent / "kill_after.py"
-
-
-def killed_after(step: int) -> list[str]:
-    """A launcher for `ptune` that SIGKILLs itself after `step` optimizer steps (tests/kill_after.py)."""
-    return [sys.executable, str(KILL_AFTER), str(step)]
-
-
-def train(model_dir, output, *extra, env=None, launcher=None):
-    return ptune("train", "--model", model_dir, "--data", DEMO, "--output", output, *TRAIN_FLAGS, *extra, env=env,
-                 launcher=launcher)
-
-
-def metrics(output: Path) -> dict:
-    return json.loads((output / "metrics.json").read_text())
-
-
-def losses(output: Path) -> list:
-    return [(e["step"], e["loss"]) for e in map(json.loads, (output / "train_log.jsonl").read_text().splitlines()) if "loss" in e]
-
+pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
 @pytest.fixture(scope="module")
 def reference_run(tiny_backbone_dir, tmp_path_factory):

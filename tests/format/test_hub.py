@@ -10,7 +10,7 @@ from ptune.format.artifacts import backbone_to_load, load_adapter
 from ptune.errors import ArtifactError
 from ptune.format.hub import push_to_hub
 from ptune.format.hub_ids import BUNDLED_HUB_ID, backbone_hub_id
-from test_training import ptune, train
+from helpers import ptune, train
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.engine.model import PTuningModel
 from ptune.tasks import TokenClassificationConfig
-from test_training import ptune, train
+from helpers import ptune, train
 
 ort = pytest.importorskip("onnxruntime")
 

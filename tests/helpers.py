@@ -1,0 +1,49 @@
+"""Helpers shared by the test modules: the CLI in a subprocess, a tiny training run, the launcher
+that kills a run mid-way, and a fake grid row."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import DEMO
+from ptune.lab.compare.methods import parse_method
+
+TRAIN_FLAGS = ["--epochs", "2", "--batch-size", "16", "--eval-every", "5", "--num-virtual-tokens", "4",
+               "--lr", "1e-2", "--head-lr", "1e-2", "--no-progress"]
+
+
+def ptune(*args, env=None, launcher=None):
+    command = (launcher or [sys.executable, "-m", "ptune.cli"]) + [str(a) for a in args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+
+
+KILL_AFTER = Path(__file__).parent / "kill_after.py"
+
+
+def killed_after(step: int) -> list[str]:
+    """A launcher for `ptune` that SIGKILLs itself after `step` optimizer steps (tests/kill_after.py)."""
+    return [sys.executable, str(KILL_AFTER), str(step)]
+
+
+def train(model_dir, output, *extra, env=None, launcher=None):
+    return ptune("train", "--model", model_dir, "--data", DEMO, "--output", output, *TRAIN_FLAGS, *extra, env=env,
+                 launcher=launcher)
+
+
+def metrics(output: Path) -> dict:
+    return json.loads((output / "metrics.json").read_text())
+
+
+def losses(output: Path) -> list:
+    return [(e["step"], e["loss"]) for e in map(json.loads, (output / "train_log.jsonl").read_text().splitlines()) if "loss" in e]
+
+
+def fake_row(method, seed, accuracy=0.8, **extra):
+    return {"method": method, "base_method": method.split("[")[0], "label": method, "seed": seed,
+            "settings": parse_method(method).settings, "dev_accuracy": accuracy, "dev_macro_f1": accuracy - 0.01,
+            "train_seconds": 10.0, "train_samples_per_s": 100.0, "eval_samples_per_s": 300.0,
+            "trainable_parameters": 1000, "total_parameters": 100000, "trainable_percent": 1.0,
+            "inference_parameters": 500, "inference_bytes": 2048, "peak_rss_mb": 900.0,
+            "learning_rates": {"lr": 5e-3, "head_lr": 5e-3}, "loss_curve": [[10, 0.7], [20, 0.5]], **extra}
