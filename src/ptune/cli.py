@@ -603,6 +603,8 @@ def add_bench_parser(commands) -> None:
     prompts.add_argument("--max-length", type=int, default=66)
     prompts.add_argument("--batch-size", type=int, default=64)
     prompts.add_argument("--rounds", type=int, default=5, help="timed passes per row (median reported)")
+    prompts.add_argument("--precisions", default=None, metavar="fp32,bf16",
+                         help="precisions to time (default: fp32, and bf16 where the hardware computes it natively)")
     prompts.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     prompts.set_defaults(func=cmd_bench_prompts)
 
@@ -658,10 +660,22 @@ def cmd_bench_prompts(args) -> int:
     from ptune.lab.prompt_speed import bench_prompt_inference
 
     result = bench_prompt_inference(model_name=args.model, data=args.data or str(DEMO_DATA), k=args.num_virtual_tokens,
-                                    max_length=args.max_length, batch_size=args.batch_size, rounds=args.rounds)
+                                    max_length=args.max_length, batch_size=args.batch_size, rounds=args.rounds,
+                                    precisions=parse_precisions(args.precisions))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def parse_precisions(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    problems = [f"{c!r}: expected fp32 or bf16" for c in chosen if c not in ("fp32", "bf16")]
+    problems += [] if chosen else ["no precision given: e.g. --precisions fp32,bf16"]
+    if problems:
+        raise ConfigError("--precisions", problems)
+    return chosen
 
 
 def torch_threads() -> int:

@@ -41,7 +41,7 @@ def test_prompted_attention_equals_attention_over_prompt_and_text(kernel):
     if kernel == "eager":
         mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
     module = FakeAttention(kernel)
-    module.ptune_prompt = (prompt_keys, prompt_values, prompt_visible)
+    module.ptune_prompt = (prompt_keys, prompt_values, prompt_visible, {})
     out, _ = prompted_attention(module, query, key, value, mask, scaling=dim ** -0.5, dropout=0.0)
     expected = reference_attention(query, torch.cat([prompt_keys, key], 2), torch.cat([prompt_values, value], 2),
                                    torch.cat([prompt_visible, text_visible], 1))

@@ -86,9 +86,10 @@ def prompts_in(layers: list[nn.Module], deep: torch.Tensor | None, mask: torch.T
     kv = deep.view(batch, k, len(layers), 2, heads, per_layer // heads).permute(2, 3, 0, 4, 1, 5)
     # kv: (layers, 2, batch, heads, k, head_dim)
     keep = mask.bool() if mask is not None else None
+    masks: dict = {}  # every layer gets the same text mask: extend it once per forward, not per layer
     try:
         for layer, (keys, values) in zip(layers, kv):
-            layer.ptune_prompt = (keys, values, keep)
+            layer.ptune_prompt = (keys, values, keep, masks)
         yield
     finally:
         for layer in layers:
@@ -101,12 +102,16 @@ def prompted_attention(module, query, key, value, attention_mask, **kwargs):
     inner = module.ptune_eager_kernel if kernel == "eager" else _kernel(kernel)
     prompt = getattr(module, "ptune_prompt", None)
     if prompt is not None:
-        keys, values, keep = prompt
+        keys, values, keep, masks = prompt
         key = torch.cat([keys.to(key.dtype), key], dim=2)  # (batch, heads, k + seq, head_dim)
         value = torch.cat([values.to(value.dtype), value], dim=2)
-        attention_mask = extend_mask(attention_mask, keep, batch=query.shape[0], q_length=query.shape[2],
-                                     k=keys.shape[2], additive=kernel == "eager", dtype=query.dtype,
-                                     device=query.device)
+        # The masks cached for this forward pass are alive until it ends, so their ids are unique here.
+        cached = (id(attention_mask), kernel, query.shape[2], query.dtype)
+        if cached not in masks:
+            masks[cached] = extend_mask(attention_mask, keep, batch=query.shape[0], q_length=query.shape[2],
+                                        k=keys.shape[2], additive=kernel == "eager", dtype=query.dtype,
+                                        device=query.device)
+        attention_mask = masks[cached]
     return inner(module, query, key, value, attention_mask, **kwargs)
 
 

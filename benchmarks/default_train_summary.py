@@ -1,0 +1,69 @@
+"""The default `ptune train` beside the committed deep-prompt cells, and the resolved defaults.
+
+    python benchmarks/default_train_summary.py   # writes benchmarks/results/default-train/summary.md
+
+Table 1 is generated from the code (ptune.settings.resolve with no settings): what `ptune train`
+trains for each task when given no flags. Table 2 reads the runs of benchmarks/run_default_train.sh
+and the cells of `ptune compare` (`ptune[injection=deep]`) committed before the engine change.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from ptune.settings import resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "benchmarks" / "results" / "default-train"
+CELLS = {"sst2": "compare-sst2-minilm", "conll": "compare-conll-minilm", "rte": "compare-rte-minilm"}
+TASKS = {"sst2": "classification", "conll": "token_classification", "rte": "classification"}
+METRIC = {"sst2": "accuracy", "conll": "f1", "rte": "accuracy"}
+
+
+def defaults_table() -> list[str]:
+    lines = ["| task | injection | prompt positions | encoder | lr (prompt / head) | max_length | epochs | batch | precision |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for task in ("classification", "token_classification", "question_answering"):
+        r = resolve(task)
+        p, t = r.ptuning, r.training
+        encoder = f"{p.encoder.name} (init {p.encoder.init})"
+        lines.append(f"| {task} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {t.lr:g} / {t.head_lr:g} | "
+                     f"{p.max_length} | {t.epochs:g} | {t.batch_size} | {t.precision} |")
+    return lines
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def results_table() -> list[str]:
+    lines = ["| protocol | default `ptune train`: last step, per seed | mean ± std | best checkpoint (step), per seed | "
+             "committed `ptune[injection=deep]` cells, per seed | mean ± std |", "|---|---|---|---|---|---|"]
+    for name in ("sst2", "conll", "rte"):
+        runs = sorted(RUNS.glob(f"{name}-seed*/metrics.json"))
+        metric = METRIC[name]
+        last = [json.loads(p.read_text())["final_dev"][metric] for p in runs]
+        best = [(json.loads(p.read_text())["best_dev"][metric], json.loads(p.read_text())["best_step"]) for p in runs]
+        cells = sorted((ROOT / "benchmarks" / "results" / CELLS[name] / "cells").glob("ptune[[]injection=deep[]]__seed*.json"))
+        committed = [json.loads(p.read_text())["dev_score"] for p in cells]
+        seeds = lambda values: " ".join(f"{100 * v:.1f}" for v in values) or "—"  # noqa: E731
+        lines.append(f"| {name}-minilm ({metric}) | {seeds(last)} | {mean_std(last)} | "
+                     f"{' '.join(f'{100 * v:.1f} ({s})' for v, s in best) or '—'} | {seeds(committed)} | "
+                     f"{mean_std(committed)} |")
+    return lines
+
+
+def main() -> None:
+    text = "\n".join(["# The default `ptune train`", "", "## Resolved defaults (generated from the code)", "",
+                      *defaults_table(), "", "## Dev scores", "", *results_table(), ""])
+    (RUNS / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
