@@ -12,14 +12,19 @@ from pathlib import Path
 
 import torch
 
+from ptune.data.transforms import collate
 from ptune.engine.adapter import TaskAdapter
-from ptune.format.artifacts import (adapter_settings, backbone_to_load, check_backbone, load_adapter_weights,
-                             read_adapter_config)
 from ptune.engine.backbone import fingerprint, load_backbone
 from ptune.engine.batched import to_device
-from ptune.data.transforms import collate
-from ptune.errors import ConfigError
 from ptune.engine.core import Engine
+from ptune.errors import ConfigError
+from ptune.format.artifacts import (
+    adapter_settings,
+    backbone_to_load,
+    check_backbone,
+    load_adapter_weights,
+    read_adapter_config,
+)
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -4,9 +4,13 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 
-from ptune.engine.precision import frozen_linear_parameters, frozen_parameters, stored_in
 from ptune.data.batching import sorted_batches
 from ptune.data.transforms import collate
+from ptune.engine.precision import (
+    frozen_linear_parameters,
+    frozen_parameters,
+    stored_in,
+)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 

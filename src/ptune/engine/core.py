@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ptune.injections import INJECTIONS, Prompts
 from ptune.engine.prompted import BackboneOutput, PromptedBackbone
+from ptune.injections import INJECTIONS, Prompts
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, resolve_device, uses_bf16
 
 

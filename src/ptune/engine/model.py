@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ptune.engine.adapter import TaskAdapter
 from ptune.config import PTuningConfig
+from ptune.engine.adapter import TaskAdapter
 from ptune.engine.core import Engine
 
 

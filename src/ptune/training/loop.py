@@ -12,23 +12,29 @@ import math
 import random
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from ptune.engine.backbone import prefer_eager_attention
-from ptune.engine.precision import FrozenCast, frozen_linear_parameters, stored_in
 from ptune.config import TrainConfig
-from ptune.errors import ConfigError
 from ptune.data.batching import shard, training_batches
-from ptune.training import trackers
-from ptune.training.checkpoint import LoopState, has_checkpoint, load_checkpoint, save_checkpoint
+from ptune.engine.backbone import prefer_eager_attention
 from ptune.engine.batched import MODEL_INPUTS, predict_outputs, to_device
+from ptune.engine.precision import FrozenCast, frozen_linear_parameters, stored_in
+from ptune.errors import ConfigError
 from ptune.tasks import Task, get_task
+from ptune.training import trackers
+from ptune.training.checkpoint import (
+    LoopState,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 LOG_EVERY = 10
 
@@ -129,17 +135,25 @@ class Member:
     on_best: Callable[[dict], None] | None = None
 
 
-def fit(model, *, accelerator, **kwargs) -> FitResult:
-    """Trains one `model` on one task (see `_fit` for the arguments): the loop of `fit_members`
-    with one member. Under bf16 mixed precision the frozen Linear weights are stored in bf16 for
-    the run, bit-identical to what autocast would compute but without a cast per step, and the
-    original fp32 tensors are put back at the end (or when the last `config.fp32_finish` of the
-    steps switch to fp32); on CPU the backbone also switches to eager attention (faster backward
-    at these lengths)."""
+@contextmanager
+def training_precision(model, accelerator) -> Iterator[FrozenCast]:
+    """The set-up of a training run's precision, for one task or several. Under bf16 mixed
+    precision the frozen Linear weights are stored in bf16 for the run, bit-identical to what
+    autocast would compute but without a cast per step, and the original fp32 tensors are put back
+    at the end (or when the last `config.fp32_finish` of the steps switch to fp32, through the
+    yielded FrozenCast); on CPU the backbone also switches to eager attention (faster backward at
+    these lengths)."""
     bf16 = accelerator.mixed_precision == "bf16"
     if bf16 and accelerator.device.type == "cpu":
         prefer_eager_attention(model)
     with stored_in(frozen_linear_parameters(model), torch.bfloat16 if bf16 else None) as bf16_weights:
+        yield bf16_weights
+
+
+def fit(model, *, accelerator, **kwargs) -> FitResult:
+    """Trains one `model` on one task (see `_fit` for the arguments): the loop of `fit_members`
+    with one member, in the run's precision (`training_precision`)."""
+    with training_precision(model, accelerator) as bf16_weights:
         return _fit(model, accelerator=accelerator, bf16_weights=bf16_weights, **kwargs)
 
 

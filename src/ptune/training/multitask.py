@@ -29,19 +29,25 @@ from pathlib import Path
 
 import torch
 
-from ptune.format.artifacts import save_adapter
-from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone, prefer_eager_attention
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
-from ptune.errors import ConfigError, DataError, PtuneError
-from ptune.format.hub import write_model_card
+from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
-from ptune.engine.precision import frozen_linear_parameters, stored_in
+from ptune.errors import ConfigError, DataError, PtuneError
+from ptune.format.artifacts import save_adapter
+from ptune.format.hub import write_model_card
 from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
-from ptune.training.loop import Member, Schedule, fit_members, metric_name, optimizer_groups
+from ptune.training.loop import (
+    Member,
+    Schedule,
+    fit_members,
+    metric_name,
+    optimizer_groups,
+    training_precision,
+)
 from ptune.training.run import DataConfig, make_accelerator
 
 SAMPLINGS = ("proportional", "temperature", "uniform")
@@ -364,12 +370,9 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
                         world=accelerator.num_processes)
     loop_config = TrainConfig(warmup_ratio=run.warmup_ratio, max_grad_norm=run.max_grad_norm, seed=run.seed,
                               precision=run.precision, lr=1e-3)  # rates are the members' own
-    bf16 = accelerator.mixed_precision == "bf16"
-    if bf16 and accelerator.device.type == "cpu":
-        prefer_eager_attention(container)
     started = time.perf_counter()
     try:
-        with stored_in(frozen_linear_parameters(container), torch.bfloat16 if bf16 else None) as bf16_weights:
+        with training_precision(container, accelerator) as bf16_weights:
             result = fit_members(container, members, schedule=schedule, total_steps=total_steps, eval_every=eval_every,
                                  config=loop_config, run_dir=output, pad_token_id=tokenizer.pad_token_id,
                                  accelerator=accelerator, resume=resume, show_progress=show_progress,
