@@ -10,7 +10,7 @@ import ptune
 from ptune.engine.backbone import fingerprint, load_backbone
 from ptune.config import PTuningConfig
 from ptune.engine.model import PTuningModel
-from ptune.engine.precision import resolve_precision
+from ptune.runtime import resolve_precision
 
 print(f"ptune {ptune.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
       f"training precision on this machine: {'bf16' if resolve_precision('auto') == 'bf16' else 'fp32'}")

@@ -105,8 +105,9 @@ def prompted_attention(module, query, key, value, attention_mask, **kwargs):
         keys, values, keep, masks = prompt
         key = torch.cat([keys.to(key.dtype), key], dim=2)  # (batch, heads, k + seq, head_dim)
         value = torch.cat([values.to(value.dtype), value], dim=2)
-        # The masks cached for this forward pass are alive until it ends, so their ids are unique here.
-        cached = (id(attention_mask), kernel, query.shape[2], query.dtype)
+        # The masks cached for this forward pass are alive until it ends, so their ids are unique here;
+        # no shape in the key (an exported graph keeps its lengths dynamic).
+        cached = (id(attention_mask), kernel, query.dtype)
         if cached not in masks:
             masks[cached] = extend_mask(attention_mask, keep, batch=query.shape[0], q_length=query.shape[2],
                                         k=keys.shape[2], additive=kernel == "eager", dtype=query.dtype,

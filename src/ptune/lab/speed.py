@@ -25,6 +25,7 @@ from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.batching import training_batches
 from ptune.lab.flops import ptuning_flops
 from ptune.engine.batched import predict_logits
+from ptune.lab.compare.methods import METHODS
 from ptune.runtime import bf16_is_native, resolve_precision
 from ptune.training.run import make_accelerator
 
@@ -102,7 +103,10 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
         if (kind == "peft" and not include_peft) or (precision == "bf16" and "bf16" not in ceilings):
             continue
         model = _build(kind, model_name, len(labels), seed)
-        config = TrainConfig(epochs=1, batch_size=batch_size, seed=seed, precision=precision, group_by_length=grouped)
+        # ptune's rate comes from the resolver; PEFT's is its `ptune compare` default (stated in each row)
+        lr = METHODS["peft-ptuning"].lr if kind == "peft" else None
+        config = TrainConfig(epochs=1, batch_size=batch_size, seed=seed, precision=precision, group_by_length=grouped,
+                             lr=lr)
         accelerator = make_accelerator(precision)
         with tempfile.TemporaryDirectory() as run_dir:
             result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
