@@ -8,13 +8,26 @@ from pathlib import Path
 from typing import Any
 
 from ptune.defaults import default_injection, default_max_length, default_prompt_length
-from ptune.encoders import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig, encoder_config_from_dict
+from ptune.encoders import (
+    EmbeddingEncoderConfig,
+    EncoderConfig,
+    MLPEncoderConfig,
+    encoder_config_from_dict,
+)
 from ptune.errors import ConfigError
-from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, device_problems, precision_problems
 from ptune.injections import INJECTIONS
+from ptune.runtime import (
+    DEFAULT_DEVICE,
+    DEFAULT_PRECISION,
+    device_problems,
+    precision_problems,
+)
 from ptune.tasks import ClassificationConfig, TaskConfig, task_config_from_dict
+from ptune.validation import number_problems
 
 PLACEMENTS = ("after_cls", "prefix")
+MAX_EPOCHS = 10_000
+"""More passes than this over any data set is a typo (`--epochs 1e12`), not a plan."""
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
 """`--report-to` choices -> the package each needs (`ptune.training.trackers` drives them)."""
 
@@ -148,9 +161,11 @@ class TrainConfig:
     """Experiment trackers: `tensorboard` (event files in <output>/tensorboard), `wandb`, both comma-separated, or `none`."""
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.epochs <= 0:
-            problems.append(f"epochs={self.epochs}: expected > 0")
+        problems = number_problems(self)
+        if problems:
+            raise ConfigError("TrainConfig", problems)
+        if not 0 < self.epochs <= MAX_EPOCHS:
+            problems.append(f"epochs={self.epochs}: expected > 0 and at most {MAX_EPOCHS}")
         for name in ("batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)}: expected >= 1")

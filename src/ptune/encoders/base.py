@@ -10,6 +10,7 @@ from torch import nn
 
 from ptune.errors import ConfigError
 from ptune.registry import add_unique, qualified
+from ptune.validation import number_problems
 
 ENCODERS: dict[str, tuple[type["EncoderConfig"], type["PromptEncoder"]]] = {}
 
@@ -36,7 +37,7 @@ class EncoderConfig:
     backbone (they start on the manifold the backbone was trained on), `random` draws N(0, 1)."""
 
     def __post_init__(self) -> None:
-        problems = self.problems()
+        problems = number_problems(self) or self.problems()
         if problems:
             raise ConfigError(f"{type(self).__name__}", problems)
 

@@ -45,6 +45,10 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
     table = model.fold_prompt() if model.encoder is not None else model.prompt_table
     inference = {"prompt_table": table.detach().cpu().contiguous()}
     inference.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()})
+    broken = sorted(name for name, tensor in inference.items() if not torch.isfinite(tensor).all())
+    if broken:
+        raise ArtifactError(f"refusing to save an adapter to {directory} whose {', '.join(broken)} hold NaN or "
+                            "infinite values; the training that made them diverged")
     atomic_write(directory / INFERENCE_FILE, lambda p: save_file(inference, p))
     if model.encoder is not None:
         encoder = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}

@@ -4,7 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ptune.errors import ConfigError
-from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, device_problems, precision_problems
+from ptune.runtime import (
+    DEFAULT_DEVICE,
+    DEFAULT_PRECISION,
+    device_problems,
+    precision_problems,
+)
+from ptune.validation import number_problems
 
 
 @dataclass
@@ -32,7 +38,9 @@ class ServeConfig:
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = number_problems(self)
+        if problems:
+            raise ConfigError("ServeConfig", problems)
         for name in ("max_batch_size", "max_queue", "max_inputs_per_request", "max_chars_per_input", "max_body_bytes",
                      "retry_after_seconds"):
             if getattr(self, name) < 1:

@@ -14,6 +14,7 @@ from torch import nn
 
 from ptune.errors import ConfigError
 from ptune.registry import add_unique
+from ptune.validation import number_problems
 
 TASKS: dict[str, "Task"] = {}
 ALIASES = {"ner": "token_classification", "sequence_classification": "classification", "qa": "question_answering",
@@ -41,7 +42,7 @@ class TaskConfig:
     head_dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        problems = self.problems()
+        problems = number_problems(self) or self.problems()
         if problems:
             raise ConfigError(type(self).__name__, problems)
 

@@ -26,7 +26,7 @@ from ptune.data.batching import shard, training_batches
 from ptune.engine.backbone import prefer_eager_attention
 from ptune.engine.batched import MODEL_INPUTS, predict_outputs, to_device
 from ptune.engine.precision import FrozenCast, frozen_linear_parameters, stored_in
-from ptune.errors import ConfigError
+from ptune.errors import ConfigError, PtuneError
 from ptune.tasks import Task, get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import (
@@ -37,6 +37,15 @@ from ptune.training.checkpoint import (
 )
 
 LOG_EVERY = 10
+
+
+class NonFiniteLoss(PtuneError):
+    def __init__(self, loss: float, step: int | None = None, task: str = ""):
+        self.loss, self.step = loss, step
+        where = f"step {step}" + (f" (task {task!r})" if task else "") if step is not None else "a step"
+        super().__init__(f"training went non-finite at {where}: loss {loss}; nothing from that step on was "
+                         "saved (the best adapter and the last checkpoint are from before it). Lower --lr, keep "
+                         "--max-grad-norm on, or try --precision fp32")
 
 
 @dataclass
@@ -281,9 +290,12 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
         if not in_bf16 and bf16_weights is not None and bf16_weights.active:
             bf16_weights.restore()  # the fp32 finish: the backbone's own fp32 weights from here on
         autocast = accelerator.autocast() if in_bf16 else torch.autocast(accelerator.device.type, enabled=False)
-        loss = train_step(container, indices, member.train_features, optimizer, scheduler, config=member.config,
-                          task=member.task, pad_token_id=pad_token_id, accelerator=accelerator, autocast=autocast,
-                          forward_options={"task": name} if multi else None)
+        try:
+            loss = train_step(container, indices, member.train_features, optimizer, scheduler, config=member.config,
+                              task=member.task, pad_token_id=pad_token_id, accelerator=accelerator,
+                              autocast=autocast, forward_options={"task": name} if multi else None)
+        except NonFiniteLoss as err:
+            raise NonFiniteLoss(err.loss, state.step + 1, name) from None
         state.train_seconds += time.perf_counter() - started
         state.step += 1
         state.samples_seen += len(indices) * world
@@ -353,6 +365,8 @@ def train_step(model, indices, features, optimizer, scheduler, *, config, pad_to
         # (batch, labels) or (batch, seq, labels)
         logits = model(**{k: batch[k] for k in MODEL_INPUTS}, **(forward_options or {}))
         loss = task.loss(logits, batch)
+    if not torch.isfinite(loss):  # before the step: the trained weights stay as the last good step left them
+        raise NonFiniteLoss(float(loss.detach()))
     accelerator.backward(loss)
     if config.max_grad_norm:
         accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)

@@ -49,6 +49,7 @@ from ptune.training.loop import (
     training_precision,
 )
 from ptune.training.run import DataConfig, make_accelerator
+from ptune.validation import number_problems
 
 SAMPLINGS = ("proportional", "temperature", "uniform")
 RUN_FILE = "multitask_config.json"
@@ -126,7 +127,9 @@ class MultiTaskConfig:
     """Experiment trackers: `tensorboard` (event files in <output>/tensorboard), `wandb`, or `none`."""
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = number_problems(self) + [f"task {t.name!r}: {p}" for t in self.tasks for p in number_problems(t)]
+        if problems:
+            raise ConfigError("MultiTaskConfig", problems)
         names = [t.name for t in self.tasks]
         if len(self.tasks) < 1:
             problems.append("no tasks: give at least one (two or more for multi-task training)")

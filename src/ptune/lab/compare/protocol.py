@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ptune.data import Example, LabelSet, LoadReport
 from ptune.errors import ConfigError
+from ptune.validation import number_problems
 
 PRESETS = {
     # ../shared-style protocols; --data still says where the files are.
@@ -49,7 +50,7 @@ class ProtocolConfig:
     dev split is not read. For choosing defaults without tuning to dev."""
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = number_problems(self)
         if self.train_size is not None and self.train_size < 1:
             problems.append(f"train_size={self.train_size}: expected >= 1")
         if self.epochs <= 0 or self.batch_size < 1 or self.eval_batch_size < 1:
