@@ -127,3 +127,15 @@ def test_label_names_for_numeric_tsv_labels_are_kept_by_the_adapter(tiny_backbon
     assert report["label_names"] == ["negative", "positive"] and report["metrics"]["num_examples"] == 60
     bad = ptune("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "bad", "--label-names", "0:neg")
     assert bad.returncode == 2 and "written=name" in bad.stderr
+
+
+def test_first_contact_messages(tmp_path, capsys):
+    """A bare `ptune` prints help; a data path or backbone folder that is not there says so first."""
+    from ptune.cli import main
+
+    assert main([]) == 0 and "usage: ptune" in capsys.readouterr().out
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "r")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["train", "--model", str(tmp_path / "no-model"), "--output", str(tmp_path / "r")]) == 2
+    error = capsys.readouterr().err
+    assert "no such folder" in error and "Repo id" not in error

@@ -246,7 +246,7 @@ def cmd_eval(args) -> int:
     from ptune.format.files import check_output_file, write_output_text
 
     if args.json and args.json != "-":  # before the work, not after it
-        check_output_file(args.json, overwrite=args.overwrite, flag="--json")
+        check_output_file(args.json, overwrite=args.overwrite, flag="--json", inputs=eval_inputs(args))
     result = evaluate_adapter(args.adapter, data=args.data, split=args.split, model_name=args.model,
                               allow_backbone_mismatch=args.allow_backbone_mismatch, compare_base=args.compare_base,
                               train_data=args.train_data, base_train_samples=args.base_train_samples,
@@ -265,8 +265,12 @@ def cmd_eval(args) -> int:
         if args.json == "-":
             print(text)
         else:
-            write_output_text(args.json, text + "\n", overwrite=args.overwrite, flag="--json")
+            write_output_text(args.json, text + "\n", overwrite=args.overwrite, flag="--json", inputs=eval_inputs(args))
     return 0
+
+
+def eval_inputs(args) -> list:
+    return [args.data, args.train_data, args.adapter]
 
 
 # ---- predict --------------------------------------------------------------------------------
@@ -362,7 +366,7 @@ def cmd_predict(args) -> int:
     from ptune.format.hub import resolve_adapter
 
     if args.output:
-        check_output_file(args.output, overwrite=args.overwrite, flag="--output")
+        check_output_file(args.output, overwrite=args.overwrite, flag="--output", inputs=[args.file, args.adapter])
     task = get_task(read_adapter_config(resolve_adapter(args.adapter))["task"].get("type", "classification"))
     if task.input_form == "qa":
         return predict_answers(args, read_qa_inputs(args))
@@ -398,7 +402,7 @@ def write_rows(args, rows: list[str]) -> int:
 
     out = "\n".join(rows) + "\n"
     if args.output:
-        write_output_text(args.output, out, overwrite=args.overwrite, flag="--output")
+        write_output_text(args.output, out, overwrite=args.overwrite, flag="--output", inputs=[args.file, args.adapter])
     else:
         sys.stdout.write(out)
     return 0
@@ -752,7 +756,10 @@ def main(argv: list[str] | None = None) -> int:
     except PtuneError as err:
         print(f"ptune {argv[0]}: error: {err}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv or ["train"])
+    if not argv:  # a bare `ptune` asks what there is, it does not start a run
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     args.argv = argv
     try:
         return args.func(args)

@@ -97,6 +97,8 @@ def load_tagged(source: str | Path, *, split: str = "train", skip_bad_rows: bool
     if path.is_file():
         return read_conll(path, skip_bad_rows=skip_bad_rows, report=report)
     if not str(source).startswith((".", "/", "~")) and str(source).count("/") <= 1 and not path.suffix:
+        require("hub", f"{source}: no such file or folder here; as the name of a Hub data set, reading it",
+                alternative="or pass a local CoNLL file or folder")
         return load_hub_tagged(str(source), split=split)
     raise DataError(f"{source}: no such file or folder (a Hub data set is written like `conll2003`)")
 

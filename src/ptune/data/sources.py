@@ -177,6 +177,8 @@ def load_examples(
         path = find_split_file(path, split)
     if not path.exists():
         if _looks_like_hub_name(str(source)):
+            require("hub", f"{source}: no such file or folder here; as the name of a Hub data set, reading it",
+                    alternative="or pass a local folder or file")
             return load_hub_examples(str(source), split=split, **names)
         raise DataError(f"{source}: no such file or folder (a Hub data set is written like `glue/sst2`)")
     kwargs = {"skip_bad_rows": skip_bad_rows, "report": report, "require_label": require_label, **names}

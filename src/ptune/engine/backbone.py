@@ -46,6 +46,9 @@ def load_backbone(name: str | None):
     from transformers.utils import logging as hf_logging
 
     path = resolve_model_path(name)
+    if str(path).startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
+        raise PtuneError(f"backbone {name!r}: no such folder; pass a local folder with config.json, weights and "
+                         "tokenizer files, or a Hub model name such as bert-base-uncased")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         # No loading bar for the weights: ptune prints its own progress. Only for this call; the

@@ -34,9 +34,32 @@ def current_umask() -> int:
     return mask
 
 
-def check_output_file(path: str | Path, *, overwrite: bool, flag: str) -> Path:
-    """The path a command may write its output to, or a PtuneError that says why not."""
+DATA_SUFFIXES = (".tsv", ".csv", ".jsonl", ".json", ".txt")
+
+
+def input_it_would_replace(path: Path, inputs) -> str | None:
+    """The input of the same command that writing `path` would destroy: the same file, or a data
+    file in a folder the command reads."""
+    target = path.resolve()
+    for given in inputs:
+        if not given:
+            continue
+        source = Path(given)
+        if source.is_file() and (target == source.resolve() or (path.exists() and os.path.samefile(path, source))):
+            return str(given)
+        if source.is_dir() and target.parent == source.resolve() and target.suffix in DATA_SUFFIXES:
+            return str(given)
+    return None
+
+
+def check_output_file(path: str | Path, *, overwrite: bool, flag: str, inputs=()) -> Path:
+    """The path a command may write its output to, or a PtuneError that says why not. `inputs`:
+    the files and folders the same command reads; `--overwrite` never writes over one of them."""
     path = Path(path)
+    replaced = input_it_would_replace(path, inputs)
+    if replaced is not None:
+        raise PtuneError(f"{flag} {path}: that is an input of this command ({replaced}); writing there would "
+                         "destroy it, even with --overwrite. Write the output somewhere else")
     if not path.parent.is_dir():
         raise PtuneError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
     if path.is_dir():
@@ -50,6 +73,6 @@ def check_output_file(path: str | Path, *, overwrite: bool, flag: str) -> Path:
     return path
 
 
-def write_output_text(path: str | Path, text: str, *, overwrite: bool, flag: str) -> None:
-    target = check_output_file(path, overwrite=overwrite, flag=flag)
+def write_output_text(path: str | Path, text: str, *, overwrite: bool, flag: str, inputs=()) -> None:
+    target = check_output_file(path, overwrite=overwrite, flag=flag, inputs=inputs)
     atomic_write(target, lambda temp: temp.write_text(text, encoding="utf-8"))

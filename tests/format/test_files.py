@@ -1,0 +1,37 @@
+"""An output flag never destroys an input of the same command, --overwrite or not."""
+import pytest
+
+from ptune.errors import PtuneError
+from ptune.format.files import check_output_file
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_overwrite(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dev.tsv").write_text("sentence\tlabel\na\tb\n")
+    for output, inputs in ((data / "dev.tsv", [data / "dev.tsv"]), (data / "dev.tsv", [data]),
+                           (data / "." / "dev.tsv", [str(data / "dev.tsv")])):
+        with pytest.raises(PtuneError, match="is an input of this command"):
+            check_output_file(output, overwrite=True, flag="--json", inputs=inputs)
+    assert (data / "dev.tsv").read_text() == "sentence\tlabel\na\tb\n"
+    # beside the inputs, or not a data file: fine
+    assert check_output_file(tmp_path / "metrics.json", overwrite=True, flag="--json", inputs=[data])
+    assert check_output_file(data / "notes.md", overwrite=True, flag="--json", inputs=[data])
+
+
+def test_predict_and_eval_refuse_to_write_over_their_inputs(random_adapters, tmp_path, capsys):
+    from ptune.cli import main
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("great food\nbad service\n")
+    assert main(["predict", "--adapter", str(random_adapters["sst2"]), "--file", str(texts), "--output", str(texts),
+                 "--overwrite"]) == 2
+    assert "is an input of this command" in capsys.readouterr().err
+    assert texts.read_text() == "great food\nbad service\n"
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "dev.tsv").write_text("sentence\tlabel\ngreat food\ta\n")
+    assert main(["eval", "--adapter", str(random_adapters["sst2"]), "--data", str(data / "dev.tsv"),
+                 "--json", str(data / "dev.tsv"), "--overwrite"]) == 2
+    assert "is an input of this command" in capsys.readouterr().err
+    assert (data / "dev.tsv").read_text() == "sentence\tlabel\ngreat food\ta\n"
