@@ -211,3 +211,28 @@ def test_a_tracker_that_is_not_installed_or_unknown_is_a_clear_error(tiny_backbo
     assert not (tmp_path / "w").exists()  # refused before anything was written
     with pytest.raises(ConfigError, match="report_to='mlflow'"):
         TrainConfig(report_to="mlflow")
+
+
+def test_an_overwrite_killed_after_its_first_checkpoint_leaves_the_old_run(tiny_backbone_dir, reference_run, tmp_path):
+    output = tmp_path / "run"
+    shutil.copytree(reference_run, output)
+    before = (output / "inference.safetensors").read_bytes()
+    killed = train(tiny_backbone_dir, output, "--overwrite", "--seed", "5", launcher=killed_after(7))
+    assert killed.returncode == -9  # after the checkpoint of step 5, with the old run moved aside
+    predicted = ptune("predict", "--adapter", output, "a fine film")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "interrupted before it finished" in predicted.stderr and "back in place" in predicted.stderr
+    assert (output / "inference.safetensors").read_bytes() == before
+    assert metrics(output) == metrics(reference_run)
+    aside = list(output.glob(".interrupted-*"))
+    assert len(aside) == 1 and (aside[0] / "checkpoints").exists()  # the unfinished run is kept, not deleted
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_is_not_a_dead_end(tiny_backbone_dir, tmp_path):
+    output = tmp_path / "run"
+    assert train(tiny_backbone_dir, output, launcher=killed_after(2)).returncode == -9  # before step 5's checkpoint
+    resumed = train(tiny_backbone_dir, output, "--resume")
+    assert resumed.returncode == 2 and "without --resume" in resumed.stderr
+    again = train(tiny_backbone_dir, output)
+    assert again.returncode == 0, again.stderr
+    assert "stopped before its first checkpoint" in again.stderr and metrics(output)["steps"] == 30

@@ -16,11 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ptune import __version__
-from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
-from ptune.format.hub_ids import backbone_hub_id
 from ptune.config import PTuningConfig
+from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.errors import ArtifactError
 from ptune.format.files import atomic_write
+from ptune.format.hub_ids import backbone_hub_id
+from ptune.format.runs import recover_replaced_run
 
 CONFIG_FILE = "ptune_config.json"
 INFERENCE_FILE = "inference.safetensors"
@@ -73,6 +74,8 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
 
 
 def read_adapter_config(directory: str | Path) -> dict:
+    if Path(directory).is_dir():
+        recover_replaced_run(directory)  # an interrupted --overwrite: the run it replaced comes back first
     path = Path(directory) / CONFIG_FILE
     if not path.exists():
         raise ArtifactError(f"{directory} is not a ptune adapter: {CONFIG_FILE} is missing "
@@ -112,7 +115,6 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     loads the prompt encoder weights, for continued training.
     """
     from ptune.engine.model import PTuningModel
-
     from ptune.format.hub import resolve_adapter
 
     directory = resolve_adapter(directory)

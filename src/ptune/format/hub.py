@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, read_adapter_config
 from ptune.errors import ArtifactError
+from ptune.format.artifacts import (
+    CONFIG_FILE,
+    ENCODER_FILE,
+    INFERENCE_FILE,
+    read_adapter_config,
+)
 from ptune.format.files import atomic_write
 
 CARD_FILE = "README.md"

@@ -11,23 +11,27 @@ from pathlib import Path
 
 import torch
 
-from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
-from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
-from ptune.errors import ConfigError, DataError, PtuneError
-from ptune.format.hub import write_model_card
+from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
+from ptune.errors import ConfigError, DataError, PtuneError
+from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
+from ptune.format.hub import write_model_card
+from ptune.format.runs import (
+    INTERRUPTED_PREFIX,
+    REPLACED_PREFIX,
+    RUN_FILES,
+    recover_replaced_run,
+)
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_training
 from ptune.tasks import Task, get_task
-from ptune.training.checkpoint import has_checkpoint
 from ptune.training import trackers
+from ptune.training.checkpoint import has_checkpoint
 from ptune.training.loop import fit
 
 RUN_CONFIG_FILE = "run_config.json"
-RUN_FILES = (RUN_CONFIG_FILE, CONFIG_FILE, "metrics.json", "train_log.jsonl", "checkpoints",
-             "inference.safetensors", "prompt_encoder.safetensors", "README.md", "tensorboard")
 
 
 @dataclass
@@ -101,20 +105,27 @@ def saved_run(output: Path) -> RunConfig:
         raise PtuneError(f"--resume: {path} is damaged ({err}); start a new run instead") from None
 
 
-REPLACED_PREFIX = ".replaced-"
-"""With --overwrite the previous run is moved into `<output>/.replaced-<time>/` and deleted only
-once the new run has finished; a failing or interrupted run puts it back (or leaves it there)."""
-
-
-def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool) -> Path | None:
+def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool, log=print) -> Path | None:
     """Never lose a user's work: refuse to reuse a folder unless told how (resume or overwrite).
-    Returns the folder holding the replaced run (restore it with `restore_replaced`), or None."""
+    Returns the folder holding the replaced run (restore it with `restore_replaced`), or None.
+    A run an earlier --overwrite left half-done is first undone (`recover_replaced_run`)."""
     saved = output / RUN_CONFIG_FILE
     if resume:
         check_resumable(output, run)
         return None
+    if output.is_dir():
+        recovered = recover_replaced_run(output)
+        if recovered:
+            log(recovered)
+        if never_checkpointed(output):
+            log(f"{output}: reusing the folder of a run that stopped before its first checkpoint")
+            for name in ("run_config.json", "train_log.jsonl", "tensorboard", "checkpoints"):
+                target = output / name
+                if target.exists():
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
     replaced = None
-    if output.exists() and any(p for p in output.iterdir() if not p.name.startswith(REPLACED_PREFIX)):
+    if output.exists() and any(p for p in output.iterdir() if not p.name.startswith((REPLACED_PREFIX,
+                                                                                     INTERRUPTED_PREFIX))):
         if not overwrite:
             raise PtuneError(f"{output} is not empty; pass --overwrite to replace the run in it, "
                              "--resume to continue it, or choose another --output")
@@ -131,10 +142,20 @@ def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: boo
     return replaced
 
 
+def never_checkpointed(output: Path) -> bool:
+    """A run folder whose run stopped before its first checkpoint: its settings (and maybe a log)
+    but no checkpoint and no adapter; nothing in it is a result."""
+    present = {p.name for p in output.iterdir() if not p.name.startswith((REPLACED_PREFIX, INTERRUPTED_PREFIX))}
+    return RUN_CONFIG_FILE in present and present <= {RUN_CONFIG_FILE, "train_log.jsonl", "tensorboard", "checkpoints"} \
+        and not has_checkpoint(output)
+
+
 def check_resumable(output: Path, run: RunConfig) -> None:
     saved = output / RUN_CONFIG_FILE
     if not has_checkpoint(output):
-        raise PtuneError(f"--resume: {output} has no checkpoint to resume from; drop --resume to start a new run")
+        hint = ("the run stopped before its first checkpoint: run the same command without --resume (the folder "
+                "is reused)") if output.is_dir() and never_checkpointed(output) else "drop --resume to start a new run"
+        raise PtuneError(f"--resume: {output} has no checkpoint to resume from; {hint}")
     try:
         previous = json.loads(saved.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -244,7 +265,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
                                    device=run.training.device)
     replaced = None
     if accelerator.is_main_process:
-        replaced = prepare_output(output, run=run, resume=resume, overwrite=overwrite)
+        replaced = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log)
     accelerator.wait_for_everyone()
     backbone_print = fingerprint(backbone)
     trackers.start(accelerator, run_name=output.name or "ptune", settings=run.to_dict())
