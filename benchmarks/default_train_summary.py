@@ -58,9 +58,30 @@ def results_table() -> list[str]:
     return lines
 
 
+def cell_score(folder: Path, method: str) -> str:
+    path = folder / "cells" / f"{method}__seed0.json"
+    if not path.exists():
+        return "—"
+    row = json.loads(path.read_text())
+    return f"{100 * row['dev_score']:.2f} ({row['precision']})" if "dev_score" in row else "FAILED"
+
+
+def engine_table() -> list[str]:
+    """Seed 0 of each grid: the committed cell, the engine on this machine, the code before it here."""
+    recheck = ROOT / "benchmarks" / "results" / "engine-recheck"
+    lines = ["| protocol | committed `ptune[injection=deep]` cell | engine (`ptune`), this machine | "
+             "code before the engine (`ptune[injection=deep]`), this machine |", "|---|---|---|---|"]
+    for name in ("sst2", "conll", "rte"):
+        committed = cell_score(ROOT / "benchmarks" / "results" / CELLS[name], "ptune[injection=deep]")
+        lines.append(f"| {name}-minilm | {committed} | {cell_score(recheck / f'{name}-minilm', 'ptune')} | "
+                     f"{cell_score(recheck / f'before-{name}-minilm', 'ptune[injection=deep]')} |")
+    return lines
+
+
 def main() -> None:
     text = "\n".join(["# The default `ptune train`", "", "## Resolved defaults (generated from the code)", "",
-                      *defaults_table(), "", "## Dev scores", "", *results_table(), ""])
+                      *defaults_table(), "", "## Dev scores", "", *results_table(), "",
+                      "## Seed 0 through the engine and before it", "", *engine_table(), ""])
     (RUNS / "summary.md").write_text(text)
     print(text)
 
