@@ -97,3 +97,21 @@ def test_save_adapter_refuses_non_finite_tensors(tiny_bert, tmp_path):
     with pytest.raises(ArtifactError, match="head.out.weight hold NaN"):
         model.save_pretrained(tmp_path / "a", label_names=["a", "b"])
     assert not (tmp_path / "a" / "ptune_config.json").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["serve", "--adapter", "a=b", "--port", "70000"], "--port 70000: expected a TCP port"),
+    (["serve", "--adapter", "a=b", "--max-wait-ms", "nan"], "max_wait_ms=nan"),
+    (["eval", "--adapter", "a", "--data", "d", "--base-train-samples", "-5"], "--base-train-samples -5"),
+    (["train", "--task", "qa", "--data", "d", "--doc-stride", "400", "--output", "OUT"], "doc_stride=400"),
+    (["train", "--task", "qa", "--data", "d", "--no-answer-threshold", "nan", "--output", "OUT"],
+     "no_answer_threshold=nan"),
+    (["multitask", "--task", "a=classification:d", "--output", "OUT", "--temperature", "nan"], "temperature=nan"),
+])
+def test_meaningless_settings_are_one_clear_error(argv, message, tmp_path, capsys):
+    from ptune.cli import main
+
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error

@@ -234,7 +234,8 @@ def add_eval_parser(commands) -> None:
     p.add_argument("--compare-base", action="store_true",
                    help="also fit a linear head on the same frozen backbone without virtual tokens")
     p.add_argument("--train-data", default=None, help="training data for --compare-base (default: the train split of --data)")
-    p.add_argument("--base-train-samples", type=int, default=4000)
+    p.add_argument("--base-train-samples", type=int, default=None,
+                   help="training examples for --compare-base (default: as many as the adapter was trained on)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     add_inference_flags(p)
@@ -245,6 +246,8 @@ def cmd_eval(args) -> int:
     from ptune.inference.evaluation import evaluate_adapter
     from ptune.format.files import check_output_file, write_output_text
 
+    if args.base_train_samples is not None and args.base_train_samples < 1:
+        raise ConfigError("eval flags", [f"--base-train-samples {args.base_train_samples}: expected >= 1"])
     if args.json and args.json != "-":  # before the work, not after it
         check_output_file(args.json, overwrite=args.overwrite, flag="--json", inputs=eval_inputs(args))
     result = evaluate_adapter(args.adapter, data=args.data, split=args.split, model_name=args.model,
@@ -555,6 +558,8 @@ def cmd_serve(args) -> int:
     from ptune.serve.app import serve
     from ptune.serve.config import ServeConfig
 
+    if not 1 <= args.port <= 65535:
+        raise ConfigError("serve flags", [f"--port {args.port}: expected a TCP port, 1 to 65535"])
     config = ServeConfig(**given(args, ServeConfig, "serve_"))
     named = parse_named_adapters(args.adapter)
     if not named and not config.adapter_dir:

@@ -89,6 +89,10 @@ class PTuningConfig:
             problems.append(f"num_virtual_tokens={self.num_virtual_tokens}: expected 1 to 256")
         if self.placement not in PLACEMENTS:
             problems.append(f"placement={self.placement!r}: expected one of {PLACEMENTS}")
+        stride = getattr(self.task, "doc_stride", None)
+        if stride is not None and stride >= self.max_length:
+            problems.append(f"doc_stride={stride} is not below max_length={self.max_length}: windows of a long "
+                            "context must overlap by less than their length")
         if self.max_length < 2:
             problems.append(f"max_length={self.max_length}: expected at least 2 (for [CLS] and [SEP])")
         if problems:
