@@ -366,7 +366,7 @@ def read_qa_inputs(args) -> list:
 def cmd_predict(args) -> int:
     from ptune.format.artifacts import read_adapter_config
     from ptune.format.files import check_output_file
-    from ptune.format.hub import resolve_adapter
+    from ptune.format.artifacts import resolve_adapter
 
     if args.output:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output", inputs=[args.file, args.adapter])

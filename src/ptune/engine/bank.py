@@ -94,7 +94,7 @@ class AdapterBank:
                       precision: str = DEFAULT_PRECISION, device: str = DEFAULT_DEVICE) -> "AdapterBank":
         """A bank holding `{name: adapter folder or Hub id}`, on the backbone the first one records
         (or `model_name`). Every adapter must have been trained on the same backbone weights."""
-        from ptune.format.hub import resolve_adapter
+        from ptune.format.artifacts import resolve_adapter
 
         if not adapters:
             raise ConfigError("AdapterBank", ["no adapters given; pass at least one name=DIR"])
@@ -121,7 +121,7 @@ class AdapterBank:
     def add(self, name: str, path: str | Path, *, replace: bool = False) -> BankEntry:
         """Load an adapter folder (or Hub id) under `name`; refused when its backbone fingerprint
         differs from this bank's backbone."""
-        from ptune.format.hub import resolve_adapter
+        from ptune.format.artifacts import resolve_adapter
 
         check_task_name(name)
         directory = resolve_adapter(path)

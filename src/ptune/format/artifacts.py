@@ -26,6 +26,9 @@ from ptune.format.runs import recover_replaced_run
 CONFIG_FILE = "ptune_config.json"
 INFERENCE_FILE = "inference.safetensors"
 ENCODER_FILE = "prompt_encoder.safetensors"
+CARD_FILE = "README.md"
+ADAPTER_FILES = [CONFIG_FILE, INFERENCE_FILE, ENCODER_FILE, CARD_FILE]
+"""What an adapter folder (and its Hub repo) holds."""
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 """Format 1 (ptune 0.1, classification only) loads unchanged: its head settings move into the task config."""
@@ -115,8 +118,6 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     loads the prompt encoder weights, for continued training.
     """
     from ptune.engine.model import PTuningModel
-    from ptune.format.hub import resolve_adapter
-
     directory = resolve_adapter(directory)
     config = read_adapter_config(directory)
     ptuning = adapter_settings(directory, config)
@@ -196,3 +197,18 @@ def check_shapes(path: Path, expected: dict[str, torch.Tensor], found: dict, *, 
 
 def inference_size_bytes(directory: str | Path) -> int:
     return (Path(directory) / INFERENCE_FILE).stat().st_size
+
+
+def resolve_adapter(name_or_path: str | Path, *, revision: str | None = None) -> Path:
+    """A local adapter folder as it is, or a Hub repo id downloaded (or found in the cache)."""
+    path = Path(name_or_path)
+    if path.is_dir() or str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") != 1:
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(name_or_path), revision=revision, allow_patterns=ADAPTER_FILES))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
+        raise ArtifactError(f"{name_or_path!r} is neither an adapter folder here nor a Hub repo that could be "
+                            f"downloaded or found in the cache ({type(err).__name__}: {err})") from None

@@ -1,4 +1,4 @@
-"""Sharing adapters: a model card, loading from a Hub repo id or a folder, pushing to the Hub.
+"""Sharing adapters: a model card and pushing to the Hub (loading by Hub repo id: `artifacts.resolve_adapter`).
 
 An adapter folder is a Hub repo as it is (config, two safetensors files, README.md): nothing is
 converted on the way up or down. Loading by repo id goes through huggingface_hub's cache, so it
@@ -8,17 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ptune.errors import ArtifactError
-from ptune.format.artifacts import (
-    CONFIG_FILE,
-    ENCODER_FILE,
-    INFERENCE_FILE,
-    read_adapter_config,
-)
+from ptune.format.artifacts import ADAPTER_FILES, CARD_FILE, read_adapter_config
 from ptune.format.files import atomic_write
 
-CARD_FILE = "README.md"
-ADAPTER_FILES = [CONFIG_FILE, INFERENCE_FILE, ENCODER_FILE, CARD_FILE]
 
 
 def model_card(directory: str | Path, *, command: str | None = None) -> str:
@@ -56,21 +48,6 @@ def write_model_card(directory: str | Path, *, command: str | None = None) -> Pa
     text = model_card(directory, command=command)
     atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
     return path
-
-
-def resolve_adapter(name_or_path: str | Path, *, revision: str | None = None) -> Path:
-    """A local adapter folder as it is, or a Hub repo id downloaded (or found in the cache)."""
-    path = Path(name_or_path)
-    if path.is_dir() or str(name_or_path).startswith((".", "/", "~")) or str(name_or_path).count("/") != 1:
-        return path
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(str(name_or_path), revision=revision, allow_patterns=ADAPTER_FILES))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
-        raise ArtifactError(f"{name_or_path!r} is neither an adapter folder here nor a Hub repo that could be "
-                            f"downloaded or found in the cache ({type(err).__name__}: {err})") from None
 
 
 def push_to_hub(directory: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
