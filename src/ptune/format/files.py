@@ -56,10 +56,6 @@ def check_output_file(path: str | Path, *, overwrite: bool, flag: str, inputs=()
     """The path a command may write its output to, or a PtuneError that says why not. `inputs`:
     the files and folders the same command reads; `--overwrite` never writes over one of them."""
     path = Path(path)
-    replaced = input_it_would_replace(path, inputs)
-    if replaced is not None:
-        raise PtuneError(f"{flag} {path}: that is an input of this command ({replaced}); writing there would "
-                         "destroy it, even with --overwrite. Write the output somewhere else")
     if not path.parent.is_dir():
         raise PtuneError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
     if path.is_dir():
@@ -68,6 +64,10 @@ def check_output_file(path: str | Path, *, overwrite: bool, flag: str, inputs=()
     if path.name in PROTECTED_NAMES and owned:
         raise PtuneError(f"{flag} {path}: that file belongs to the adapter or run in {path.parent}; "
                          "write the output somewhere else")
+    replaced = input_it_would_replace(path, inputs)
+    if replaced is not None:
+        raise PtuneError(f"{flag} {path}: that is an input of this command ({replaced}); writing there would "
+                         "destroy it, even with --overwrite. Write the output somewhere else")
     if path.exists() and not overwrite:
         raise PtuneError(f"{flag} {path}: the file exists; pass --overwrite to replace it, or choose another name")
     return path
