@@ -156,21 +156,7 @@ def run_config_from_args(args):
 
 def read_config_file(path: str) -> dict:
     """A run as `--print-config` writes it: JSON, or YAML (.yaml/.yml)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        if Path(path).suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ConfigError("--config", [f"{path}: cannot read it ({type(err).__name__}: {err})"]) from None
-    except ImportError:
-        raise ConfigError("--config", [f"{path}: YAML needs PyYAML (`pip install pyyaml`); or give a .json file"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError("--config", [f"{path}: expected a mapping with model, data, output, ptuning, training "
-                                       "(what `ptune train --print-config` prints)"])
+    data = read_options_file(path)
     unknown = sorted(set(data) - {"model", "data", "output", "ptuning", "training"})
     if unknown:
         raise ConfigError("--config", [f"{path}: unknown key(s) {unknown}; expected model, data, output, ptuning, training"])
