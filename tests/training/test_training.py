@@ -48,6 +48,31 @@ def test_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_di
     assert losses(output) == losses(reference_run)
     for name in ("inference.safetensors", "prompt_encoder.safetensors"):
         assert (output / name).read_bytes() == (reference_run / name).read_bytes()
+    # the model card and the adapter keep the command that started the run, not the --resume one
+    card = (output / "README.md").read_text()
+    assert "--resume" not in card and f"--output {output}" in card
+    assert "--resume" not in json.loads((output / "ptune_config.json").read_text())["training"]["command"]
+
+
+@pytest.mark.parametrize("edit", ["drop-a-row", "flip-a-label"])
+def test_resume_after_the_data_changed_is_refused(tiny_backbone_dir, tmp_path, edit):
+    data = tmp_path / "data"
+    shutil.copytree(DEMO, data)
+    output = tmp_path / "run"
+    started = ptune("train", "--model", tiny_backbone_dir, "--data", data, "--output", output, *TRAIN_FLAGS,
+                    launcher=killed_after(7))
+    assert started.returncode == -9
+    lines = (data / "train.tsv").read_text().splitlines()
+    if edit == "drop-a-row":
+        lines = lines[:-1]
+    else:
+        label, text = lines[1].split("\t", 1)
+        lines[1] = f"{'negative' if label == 'positive' else 'positive'}\t{text}"
+    (data / "train.tsv").write_text("\n".join(lines) + "\n")
+    refused = ptune("train", "--model", tiny_backbone_dir, "--data", data, "--output", output, *TRAIN_FLAGS, "--resume")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"the train data ({data}) changed since the run" in refused.stderr
+    assert ("examples then" in refused.stderr) == (edit == "drop-a-row")
 
 
 def test_existing_output_is_not_overwritten_without_the_flag(tiny_backbone_dir, reference_run, tmp_path):

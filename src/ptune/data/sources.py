@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptune.data.examples import Example
+from ptune.data.examples import Example, unicode_problem
 from ptune.errors import DataError
 
 TEXT_COLUMNS = ("sentence", "content", "text", "review", "document")
@@ -58,17 +58,26 @@ def find_columns(header: list[str], origin: str, *, text_column=None, pair_colum
 
 
 def _row_to_example(row: dict, columns: Columns, origin: str, *, require_label: bool) -> Example:
-    def cell(name):
+    def cell(name, what):
         value = row.get(name)
-        return value.strip() if isinstance(value, str) else value
+        if isinstance(value, (dict, list)) or (what == "text" and value is not None and not isinstance(value, str)):
+            raise DataError(f"{origin}: column {name!r} holds {type(value).__name__} {json.dumps(value)[:40]}; "
+                            f"expected a {what} string")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # JSONL labels may be written as numbers
+        value = value.strip() if isinstance(value, str) else value
+        problem = unicode_problem(value) if isinstance(value, str) else None
+        if problem:
+            raise DataError(f"{origin}: column {name!r} {problem}")
+        return value
 
-    text = cell(columns.text)
+    text = cell(columns.text, "text")
     if not text:
         raise DataError(f"{origin}: empty text in column {columns.text!r}")
-    pair = cell(columns.pair) if columns.pair else None
+    pair = cell(columns.pair, "text") if columns.pair else None
     if columns.pair and not pair:
         raise DataError(f"{origin}: empty text in column {columns.pair!r}")
-    label = cell(columns.label) if columns.label else None
+    label = cell(columns.label, "label") if columns.label else None
     if label is not None and not isinstance(label, str):
         label = str(label)
     if require_label and not label:
@@ -131,8 +140,9 @@ def read_jsonl(path: Path, *, skip_bad_rows: bool, report: LoadReport, require_l
                 raise DataError(f"{origin}: expected a JSON object per line, found {type(row).__name__}")
             columns = columns or find_columns(list(row), origin, **names)
             examples.append(_row_to_example(row, columns, origin, require_label=require_label))
-        except json.JSONDecodeError as err:
-            problem = DataError(f"{origin}: not valid JSON ({err.msg} at column {err.colno})")
+        except (json.JSONDecodeError, RecursionError) as err:
+            reason = f"{err.msg} at column {err.colno}" if isinstance(err, json.JSONDecodeError) else "nested too deeply"
+            problem = DataError(f"{origin}: not valid JSON ({reason})")
             if not skip_bad_rows:
                 raise problem from None
             report.skipped.append(str(problem))

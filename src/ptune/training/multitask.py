@@ -276,6 +276,8 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     if spec.train_size:
         random.Random(run.seed).shuffle(train_examples)
         train_examples = train_examples[: spec.train_size]
+    if not train_examples:
+        raise DataError(f"task {spec.name!r}: the training data ({spec.data.train}) has no examples")
     labels = task.label_set(train_examples)
     spec.ptuning = dataclasses.replace(spec.ptuning, task=task.adapt_config(spec.ptuning.task, train_examples))
     if len(labels) < 2:

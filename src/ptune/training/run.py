@@ -13,6 +13,7 @@ import torch
 
 from ptune.config import PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
+from ptune.data.examples import data_fingerprint
 from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
@@ -32,6 +33,8 @@ from ptune.training.checkpoint import has_checkpoint
 from ptune.training.loop import fit
 
 RUN_CONFIG_FILE = "run_config.json"
+STARTED_KEY = "started"
+"""run_config.json's record of how the run began: the command and the data's fingerprints."""
 
 
 @dataclass
@@ -105,14 +108,16 @@ def saved_run(output: Path) -> RunConfig:
         raise PtuneError(f"--resume: {path} is damaged ({err}); start a new run instead") from None
 
 
-def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool, log=print) -> Path | None:
+def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool, log=print,
+                   started: dict | None = None) -> tuple[Path | None, dict]:
     """Never lose a user's work: refuse to reuse a folder unless told how (resume or overwrite).
-    Returns the folder holding the replaced run (restore it with `restore_replaced`), or None.
+    Returns the folder holding the replaced run (restore it with `restore_replaced`) or None, and
+    how the run started (its command and its data's fingerprints; a resumed run keeps its own).
     A run an earlier --overwrite left half-done is first undone (`recover_replaced_run`)."""
     saved = output / RUN_CONFIG_FILE
+    started = started or {}
     if resume:
-        check_resumable(output, run)
-        return None
+        return None, check_resumable(output, run, started)
     if output.is_dir():
         recovered = recover_replaced_run(output)
         if recovered:
@@ -138,8 +143,8 @@ def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: boo
             if (output / name).exists():
                 (output / name).rename(replaced / name)
     output.mkdir(parents=True, exist_ok=True)
-    write_json(saved, run.to_dict())
-    return replaced
+    write_json(saved, {**run.to_dict(), STARTED_KEY: started})
+    return replaced, started
 
 
 def never_checkpointed(output: Path) -> bool:
@@ -150,7 +155,9 @@ def never_checkpointed(output: Path) -> bool:
         and not has_checkpoint(output)
 
 
-def check_resumable(output: Path, run: RunConfig) -> None:
+def check_resumable(output: Path, run: RunConfig, started: dict | None = None) -> dict:
+    """Refuses a resume the saved run cannot continue (other settings, other data); returns how the
+    saved run started."""
     saved = output / RUN_CONFIG_FILE
     if not has_checkpoint(output):
         hint = ("the run stopped before its first checkpoint: run the same command without --resume (the folder "
@@ -160,6 +167,8 @@ def check_resumable(output: Path, run: RunConfig) -> None:
         previous = json.loads(saved.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise PtuneError(f"--resume: {saved} is missing or damaged ({err}); start a new run instead") from None
+    then = previous.pop(STARTED_KEY, {}) or {}
+    check_same_data(output, then.get("data", {}), (started or {}).get("data", {}), run)
     now = run.to_dict()
     # Where the output and the trackers go may change between a run and its resumption.
     differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output", "training.report_to", "training.device"}
@@ -168,6 +177,22 @@ def check_resumable(output: Path, run: RunConfig) -> None:
         details = "; ".join(f"{k}: run has {flatten(previous).get(k)!r}, now {flatten(now).get(k)!r}" for k in differing)
         raise PtuneError(f"--resume: the settings differ from the run in {output} ({details}); "
                          "resume with the same flags, or start a new run in another folder")
+    return then
+
+
+def check_same_data(output: Path, then: dict, now: dict, run: RunConfig) -> None:
+    """A resumed run must see the examples it started on: another row count would change the
+    step count, and edited rows would mix two data sets in one adapter. Runs saved before
+    fingerprints were recorded have none and are not checked."""
+    for split in ("train", "dev"):
+        old, new = then.get(split), now.get(split)
+        if not old or not new or old == new:
+            continue
+        source = run.data.train if split == "train" else (run.data.dev or run.data.train)
+        change = (f"{old['examples']:,} examples then, {new['examples']:,} now" if old["examples"] != new["examples"]
+                  else f"the same {new['examples']:,} examples, but their content differs")
+        raise PtuneError(f"--resume: the {split} data ({source}) changed since the run in {output} started "
+                         f"({change}); resume with the data it started on, or start a new run in another folder")
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
@@ -245,6 +270,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         log(f"skipped {len(report.skipped)} malformed row(s); first: {report.skipped[0]}")
     if run.training.max_train_samples:
         train_examples = train_examples[: run.training.max_train_samples]
+    if not train_examples:
+        raise DataError(f"the training data ({run.data.train}) has no examples; give a file with at least one row")
     labels = task.label_set(train_examples)
     run = dataclasses.replace(run, ptuning=dataclasses.replace(
         run.ptuning, task=task.adapt_config(run.ptuning.task, train_examples)))
@@ -263,9 +290,13 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     accelerator = make_accelerator(run.training.precision, report_to=run.training.report_to, output=output,
                                    device=run.training.device)
-    replaced = None
+    replaced, started = None, {"command": command, "data": {"train": data_fingerprint(train_examples),
+                                                             "dev": data_fingerprint(dev_examples)}}
     if accelerator.is_main_process:
-        replaced = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log)
+        replaced, started = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log,
+                                           started=started)
+    # A resumed run's model card keeps the command that started it.
+    command = started.get("command") or command
     accelerator.wait_for_everyone()
     backbone_print = fingerprint(backbone)
     trackers.start(accelerator, run_name=output.name or "ptune", settings=run.to_dict())
