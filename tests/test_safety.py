@@ -171,3 +171,32 @@ def test_header_only_eval_data_is_one_line(finished_run, tmp_path):
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\n")
     result = ptune("eval", "--adapter", finished_run, "--data", tmp_path / "dev.tsv")
     assert result.returncode == 2 and "no examples" in result.stderr and "Traceback" not in result.stderr
+
+
+DISK_FULL_AFTER = os.path.join(os.path.dirname(__file__), "disk_full_after.py")
+
+
+def test_a_disk_full_during_a_checkpoint_keeps_the_one_before(tiny_backbone_dir, tmp_path):
+    output = tmp_path / "run"
+    full = train(tiny_backbone_dir, output, launcher=[sys.executable, DISK_FULL_AFTER, "2"])
+    assert full.returncode == 2 and "Traceback" not in full.stderr
+    assert "writing the checkpoint of step 10" in full.stderr and "no space left on device" in full.stderr
+    assert "continue with --resume" in full.stderr
+    assert not (output / "checkpoints" / "last.tmp").exists()
+    assert json.loads((output / "checkpoints" / "last" / "state.json").read_text())["step"] == 5
+    resumed = train(tiny_backbone_dir, output, "--resume")  # space freed
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((output / "metrics.json").read_text())["steps"] == 30
+
+
+@pytest.mark.parametrize("where", ["a-file", "under-a-file", "proc"])
+def test_an_output_that_cannot_be_a_folder_is_one_line(tiny_backbone_dir, tmp_path, where):
+    (tmp_path / "notes.txt").write_text("mine")
+    output = {"a-file": tmp_path / "notes.txt", "under-a-file": tmp_path / "notes.txt" / "run",
+              "proc": "/proc/ptune-run"}[where]
+    if where == "proc" and not os.path.isdir("/proc"):
+        pytest.skip("no /proc on this system")
+    refused = train(tiny_backbone_dir, output)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"--output {output}:" in refused.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"

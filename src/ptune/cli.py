@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import errno
 import inspect
 import json
 import os
@@ -765,6 +766,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`ptune eval --json - | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # the system refused (disk full, permission, read-only): one line, not a traceback
+        where = f" ({err.filename})" if err.filename else ""
+        reason = err.strerror or str(err)
+        hint = "; free space and run the command again" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        print(f"ptune {args.command}: error: {reason}{where}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

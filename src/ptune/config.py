@@ -202,4 +202,8 @@ class TrainConfig:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Written whole or not at all (a full disk leaves the previous file)."""
+    from ptune.format.files import atomic_write
+
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write(Path(path), lambda temp: temp.write_text(text))

@@ -35,3 +35,35 @@ def test_predict_and_eval_refuse_to_write_over_their_inputs(random_adapters, tmp
                  "--json", str(data / "dev.tsv"), "--overwrite"]) == 2
     assert "is an input of this command" in capsys.readouterr().err
     assert (data / "dev.tsv").read_text() == "sentence\tlabel\ngreat food\ta\n"
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path):
+    import errno
+
+    from ptune.format.files import atomic_write
+
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+
+    def disk_full(temp):
+        temp.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(PtuneError, match="no space left on device.*the previous file is kept"):
+        atomic_write(target, disk_full)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+    with pytest.raises(ZeroDivisionError):  # a bug in the writer is not dressed up as a disk problem
+        atomic_write(target, lambda temp: 1 / 0)
+
+
+def test_an_output_folder_is_checked_without_leaving_anything(tmp_path):
+    from ptune.format.files import check_output_folder
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PtuneError, match="that is a file, not a folder"):
+        check_output_folder(tmp_path / "file")
+    with pytest.raises(PtuneError, match="is a file, so no folder can be made under it"):
+        check_output_folder(tmp_path / "file" / "a" / "b")
+    assert check_output_folder(tmp_path / "new" / "run") == tmp_path / "new" / "run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # the probe left nothing, made nothing

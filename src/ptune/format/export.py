@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ptune.errors import PtuneError
+from ptune.format.files import check_output_folder
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 EXPORT_FILE = "ptune_export.json"
@@ -34,9 +35,7 @@ def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_n
     ort = require_onnx()
     from ptune.format.artifacts import load_adapter
 
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise PtuneError(f"--output {output}: that is a file; give a folder for model.onnx and the tokenizer")
+    output = check_output_folder(output)
     if (output / "ptune_config.json").exists() or (output / "run_config.json").exists():
         raise PtuneError(f"--output {output}: that folder holds an adapter or run; export into another folder")
     if (output / "model.onnx").exists() and not overwrite:

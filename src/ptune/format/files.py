@@ -1,7 +1,9 @@
 """Writing files without losing anything: atomic replacement, readable modes, no silent overwrite."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -16,16 +18,42 @@ PROTECTED_NAMES = ("ptune_config.json", "inference.safetensors", "prompt_encoder
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """`write(temp)` fills a temp file beside `path`, which then replaces `path` in one rename, so a
     crash leaves the old file or the new one. The file gets the usual mode (0666 less the umask):
-    mkstemp's 0600 would make an adapter unreadable to another user, such as a serving account."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    mkstemp's 0600 would make an adapter unreadable to another user, such as a serving account.
+    A failed write (a full disk above all) is one PtuneError and leaves the old file as it was."""
+    try:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise PtuneError(f"cannot write {path} ({write_failure(err, path.parent)})") from None
     os.close(handle)
     try:
         write(Path(temp))
         os.chmod(temp, 0o666 & ~current_umask())
         os.replace(temp, path)
+    except Exception as err:
+        reason = write_failure(err, path.parent)
+        if not isinstance(err, OSError) and reason != NO_SPACE:
+            raise  # not the file system's doing: a bug to see in full
+        kept = "the previous file is kept" if path.exists() else "nothing was written"
+        raise PtuneError(f"writing {path} failed ({reason}); {kept}") from None
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+NO_SPACE = "no space left on device"
+
+
+def write_failure(err: BaseException, place: Path) -> str:
+    """Why a write failed, in words. torch and safetensors report a full disk in their own terms
+    (`unexpected pos`, `os error 28`), so the free space is looked at too."""
+    if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err):
+        return NO_SPACE
+    try:
+        if shutil.disk_usage(place).free < 1 << 20:
+            return NO_SPACE
+    except OSError:
+        pass
+    return getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[-1][:160]
 
 
 def current_umask() -> int:
@@ -50,6 +78,27 @@ def input_it_would_replace(path: Path, inputs) -> str | None:
         if source.is_dir() and target.parent == source.resolve() and target.suffix in DATA_SUFFIXES:
             return str(given)
     return None
+
+
+def check_output_folder(path: str | Path, *, flag: str = "--output") -> Path:
+    """The folder a command may write a run or an adapter into (it may not exist yet), or a
+    PtuneError that says why not: a file there or above it, or a place this process cannot write
+    (no permission, a read-only or virtual file system such as /proc). Nothing is left behind."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PtuneError(f"{flag} {path}: that is a file, not a folder; choose a folder for the output")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PtuneError(f"{flag} {path}: {existing} is a file, so no folder can be made under it; "
+                         "choose another --output")
+    try:  # a real probe: permission bits do not tell a read-only mount or /proc apart
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".ptune-write-check-"))
+    except OSError as err:
+        raise PtuneError(f"{flag} {path}: cannot create files in {existing} ({err.strerror}); "
+                         "choose a folder you can write to") from None
+    return path
 
 
 def check_output_file(path: str | Path, *, overwrite: bool, flag: str, inputs=()) -> Path:

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ptune.errors import PtuneError
+from ptune.format.files import NO_SPACE, write_failure
 
 
 @dataclass
@@ -53,14 +54,24 @@ def save_checkpoint(run_dir: Path, *, trainable: dict, optimizer, scheduler, sta
     final = checkpoint_dir(run_dir)
     temp = final.with_name("last.tmp")
     shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    # clone: a shared encoder's tensors appear under several tasks, and safetensors refuses shared memory
-    save_file({k: v.detach().cpu().clone().contiguous() for k, v in trainable.items()}, temp / "trainable.safetensors")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-               temp / "optimizer.pt")
-    (temp / "state.json").write_text(json.dumps(asdict(state)))
+    try:
+        temp.mkdir(parents=True)
+        # clone: a shared encoder's tensors appear under several tasks, and safetensors refuses shared memory
+        save_file({k: v.detach().cpu().clone().contiguous() for k, v in trainable.items()}, temp / "trainable.safetensors")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                   temp / "optimizer.pt")
+        (temp / "state.json").write_text(json.dumps(asdict(state)))
+    except Exception as err:  # torch and safetensors report a full disk as their own error types
+        shutil.rmtree(temp, ignore_errors=True)
+        reason = write_failure(err, temp.parent)
+        if not isinstance(err, OSError) and reason != NO_SPACE:
+            raise
+        kept = (f"the checkpoint before it is kept in {final}: free space, then continue with --resume"
+                if (final / "state.json").exists() else "no earlier checkpoint exists")
+        raise PtuneError(f"writing the checkpoint of step {state.step} in {temp.parent} failed ({reason}); "
+                         f"{kept}") from None
     old = final.with_name("last.old")
     if final.exists():
         final.rename(old)

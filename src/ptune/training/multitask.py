@@ -35,6 +35,7 @@ from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbo
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.format.artifacts import save_adapter
+from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
 from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
@@ -344,7 +345,7 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     """Trains every task of `run` jointly through the one training loop (ptune.training.loop);
     returns (and writes) the per-task metrics. `resume` continues an interrupted run from its
     last checkpoint, with the same task draws and batches as an uninterrupted one."""
-    output = Path(run.output)
+    output = check_output_folder(run.output)
     torch.manual_seed(run.seed)
     backbone, tokenizer = load_backbone(run.model)
     states = {spec.name: load_task(spec, backbone=backbone, tokenizer=tokenizer, run=run, log=log) for spec in run.tasks}

@@ -18,6 +18,7 @@ from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbo
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
+from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
 from ptune.format.runs import (
     INTERRUPTED_PREFIX,
@@ -259,7 +260,7 @@ def saved_dev_metrics(output: Path) -> dict:
 def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=print,
           show_progress: bool = True, command: str | None = None) -> dict:
     """Trains, keeps the best adapter (by dev metric) in run.output, returns the metrics dict."""
-    output = Path(run.output)
+    output = check_output_folder(run.output)
     torch.manual_seed(run.training.seed)
     task = get_task(run.ptuning.task.name)
     run = dataclasses.replace(run, training=resolve_training(run.training, run.ptuning))
