@@ -502,6 +502,9 @@ def cmd_multitask(args) -> int:
     metrics = train_multitask(run, overwrite=args.overwrite, resume=args.resume,
                               command=shlex.join(["ptune", *args.argv]))
     for name, result in metrics["tasks"].items():
+        if not result["best_dev"]:
+            print(f"{name}: no adapter written ({result['steps_trained']} steps trained)")
+            continue
         best = "  ".join(f"{k} {v:.4f}" for k, v in result["best_dev"].items())
         print(f"{name}: best dev {best} at step {result['best_step']} ({result['steps_trained']} steps trained) "
               f"-> {result['adapter']}")

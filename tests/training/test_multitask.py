@@ -141,6 +141,21 @@ def test_a_task_out_of_patience_stops_being_sampled(specs, tiny_backbone_dir, tm
     assert all(e["task"] != "pairs" for e in log if "loss" in e and e["step"] > 12)
 
 
+def test_a_task_drawn_for_no_step_gets_no_adapter_and_a_warning(specs, tiny_backbone_dir, tmp_path):
+    run = MultiTaskConfig(tasks=specs, output=str(tmp_path / "joint"), model=str(tiny_backbone_dir), steps=2,
+                          eval_every=1, precision="fp32")
+    said = []
+    metrics = train_multitask(run, show_progress=False, log=said.append)
+    untrained = [name for name, task in metrics["tasks"].items() if task["steps_trained"] == 0]
+    assert untrained  # two steps over three tasks
+    for name in untrained:
+        assert metrics["tasks"][name]["best_dev"] == {} and metrics["tasks"][name]["best_step"] is None
+        assert not (tmp_path / "joint" / name / "ptune_config.json").exists()
+        assert any(f"task {name!r} was drawn for none of the 2 steps" in line for line in said)
+    for name in set(metrics["tasks"]) - set(untrained):
+        assert (tmp_path / "joint" / name / "ptune_config.json").exists()
+
+
 def test_a_shared_encoder_is_one_network_with_per_task_embeddings(specs, tiny_backbone_dir, tmp_path):
     mlp = {"type": "mlp", "init": "random", "residual": False}
     for spec in specs:

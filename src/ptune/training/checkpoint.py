@@ -34,9 +34,9 @@ class LoopState:
         record in the top-level fields only."""
         if names == [""] and "" not in self.tasks and self.step:
             self.tasks[""] = {"best_metric": self.best_metric, "best_step": self.best_step,
-                              "evals_without_improvement": self.evals_without_improvement}
+                              "evals_without_improvement": self.evals_without_improvement, "steps": self.step}
         for name in names:
-            self.tasks.setdefault(name, {})
+            self.tasks.setdefault(name, {}).setdefault("steps", 0)
         return self.tasks
 
     def sync_single(self, records: dict[str, dict]) -> None:

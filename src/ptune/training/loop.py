@@ -328,9 +328,11 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
                 prefix = f"dev/{other.name}/" if multi else "dev/"
                 trackers.log(accelerator, {f"{prefix}{k}": v for k, v in headline.items()}, step=state.step)
                 if speaking:
-                    best = records[other.name]["best_step"] == state.step
+                    best = records[other.name].get("best_step") == state.step
+                    untrained = "  (not trained yet)" if not records[other.name]["steps"] else ""
                     progress.write(f"step {state.step}: {other.name + ' ' if multi else ''}dev " + "  ".join(
-                        f"{k} {v:.4f}" for k, v in headline.items()) + ("  (best)" if best else ""), file=sys.stderr)
+                        f"{k} {v:.4f}" for k, v in headline.items()) + ("  (best)" if best else untrained),
+                        file=sys.stderr)
                 if out_of_patience:
                     if stop_all_on_patience:
                         stop = True
@@ -380,10 +382,15 @@ def record_evaluation(state: LoopState, record: dict, metrics: dict, *, metric: 
                       on_best, patience: int, task_name: str | None = None) -> bool:
     """Updates one member's best/patience record, saves a new best; True when its patience ran out."""
     value = metrics[metric]
-    improved = record.get("best_metric") is None or value > record["best_metric"]
+    # A member no step has trained yet (a multi-task draw that skipped it) is the untrained
+    # adapter: its scores are logged but never saved as a best.
+    trained = record.get("steps", 0) > 0
+    improved = trained and (record.get("best_metric") is None or value > record["best_metric"])
     entry = {"step": state.step, "eval": headline, "best": improved}
     log.write({**entry, "task": task_name} if task_name is not None else entry)
     record["final_dev"] = headline
+    if not trained:
+        return False
     if improved:
         record.update(best_metric=value, best_step=state.step, evals_without_improvement=0, best_dev=headline)
         if on_best is not None:

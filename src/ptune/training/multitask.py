@@ -412,7 +412,11 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     metrics["processes"] = accelerator.num_processes
     if accelerator.is_main_process:
         for name, task_metrics in metrics["tasks"].items():
-            if not task_metrics["best_dev"]:
+            if not task_metrics["steps_trained"]:
+                log(f"warning: task {name!r} was drawn for none of the {total_steps} steps (sampling "
+                    f"{run.sampling}, probability {sampler.probabilities()[name]:.3f}); no adapter was written "
+                    "for it. Raise --steps, or use --sampling uniform")
+            elif not task_metrics["best_dev"]:
                 log(f"warning: task {name!r} was never evaluated; no adapter was written for it")
         write_json(output / "metrics.json", metrics)
     return metrics
