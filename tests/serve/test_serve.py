@@ -1,5 +1,6 @@
 """`ptune serve` through the ASGI test client: every endpoint, every class of bad request, mixed
 concurrent load, the queue limit, hot add and remove, fingerprint refusal, graceful drain."""
+import contextlib
 import shutil
 import threading
 import time
@@ -87,6 +88,10 @@ BAD_REQUESTS = [
     ("wrong content type", dict(content=b'{"task": "sst2", "inputs": ["x"]}', headers={"content-type": "text/plain"}),
      415, "unsupported_media_type"),
     ("no content type", dict(content=b'{"task": "sst2", "inputs": ["x"]}'), 415, "unsupported_media_type"),
+    ("a lone surrogate", dict(content=b'{"task": "sst2", "inputs": ["ok \\ud800"]}',
+                              headers={"content-type": "application/json"}), 422, "invalid_text"),
+    ("a lone surrogate in a pair", dict(content=b'{"task": "rte", "inputs": [["a", "\\udfff b"]]}',
+                                        headers={"content-type": "application/json"}), 422, "invalid_text"),
     ("body too large", dict(content=b'{"task": "sst2", "inputs": ["' + b"x" * 3000 + b'"]}',
                             headers={"content-type": "application/json"}), 413, "body_too_large"),
 ]
@@ -104,11 +109,33 @@ def test_every_bad_request_is_a_clear_4xx(bank, description, send, status, kind)
         assert f'ptune_errors_total{{kind="{kind}"}} 1.0' in client.get("/metrics").text
 
 
+@pytest.mark.parametrize("body", [b"[" * 10_000 + b"]" * 10_000, b'{"task": "sst2", "inputs": [' + b"9" * 5000 + b"]}",
+                                  b'{"a": ' * 5000 + b"1" + b"}" * 5000], ids=["10k-deep-list", "5000-digits", "5k-deep-object"])
+def test_json_the_parser_cannot_take_is_a_400_at_the_default_limits(bank, body):
+    with serving(bank) as client:
+        answer = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400 and answer.json()["error"]["kind"] == "invalid_json"
+        assert 'ptune_errors_total{kind="invalid_json"} 1.0' in client.get("/metrics").text
+
+
 def test_unknown_endpoints_and_methods_are_json_errors(bank):
     with serving(bank) as client:
         assert client.get("/v2/predict").json()["error"]["kind"] == "not_found"
         answer = client.get("/v1/predict")
         assert answer.status_code == 405 and answer.json()["error"]["kind"] == "method_not_allowed"
+        assert client.head("/healthz").status_code == 200  # load balancers and uptime checks send HEAD
+
+
+def test_an_unforeseen_failure_is_a_counted_json_500(bank, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("something nobody foresaw")
+
+    monkeypatch.setattr(bank, "examples", broken)
+    with TestClient(create_app(bank, ServeConfig()), raise_server_exceptions=False) as client:
+        answer = client.post("/v1/predict", json={"task": "sst2", "inputs": ["great"]})
+        assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
+        assert answer.json()["error"]["kind"] == "internal"
+        assert 'ptune_errors_total{kind="internal"} 1.0' in client.get("/metrics").text
 
 
 def test_fifty_concurrent_mixed_requests_are_all_answered_correctly(bank):
@@ -152,7 +179,8 @@ def test_a_full_queue_answers_503_with_retry_after(bank, monkeypatch):
     assert full.json()["error"]["kind"] == "queue_full"
 
 
-def test_adapters_are_added_and_removed_while_serving_under_load(random_adapters, tiny_backbone_dir, tmp_path):
+def test_adapters_are_added_and_removed_while_serving_under_load(random_adapters, tiny_backbone_dir, tmp_path, caplog):
+    caplog.set_level("INFO", logger="ptune")
     live = tmp_path / "live"
     live.mkdir()
     shutil.copytree(random_adapters["ner"], live / "ner")
@@ -184,6 +212,8 @@ def test_adapters_are_added_and_removed_while_serving_under_load(random_adapters
     assert set(statuses["topic"][first_404:]) == {200}  # once added, never lost
     assert statuses["ner"][0] == 200 and set(statuses["ner"]) <= {200, 404}
     assert 500 not in statuses["ner"] and statuses["ner"][-1] == 404
+    said = caplog.text  # every change of what is served is in the log
+    assert "task 'ner' added" in said and "task 'topic' added" in said and "task 'ner' removed" in said
 
 
 def wait_for(condition, seconds: float = 10.0) -> None:
@@ -239,23 +269,46 @@ def test_stopping_finishes_every_queued_input(bank):
         batcher.submit(entry, bank.features(entry, bank.examples(entry, ["late"])))
 
 
-def test_the_python_client_speaks_to_a_real_server(bank):
-    """Over a real socket on loopback: uvicorn in a thread, the bundled client."""
+@contextlib.contextmanager
+def real_server(bank, **settings):
+    """uvicorn in a thread on a free loopback port; yields the port."""
     import socket
 
     import uvicorn
 
-    from ptune.serve.client import PtuneClient, ServeError
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(bank, ServeConfig()), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(bank, ServeConfig(**settings)), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         wait_for(lambda: server.started)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_body_shorter_than_its_content_length_times_out_with_408(bank):
+    import socket
+
+    with real_server(bank, body_timeout_seconds=0.5) as port, socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(10)
+        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"task\": ")
+        started = time.monotonic()
+        reply = sock.recv(65536).decode()
+        assert time.monotonic() - started < 5
+    assert reply.startswith("HTTP/1.1 408") and '"kind":"body_timeout"' in reply
+
+
+def test_the_python_client_speaks_to_a_real_server(bank):
+    """Over a real socket on loopback: uvicorn in a thread, the bundled client."""
+    from ptune.serve.client import PtuneClient, ServeError
+
+    with real_server(bank) as port:
         client = PtuneClient(f"http://127.0.0.1:{port}")
         assert client.health()["status"] == "ok"
         assert client.predict("sst2", ["great"]) == bank.predict([("sst2", "great")])
@@ -263,9 +316,6 @@ def test_the_python_client_speaks_to_a_real_server(bank):
         with pytest.raises(ServeError) as error:
             client.predict("nope", ["x"])
         assert error.value.status == 404 and error.value.kind == "unknown_task"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_answers_agree_on_decisions_and_tolerates_only_float_noise():

@@ -135,6 +135,7 @@ class AdapterBank:
         room = self.prompted.max_text_length(input_tokens=adapter.input_tokens, placement=settings.placement)
         entry = BankEntry(name=name, adapter=adapter, label_names=list(config["task"]["label_names"]), config=config,
                           path=Path(directory), max_length=min(settings.max_length, room))
+        entry.task.prepare_decoding()
         with self._lock:
             if name in self._entries and not replace:
                 raise ConfigError("AdapterBank", [f"a task named {name!r} is already loaded "

@@ -21,6 +21,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ptune.data.examples import unicode_problem
 from ptune.engine.bank import AdapterBank, BankEntry
 from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from ptune.serve.config import ServeConfig
@@ -58,17 +59,38 @@ async def read_json_body(request: Request, config: ServeConfig):
         raise RequestError(413, "body_too_large", f"the body has {declared} bytes; the limit is {config.max_body_bytes}: "
                                                   "send fewer or shorter inputs per request")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > config.max_body_bytes:
-            raise RequestError(413, "body_too_large", f"the body exceeds the limit of {config.max_body_bytes} bytes: "
-                                                      "send fewer or shorter inputs per request")
+
+    async def receive_all() -> None:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > config.max_body_bytes:
+                raise RequestError(413, "body_too_large", f"the body exceeds the limit of {config.max_body_bytes} "
+                                                          "bytes: send fewer or shorter inputs per request")
+
+    try:
+        with anyio.fail_after(config.body_timeout_seconds):  # in this task: no new task reads the stream
+            await receive_all()
+    except TimeoutError:
+        raise RequestError(408, "body_timeout", f"the body did not arrive within {config.body_timeout_seconds:g} s "
+                                                f"({len(body)} bytes came, Content-Length said {declared or '?'}); "
+                                                "send the whole body promptly") from None
+    return parse_json(bytes(body))
+
+
+def parse_json(body: bytes):
+    """The request body as JSON, or a 400 naming the problem: not UTF-8, not JSON, nested too
+    deeply for the parser, or a number too long to read (Python refuses over 4,300 digits)."""
     try:
         return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise RequestError(400, "invalid_json", f"the body is not UTF-8 ({err})") from None
     except json.JSONDecodeError as err:
         raise RequestError(400, "invalid_json", f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise RequestError(400, "invalid_json", "the body's JSON is nested too deeply; a request is "
+                                                '{"task": ..., "inputs": [...]}') from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise RequestError(400, "invalid_json", f"the body's JSON holds a value that cannot be read: {err}") from None
 
 
 def check_request(payload, bank: AdapterBank, config: ServeConfig) -> tuple[BankEntry, list]:
@@ -95,6 +117,9 @@ def check_request(payload, bank: AdapterBank, config: ServeConfig) -> tuple[Bank
     for i, item in enumerate(inputs):
         texts = check_input_form(item, form, task, i)
         for text in texts:
+            problem = unicode_problem(text)
+            if problem:
+                raise RequestError(422, "invalid_text", f"inputs[{i}] {problem}")
             if not text.strip():
                 raise RequestError(422, "empty_input", f"inputs[{i}] is empty or whitespace; there is nothing to predict")
             if len(text) > config.max_chars_per_input:
@@ -152,6 +177,14 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         metrics.errors.labels(kind=error.kind).inc()
         return error_response(error)
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception):
+        # Anything unforeseen is still a JSON body and still counted; the traceback goes to the log.
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(error).__name__, error)
+        metrics.errors.labels(kind="internal").inc()
+        return JSONResponse({"error": {"kind": "internal", "message": f"the server failed on this request "
+                                       f"({type(error).__name__}); it is logged"}}, status_code=500)
+
     @app.exception_handler(404)
     async def not_found(request: Request, exc):
         metrics.errors.labels(kind="not_found").inc()
@@ -189,7 +222,9 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
             metrics.errors.labels(kind="internal").inc()
             return JSONResponse({"error": {"kind": "internal", "message": f"prediction failed: {err}"}},
                                 status_code=500)
-        predictions = bank.decode(entry, logits, examples, features)
+        # Off the event loop: decoding is CPU work, and its first call may import a metrics
+        # library (seqeval for entities) that would stall every other request meanwhile.
+        predictions = await anyio.to_thread.run_sync(bank.decode, entry, logits, examples, features)
         metrics.observe_request(entry.name, len(inputs), time.perf_counter() - started)
         return {"task": entry.name, "predictions": predictions}
 
@@ -199,7 +234,7 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
                           for entry in bank.entries().values()],
                 "backbone": {"name": bank.backbone_name, "fingerprint": bank.fingerprint}}
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz():
         batcher = state.get("batcher")
         return {"status": "ok", "tasks": len(bank), "queue_depth": batcher.depth if batcher else 0}
@@ -226,5 +261,19 @@ def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "
         found = adapter_folders(Path(config.adapter_dir), skip=set(named)) if config.adapter_dir else {}
         bank = AdapterBank.for_backbone(model_name, example_adapter=next(iter(found.values()), None),
                                         precision=config.precision, device=config.device)
+    show_log(log_level)
+    for name, entry in bank.entries().items():
+        log.info("task %r loaded (%s, %s prompts)", name, entry.task.name, entry.adapter.config.injection)
     app = create_app(bank, config, fixed_names=set(named))
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+
+
+def show_log(level: str) -> None:
+    """ptune's own log lines (tasks added, removed, reloaded; failures) beside uvicorn's, on stderr."""
+    logger = logging.getLogger("ptune")
+    if not any(getattr(h, "ptune_serve", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        handler.ptune_serve = True
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())

@@ -26,6 +26,9 @@ class ServeConfig:
     max_inputs_per_request: int = 64
     max_chars_per_input: int = 5000
     max_body_bytes: int = 1_000_000
+    body_timeout_seconds: float = 10.0
+    """How long a request's body may take to arrive; a client that declares more bytes than it
+    sends (or stalls) is answered 408 instead of holding a connection open."""
     adapter_dir: str | None = None
     """Every subfolder holding an adapter is served under the subfolder's name; folders added or
     removed while serving are picked up or dropped within `poll_seconds`."""
@@ -47,8 +50,9 @@ class ServeConfig:
                 problems.append(f"{name}={getattr(self, name)}: expected >= 1")
         if self.max_wait_ms < 0:
             problems.append(f"max_wait_ms={self.max_wait_ms}: expected >= 0")
-        if self.poll_seconds <= 0:
-            problems.append(f"poll_seconds={self.poll_seconds}: expected > 0")
+        for name in ("poll_seconds", "body_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name}={getattr(self, name)}: expected > 0")
         problems += precision_problems(self.precision) + device_problems(self.device)
         if self.max_queue < self.max_inputs_per_request:
             problems.append(f"max_queue={self.max_queue} is below max_inputs_per_request={self.max_inputs_per_request}: "

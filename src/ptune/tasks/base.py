@@ -134,6 +134,10 @@ class Task:
         """One prediction as JSON-ready output."""
         raise NotImplementedError
 
+    def prepare_decoding(self) -> None:
+        """Load what `decode` needs ahead of the first prediction (a server calls it when an adapter
+        is added, so no request waits for an import)."""
+
     def decode_batch(self, logits: list[torch.Tensor], examples: list, features: list[dict], label_names, *,
                      config: TaskConfig | None = None) -> list[dict]:
         """One prediction per example from the logits of its features (one each, unless the task

@@ -141,6 +141,9 @@ class TokenClassificationTask(Task):
             lines.append(f"\n{metrics['truncated_words']} word(s) fell beyond max_length and were scored as O")
         return "\n".join(lines)
 
+    def prepare_decoding(self) -> None:
+        import seqeval.metrics.sequence_labeling  # noqa: F401  (imports scikit-learn: seconds, once)
+
     def decode(self, logits, example: TaggedSentence, feature, label_names, *, config=None) -> dict:
         """Entities with their words and character offsets in the input text."""
         from seqeval.metrics.sequence_labeling import get_entities
