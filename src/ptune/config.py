@@ -73,7 +73,9 @@ class PTuningConfig:
             self.encoder = encoder_config_from_dict(self.encoder)
         if isinstance(self.task, dict):
             self.task = task_config_from_dict(self.task)
-        problems = []
+        problems = number_problems(self)
+        if problems:
+            raise ConfigError("PTuningConfig", problems)
         if self.injection is None:
             self.injection = default_injection(self.task.name)
         if self.max_length is None:

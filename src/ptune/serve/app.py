@@ -37,6 +37,38 @@ INPUT_FORMS = {
 }
 
 
+# The request and response shapes, published in /openapi.json. The body is read and checked by
+# hand (check_request) so that every mistake gets its own message; the schema says the same.
+TEXT = {"type": "string", "minLength": 1}
+PREDICT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["task", "inputs"], "additionalProperties": False,
+        "properties": {
+            "task": {"type": "string", "description": "a loaded task's name (GET /v1/tasks)"},
+            "inputs": {"type": "array", "minItems": 1, "items": {"anyOf": [
+                TEXT,
+                {"type": "array", "items": TEXT, "minItems": 2, "maxItems": 2},
+                {"type": "object", "required": ["question", "context"], "additionalProperties": False,
+                 "properties": {"question": TEXT, "context": TEXT, "id": {"type": "string"}}},
+            ]}},
+        }}}},
+}
+ERROR_BODY = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["kind", "message"],
+                             "properties": {"kind": {"type": "string"}, "message": {"type": "string"}}}}}}}}
+ERRORS = {str(code): {"description": why, **ERROR_BODY} for code, why in (
+    (400, "not UTF-8, not JSON, or JSON the parser cannot take"), (404, "no such task"),
+    (408, "the body did not arrive in time"), (413, "too large: body, inputs, or an input"),
+    (415, "not sent as application/json"), (422, "valid JSON, but not a request for this task"),
+    (500, "an unforeseen failure, logged"), (503, "queue full or shutting down; retry after Retry-After"))}
+PREDICT_RESPONSES = {"200": {"description": "one prediction per input", "content": {"application/json": {"schema": {
+    "type": "object", "required": ["task", "predictions"],
+    "properties": {"task": {"type": "string"}, "predictions": {"type": "array", "items": {"type": "object"}}}}}}},
+    **ERRORS}
+
+
 class RequestError(Exception):
     def __init__(self, status: int, kind: str, message: str, headers: dict | None = None):
         super().__init__(message)
@@ -199,7 +231,7 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
                                        "message": f"{request.method} is not allowed on {request.url.path}"}},
                             status_code=405)
 
-    @app.post("/v1/predict")
+    @app.post("/v1/predict", openapi_extra={"requestBody": PREDICT_BODY, "responses": PREDICT_RESPONSES})
     async def predict(request: Request):
         started = time.perf_counter()
         payload = await read_json_body(request, config)
@@ -234,12 +266,16 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
                           for entry in bank.entries().values()],
                 "backbone": {"name": bank.backbone_name, "fingerprint": bank.fingerprint}}
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"])
+    @app.get("/healthz")
     async def healthz():
         batcher = state.get("batcher")
         return {"status": "ok", "tasks": len(bank), "queue_depth": batcher.depth if batcher else 0}
 
-    @app.get("/metrics")
+    # Load balancers and uptime checks ask with HEAD.
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"description": "Prometheus text", "content": {"text/plain": {}}}})
     async def prometheus():
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)

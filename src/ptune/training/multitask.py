@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from ptune.config import PTuningConfig, TrainConfig, write_json
+from ptune.config import MAX_EPOCHS, PTuningConfig, TrainConfig, write_json
 from ptune.data import LoadReport
 from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
@@ -72,6 +72,21 @@ class TaskSpec:
     lr: float | None = None
     """Prompt learning rate (default: the measured one for the task and injection)."""
     head_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = number_problems(self)
+        if not problems:
+            if not self.epochs > 0 or self.epochs > MAX_EPOCHS:
+                problems.append(f"epochs={self.epochs}: expected more than 0 and at most {MAX_EPOCHS:,}")
+            if self.batch_size < 1:
+                problems.append(f"batch_size={self.batch_size}: expected >= 1")
+            if self.train_size is not None and self.train_size < 1:
+                problems.append(f"train_size={self.train_size}: expected >= 1 (or leave it out for all rows)")
+            for name in ("lr", "head_lr"):
+                if getattr(self, name) is not None and not getattr(self, name) > 0:
+                    problems.append(f"{name}={getattr(self, name)}: expected > 0")
+        if problems:
+            raise ConfigError(f"task {self.name!r}", problems)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "data": dataclasses.asdict(self.data), "ptuning": self.ptuning.to_dict(),
@@ -128,7 +143,7 @@ class MultiTaskConfig:
     """Experiment trackers: `tensorboard` (event files in <output>/tensorboard), `wandb`, or `none`."""
 
     def __post_init__(self) -> None:
-        problems = number_problems(self) + [f"task {t.name!r}: {p}" for t in self.tasks for p in number_problems(t)]
+        problems = number_problems(self)
         if problems:
             raise ConfigError("MultiTaskConfig", problems)
         names = [t.name for t in self.tasks]
@@ -146,9 +161,6 @@ class MultiTaskConfig:
             problems.append(f"eval_every={self.eval_every}: expected >= 1")
         if self.patience < 0:
             problems.append(f"patience={self.patience}: expected >= 0")
-        for spec in self.tasks:
-            if spec.epochs <= 0 or spec.batch_size < 1:
-                problems.append(f"task {spec.name!r}: epochs must be > 0 and batch_size >= 1")
         if self.shared_encoder:
             problems += shared_encoder_problems(self.tasks)
         problems += trackers.tracker_problems(self.report_to)
