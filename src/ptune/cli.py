@@ -683,17 +683,33 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_adders() -> dict:
+    """Each command's name and the function that adds its parser, in help order."""
+    def lab(name):
+        def add(commands):
+            from ptune.lab.compare import commands as lab_commands
+
+            getattr(lab_commands, f"add_{name}_parser")(commands)
+        return add
+
+    return {"train": add_train_parser, "eval": add_eval_parser, "predict": add_predict_parser, "push": add_push_parser,
+            "export": add_export_parser, "multitask": add_multitask_parser, "serve": add_serve_parser,
+            "demo": add_demo_parser, "bench": add_bench_parser, "compare": lab("compare"), "ablate": lab("ablate"),
+            "advise": add_advise_parser}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `command` alone: building a command's parser imports
+    its settings (multi-task training, the lab), which `ptune predict` should not wait for."""
     from ptune import __version__
 
     parser = argparse.ArgumentParser(prog="ptune", description="P-Tuning for encoder transformers.")
     parser.add_argument("--version", action="version", version=f"ptune {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    from ptune.lab.compare.commands import add_ablate_parser, add_compare_parser
-
-    for add in (add_train_parser, add_eval_parser, add_predict_parser, add_push_parser, add_export_parser, add_multitask_parser, add_serve_parser,
-                add_demo_parser, add_bench_parser,
-                add_compare_parser, add_ablate_parser, add_advise_parser):
+    adders = command_adders()
+    for name, add in adders.items():
+        if command in adders and name != command:
+            continue
         add(commands)
     for name, sub in commands.choices.items():
         if name not in ("train", "bench"):  # train's --config is a whole run; bench has its own commands
@@ -745,7 +761,7 @@ def read_options_file(path: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv else None)
     try:
         apply_config_file(parser, argv)
     except PtuneError as err:

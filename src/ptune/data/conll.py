@@ -99,7 +99,10 @@ def load_tagged(source: str | Path, *, split: str = "train", skip_bad_rows: bool
     if not str(source).startswith((".", "/", "~")) and str(source).count("/") <= 1 and not path.suffix:
         require("hub", f"{source}: no such file or folder here; as the name of a Hub data set, reading it",
                 alternative="or pass a local CoNLL file or folder")
-        return load_hub_tagged(str(source), split=split)
+        try:
+            return load_hub_tagged(str(source), split=split)
+        except DataError as err:  # say first that the path is not here, then what the Hub said
+            raise DataError(f"{source}: no such file or folder; read as a Hub data set name: {err}") from None
     raise DataError(f"{source}: no such file or folder (a Hub data set is written like `conll2003`)")
 
 

@@ -189,7 +189,10 @@ def load_examples(
         if _looks_like_hub_name(str(source)):
             require("hub", f"{source}: no such file or folder here; as the name of a Hub data set, reading it",
                     alternative="or pass a local folder or file")
-            return load_hub_examples(str(source), split=split, **names)
+            try:
+                return load_hub_examples(str(source), split=split, **names)
+            except DataError as err:  # say first that the path is not here, then what the Hub said
+                raise DataError(f"{source}: no such file or folder; read as a Hub data set name: {err}") from None
         raise DataError(f"{source}: no such file or folder (a Hub data set is written like `glue/sst2`)")
     kwargs = {"skip_bad_rows": skip_bad_rows, "report": report, "require_label": require_label, **names}
     if path.suffix in (".tsv", ".csv"):

@@ -241,10 +241,11 @@ class QuestionAnsweringTask(Task):
         return {"f1": metrics["f1"], "exact": metrics["exact"]}
 
     def format_report(self, metrics, label_names) -> str:
-        lines = [f"F1 {100 * metrics['f1']:.2f}   exact match {100 * metrics['exact']:.2f}   "
+        # Fractions, as training logs them and as every task reports; SQuAD's script prints x 100.
+        lines = [f"F1 {metrics['f1']:.4f}   exact match {metrics['exact']:.4f}   "
                  f"questions {metrics['total']}   windows {metrics['num_windows']}"]
         for name, meaning in (("HasAns", "answerable"), ("NoAns", "unanswerable")):
             if f"{name}_total" in metrics:
-                lines.append(f"{meaning:<12} F1 {100 * metrics[f'{name}_f1']:.2f}   exact match "
-                             f"{100 * metrics[f'{name}_exact']:.2f}   questions {metrics[f'{name}_total']}")
+                lines.append(f"{meaning:<12} F1 {metrics[f'{name}_f1']:.4f}   exact match "
+                             f"{metrics[f'{name}_exact']:.4f}   questions {metrics[f'{name}_total']}")
         return "\n".join(lines)
