@@ -1,6 +1,7 @@
-"""`ptune predict` on one text, start to finish, on the bundled backbone: the median of N runs,
-beside the median of `python -c "import torch"` (the floor any PyTorch path pays) and of
-`import torch, transformers' BERT`, measured in alternation so machine noise hits all three alike.
+"""`ptune predict` on one text, start to finish, on the bundled backbone: the adapter folder (the
+PyTorch engine) and its ONNX export (ONNX Runtime, no torch), the median of N runs each, beside
+`python -c "import torch"` (the floor any PyTorch path pays) and `import torch, transformers' BERT`,
+measured in alternation so machine noise hits all four alike.
 
     python benchmarks/predict_startup.py [--rounds 5]    # writes benchmarks/results/predict-startup.json
 """
@@ -33,9 +34,15 @@ def main() -> None:
     # a short run on the bundled sample and the bundled backbone: its adapter is what is timed
     subprocess.run([sys.executable, "-m", "ptune.cli", "train", "--output", str(adapter), "--epochs", "0.2",
                     "--no-progress"], check=True, capture_output=True)
+    exported = adapter.parent / "onnx"
+    subprocess.run([sys.executable, "-m", "ptune.cli", "export", "--adapter", str(adapter), "--output", str(exported)],
+                   check=True, capture_output=True)
+    text = "a gripping, beautifully shot film"
     commands = {
-        "ptune predict, one text": [sys.executable, "-m", "ptune.cli", "predict", "--adapter", str(adapter),
-                                    "a gripping, beautifully shot film"],
+        "ptune predict, one text (adapter folder)": [sys.executable, "-m", "ptune.cli", "predict", "--adapter",
+                                                     str(adapter), text],
+        "ptune predict, one text (ONNX export)": [sys.executable, "-m", "ptune.cli", "predict", "--adapter",
+                                                  str(exported), text],
         "python -c 'import torch'": [sys.executable, "-c", "import torch"],
         "python -c 'import torch, transformers BERT'": [sys.executable, "-c",
                                                         "import torch, transformers.models.bert.modeling_bert"],

@@ -14,11 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from ptune.config import PLACEMENTS, POOLINGS, PTuningConfig, TrainConfig
-from ptune.encoders import ENCODERS
-from ptune.injections import INJECTIONS
-from ptune.tasks import TASKS, ClassificationConfig, get_task
 from ptune.errors import ConfigError, PtuneError
+# The config, encoder, injection and task modules import torch: each command imports them when it
+# runs, so `ptune predict` on an ONNX export and `ptune --help` never load torch.
 
 DEMO_DATA = Path(__file__).parent / "resources"
 
@@ -73,6 +71,10 @@ def given(args, cls, dest_prefix: str = "", skip=()) -> dict:
 
 def flat_train_settings(args) -> dict:
     """The settings given on the command line, flat, as `ptune.settings.resolve` takes them."""
+    from ptune.config import PTuningConfig, TrainConfig
+    from ptune.encoders import ENCODERS
+    from ptune.tasks import TASKS
+
     settings = {}
     for config_cls, _ in ENCODERS.values():
         settings.update({"encoder_" + k: v for k, v in given(args, config_cls, "encoder_").items()})
@@ -87,6 +89,11 @@ def flat_train_settings(args) -> dict:
 
 # ---- train ----------------------------------------------------------------------------------
 def add_train_parser(commands) -> None:
+    from ptune.config import PLACEMENTS, POOLINGS, PTuningConfig, TrainConfig
+    from ptune.encoders import ENCODERS
+    from ptune.injections import INJECTIONS
+    from ptune.tasks import TASKS, ClassificationConfig
+
     p = commands.add_parser("train", help="train a P-tuning adapter")
     p.add_argument("--model", default=None, help="Hub name or local folder of the backbone (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--data", default=None, help="a folder with train/dev files, a file, or a Hub name like glue/sst2 (default: the bundled sentiment sample)")
@@ -244,6 +251,8 @@ def cmd_eval(args) -> int:
                               device=args.device,
                               compile=args.compile)
     if args.json != "-":
+        from ptune.tasks import get_task
+
         print(get_task(result["task"]).format_report(result["metrics"], result["label_names"]))
         if "base" in result:
             base, mine = result["base"], result["metrics"]
@@ -351,19 +360,26 @@ def read_qa_inputs(args) -> list:
 
 
 def cmd_predict(args) -> int:
-    from ptune.format.artifacts import read_adapter_config
+    from ptune.format.exported import is_export
     from ptune.format.files import check_output_file
-    from ptune.format.artifacts import resolve_adapter
 
     if args.output:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output", inputs=[args.file, args.adapter])
+    if is_export(args.adapter):  # an ONNX export: ONNX Runtime, no torch
+        return predict_with_export(args)
+    from ptune.format.artifacts import read_adapter_config, resolve_adapter
+    from ptune.tasks import get_task
+
     task = get_task(read_adapter_config(resolve_adapter(args.adapter))["task"].get("type", "classification"))
     if task.input_form == "qa":
         return predict_answers(args, read_qa_inputs(args))
     if args.question is not None or args.context is not None:
         raise PtuneError(f"--question/--context are for question-answering adapters; this one is {task.name}")
-    inputs = read_inputs(args)
-    predictor = predictor_for(args)
+    return write_predictions(args, read_inputs(args), predictor_for(args))
+
+
+def write_predictions(args, inputs: list, predictor) -> int:
+    """One JSON line per input, in input order (an empty input keeps its line, with an error)."""
     filled = [item for item in inputs if item]
     predictions = iter(predictor.predict(filled))
     rows = []
@@ -376,6 +392,22 @@ def cmd_predict(args) -> int:
         pair = {} if isinstance(item, str) or item.text_pair is None else {"text_pair": item.text_pair}
         rows.append(json.dumps({"text": text, **pair, **prediction}, ensure_ascii=False))
     return write_rows(args, rows)
+
+
+def predict_with_export(args) -> int:
+    from ptune.inference.onnx_predictor import OnnxPredictor
+
+    if args.question is not None or args.context is not None:
+        raise PtuneError("--question/--context are for question-answering adapters; predict with the adapter folder")
+    changed = [flag for flag, value in (("--model", args.model), ("--quantize", args.quantize),
+                                        ("--compile", args.compile), ("--allow-backbone-mismatch", args.allow_backbone_mismatch))
+               if value]
+    if changed:
+        raise PtuneError(f"{args.adapter} is an ONNX export, which holds its own backbone: {', '.join(changed)} "
+                         "do(es) not apply; predict with the adapter folder for those")
+    inputs = read_inputs(args)
+    predictor = OnnxPredictor(args.adapter, batch_size=args.batch_size)
+    return write_predictions(args, inputs, predictor)
 
 
 def predictor_for(args):
@@ -449,6 +481,8 @@ def cmd_export(args) -> int:
 
 # ---- multitask ----------------------------------------------------------------------------
 def add_multitask_parser(commands) -> None:
+    from ptune.encoders import ENCODERS
+    from ptune.injections import INJECTIONS
     from ptune.training.multitask import MultiTaskConfig
 
     p = commands.add_parser("multitask", help="train several tasks jointly on one frozen backbone (one adapter each)")

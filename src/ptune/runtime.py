@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ptune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -30,6 +32,8 @@ def device_problems(spec: str) -> list[str]:
 
 def resolve_device(spec: str = DEFAULT_DEVICE) -> torch.device:
     """The torch device for `spec`; asking for CUDA on a machine without it is an error, not a fallback."""
+    import torch  # here, not at the top: the flag checks above must not import torch
+
     problems = device_problems(spec)
     if problems:
         raise ConfigError("device", problems)
@@ -68,6 +72,8 @@ def uses_bf16(precision: str = DEFAULT_PRECISION, device: torch.device | None = 
 
 
 def bf16_is_native(device: torch.device | None = None) -> bool:
+    import torch
+
     device = device or resolve_device("auto")
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -81,4 +87,6 @@ def bf16_is_native(device: torch.device | None = None) -> bool:
 def fp32_region(device: torch.device):
     """Autocast off. For the trainable prompt encoder and head: in bf16 the virtual tokens and the
     logits would keep 8 bits of mantissa; both are tiny next to the backbone, so fp32 is cheap."""
+    import torch
+
     return torch.autocast(device.type, enabled=False)

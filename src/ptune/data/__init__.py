@@ -1,9 +1,17 @@
-from ptune.data.batching import shard, sorted_batches, training_batches
-from ptune.data.examples import Example, LabelSet
-from ptune.data.sources import LoadReport, load_examples
-from ptune.data.transforms import collate, tokenize
+"""Examples, the readers of data files, and batching. Names load on first use, so reading a file
+(as `ptune predict --file` does) does not import torch."""
+import importlib
 
-__all__ = [
-    "Example", "LabelSet", "LoadReport", "load_examples", "tokenize", "collate",
-    "training_batches", "sorted_batches", "shard",
-]
+_EXPORTS = {
+    "Example": "ptune.data.examples", "LabelSet": "ptune.data.examples",
+    "LoadReport": "ptune.data.sources", "load_examples": "ptune.data.sources",
+    "tokenize": "ptune.data.transforms", "collate": "ptune.data.transforms",
+    "training_batches": "ptune.data.batching", "sorted_batches": "ptune.data.batching", "shard": "ptune.data.batching",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ptune.data' has no attribute {name!r}")

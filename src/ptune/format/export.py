@@ -15,10 +15,8 @@ from pathlib import Path
 import torch
 
 from ptune.errors import PtuneError
+from ptune.format.exported import EXPORT_FILE, INPUTS, MODEL_FILE
 from ptune.format.files import check_output_folder
-
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-EXPORT_FILE = "ptune_export.json"
 
 
 def require_onnx():
@@ -55,13 +53,13 @@ def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_n
         program = torch.onnx.export(model, example, input_names=list(INPUTS), output_names=["logits"],
                                     dynamic_shapes=dynamic, dynamo=True, verbose=False)
     quiet.setLevel(level)
-    program.save(str(output / "model.onnx"))
+    program.save(str(output / MODEL_FILE))
     tokenizer.save_pretrained(output)
     (output / EXPORT_FILE).write_text(json.dumps({
         "task": config["task"]["type"], "label_names": config["task"]["label_names"],
         "max_text_length": model.max_text_length(), "inputs": list(INPUTS), "outputs": ["logits"],
         "backbone": config["backbone"], "ptuning": config["ptuning"]}, indent=2) + "\n")
-    difference = check_against_torch(model, tokenizer, output / "model.onnx", ort)
+    difference = check_against_torch(model, tokenizer, output / MODEL_FILE, ort)
     return {"output": str(output), "max_abs_logit_difference": difference}
 
 
