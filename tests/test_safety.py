@@ -66,6 +66,29 @@ def test_overwrite_interrupted_mid_training_puts_the_old_run_back(tiny_backbone_
     assert snapshot(output) == before
 
 
+def test_overwrite_terminated_by_sigterm_puts_the_old_run_back(tiny_backbone_dir, finished_run, tmp_path):
+    """SIGTERM (a scheduler or container stop) unwinds like Ctrl-C: the replaced run is back at once."""
+    output = tmp_path / "run"
+    shutil.copytree(finished_run, output)
+    before = snapshot(output)
+    process = subprocess.Popen([sys.executable, "-m", "ptune.cli", "train", "--model", str(tiny_backbone_dir),
+                                "--data", str(DEMO), "--output", str(output), "--overwrite", "--epochs", "50",
+                                "--batch-size", "4", "--no-progress"],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = output / "train_log.jsonl"
+    for _ in range(600):  # wait until the new run has written its own log
+        if log.exists() and log.read_bytes() != before["train_log.jsonl"] and log.stat().st_size > 0:
+            break
+        process.poll()
+        assert process.returncode is None
+        subprocess.run(["sleep", "0.1"])
+    process.terminate()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143 and "terminated" in stderr and "Traceback" not in stderr
+    assert snapshot(output) == before
+    assert not [p for p in output.iterdir() if p.name.startswith(".replaced-")]
+
+
 def test_successful_overwrite_leaves_no_backup(tiny_backbone_dir, finished_run, tmp_path):
     output = tmp_path / "run"
     shutil.copytree(finished_run, output)

@@ -793,6 +793,27 @@ def read_options_file(path: str) -> dict:
     return data
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `kill`, a container stop) during training: unwound like Ctrl-C, so a
+    run that --overwrite was replacing is put back at once and the checkpoint is kept."""
+
+
+def stop_on_sigterm() -> None:
+    import signal
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    if threading_main():
+        signal.signal(signal.SIGTERM, terminate)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv else None)
@@ -806,16 +827,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parser.parse_args(argv)
     args.argv = argv
+    if args.command in ("train", "multitask", "demo"):
+        stop_on_sigterm()
     try:
         return args.func(args)
     except PtuneError as err:
         print(f"ptune {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         hint = ("; the last checkpoint is kept: run the same command with --resume to continue"
-                if args.command == "train" else "")
-        print(f"ptune {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
+                if args.command in ("train", "multitask") else "")
+        print(f"ptune {args.command}: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}{hint}",
+              file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     except BrokenPipeError:  # the reader went away (`ptune eval --json - | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
