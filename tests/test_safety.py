@@ -40,8 +40,9 @@ def test_overwrite_with_bad_dev_data_keeps_the_finished_run(tiny_backbone_dir, f
     assert snapshot(output) == before
 
 
-def test_overwrite_interrupted_mid_training_puts_the_old_run_back(tiny_backbone_dir, finished_run, tmp_path):
-    """A new run that dies with an exception (here a SIGINT at step 3) restores the replaced run."""
+def overwrite_mid_training(tiny_backbone_dir, finished_run, tmp_path):
+    """A copy of the finished run, and a long `--overwrite` run over it that has begun its own log
+    (the old run is moved aside by then): (output, snapshot before, the running process)."""
     output = tmp_path / "run"
     shutil.copytree(finished_run, output)
     before = snapshot(output)
@@ -53,38 +54,26 @@ def test_overwrite_interrupted_mid_training_puts_the_old_run_back(tiny_backbone_
                                # (whose children inherit an ignored SIGINT)
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = output / "train_log.jsonl"
-    for _ in range(600):  # wait until the new run has written its own log (the old one was moved aside)
+    for _ in range(600):
         if log.exists() and log.read_bytes() != before["train_log.jsonl"] and log.stat().st_size > 0:
             break
         process.poll()
         assert process.returncode is None
         subprocess.run(["sleep", "0.1"])
-    process.send_signal(2)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert "--resume" in stderr and "Traceback" not in stderr
-    assert snapshot(output) == before
+    return output, before, process
 
 
-def test_overwrite_terminated_by_sigterm_puts_the_old_run_back(tiny_backbone_dir, finished_run, tmp_path):
-    """SIGTERM (a scheduler or container stop) unwinds like Ctrl-C: the replaced run is back at once."""
-    output = tmp_path / "run"
-    shutil.copytree(finished_run, output)
-    before = snapshot(output)
-    process = subprocess.Popen([sys.executable, "-m", "ptune.cli", "train", "--model", str(tiny_backbone_dir),
-                                "--data", str(DEMO), "--output", str(output), "--overwrite", "--epochs", "50",
-                                "--batch-size", "4", "--no-progress"],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    log = output / "train_log.jsonl"
-    for _ in range(600):  # wait until the new run has written its own log
-        if log.exists() and log.read_bytes() != before["train_log.jsonl"] and log.stat().st_size > 0:
-            break
-        process.poll()
-        assert process.returncode is None
-        subprocess.run(["sleep", "0.1"])
-    process.terminate()
+@pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "--resume"), (signal.SIGTERM, 143, "terminated")],
+                         ids=["sigint", "sigterm"])
+def test_overwrite_stopped_mid_training_puts_the_old_run_back(tiny_backbone_dir, finished_run, tmp_path, stop, code,
+                                                              said):
+    """Ctrl-C, or SIGTERM (a scheduler or container stop), unwinds the new run: the replaced run is
+    back at once, with no backup left beside it."""
+    output, before, process = overwrite_mid_training(tiny_backbone_dir, finished_run, tmp_path)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143 and "terminated" in stderr and "Traceback" not in stderr
+    assert process.returncode == code
+    assert said in stderr and "Traceback" not in stderr
     assert snapshot(output) == before
     assert not [p for p in output.iterdir() if p.name.startswith(".replaced-")]
 
