@@ -174,6 +174,22 @@ def test_resume_skips_finished_cells_and_reruns_corrupt_and_failed_ones(tmp_path
     assert calls == []
 
 
+@pytest.mark.parametrize("eval_every, evaluations", [(0, 2), (8, 1)], ids=["once-an-epoch", "once-at-the-end"])
+def test_a_protocol_sets_how_often_cells_evaluate(tiny_protocol, monkeypatch, eval_every, evaluations):
+    import dataclasses
+
+    import ptune.training.loop as loop
+
+    calls = []
+    real = loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    protocol = dataclasses.replace(tiny_protocol, batch_size=16, epochs=2, eval_every=eval_every)  # 8 steps
+    row = run_cell(protocol, "ptune", seed=0)
+    assert row["steps"] == 8 and len(calls) == evaluations  # the last step is scored either way
+    with pytest.raises(ConfigError, match="eval_every=-1"):
+        dataclasses.replace(tiny_protocol, eval_every=-1)
+
+
 def test_a_grid_folder_refuses_another_protocol(tmp_path):
     runner = lambda protocol, method, seed: fake_row(method, seed)  # noqa: E731
     run_grid(ProtocolConfig(data=str(DEMO)), methods=["ptune"], seeds=[0], output=tmp_path, isolate=False,

@@ -55,6 +55,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     dev_features = task.features(dev, tokenizer=tokenizer, max_length=text_length, labels=labels, config=settings)
     config = TrainConfig(**{
         "epochs": protocol.epochs, "batch_size": protocol.batch_size, "eval_batch_size": protocol.eval_batch_size,
+        "eval_every": protocol.eval_every,
         "precision": protocol.precision, "group_by_length": protocol.group_by_length, "seed": seed,
         "lr": spec.method.lr, "head_lr": spec.method.head_lr, **spec.train_settings})
     if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":

@@ -27,6 +27,9 @@ def add_protocol_flags(p) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--max-length", type=int, default=None, help="word pieces of text (virtual tokens are extra)")
     p.add_argument("--eval-batch-size", type=int, default=None)
+    p.add_argument("--eval-every", type=int, default=None, metavar="N",
+                   help="dev evaluations during training every N steps (default: once an epoch); cells score the "
+                        "last step either way")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                    help="one precision for every method (default: auto, bf16 where native)")
     p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false", default=None,
@@ -62,7 +65,8 @@ def add_ablate_parser(commands) -> None:
 def protocol_from_args(args) -> ProtocolConfig:
     fields = {name: getattr(args, name) for name in (
         "model", "train_size", "epochs", "batch_size", "max_length", "eval_batch_size", "precision",
-        "group_by_length", "text_column", "pair_column", "label_column", "validation_from_train", "task")
+        "group_by_length", "text_column", "pair_column", "label_column", "validation_from_train", "task",
+        "eval_every")
         if getattr(args, name) is not None}
     if args.protocol:
         return ProtocolConfig.preset(args.protocol, data=args.data, **fields)

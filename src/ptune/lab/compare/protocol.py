@@ -45,6 +45,10 @@ class ProtocolConfig:
     label_column: str | None = None
     task: str = "classification"
     """`classification` or `token_classification` (CoNLL files)."""
+    eval_every: int = 0
+    """Dev evaluations during training every N steps; 0: once an epoch, as `ptune train`. Cells score
+    the last step either way, so a protocol that selects no checkpoint (the learning curves) sets
+    it to its step budget and evaluates once."""
     validation_from_train: int | None = None
     """Score on the last N rows of the training file (in file order) and train on the others; the
     dev split is not read. For choosing defaults without tuning to dev."""
@@ -55,6 +59,8 @@ class ProtocolConfig:
             problems.append(f"train_size={self.train_size}: expected >= 1")
         if self.epochs <= 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             problems.append("epochs, batch_size and eval_batch_size must be positive")
+        if self.eval_every < 0:
+            problems.append(f"eval_every={self.eval_every}: expected >= 0 (0: once an epoch)")
         if self.max_length < 2:
             problems.append(f"max_length={self.max_length}: expected >= 2")
         if self.validation_from_train is not None and self.validation_from_train < 1:
