@@ -16,18 +16,19 @@ METRIC = {"sst2": "accuracy", "conll": "entity F1"}
 
 
 def cells(task: str, n: int) -> dict[str, list[float]]:
-    path = CURVES / f"{task}-n{n}" / "results.jsonl"
+    # the finished cells, so a grid still running shows what it has
     scores: dict[str, list[float]] = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        row = json.loads(line)
-        scores.setdefault(row["method"], []).append(100 * row["dev_score"])
+    for path in sorted((CURVES / f"{task}-n{n}" / "cells").glob("*.json")):
+        row = json.loads(path.read_text())
+        if "dev_score" in row:  # a failed cell records its error instead
+            scores.setdefault(row["method"], []).append(100 * row["dev_score"])
     return scores
 
 
 def table(task: str) -> list[str]:
     grids = {n: cells(task, n) for n in SIZES[task]}
     methods = sorted({m for grid in grids.values() for m in grid})
-    lines = [f"| method | " + " | ".join(f"n = {n:,}" for n in SIZES[task]) + " |",
+    lines = ["| method | " + " | ".join(f"n = {n:,}" for n in SIZES[task]) + " |",
              "|---|" + "---|" * len(SIZES[task])]
     for method in methods:
         row = []

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bad_inputs import CASES, Workspace
-from conftest import DEMO, ROOT
+from conftest import ROOT
 from helpers import train
 
 
