@@ -5,7 +5,7 @@ import torch
 from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.encoders import EmbeddingEncoderConfig, MLPEncoderConfig
-from ptune.injections.deep_attention import prompted_attention
+from ptune.injections.deep_attention import LayerPrompts, prompted_attention
 from ptune.engine.model import PTuningModel
 from ptune.injections import PromptPart, Prompts
 
@@ -41,7 +41,8 @@ def test_prompted_attention_equals_attention_over_prompt_and_text(kernel):
     if kernel == "eager":
         mask = torch.zeros(mask.shape).masked_fill(~mask, torch.finfo(torch.float32).min)
     module = FakeAttention(kernel)
-    module.ptune_prompt = (prompt_keys, prompt_values, prompt_visible, {})
+    module.ptune_prompt = LayerPrompts()
+    module.ptune_prompt.calls.append((prompt_keys, prompt_values, prompt_visible, {}))
     out, _ = prompted_attention(module, query, key, value, mask, scaling=dim ** -0.5, dropout=0.0)
     expected = reference_attention(query, torch.cat([prompt_keys, key], 2), torch.cat([prompt_values, value], 2),
                                    torch.cat([prompt_visible, text_visible], 1))

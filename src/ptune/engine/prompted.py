@@ -17,7 +17,7 @@ from torch import nn
 
 from ptune.engine.backbone import PositionScheme, accepts_token_type_ids, freeze
 from ptune.engine.families import family_of
-from ptune.injections import INJECTIONS, Prompts, deep_attention
+from ptune.injections import INJECTIONS, Prompts, deep_attention, family_hooks
 
 INPUT = "input"
 """The injection whose rows are virtual tokens among the input embeddings."""
@@ -52,6 +52,7 @@ class PromptedBackbone(nn.Module):
         self.family = family_of(backbone.config)
         self.positions = PositionScheme.of(backbone, self.family)
         self.passes_token_types = accepts_token_type_ids(backbone)
+        family_hooks.prepare(backbone, self.family)
         self._attention_layers: list[nn.Module] | None = None
 
     @property
@@ -82,7 +83,14 @@ class PromptedBackbone(nn.Module):
 
     @property
     def num_layers(self) -> int:
+        """Depths that take their own deep prompt (ALBERT: calls of its shared layers)."""
         return self.family.num_layers(self.config)
+
+    @property
+    def key_width(self) -> int:
+        """Width of one layer's attention keys: heads x head size (DeBERTa may set a head size of its own)."""
+        heads = self.config.num_attention_heads
+        return heads * getattr(self.config, "attention_head_size", self.hidden_size // heads)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, prompts: Prompts | None = None) -> BackboneOutput:
@@ -91,7 +99,8 @@ class PromptedBackbone(nn.Module):
         with ExitStack() as stack:
             for name, part in prompts.parts.items():
                 stack.enter_context(INJECTIONS[name].during(self, part))
-            states = self.model(**inputs).last_hidden_state.float()  # (batch, k + seq, hidden)
+            arguments = stack.enter_context(family_hooks.positions_in(self.model, self.family, inputs))
+            states = self.model(**arguments).last_hidden_state.float()  # (batch, k + seq, hidden)
         return BackboneOutput(states=states, mask=inputs["attention_mask"], text_index=text_index, cls_index=cls_index)
 
     def build_inputs(self, input_ids, attention_mask, token_type_ids=None, prompts: Prompts | None = None):

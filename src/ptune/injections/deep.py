@@ -14,7 +14,7 @@ class DeepInjection(Injection):
     needs_attention_hook = True
 
     def width(self, backbone) -> int:
-        return backbone.num_layers * 2 * backbone.hidden_size
+        return backbone.num_layers * 2 * backbone.key_width
 
     def input_tokens(self, num_virtual_tokens: int) -> int:
         return 0

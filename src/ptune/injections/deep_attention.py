@@ -1,11 +1,13 @@
 """Deep prompts inside transformers' attention: prompt keys/values prepended in every layer.
 
-transformers 5.x routes every BERT-family self-attention through `ALL_ATTENTION_FUNCTIONS`, so
+transformers 5.x routes most encoder families' self-attention through `ALL_ATTENTION_FUNCTIONS`, so
 ptune registers one more attention function, `ptune_deep`. It concatenates the layer's prompt
 keys and values (set on the attention module for the length of one forward pass) in front of
 the text's, extends the mask, and calls the kernel the model used before (SDPA or eager). With
 no prompt set it is that kernel, unchanged. The prompts need no query, no projection and no
-feed-forward work: their cost per request is the k extra attention columns alone.
+feed-forward work: their cost per request is the k extra attention columns alone. Families whose
+attention is their own code (DeBERTa, MPNet) get a per-family hook instead (`family_hooks`);
+`ptune.engine.families` says which is which.
 """
 from __future__ import annotations
 
@@ -37,21 +39,22 @@ def _register() -> None:
     _registered = True
 
 
-def attention_modules(model: nn.Module, family) -> list[nn.Module]:
-    """The family's self-attention modules, in layer order (`ptune.engine.families` names their class)."""
-    return [m for m in model.modules() if type(m).__name__ == family.attention_class]
-
-
 def install(model: nn.Module, family) -> list[nn.Module]:
-    """Route `model`'s attention through `ptune_deep`; returns its attention modules in layer order."""
-    from transformers import PreTrainedModel
-
-    _register()
-    layers = attention_modules(model, family)
+    """Make `model`'s attention read deep prompts; returns the attention module of each depth, in the
+    order a forward pass calls them (`ptune.engine.families` says where they are and how)."""
+    layers = family.attention_calls(model)
     expected = family.num_layers(model.config)
     if len(layers) != expected:
         raise PtuneError(f"found {len(layers)} {family.attention_class} layers in {model.config.model_type!r}, "
                          f"expected {expected}; its entry in ptune.engine.families does not match this model")
+    if family.hook != "interface":  # the family's hook (installed with the backbone) reads the prompts
+        from ptune.injections import family_hooks
+
+        family_hooks.prepare(model, family)
+        return layers
+    _register()
+    from transformers import PreTrainedModel
+
     eager = family.eager_kernel()
     for layer in layers:
         layer.ptune_eager_kernel = eager  # the family's own eager kernel, not BERT's
@@ -73,10 +76,28 @@ def set_inner_kernel(model: nn.Module, kernel: str) -> None:
             setattr(module.config, INNER, kernel)
 
 
+class LayerPrompts:
+    """What one attention module reads in one forward pass: (keys, values, keep, masks) per call,
+    taken in call order. A module shared by several depths (ALBERT) is called once per depth and
+    takes a different prompt each time."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.taken = 0
+
+    def take(self) -> tuple:
+        if self.taken == len(self.calls):
+            raise RuntimeError(f"an attention layer ran more than the {len(self.calls)} times per forward pass that "
+                               "its family entry gives it prompts for (ptune.engine.families)")
+        self.taken += 1
+        return self.calls[self.taken - 1]
+
+
 @contextmanager
 def prompts_in(layers: list[nn.Module], deep: torch.Tensor | None, mask: torch.Tensor | None, *, heads: int):
-    """For one forward pass: layer i attends to its prompt keys/values.
+    """For one forward pass: depth i attends to its prompt keys/values.
 
+    layers: the attention module of each depth, in call order (repeats for shared layers).
     deep: (batch, k, layers * 2 * hidden), split as (layers, key/value, heads, head_dim)."""
     if deep is None:
         yield
@@ -88,8 +109,10 @@ def prompts_in(layers: list[nn.Module], deep: torch.Tensor | None, mask: torch.T
     keep = mask.bool() if mask is not None else None
     masks: dict = {}  # every layer gets the same text mask: extend it once per forward, not per layer
     try:
+        for layer in layers:
+            layer.ptune_prompt = LayerPrompts()
         for layer, (keys, values) in zip(layers, kv):
-            layer.ptune_prompt = (keys, values, keep, masks)
+            layer.ptune_prompt.calls.append((keys, values, keep, masks))
         yield
     finally:
         for layer in layers:
@@ -102,7 +125,7 @@ def prompted_attention(module, query, key, value, attention_mask, **kwargs):
     inner = module.ptune_eager_kernel if kernel == "eager" else _kernel(kernel)
     prompt = getattr(module, "ptune_prompt", None)
     if prompt is not None:
-        keys, values, keep, masks = prompt
+        keys, values, keep, masks = prompt.take()
         key = torch.cat([keys.to(key.dtype), key], dim=2)  # (batch, heads, k + seq, head_dim)
         value = torch.cat([values.to(value.dtype), value], dim=2)
         # The masks cached for this forward pass are alive until it ends, so their ids are unique here;
