@@ -120,3 +120,21 @@ def test_a_mixed_task_batch_equals_each_row_alone(model_type):
                                   adapter=adapters[a])[0]
             got = mixed[row][:n] if mixed[row].dim() == 2 else mixed[row]
             torch.testing.assert_close(got, alone.float(), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("model_type", sorted(FAMILIES))
+def test_without_prompts_ptune_runs_the_familys_own_forward(model_type):
+    """ptune's positions, masks and hooks on plain text give what the family computes itself."""
+    from ptune.engine.backbone import accepts_token_type_ids
+    from ptune.engine.prompted import PromptedBackbone
+
+    backbone = family_model(model_type)
+    ids, mask, types = inputs("pairs")
+    extra = {"token_type_ids": types} if accepts_token_type_ids(backbone) else {}
+    with torch.no_grad():
+        stock = backbone(input_ids=ids, attention_mask=mask, **extra).last_hidden_state
+        prompted = PromptedBackbone(backbone)
+        prompted.attention_layers  # noqa: B018  (the deep-prompt routing installed, no prompt set)
+        ours = prompted(ids, mask, types).states
+    real = mask.bool()
+    torch.testing.assert_close(ours[real], stock[real], atol=1e-5, rtol=1e-4)

@@ -14,7 +14,7 @@ Two ways to reach a layer's attention:
   ptune wraps that module's forward and adds the prompt columns to its scores.
 
 A model type outside the table is refused before anything trains. To add one: one entry here
-and its tiny config in tests/engine/family_configs.py (the family matrix then covers it).
+and its tiny config in tests/family_configs.py (the family matrix then covers it).
 """
 from __future__ import annotations
 
@@ -122,5 +122,5 @@ def family_of(config) -> Family:
         raise PtuneError(f"backbone family {model_type!r} is not supported; supported: {', '.join(sorted(FAMILIES))}. "
                          "To add one, register a ptune.engine.families.Family (its attention class, how its layers "
                          "take prompt keys, its position scheme) and give it a tiny config in "
-                         "tests/engine/family_configs.py")
+                         "tests/family_configs.py")
     return FAMILIES[model_type]
