@@ -42,7 +42,7 @@ def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp
     assert result["examples"] == 60
 
 
-def test_gpu_speed_script_runs_end_to_end_on_a_tiny_model(tmp_path):
+def test_gpu_speed_script_runs_end_to_end_on_tiny_models_of_both_families(tmp_path):
     import subprocess
     import sys
 
@@ -53,5 +53,10 @@ def test_gpu_speed_script_runs_end_to_end_on_a_tiny_model(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "| ptune | bf16 | grouped |" in result.stdout or "| ptune | fp32 | grouped |" in result.stdout
+    assert "tiny DeBERTa-v3-base shapes (deberta-v2)" in result.stdout
     report = json.loads((tmp_path / "gpu.json").read_text())
-    assert [r["method"] for r in report["rows"]][0] == "ptune" and len(report["rows"]) == 4
+    rows = {(r["family"], r["method"]): r for r in report["rows"]}
+    assert len(rows) == 10 and all(rows[(f, "ptune")]["train_samples_per_s"] > 0 for f in ("bert", "deberta-v2"))
+    assert rows[("deberta-v2", "peft-lora[precision=bf16]")]["train_samples_per_s"] > 0  # DeBERTa's own names
+    # PEFT's prefix tuning cannot reach DeBERTa's attention; the row says so instead of a number
+    assert "past_key_values" in rows[("deberta-v2", "peft-prefix[precision=bf16]")]["error"]

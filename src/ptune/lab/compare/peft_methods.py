@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from ptune.errors import PtuneError
+
 HEAD_MODULES = ("classifier", "score", "qa_outputs")
 
 
@@ -105,15 +107,34 @@ def build_peft_prefix_tuning(model_path: str, *, num_labels: int, num_virtual_to
     return PeftClassifier(get_peft_model(base, config))
 
 
+LORA_TARGETS = {
+    # The query/value projections of each family ptune supports, where PEFT's own table
+    # (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) has no entry; ModernBERT fuses q, k, v in one.
+    "distilbert": ["q_lin", "v_lin"], "camembert": ["query", "value"], "albert": ["query", "value"],
+    "mpnet": ["q", "v"], "modernbert": ["Wqkv"],
+}
+
+
+def lora_targets(model_type: str) -> list[str]:
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+    targets = PEFT_TARGETS.get(model_type) or LORA_TARGETS.get(model_type)
+    if not targets:
+        raise PtuneError(f"peft-lora: no default target modules for {model_type!r}; name them, e.g. "
+                         "peft-lora[target_modules=query,value]")
+    return list(targets)
+
+
 def build_peft_lora(model_path: str, *, num_labels: int, seed: int = 0, r: int = 8, lora_alpha: int = 16,
-                    lora_dropout: float = 0.1, target_modules: str = "query,value", task: str = "classification"):
-    """PEFT's LoRA on the attention query/value projections (its usual BERT setting), for sequence
-    or token classification."""
+                    lora_dropout: float = 0.1, target_modules: str = "auto", task: str = "classification"):
+    """PEFT's LoRA on the attention query/value projections (its usual BERT setting; `auto`: the
+    family's own names for them), for sequence or token classification."""
     from peft import LoraConfig, get_peft_model
 
     base = _base_model(model_path, num_labels, seed, task)
+    targets = lora_targets(base.config.model_type) if target_modules == "auto" else target_modules.split(",")
     config = LoraConfig(task_type=_task_type(task), r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                        target_modules=target_modules.split(","))
+                        target_modules=targets)
     return _wrap(get_peft_model(base, config), task)
 
 
