@@ -51,3 +51,24 @@ def test_export_command_never_overwrites_silently(tiny_backbone_dir, tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr
     into_adapter = ptune("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "adapter")
     assert into_adapter.returncode == 2 and "holds an adapter" in into_adapter.stderr
+
+
+@pytest.mark.parametrize("model_type", ["deberta-v2", "modernbert"])
+def test_deep_prompts_export_on_the_families_with_their_own_attention_or_positions(model_type, tmp_path):
+    """DeBERTa's hook (MPNet's works the same way) and ModernBERT's position-counted windows: one ONNX
+    graph each, equal to PyTorch on shapes it was not traced with (about 20 s an export here)."""
+    from conftest import build_tokenizer
+    from family_configs import family_model
+    from ptune.engine.backbone import load_backbone
+    from ptune.format.export import export_onnx
+
+    tokenizer = build_tokenizer(tmp_path)
+    tokenizer.save_pretrained(tmp_path / "backbone")
+    family_model(model_type, vocab_size=len(tokenizer)).save_pretrained(tmp_path / "backbone")
+    model = PTuningModel(load_backbone(str(tmp_path / "backbone"))[0],
+                         PTuningConfig(num_virtual_tokens=3, injection="deep"), num_labels=3)
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.normal_()
+    model.save_pretrained(tmp_path / "adapter", label_names=["a", "b", "c"], backbone_name=str(tmp_path / "backbone"))
+    assert export_onnx(tmp_path / "adapter", tmp_path / "onnx")["max_abs_logit_difference"] < 1e-4
