@@ -149,20 +149,46 @@ def deberta_attention(self, hidden_states, attention_mask, output_attentions=Fal
             relative_pos = build_relative_position(query, key, bucket_size=self.position_buckets,
                                                    max_position=self.max_relative_positions)
         distance = relative_pos.reshape(-1, n, n).expand(batch, n, n)
+    scores = deberta_scores(self, query, key, distance, rel_embeddings)  # (batch * heads, n, n)
     if prompt is not None:
         keys, values, keep, _ = prompt  # (batch, heads, k, head_dim)
         k = keys.shape[2]
-        key = torch.cat([keys.to(key.dtype).reshape(batch * heads, k, -1), key], dim=1)
+        prompt_keys = keys.to(key.dtype).reshape(batch * heads, k, -1)
+        # Distance 0 for every prompt column: its position terms are one number per query (c2p) and
+        # one per prompt key (p2c), not a gather over every relative distance.
+        prompt_scores = deberta_distance_zero_scores(self, query, prompt_keys, rel_embeddings)
+        scores = torch.cat([prompt_scores, scores], dim=-1)
         value = torch.cat([values.to(value.dtype).reshape(batch * heads, k, -1), value], dim=1)
         visible = torch.cat([prompt_visible(keep, batch, k, visible.device).expand(batch, 1, n, k), visible], dim=-1)
-        if distance is not None:
-            distance = torch.cat([distance.new_zeros(batch, n, k), distance], dim=-1)
-    scores = deberta_scores(self, query, key, distance, rel_embeddings).view(batch, heads, n, key.shape[1])
-    scores = scores.masked_fill(~visible, torch.finfo(query.dtype).min)
+    scores = scores.view(batch, heads, n, -1).masked_fill(~visible, torch.finfo(query.dtype).min)
     probs = self.dropout(nn.functional.softmax(scores, dim=-1))
-    context = torch.bmm(probs.view(-1, n, key.shape[1]), value)
+    context = torch.bmm(probs.view(-1, n, value.shape[1]), value)
     context = context.view(batch, heads, n, -1).permute(0, 2, 1, 3).contiguous().view(batch, n, -1)
     return (context, probs) if output_attentions else (context, None)
+
+
+def deberta_distance_zero_scores(self, query, prompt_keys, rel_embeddings):
+    """(batch * heads, n, k): q_i.pk_j + q_i.Kr[0] + pk_j.Qr[0], each over sqrt(d * scale_factor); the
+    relative embedding of distance 0 is row `span` for both position terms."""
+    from transformers.models.deberta_v2.modeling_deberta_v2 import scaled_size_sqrt
+
+    scale_factor = 1 + ("c2p" in self.pos_att_type) + ("p2c" in self.pos_att_type)
+    scale = scaled_size_sqrt(query, scale_factor).to(dtype=query.dtype)
+    scores = torch.bmm(query, prompt_keys.transpose(-1, -2) / scale)
+    if not self.relative_attention:
+        return scores
+    heads, span = self.num_attention_heads, self.pos_ebd_size
+    zero = self.pos_dropout(rel_embeddings)[span: span + 1].unsqueeze(0)  # (1, 1, hidden)
+    repeat = query.shape[0] // heads
+    if "c2p" in self.pos_att_type:
+        project = self.key_proj if self.share_att_key else self.pos_key_proj
+        pos_key = self.transpose_for_scores(project(zero), heads).repeat(repeat, 1, 1)  # (batch * heads, 1, d)
+        scores = scores + torch.bmm(query, pos_key.transpose(-1, -2)) / scale  # one column, broadcast over k
+    if "p2c" in self.pos_att_type:
+        project = self.query_proj if self.share_att_key else self.pos_query_proj
+        pos_query = self.transpose_for_scores(project(zero), heads).repeat(repeat, 1, 1)
+        scores = scores + torch.bmm(prompt_keys, pos_query.transpose(-1, -2)).transpose(-1, -2) / scale  # one row
+    return scores
 
 
 def deberta_scores(self, query, key, distance, rel_embeddings):
@@ -215,28 +241,35 @@ def mpnet_attention(self, hidden_states, attention_mask=None, position_bias=None
     if prompt is None:
         return type(self).forward(self, hidden_states, attention_mask, position_bias,
                                   output_attentions=output_attentions, **kwargs)
-    keys, values, keep, _ = prompt
+    keys, values, keep, masks = prompt
     batch, k = keys.shape[0], keys.shape[2]
     shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
     q = self.q(hidden_states).view(shape).transpose(1, 2)  # (batch, heads, n, d)
     key = torch.cat([keys.to(q.dtype), self.k(hidden_states).view(shape).transpose(1, 2)], dim=2)
     value = torch.cat([values.to(q.dtype), self.v(hidden_states).view(shape).transpose(1, 2)], dim=2)
     scores = torch.matmul(q, key.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
-    table, encoder = self.ptune_relative_bias
-    n = q.shape[2]
-    zero = encoder.relative_position_bucket(torch.zeros(1, dtype=torch.long, device=q.device))
-    prompt_bias = table(zero)[0].to(scores.dtype)[None, :, None, None].expand(batch, -1, n, k)
-    text_bias = position_bias if position_bias is not None else scores.new_zeros(batch, 1, n, n)
-    scores = scores + torch.cat([prompt_bias, text_bias.expand(batch, -1, n, n)], dim=-1)
-    if attention_mask is None:
-        text_mask = scores.new_zeros(batch, 1, n, n)
-    elif attention_mask.dtype == torch.bool:
-        text_mask = additive(attention_mask, scores.dtype)
-    else:
-        text_mask = attention_mask.to(scores.dtype)
-    prompt_mask = additive(prompt_visible(keep, batch, k, scores.device).expand(batch, 1, n, k), scores.dtype)
-    scores = scores + torch.cat([prompt_mask, text_mask.expand(batch, 1, n, n)], dim=-1)
+    # Every layer reads the same relative bias and mask: extend them once per forward pass.
+    cached = ("mpnet", id(position_bias), id(attention_mask))
+    if cached not in masks:
+        masks[cached] = mpnet_prompt_bias(self, position_bias, attention_mask, keep, batch, k, q.shape[2], scores)
+    scores = scores + masks[cached]
     probs = self.dropout(nn.functional.softmax(scores, dim=-1))
     context = torch.matmul(probs, value).permute(0, 2, 1, 3).contiguous()
     output = self.o(context.view(*context.shape[:-2], self.all_head_size))
     return (output, probs) if output_attentions else (output,)
+
+
+def mpnet_prompt_bias(self, position_bias, attention_mask, keep, batch: int, k: int, n: int, like: torch.Tensor):
+    """(batch, heads | 1, n, k + n): the bias of distance 0 and the prompt mask in front of the text's
+    relative bias and mask, all additive."""
+    table, encoder = self.ptune_relative_bias
+    zero = encoder.relative_position_bucket(torch.zeros(1, dtype=torch.long, device=like.device))
+    heads = table.weight.shape[1]
+    prompt = table(zero)[0].to(like.dtype)[None, :, None, None] + additive(
+        prompt_visible(keep, batch, k, like.device), like.dtype)  # (batch, heads, 1, k)
+    text = position_bias.to(like.dtype) if position_bias is not None else like.new_zeros(1, heads, n, n)
+    if attention_mask is not None:
+        text = text + (additive(attention_mask, like.dtype) if attention_mask.dtype == torch.bool
+                       else attention_mask.to(like.dtype))
+    text = text.expand(batch, heads, n, n)
+    return torch.cat([prompt.expand(batch, heads, n, k), text], dim=-1)
