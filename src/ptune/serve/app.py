@@ -5,6 +5,9 @@
     GET  /healthz      liveness and queue depth
     GET  /metrics      Prometheus text
 
+With `--api-key-file`, every endpoint but /healthz needs `Authorization: Bearer <key>` (401
+otherwise); every response carries the request's id in `X-Request-ID` (ptune.serve.access).
+
 Every bad request gets a 4xx JSON body {"error": {"kind": ..., "message": ...}} that says what
 was wrong; requests are checked before they reach the queue, so bad input never slows others.
 """
@@ -23,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ptune.data.examples import unicode_problem
 from ptune.engine.bank import AdapterBank, BankEntry
+from ptune.serve.access import ApiKeys, RequestGate, cors_origins
 from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from ptune.serve.config import ServeConfig
 from ptune.serve.metrics import ServerMetrics
@@ -125,6 +129,10 @@ def parse_json(body: bytes):
         raise RequestError(400, "invalid_json", f"the body's JSON holds a value that cannot be read: {err}") from None
 
 
+def request_id_of(request: Request) -> str:
+    return request.scope.get("state", {}).get("request_id", "-")
+
+
 def check_request(payload, bank: AdapterBank, config: ServeConfig) -> tuple[BankEntry, list]:
     """The request's task entry and inputs, or a RequestError saying exactly what is wrong."""
     if not isinstance(payload, dict):
@@ -203,6 +211,16 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
 
     app = FastAPI(title="ptune", summary="P-tuned task adapters on one frozen backbone", lifespan=lifespan)
     app.state.bank, app.state.config, app.state.metrics = bank, config, metrics
+    keys = ApiKeys(config.api_key_file) if config.api_key_file else None
+    app.add_middleware(RequestGate, keys=keys, access_log=config.access_log,
+                       on_refused=lambda: metrics.errors.labels(kind="unauthorized").inc())
+    origins = cors_origins(config.cors_origins)
+    if origins:  # outermost: a browser's preflight is answered before the key check
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "HEAD"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"], allow_credentials=False)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError):
@@ -212,7 +230,8 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception):
         # Anything unforeseen is still a JSON body and still counted; the traceback goes to the log.
-        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(error).__name__, error)
+        log.error("%s %s %s failed: %s: %s", request_id_of(request), request.method, request.url.path,
+                  type(error).__name__, error)
         metrics.errors.labels(kind="internal").inc()
         return JSONResponse({"error": {"kind": "internal", "message": f"the server failed on this request "
                                        f"({type(error).__name__}); it is logged"}}, status_code=500)
@@ -250,7 +269,7 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         try:
             logits = await asyncio.wrap_future(future)
         except Exception as err:
-            log.exception("prediction failed for task %r", entry.name)
+            log.exception("%s prediction failed for task %r", request_id_of(request), entry.name)
             metrics.errors.labels(kind="internal").inc()
             return JSONResponse({"error": {"kind": "internal", "message": f"prediction failed: {err}"}},
                                 status_code=500)
@@ -301,7 +320,8 @@ def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "
     for name, entry in bank.entries().items():
         log.info("task %r loaded (%s, %s prompts)", name, entry.task.name, entry.adapter.config.injection)
     app = create_app(bank, config, fixed_names=set(named))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+    # ptune writes its own access line (with the request id); uvicorn's would say the same without it.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30, access_log=False)
 
 
 def show_log(level: str) -> None:

@@ -1,6 +1,6 @@
 """A small client for `ptune serve` (standard library only).
 
-    client = PtuneClient("http://127.0.0.1:8000")
+    client = PtuneClient("http://127.0.0.1:8000")      # api_key=... or $PTUNE_API_KEY for --api-key-file
     client.predict("sst2", ["a gripping film"])    # [{"label": ..., "probabilities": {...}}]
     client.predict("rte", [["A man sleeps.", "Someone rests."]])
     client.predict("qa", [{"question": "...", "context": "..."}])
@@ -21,8 +21,13 @@ class ServeError(Exception):
 
 
 class PtuneClient:
-    def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0):
+    def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout: float = 60.0, api_key: str | None = None):
+        """`api_key`: the bearer token a server started with --api-key-file asks for (default:
+        $PTUNE_API_KEY)."""
+        import os
+
         self.url, self.timeout = url.rstrip("/"), timeout
+        self.api_key = api_key or os.environ.get("PTUNE_API_KEY") or None
 
     def predict(self, task: str, inputs: list) -> list[dict]:
         """Texts (or [text, pair] lists for pair tasks) -> one prediction per input, in order."""
@@ -36,8 +41,10 @@ class PtuneClient:
 
     def _call(self, method: str, path: str, payload: dict | None = None) -> dict:
         data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
+        headers = {"Content-Type": "application/json"} if data else {}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())

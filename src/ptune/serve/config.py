@@ -1,6 +1,7 @@
 """The server's limits and batching settings: one dataclass, validated on construction."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ptune.errors import ConfigError
@@ -39,6 +40,13 @@ class ServeConfig:
     (bf16 where the hardware computes it natively)."""
     device: str = DEFAULT_DEVICE
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
+    api_key_file: str | None = None
+    """A file of bearer tokens, one per line: every request but /healthz must send
+    `Authorization: Bearer <key>` (401 otherwise); re-read when it changes. None: no keys asked."""
+    cors_origins: str | None = None
+    """Comma-separated origins allowed to call the API from a browser (`*` for any); None: CORS off."""
+    access_log: bool = True
+    """One log line per request: its id (X-Request-ID), method, path, status and time."""
 
     def __post_init__(self) -> None:
         problems = number_problems(self)
@@ -54,6 +62,11 @@ class ServeConfig:
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)}: expected > 0")
         problems += precision_problems(self.precision) + device_problems(self.device)
+        for origin in (self.cors_origins or "").split(","):
+            origin = origin.strip()
+            if origin and origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                problems.append(f"cors_origins: {origin!r} is not an origin; expected scheme://host[:port] "
+                                "(e.g. https://app.example.com) or *")
         if self.max_queue < self.max_inputs_per_request:
             problems.append(f"max_queue={self.max_queue} is below max_inputs_per_request={self.max_inputs_per_request}: "
                             "a full-size request could never be queued")
