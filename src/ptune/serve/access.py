@@ -6,7 +6,7 @@ ASGI middleware in front of the app: it gives every request an id (the client's 
 when it is a plain token, a fresh one otherwise) and sends it back in the response, refuses a
 request without a valid key with 401 (every key compared in constant time; no key is ever
 logged), and writes one access line per request with its id, status and time. `/healthz` needs
-no key: load balancers ask it.
+no key (load balancers ask it), nor does the playground page at `/`.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from ptune.errors import PtuneError
 
 log = logging.getLogger("ptune.serve.access")
-OPEN_PATHS = frozenset({"/healthz"})
-"""Answered without a key (liveness checks)."""
+OPEN_PATHS = frozenset({"/healthz", "/"})
+"""Answered without a key: liveness checks, and the playground page (its API calls carry the key typed in it)."""
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MIN_KEY_LENGTH = 16
 

@@ -4,6 +4,7 @@
     GET  /v1/tasks     each task, its labels and the input form it takes
     GET  /healthz      liveness and queue depth
     GET  /metrics      Prometheus text
+    GET  /             the playground page (self-contained HTML; it calls the API above)
 
 With `--api-key-file`, every endpoint but /healthz needs `Authorization: Bearer <key>` (401
 otherwise); every response carries the request's id in `X-Request-ID` (ptune.serve.access).
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ptune.data.examples import unicode_problem
 from ptune.engine.bank import AdapterBank, BankEntry
@@ -240,7 +241,7 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
     async def not_found(request: Request, exc):
         metrics.errors.labels(kind="not_found").inc()
         return JSONResponse({"error": {"kind": "not_found", "message": f"no endpoint {request.method} {request.url.path}; "
-                                       "endpoints: POST /v1/predict, GET /v1/tasks, GET /healthz, GET /metrics"}},
+                                       "endpoints: POST /v1/predict, GET /v1/tasks, GET /healthz, GET /metrics, GET / (playground)"}},
                             status_code=404)
 
     @app.exception_handler(405)
@@ -278,6 +279,13 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         predictions = await anyio.to_thread.run_sync(bank.decode, entry, logits, examples, features)
         metrics.observe_request(entry.name, len(inputs), time.perf_counter() - started)
         return {"task": entry.name, "predictions": predictions}
+
+    playground = (Path(__file__).parent / "playground.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        """The playground: pick a task, type inputs, see labels, entities or the answer."""
+        return HTMLResponse(playground)
 
     @app.get("/v1/tasks")
     async def tasks():
