@@ -25,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +77,9 @@ class Server:
         command = [sys.executable, "-m", "ptune.cli", "serve", "--port", str(self.port), *flags]
         for name, path in adapters.items():
             command += ["--adapter", f"{name}={path}"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # A file, not a pipe: a server's log lines must never block it on a full pipe.
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log,
                                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         deadline = time.time() + 180
         while True:
@@ -86,15 +89,26 @@ class Server:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"server did not start: {self.process.stderr.read().decode()[-2000:]}")
+                self.log.seek(0)
+                raise RuntimeError(f"server did not start: {self.log.read().decode()[-2000:]}")
             time.sleep(0.2)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def processes(self) -> list:
+        parent = psutil.Process(self.process.pid)
+        return [parent, *(p for p in parent.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline()))]
+
     def rss_mb(self) -> float:
-        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+        """Resident memory of the server and its workers (pages they share are counted in each)."""
+        return sum(p.memory_info().rss for p in self.processes()) / 2**20
+
+    def pss_mb(self) -> float:
+        """Proportional set size: each shared page split among the processes mapping it, so the
+        backbone shared by --workers counts once."""
+        return sum(p.memory_full_info().pss for p in self.processes()) / 2**20
 
     def stop(self) -> None:
         self.process.terminate()
@@ -113,7 +127,7 @@ async def load(urls: dict[str, str], requests: list[dict], expected: list[list[d
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
     async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors, wrong, inputs_done
+        nonlocal errors, inputs_done
         while queue and time.perf_counter() - started < time_limit:
             i = queue.pop()
             request = requests[i]
@@ -168,6 +182,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the servers' and the reference's")
     parser.add_argument("--output", required=True, help="results JSON")
+    parser.add_argument("--configurations", default="batched,unbatched,per-task,workers",
+                        help="which to run: batched (one server), unbatched, per-task (one process per task), "
+                             "workers (one server, --workers 2)")
     args = parser.parse_args()
     adapters = {name: Path(args.adapters) / name for name, _ in MIX}
     requests = workload(Path(args.data), args.requests, args.seed)
@@ -177,11 +194,17 @@ def main() -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     batching = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
                 "--precision", args.precision]
-    configurations = {
-        "one server, micro-batching": lambda: [Server(adapters, *batching)],
-        "one server, batching off": lambda: [Server(adapters, "--no-batching", "--precision", args.precision)],
-        "one process per task": lambda: [Server({name: path}, *batching) for name, path in adapters.items()],
+    known = {
+        "batched": ("one server, micro-batching", lambda: [Server(adapters, *batching)]),
+        "unbatched": ("one server, batching off", lambda: [Server(adapters, "--no-batching", "--precision",
+                                                                  args.precision)]),
+        "per-task": ("one process per task", lambda: [Server({name: path}, *batching) for name, path in adapters.items()]),
+        "workers": ("one server, 2 workers", lambda: [Server(adapters, *batching, "--workers", "2")]),
     }
+    chosen = [c.strip() for c in args.configurations.split(",") if c.strip()]
+    if not chosen or set(chosen) - set(known):
+        parser.error(f"--configurations: choose from {', '.join(known)}")
+    configurations = dict(known[c] for c in chosen)
     rows = []
     for label, start in configurations.items():
         servers = start()
@@ -190,8 +213,9 @@ def main() -> None:
             memory = sum(s.rss_mb() for s in servers)
             for concurrency in levels:
                 result = asyncio.run(load(urls, requests, expected, concurrency=concurrency, time_limit=args.time_limit))
-                result.update(configuration=label, concurrency=concurrency, processes=len(servers),
-                              server_rss_mb_at_start=memory, server_rss_mb_after=sum(s.rss_mb() for s in servers))
+                result.update(configuration=label, concurrency=concurrency, processes=sum(len(s.processes()) for s in servers),
+                              server_rss_mb_at_start=memory, server_rss_mb_after=sum(s.rss_mb() for s in servers),
+                              server_pss_mb_after=sum(s.pss_mb() for s in servers))
                 rows.append(result)
                 print(json.dumps(result), file=sys.stderr)
         finally:
@@ -210,11 +234,12 @@ def main() -> None:
 
 def markdown(report: dict) -> str:
     lines = ["| configuration | concurrency | inputs/s | p50 ms | p95 ms | p99 ms | errors | wrong answers | "
-             "requests done | server RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "requests done | server RSS MB | server PSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["rows"]:
         lines.append(f"| {r['configuration']} | {r['concurrency']} | {r['inputs_per_s']:.1f} | {r['p50_ms']:.0f} | "
                      f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {r['wrong_answers']} | "
-                     f"{r['requests']}/{report['requests']} | {r['server_rss_mb_after']:.0f} |")
+                     f"{r['requests']}/{report['requests']} | {r['server_rss_mb_after']:.0f} | "
+                     f"{r.get('server_pss_mb_after', float('nan')):.0f} |")
     return "\n".join(lines)
 
 

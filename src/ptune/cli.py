@@ -556,6 +556,10 @@ def add_serve_parser(commands) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", default=None, help="backbone to load instead of the one the adapters record")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes answering on the port, the backbone's weights in memory once (default: 1)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default: the cores shared out among the workers)")
     add_dataclass_flags(p, ServeConfig, dest_prefix="serve_")
     p.set_defaults(func=cmd_serve)
 
@@ -588,7 +592,8 @@ def cmd_serve(args) -> int:
     named = parse_named_adapters(args.adapter)
     if not named and not config.adapter_dir:
         raise ConfigError("serve flags", ["nothing to serve: pass --adapter NAME=DIR (repeatable) and/or --adapter-dir D"])
-    serve(named, config, host=args.host, port=args.port, model_name=args.model)
+    serve(named, config, host=args.host, port=args.port, model_name=args.model, workers=args.workers,
+          threads=args.threads)
     return 0
 
 

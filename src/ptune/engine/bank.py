@@ -14,7 +14,7 @@ import torch
 
 from ptune.data.transforms import collate
 from ptune.engine.adapter import TaskAdapter
-from ptune.engine.backbone import fingerprint, load_backbone
+from ptune.engine.backbone import fingerprint as backbone_fingerprint, load_backbone
 from ptune.engine.batched import to_device
 from ptune.engine.core import Engine
 from ptune.errors import ConfigError
@@ -64,11 +64,12 @@ class AdapterBank:
     with it even if its name is removed meanwhile."""
 
     def __init__(self, backbone, tokenizer, *, backbone_name: str | None = None, precision: str = DEFAULT_PRECISION,
-                 device: str | torch.device | None = DEFAULT_DEVICE):
+                 device: str | torch.device | None = DEFAULT_DEVICE, fingerprint: str | None = None):
         """`device`: auto (CUDA when present), cpu, cuda[:N], or None to keep the backbone where it
         is; `precision="bf16"` stores the frozen backbone in bf16 once (faster on CPUs with native
-        bf16, and on GPUs); prompt tables and heads stay fp32. The fingerprint is taken first."""
-        self.fingerprint = fingerprint(backbone)
+        bf16, and on GPUs); prompt tables and heads stay fp32. The fingerprint is taken first (or given:
+        a server's workers share weights the parent already fingerprinted)."""
+        self.fingerprint = fingerprint or backbone_fingerprint(backbone)
         self.engine = Engine(backbone).eval()
         self.engine.configure(device=device, precision=precision)
         self.prompted = self.engine.prompted

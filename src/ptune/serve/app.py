@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ptune.data.examples import unicode_problem
+from ptune.errors import ConfigError
 from ptune.engine.bank import AdapterBank, BankEntry
 from ptune.serve.access import ApiKeys, RequestGate, cors_origins
 from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
@@ -187,7 +189,9 @@ def check_input_form(item, form: str, task: str, i: int) -> list[str]:
                                                 f"got {json.dumps(item)[:80]}")
 
 
-def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None) -> FastAPI:
+def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
+               worker: int | None = None) -> FastAPI:
+    """`worker`: this process's index under `--workers` (said in /healthz), None for a single server."""
     config = config or ServeConfig()
     metrics = ServerMetrics()
     state: dict = {}
@@ -296,7 +300,8 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
     @app.get("/healthz")
     async def healthz():
         batcher = state.get("batcher")
-        return {"status": "ok", "tasks": len(bank), "queue_depth": batcher.depth if batcher else 0}
+        health = {"status": "ok", "tasks": len(bank), "queue_depth": batcher.depth if batcher else 0}
+        return health if worker is None else {**health, "worker": worker, "pid": os.getpid()}
 
     # Load balancers and uptime checks ask with HEAD.
     app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
@@ -311,12 +316,17 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
 
 
 def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "127.0.0.1", port: int = 8000,
-          model_name: str | None = None, log_level: str = "info") -> None:
-    """Load the bank and serve it with uvicorn until SIGINT/SIGTERM (in-flight requests finish)."""
+          model_name: str | None = None, log_level: str = "info", workers: int = 1, threads: int | None = None) -> None:
+    """Load the bank and serve it with uvicorn until SIGINT/SIGTERM (in-flight requests finish);
+    `workers` > 1: that many processes on one port, the backbone's weights shared (serve.workers)."""
+    import torch
     import uvicorn
 
     from ptune.serve.watcher import adapter_folders
+    from ptune.serve.workers import check_workers, run_workers
 
+    if workers < 1 or (threads is not None and threads < 1):
+        raise ConfigError("serve flags", [f"--workers {workers} / --threads {threads}: expected 1 or more"])
     named = dict(adapters)
     if named:
         bank = AdapterBank.from_adapters(named, model_name=model_name, precision=config.precision, device=config.device)
@@ -324,9 +334,16 @@ def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "
         found = adapter_folders(Path(config.adapter_dir), skip=set(named)) if config.adapter_dir else {}
         bank = AdapterBank.for_backbone(model_name, example_adapter=next(iter(found.values()), None),
                                         precision=config.precision, device=config.device)
+    check_workers(workers, bank)
     show_log(log_level)
     for name, entry in bank.entries().items():
         log.info("task %r loaded (%s, %s prompts)", name, entry.task.name, entry.adapter.config.injection)
+    if workers > 1:
+        run_workers(bank, {name: str(path) for name, path in named.items()}, config, host=host, port=port,
+                    workers=workers, threads=threads, fixed_names=set(named), log_level=log_level)
+        return
+    if threads is not None:
+        torch.set_num_threads(threads)
     app = create_app(bank, config, fixed_names=set(named))
     # ptune writes its own access line (with the request id); uvicorn's would say the same without it.
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30, access_log=False)

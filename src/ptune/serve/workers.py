@@ -1,0 +1,182 @@
+"""`ptune serve --workers N`: N processes answering on one port, with the frozen backbone's
+weights in memory once.
+
+The parent loads and checks the bank as a single server would (fingerprints, names), moves the
+backbone's weights into shared memory (`Tensor.share_memory_`), binds the listening socket, and
+starts N workers (`spawn`, not `fork`: OpenMP, which torch computes with, hangs in a forked child
+that uses more than one thread). Each worker maps the same weights (no copy), builds its own
+engine, micro-batcher and adapter-folder watcher around them, and accepts connections from the
+shared socket; the kernel spreads connections over the workers. Adapters are small and loaded by
+every worker from the same folders, so a folder added to `--adapter-dir` reaches every worker
+within `--poll-seconds`. A worker that dies is started again; SIGINT/SIGTERM stops them all
+gracefully (requests in flight finish).
+
+Each worker's /metrics and /healthz describe that worker (/healthz names its pid): scrape them per
+worker, or add them up.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ptune.errors import ConfigError, PtuneError
+from ptune.serve.config import ServeConfig
+
+log = logging.getLogger("ptune.serve")
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker needs besides the shared weights."""
+
+    adapters: dict[str, str]
+    config: ServeConfig
+    fixed_names: set[str]
+    backbone_config: object
+    tokenizer: object
+    backbone_name: str | None
+    fingerprint: str
+    threads: int
+    log_level: str = "info"
+
+
+def threads_per_worker(workers: int, threads: int | None) -> int:
+    """torch threads in each worker: `--threads`, or the cores shared out (at least one each)."""
+    if threads is not None:
+        return threads
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def check_workers(workers: int, bank) -> None:
+    if workers < 1:
+        raise ConfigError("serve flags", [f"--workers {workers}: expected 1 or more"])
+    if workers > 1 and bank.device.type != "cpu":
+        raise ConfigError("serve flags", [f"--workers {workers} with the backbone on {bank.device}: one worker "
+                                          "per GPU (the device runs one forward at a time); use --workers 1, or "
+                                          "--device cpu for CPU workers"])
+
+
+def share_weights(backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The backbone's state in shared memory (in place: the parent's model uses it too)."""
+    state = backbone.state_dict()
+    for tensor in state.values():
+        tensor.share_memory_()
+    return state
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ConfigError("serve flags", [f"cannot listen on {host}:{port} ({err.strerror}); choose another --port"]) \
+            from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def plain_config(config):
+    """The backbone's config as transformers knows it: ptune's prompt-aware attention (installed in
+    the parent for deep prompts) is a registration a fresh process has not made yet; each worker's
+    engine installs it again."""
+    import copy
+
+    from ptune.injections.deep_attention import INNER, NAME
+
+    config = copy.deepcopy(config)
+    if getattr(config, "_attn_implementation", None) == NAME:
+        config._attn_implementation_internal = getattr(config, INNER, "sdpa")
+    if hasattr(config, INNER):
+        delattr(config, INNER)
+    return config
+
+
+STARTUP_SECONDS = 60.0
+"""A worker that exits sooner than this after starting failed to start: stop, do not retry."""
+
+
+def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: str, port: int, workers: int,
+                threads: int | None, fixed_names: set[str], log_level: str = "info") -> None:
+    """Serve `bank`'s backbone from `workers` processes until SIGINT/SIGTERM."""
+    import torch.multiprocessing as mp
+
+    check_workers(workers, bank)
+    state = share_weights(bank.backbone)
+    sock = listening_socket(host, port)
+    spec = WorkerSpec(adapters=dict(adapters), config=config, fixed_names=set(fixed_names),
+                      backbone_config=plain_config(bank.backbone.config), tokenizer=bank.tokenizer, backbone_name=bank.backbone_name,
+                      fingerprint=bank.fingerprint, threads=threads_per_worker(workers, threads), log_level=log_level)
+    context = mp.get_context("spawn")
+    stopping = {"now": False}
+
+    started: dict[int, float] = {}
+
+    def start(index: int):
+        process = context.Process(target=worker_main, args=(spec, sock, state, index), name=f"ptune-worker-{index}",
+                                  daemon=False)
+        process.start()
+        started[index] = time.monotonic()
+        return process
+
+    def stop(signum, frame):
+        stopping["now"] = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    processes = {i: start(i) for i in range(workers)}
+    log.info("serving on http://%s:%d with %d workers, %d torch thread(s) each, the backbone shared (%.1f MB)",
+             host, port, workers, spec.threads, sum(t.numel() * t.element_size() for t in state.values()) / 2**20)
+    try:
+        while not stopping["now"]:
+            time.sleep(0.2)
+            for index, process in list(processes.items()):
+                if not process.is_alive() and not stopping["now"]:
+                    if time.monotonic() - started[index] < STARTUP_SECONDS:
+                        raise PtuneError(f"worker {index} failed to start (exit code {process.exitcode}); its error "
+                                         "is above. The other workers are stopped")
+                    log.error("worker %d (pid %s) exited with %s; starting it again", index, process.pid,
+                              process.exitcode)
+                    processes[index] = start(index)
+    finally:
+        for process in processes.values():
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)  # each worker's uvicorn drains its requests
+        for process in processes.values():
+            process.join(60)
+        sock.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Tensor], index: int) -> None:
+    """One worker: the shared weights in a backbone of its own, the app, uvicorn on the shared socket."""
+    import uvicorn
+    from transformers import AutoModel
+
+    from ptune.engine.backbone import freeze
+    from ptune.engine.bank import AdapterBank
+    from ptune.serve.app import create_app, show_log
+
+    torch.set_num_threads(spec.threads)
+    show_log(spec.log_level)
+    backbone = AutoModel.from_config(spec.backbone_config)
+    backbone.load_state_dict(state, assign=True)  # the shared tensors themselves, not copies
+    freeze(backbone)
+    backbone.eval()
+    bank = AdapterBank(backbone, spec.tokenizer, backbone_name=spec.backbone_name, precision=spec.config.precision,
+                       device="cpu", fingerprint=spec.fingerprint)
+    for name, path in spec.adapters.items():
+        bank.add(name, path)  # --adapter-dir's folders: the worker's watcher loads them as it starts
+    app = create_app(bank, spec.config, fixed_names=spec.fixed_names, worker=index)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=spec.log_level, timeout_graceful_shutdown=30,
+                                           access_log=False))
+    server.run(sockets=[sock])
