@@ -56,9 +56,10 @@ def workload(data: Path, requests: int, seed: int) -> list[dict]:
     return out
 
 
-def reference_answers(adapters: dict[str, Path], requests: list[dict], precision: str) -> list[list[dict]]:
+def reference_answers(adapters: dict[str, Path], requests: list[dict], precision: str,
+                      device: str = "cpu") -> list[list[dict]]:
     """Each request's answers from its adapter run alone (single-task Predictor, batch of one request)."""
-    predictors = {name: Predictor(path, precision=precision) for name, path in adapters.items()}
+    predictors = {name: Predictor(path, precision=precision, device=device) for name, path in adapters.items()}
     return [predictors[r["task"]].predict([tuple(x) if isinstance(x, list) else x for x in r["inputs"]])
             for r in requests]
 
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the servers' and the reference's")
     parser.add_argument("--output", required=True, help="results JSON")
+    parser.add_argument("--device", default="cpu", help="the servers' and the reference's device (cpu, cuda, cuda:N)")
     parser.add_argument("--configurations", default="batched,unbatched,per-task,workers",
                         help="which to run: batched (one server), unbatched, per-task (one process per task), "
                              "workers (one server, --workers 2)")
@@ -190,14 +192,15 @@ def main() -> None:
     requests = workload(Path(args.data), args.requests, args.seed)
     print(f"{len(requests)} requests, {sum(len(r['inputs']) for r in requests)} inputs; computing reference answers",
           file=sys.stderr)
-    expected = reference_answers(adapters, requests, args.precision)
+    expected = reference_answers(adapters, requests, args.precision, args.device)
     levels = [int(c) for c in args.concurrency.split(",")]
     batching = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
-                "--precision", args.precision]
+                "--precision", args.precision, "--device", args.device, "--no-access-log"]
     known = {
         "batched": ("one server, micro-batching", lambda: [Server(adapters, *batching)]),
         "unbatched": ("one server, batching off", lambda: [Server(adapters, "--no-batching", "--precision",
-                                                                  args.precision)]),
+                                                                  args.precision, "--device", args.device,
+                                                                  "--no-access-log")]),
         "per-task": ("one process per task", lambda: [Server({name: path}, *batching) for name, path in adapters.items()]),
         "workers": ("one server, 2 workers", lambda: [Server(adapters, *batching, "--workers", "2")]),
     }
@@ -225,7 +228,7 @@ def main() -> None:
 
     report = {"protocol": "serve-mixed", "requests": len(requests), "mix": dict(MIX), "seed": args.seed,
               "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "adapters": str(args.adapters),
-              "precision": args.precision,
+              "precision": args.precision, "device": args.device,
               "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
               "command": " ".join([Path(sys.executable).name, *sys.argv]), "rows": rows}
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
