@@ -51,11 +51,9 @@ def summarize(raw: Path) -> collections.Counter:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = stack.split(";")
-        if frames and frames[0].startswith("process "):
-            frames = frames[1:]
-        thread = frames[0] if frames else ""
-        counts[(thread.split(" (")[0] if "thread" in thread.lower() else "", group_of(frames))] += int(count)
+        frames = stack.split(";")  # "thread (tid): name", then the frames, outermost first
+        thread = frames[0].split("): ", 1)[-1] if frames and frames[0].startswith("thread (") else "?"
+        counts[(thread, group_of(frames[1:]))] += int(count)
     return counts
 
 
@@ -101,7 +99,7 @@ def main() -> None:
         lines.append(f"| {group} | {100 * n / total:.1f}% |")
     lines += ["", "By thread (top 12 thread x group):", "", "| thread | group | share |", "|---|---|---|"]
     for (thread, group), n in counts.most_common(12):
-        lines.append(f"| {thread or '(main)'} | {group} | {100 * n / total:.1f}% |")
+        lines.append(f"| {thread} | {group} | {100 * n / total:.1f}% |")
     Path(args.output).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

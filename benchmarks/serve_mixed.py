@@ -34,11 +34,12 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the answer-agreement check the tests use
 
 from ptune.data.conll import read_conll  # noqa: E402
 from ptune.data.sources import load_examples  # noqa: E402
 from ptune.inference.predictor import Predictor  # noqa: E402
-from ptune.serve.agreement import answers_agree  # noqa: E402
+from agreement import answers_agree  # noqa: E402
 
 MIX = (("sst2", 0.6), ("rte", 0.2), ("conll", 0.2))
 
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="the servers' and the reference's")
     parser.add_argument("--output", required=True, help="results JSON")
+    parser.add_argument("--worker-threads", type=int, default=None, help="--threads for the workers configuration")
     parser.add_argument("--device", default="cpu", help="the servers' and the reference's device (cpu, cuda, cuda:N)")
     parser.add_argument("--configurations", default="batched,unbatched,per-task,workers",
                         help="which to run: batched (one server), unbatched, per-task (one process per task), "
@@ -202,7 +204,9 @@ def main() -> None:
                                                                   args.precision, "--device", args.device,
                                                                   "--no-access-log")]),
         "per-task": ("one process per task", lambda: [Server({name: path}, *batching) for name, path in adapters.items()]),
-        "workers": ("one server, 2 workers", lambda: [Server(adapters, *batching, "--workers", "2")]),
+        "workers": ("one server, 2 workers" + (f", {args.worker_threads} threads each" if args.worker_threads else ""),
+                    lambda: [Server(adapters, *batching, "--workers", "2",
+                                    *(["--threads", str(args.worker_threads)] if args.worker_threads else []))]),
     }
     chosen = [c.strip() for c in args.configurations.split(",") if c.strip()]
     if not chosen or set(chosen) - set(known):

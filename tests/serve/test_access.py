@@ -147,3 +147,4 @@ def test_the_python_client_sends_its_key(bank, key_file, monkeypatch):
             "sst2", ["great"])
         monkeypatch.setenv("PTUNE_API_KEY", KEY)
         assert PtuneClient(url).tasks()
+

@@ -324,3 +324,13 @@ def test_answers_agree_on_decisions_and_tolerates_only_float_noise():
     assert not answers_agree(a, {"label": "neg", "probabilities": {"neg": 0.1, "pos": 0.9}})
     assert not answers_agree(a, {"label": "pos", "probabilities": {"neg": 0.2, "pos": 0.8}})
     assert not answers_agree({"entities": [{"start": 0, "end": 4}]}, {"entities": []})
+
+
+def test_the_batch_size_is_sized_for_the_device():
+    import torch
+
+    assert ServeConfig().for_device(torch.device("cpu")).max_batch_size == 32
+    assert ServeConfig().for_device(torch.device("cuda")).max_batch_size == 128
+    assert ServeConfig(max_batch_size=8).for_device(torch.device("cuda")).max_batch_size == 8
+    with pytest.raises(Exception, match="max_batch_size=0"):
+        ServeConfig(max_batch_size=0)

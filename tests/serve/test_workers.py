@@ -83,19 +83,20 @@ def test_two_workers_answer_as_one_process_and_share_the_backbone(workers_server
         with httpx.Client(timeout=60) as client:  # one connection per request, so both workers get some
             return client.post(url + "/v1/predict", json=payload).json()["predictions"]
 
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and fresh_health(url)["worker"] == 0:
+        pass  # until worker 1 takes connections too, so that both answer the requests below
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(ask, requests))
     for payload, got in zip(requests, answers):
         expected = bank.predict([(payload["task"], text) for text in payload["inputs"]])
         assert all(answers_agree(a, b) for a, b in zip(got, expected)), (payload, got, expected)
 
-    seen = {}
-    for _ in range(60):
+    seen, deadline = {}, time.monotonic() + 60  # worker 0 (the first process) answers while 1 still starts
+    while len(seen) < 2 and time.monotonic() < deadline:
         health = fresh_health(url)
         seen[health["worker"]] = health["pid"]
-        if len(seen) == 2:
-            break
-    assert set(seen) == {0, 1}
+    assert set(seen) == {0, 1} and seen[0] == server.pid
     objects = [shared_weight_objects(pid) for pid in seen.values()]
     state = bank.backbone.state_dict()
     assert len(objects[0]) >= len({t.untyped_storage().data_ptr() for t in state.values()}) * 0.9

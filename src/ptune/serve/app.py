@@ -192,7 +192,7 @@ def check_input_form(item, form: str, task: str, i: int) -> list[str]:
 def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
                worker: int | None = None) -> FastAPI:
     """`worker`: this process's index under `--workers` (said in /healthz), None for a single server."""
-    config = config or ServeConfig()
+    config = (config or ServeConfig()).for_device(bank.device)
     metrics = ServerMetrics()
     state: dict = {}
 

@@ -1,10 +1,10 @@
 """`ptune serve --workers N`: N processes answering on one port, with the frozen backbone's
 weights in memory once.
 
-The parent loads and checks the bank as a single server would (fingerprints, names), moves the
-backbone's weights into shared memory (`Tensor.share_memory_`), binds the listening socket, and
-starts N workers (`spawn`, not `fork`: OpenMP, which torch computes with, hangs in a forked child
-that uses more than one thread). Each worker maps the same weights (no copy), builds its own
+The first process loads and checks the bank as a single server would (fingerprints, names), moves
+the backbone's weights into shared memory (`Tensor.share_memory_`), binds the listening socket,
+starts N - 1 more workers (`spawn`, not `fork`: OpenMP, which torch computes with, hangs in a
+forked child that uses more than one thread), and serves as worker 0 itself. Each worker maps the same weights (no copy), builds its own
 engine, micro-batcher and adapter-folder watcher around them, and accepts connections from the
 shared socket; the kernel spreads connections over the workers. Adapters are small and loaded by
 every worker from the same folders, so a folder added to `--adapter-dir` reaches every worker
@@ -107,19 +107,27 @@ STARTUP_SECONDS = 60.0
 
 def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: str, port: int, workers: int,
                 threads: int | None, fixed_names: set[str], log_level: str = "info") -> None:
-    """Serve `bank`'s backbone from `workers` processes until SIGINT/SIGTERM."""
+    """Serve `bank`'s backbone from `workers` processes until SIGINT/SIGTERM: this process is worker 0
+    (it holds the bank already, so no runtime is spent on supervising alone), the others are spawned."""
+    import threading
+
     import torch.multiprocessing as mp
+    import uvicorn
+
+    from ptune.serve.app import create_app
 
     check_workers(workers, bank)
     state = share_weights(bank.backbone)
     sock = listening_socket(host, port)
     spec = WorkerSpec(adapters=dict(adapters), config=config, fixed_names=set(fixed_names),
-                      backbone_config=plain_config(bank.backbone.config), tokenizer=bank.tokenizer, backbone_name=bank.backbone_name,
-                      fingerprint=bank.fingerprint, threads=threads_per_worker(workers, threads), log_level=log_level)
+                      backbone_config=plain_config(bank.backbone.config), tokenizer=bank.tokenizer,
+                      backbone_name=bank.backbone_name, fingerprint=bank.fingerprint,
+                      threads=threads_per_worker(workers, threads), log_level=log_level)
+    torch.set_num_threads(spec.threads)
     context = mp.get_context("spawn")
-    stopping = {"now": False}
-
     started: dict[int, float] = {}
+    failure: list[str] = []
+    done = threading.Event()
 
     def start(index: int):
         process = context.Process(target=worker_main, args=(spec, sock, state, index), name=f"ptune-worker-{index}",
@@ -128,33 +136,45 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
         started[index] = time.monotonic()
         return process
 
-    def stop(signum, frame):
-        stopping["now"] = True
+    processes = {i: start(i) for i in range(1, workers)}
+    app = create_app(bank, config, fixed_names=fixed_names, worker=0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=30, access_log=False))
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    processes = {i: start(i) for i in range(workers)}
+    def supervise() -> None:
+        while not done.wait(0.2):
+            for index, process in list(processes.items()):
+                if process.is_alive() or done.is_set():
+                    continue
+                if time.monotonic() - started[index] < STARTUP_SECONDS:
+                    failure.append(f"worker {index} failed to start (exit code {process.exitcode}); its error is "
+                                   "above. The other workers are stopped")
+                    server.should_exit = True
+                    return
+                log.error("worker %d (pid %s) exited with %s; starting it again", index, process.pid, process.exitcode)
+                processes[index] = start(index)
+
+    supervisor = threading.Thread(target=supervise, name="ptune-supervisor", daemon=True)
+    supervisor.start()
     log.info("serving on http://%s:%d with %d workers, %d torch thread(s) each, the backbone shared (%.1f MB)",
              host, port, workers, spec.threads, sum(t.numel() * t.element_size() for t in state.values()) / 2**20)
+    # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler it found: make that
+    # one a no-op, so this process lives on to stop the other workers instead of dying mid-way.
+    previous = {s: signal.signal(s, lambda signum, frame: None) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stopping["now"]:
-            time.sleep(0.2)
-            for index, process in list(processes.items()):
-                if not process.is_alive() and not stopping["now"]:
-                    if time.monotonic() - started[index] < STARTUP_SECONDS:
-                        raise PtuneError(f"worker {index} failed to start (exit code {process.exitcode}); its error "
-                                         "is above. The other workers are stopped")
-                    log.error("worker %d (pid %s) exited with %s; starting it again", index, process.pid,
-                              process.exitcode)
-                    processes[index] = start(index)
+        server.run(sockets=[sock])  # worker 0
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        done.set()
+        supervisor.join(5)
         for process in processes.values():
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)  # each worker's uvicorn drains its requests
         for process in processes.values():
             process.join(60)
         sock.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    if failure:
+        raise PtuneError(failure[0])
 
 
 def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Tensor], index: int) -> None:
