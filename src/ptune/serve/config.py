@@ -54,13 +54,6 @@ class ServeConfig:
         problems = number_problems(self)
         if problems:
             raise ConfigError("ServeConfig", problems)
-
-    def for_device(self, device) -> "ServeConfig":
-        """This config with its automatic settings decided for `device` (a torch.device): a GPU
-        runs a batch of 128 short texts in about the time a CPU runs a few, so it waits for more."""
-        if self.max_batch_size is not None:
-            return self
-        return dataclasses.replace(self, max_batch_size=128 if device.type == "cuda" else 32)
         if self.max_batch_size is not None and self.max_batch_size < 1:
             problems.append(f"max_batch_size={self.max_batch_size}: expected >= 1")
         for name in ("max_queue", "max_inputs_per_request", "max_chars_per_input", "max_body_bytes",
