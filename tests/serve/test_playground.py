@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, save_random_adapter
+from conftest import save_random_adapter
 from ptune.engine.bank import AdapterBank
 from serve.test_serve import real_server
 
