@@ -4,7 +4,7 @@ disagreements counted, not hidden), micro-batches sized for the device; prints o
 precision. Plan for a few minutes on a recent GPU.
 
     python benchmarks/gpu_serve.py                                  # on a CUDA machine
-    python benchmarks/gpu_serve.py --device cpu --requests 60       # a CPU dry run of the same code
+    python benchmarks/gpu_serve.py --device cpu --requests 30 --output-dir /tmp   # a CPU dry run
 
 Results: benchmarks/results/gpu-serve-{fp32,bf16}.json (serve_mixed.py's JSON, one per precision).
 """
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=128, help="a GPU takes far larger batches than 2 cores")
     parser.add_argument("--adapters", default=str(ROOT / "benchmarks" / "results" / "multitask" / "joint-seed0"))
     parser.add_argument("--time-limit", type=float, default=120)
+    parser.add_argument("--output-dir", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
     if args.device.startswith("cuda"):
         import torch
@@ -34,7 +35,7 @@ def main() -> None:
             sys.exit("gpu_serve.py: no CUDA device here; pass --device cpu for a dry run")
         print(f"device: {torch.cuda.get_device_name()}", flush=True)
     for precision in ("fp32", "bf16"):
-        output = ROOT / "benchmarks" / "results" / f"gpu-serve-{precision}.json"
+        output = Path(args.output_dir) / f"gpu-serve-{precision}.json"
         command = [sys.executable, str(ROOT / "benchmarks" / "serve_mixed.py"), "--adapters", args.adapters,
                    "--device", args.device, "--precision", precision, "--requests", str(args.requests),
                    "--concurrency", args.concurrency, "--max-batch-size", str(args.max_batch_size),
