@@ -116,7 +116,7 @@ def add_train_parser(commands) -> None:
     p.add_argument("--placement", choices=PLACEMENTS, default=None, help=attribute_docs(PTuningConfig)["placement"])
     p.add_argument("--pooling", choices=POOLINGS, default=None, help=attribute_docs(ClassificationConfig)["pooling"])
     for task in TASKS.values():
-        add_dataclass_flags(p, task.config_cls, skip=("pooling",))
+        add_dataclass_flags(p, task.config_cls, skip=("pooling", "label_token_ids", "mask_token_id"))
     add_dataclass_flags(p, PTuningConfig, skip=("encoder", "placement", "injection", "task"))
     add_dataclass_flags(p, TrainConfig)
     p.add_argument("--config", default=None, metavar="FILE",
@@ -673,6 +673,9 @@ def add_advise_parser(commands) -> None:
     p.add_argument("--train-size", type=int, required=True, help="labelled training examples")
     p.add_argument("--results", action="append", default=[], metavar="DIR",
                    help="a `ptune compare` or `ptune ablate` output folder to check the advice against (repeatable)")
+    p.add_argument("--curves", default=None, metavar="DIR",
+                   help="learning-curve summaries (<data>-curve.json, as ptune compare --protocol sst2-curve writes "
+                        "them) to ground the advice on (default: the curves measured for ptune, shipped with it)")
     p.set_defaults(func=cmd_advise)
 
 
@@ -680,7 +683,8 @@ def cmd_advise(args) -> int:
     from ptune.lab.advise import advise, format_advice
 
     print(format_advice(advise(args.task, model_size=args.model_size, train_size=args.train_size,
-                               results=[Path(r) for r in args.results])))
+                               results=[Path(r) for r in args.results],
+                               curves=Path(args.curves) if args.curves else None)))
     return 0
 
 

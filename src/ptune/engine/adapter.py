@@ -28,8 +28,11 @@ class TaskAdapter(nn.Module):
             config.encoder, num_virtual_tokens=config.num_virtual_tokens, hidden_size=backbone.embedding_size,
             output_size=width)
         self._init_encoder(backbone.word_embeddings.weight, generator)
-        self.head = self.task.build_head(backbone.hidden_size, num_labels, config.task)
+        self.head = self.task.build_head(backbone.hidden_size, num_labels, config.task,
+                                         embedding_size=backbone.embedding_size)
         self._init_head(generator)
+        if hasattr(self.head, "check_backbone"):  # before anything trains or is written (the cloze head's MLM head)
+            self.head.check_backbone(backbone)
         self.register_buffer("prompt_table", torch.zeros(config.num_virtual_tokens, width), persistent=False)
         self.uses_prompt_table = False
 
@@ -41,6 +44,9 @@ class TaskAdapter(nn.Module):
                 self.encoder.embedding.weight.normal_(0.0, 1.0, generator=generator)
 
     def _init_head(self, generator: torch.Generator) -> None:
+        if hasattr(self.head, "init_weights"):  # a head with its own start (the cloze head)
+            self.head.init_weights(generator)
+            return
         with torch.no_grad():
             self.head.out.weight.normal_(0.0, 0.02, generator=generator)
             self.head.out.bias.zero_()

@@ -41,7 +41,9 @@ def forward_groups(adapters: list) -> list[list[int]]:
 
 def select_rows(output: BackboneOutput, rows: torch.Tensor) -> BackboneOutput:
     return BackboneOutput(states=output.states[rows], mask=output.mask[rows], text_index=output.text_index,
-                          cls_index=output.cls_index)
+                          cls_index=output.cls_index,
+                          input_ids=None if output.input_ids is None else output.input_ids[rows],
+                          prompted=output.prompted)
 
 
 class Engine(nn.Module):

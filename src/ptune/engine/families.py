@@ -48,6 +48,9 @@ class Family:
     else the batch holds."""
     prompt_positions: str = "content only: positions enter at the embeddings, prompt keys carry none"
     """Where prompt keys sit relative to the text, for the README's family table."""
+    mlm_head: tuple[str, ...] = ("cls",)
+    """Modules of the family's `*ForMaskedLM` after the encoder, applied in turn to its final states
+    (the cloze head scores label words with them; ptune.engine.mlm_head)."""
 
     def eager_kernel(self):
         import importlib
@@ -98,19 +101,27 @@ _DISTANCE_ZERO = ("relative: prompt keys sit at relative distance 0 from every q
                   "distance-0 position terms)")
 for _family in (
     Family("bert", "BertSelfAttention", "transformers.models.bert.modeling_bert"),
-    Family("roberta", "RobertaSelfAttention", "transformers.models.roberta.modeling_roberta", True),
-    Family("xlm-roberta", "XLMRobertaSelfAttention", "transformers.models.xlm_roberta.modeling_xlm_roberta", True),
-    Family("camembert", "CamembertSelfAttention", "transformers.models.camembert.modeling_camembert", True),
-    Family("electra", "ElectraSelfAttention", "transformers.models.electra.modeling_electra"),
+    Family("roberta", "RobertaSelfAttention", "transformers.models.roberta.modeling_roberta", True,
+           mlm_head=("lm_head",)),
+    Family("xlm-roberta", "XLMRobertaSelfAttention", "transformers.models.xlm_roberta.modeling_xlm_roberta", True,
+           mlm_head=("lm_head",)),
+    Family("camembert", "CamembertSelfAttention", "transformers.models.camembert.modeling_camembert", True,
+           mlm_head=("lm_head",)),
+    Family("electra", "ElectraSelfAttention", "transformers.models.electra.modeling_electra",
+           mlm_head=("generator_predictions", "generator_lm_head")),
     Family("distilbert", "DistilBertSelfAttention", "transformers.models.distilbert.modeling_distilbert",
-           layers_attribute="n_layers"),
-    Family("albert", "AlbertAttention", "transformers.models.albert.modeling_albert", shared_layers=True),
+           layers_attribute="n_layers",
+           mlm_head=("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")),
+    Family("albert", "AlbertAttention", "transformers.models.albert.modeling_albert", shared_layers=True,
+           mlm_head=("predictions",)),
     Family("modernbert", "ModernBertAttention", "transformers.models.modernbert.modeling_modernbert",
-           positions="rotary", prompt_positions=_ROTARY),
+           positions="rotary", prompt_positions=_ROTARY, mlm_head=("head", "decoder")),
+    # DeBERTa-v2/v3 checkpoints saved with `legacy: false` keep theirs in `lm_predictions` (mlm_head.py).
     Family("deberta-v2", "DisentangledSelfAttention", "transformers.models.deberta_v2.modeling_deberta_v2",
            hook="deberta", positions="relative", prompt_positions=_DISTANCE_ZERO),
     Family("mpnet", "MPNetSelfAttention", "transformers.models.mpnet.modeling_mpnet", True, hook="mpnet",
-           positions="relative", prompt_positions="relative: prompt keys take the relative bias of distance 0"),
+           positions="relative", prompt_positions="relative: prompt keys take the relative bias of distance 0",
+           mlm_head=("lm_head",)),
 ):
     register_family(_family)
 

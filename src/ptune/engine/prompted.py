@@ -32,6 +32,10 @@ class BackboneOutput:
     text_index: torch.Tensor
     """(seq,) where each text token sits in `states`."""
     cls_index: int
+    input_ids: torch.Tensor | None = None
+    """(batch, seq) the text's token ids (a cloze head finds its [MASK] in them)."""
+    prompted: "PromptedBackbone | None" = None
+    """The backbone that made these states (a cloze head scores words with its MLM head or embeddings)."""
 
     @property
     def text_states(self) -> torch.Tensor:
@@ -54,6 +58,19 @@ class PromptedBackbone(nn.Module):
         self.passes_token_types = accepts_token_type_ids(backbone)
         family_hooks.prepare(backbone, self.family)
         self._attention_layers: list[nn.Module] | None = None
+        self._mlm_head = None  # loaded on first use; not a submodule, so never in a state dict
+
+    @property
+    def mlm_head(self) -> nn.Module:
+        """The backbone's pretrained MLM head, frozen (ptune.engine.mlm_head), on the backbone's device."""
+        from ptune.engine.mlm_head import load_mlm_head
+
+        if self._mlm_head is None:
+            self.__dict__["_mlm_head"] = load_mlm_head(self.model, self.family)  # kept out of nn.Module's registry
+        device = self.word_embeddings.weight.device
+        if next(self._mlm_head.parameters()).device != device:
+            self._mlm_head.to(device)
+        return self._mlm_head
 
     @property
     def attention_layers(self) -> list[nn.Module]:
@@ -101,7 +118,8 @@ class PromptedBackbone(nn.Module):
                 stack.enter_context(INJECTIONS[name].during(self, part))
             arguments = stack.enter_context(family_hooks.positions_in(self.model, self.family, inputs))
             states = self.model(**arguments).last_hidden_state.float()  # (batch, k + seq, hidden)
-        return BackboneOutput(states=states, mask=inputs["attention_mask"], text_index=text_index, cls_index=cls_index)
+        return BackboneOutput(states=states, mask=inputs["attention_mask"], text_index=text_index, cls_index=cls_index,
+                              input_ids=input_ids, prompted=self)
 
     def build_inputs(self, input_ids, attention_mask, token_type_ids=None, prompts: Prompts | None = None):
         """(backbone keyword arguments with input-level prompts inserted, text positions, [CLS] index)."""

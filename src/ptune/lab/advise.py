@@ -38,6 +38,10 @@ class Advice:
     """Measured numbers that bear on the advice."""
     contradictions: list[str] = field(default_factory=list)
     """Where the measurements disagree with the lab's rule."""
+    measured: object = None
+    """What ptune's learning curves measured best for this task and training size
+    (ptune.lab.curve_advice.CurveAdvice), or None where no curve covers the task."""
+    task: str = ""
 
 
 def lab_method(task: str, model_size: int, train_size: int) -> tuple[str, str]:
@@ -192,13 +196,18 @@ def precision_evidence(advice: Advice, rows: list[dict], protocol: str, default)
     advice.evidence.append(line)
 
 
-def advise(task: str, *, model_size: int, train_size: int, results: list[Path] = ()) -> Advice:
+def advise(task: str, *, model_size: int, train_size: int, results: list[Path] = (),
+           curves: Path | None = None) -> Advice:
     if task not in TASKS:
         raise ConfigError("advise", [f"task={task!r}: expected one of {TASKS}"])
     if model_size < 1 or train_size < 1:
         raise ConfigError("advise", ["--model-size and --train-size are counts, expected >= 1"])
+    from ptune.lab.curve_advice import advise_from_curves, load_curves
+
     method, reason = lab_method(task, model_size, train_size)
-    advice = Advice(method=method, reasons=[reason])
+    advice = Advice(method=method, reasons=[reason], task=task)
+    advice.measured = advise_from_curves(task, model_size=model_size, train_size=train_size,
+                                         curves=load_curves(curves))
     if method in ("P-Tuning", "Prompt Tuning") and task not in PTUNE_TASKS:
         advice.reasons.append(f"ptune has no {task} task yet, so it cannot train this; the lab's general choice "
                               "applies instead: LoRA (PEFT)")
@@ -239,7 +248,10 @@ def measured_defaults(advice: Advice, task: str, *, prompt_tuning: bool) -> None
 
 
 def format_advice(advice: Advice) -> str:
-    lines = [f"recommended: {advice.method}", "", "why:"]
+    from ptune.lab.curve_advice import format_curve_advice
+
+    lines = format_curve_advice(advice.measured, advice.task) + ["", f"the lab's pick (8.2): {advice.method}", "",
+                                                                   "why:"]
     lines += [f"  - {r}" for r in advice.reasons]
     if advice.settings:
         lines += ["", "settings: " + ", ".join(f"{k}={v}" for k, v in advice.settings.items())]

@@ -101,6 +101,11 @@ class Task:
         """The task config with what the training data decides filled in (QA: SQuAD 2.0 or not)."""
         return config
 
+    def bind_tokenizer(self, config: TaskConfig, tokenizer, labels) -> TaskConfig:
+        """The task config with what the tokenizer decides filled in (cloze: the label words' ids),
+        before the model is built; refuses what the vocabulary cannot take."""
+        return config
+
     def features(self, examples: list, *, tokenizer, max_length: int, labels, config: TaskConfig | None = None) -> list[dict]:
         """Model inputs per example; a task may make several per example (QA: windows of a long context)."""
         raise NotImplementedError
@@ -109,7 +114,8 @@ class Task:
         raise NotImplementedError
 
     # ---- model ----------------------------------------------------------------------------
-    def build_head(self, hidden_size: int, num_labels: int, config: TaskConfig) -> nn.Module:
+    def build_head(self, hidden_size: int, num_labels: int, config: TaskConfig, *, embedding_size: int | None = None
+                   ) -> nn.Module:
         raise NotImplementedError
 
     def logits(self, head: nn.Module, output, config: TaskConfig) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Sentence and sentence-pair classification: one label per input, from a pooled state."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,11 +12,13 @@ from ptune.data.examples import Example, LabelSet
 from ptune.data.sources import load_examples
 from ptune.data.transforms import collate, tokenize
 from ptune.errors import DataError
+from ptune.tasks.cloze import SCORERS, ClozeHead, Verbalizer, cloze_features, parse_label_words, template_problems
 from ptune.tasks.heads import LinearHead, pool
 from ptune.tasks.base import Task, TaskConfig, register_task
 from ptune.tasks.metrics import classification_metrics, format_metrics_table
 
 POOLINGS = ("cls", "mean", "text_mean")
+HEADS = ("linear", "cloze")
 
 
 @dataclass
@@ -23,11 +26,38 @@ class ClassificationConfig(TaskConfig):
     pooling: str = "mean"
     """What the head reads: `cls` (the real [CLS] state), `mean` (masked mean over all states,
     input-level virtual tokens included) or `text_mean` (mean over the text's states only)."""
+    head: str = "linear"
+    """`linear` (a linear map of the pooled state) or `cloze` (P-Tuning's original form: the text in
+    `template`, each label scored at its [MASK] by its `label_words`)."""
+    template: str = "{prompt} {text} It was [MASK]."
+    """Cloze template: {text} (and {text_pair} for pairs), one [MASK], and {prompt} first if at all."""
+    label_words: dict | None = None
+    """Cloze verbalizer: each label's word(s), one vocabulary piece each, e.g. negative=terrible|bad,positive=great."""
+    cloze_scorer: str = "mlm"
+    """`mlm`: the backbone's pretrained MLM head, frozen; `embeddings`: the mask state through a trained
+    map, scored against the label words' frozen input embeddings (for backbones without an MLM head)."""
+    label_token_ids: list | None = None
+    """The label words' vocabulary ids per label (filled in from the tokenizer when training starts)."""
+    mask_token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_words is not None and not isinstance(self.label_words, dict):
+            self.label_words = parse_label_words(self.label_words)  # the command line's LABEL=WORD|WORD,...
+        super().__post_init__()
 
     def problems(self) -> list[str]:
         found = super().problems()
         if self.pooling not in POOLINGS:
             found.append(f"pooling={self.pooling!r}: expected one of {POOLINGS}")
+        if self.head not in HEADS:
+            found.append(f"head={self.head!r}: expected one of {HEADS}")
+        if self.head == "cloze":
+            found += template_problems(self.template)
+            if self.cloze_scorer not in SCORERS:
+                found.append(f"cloze_scorer={self.cloze_scorer!r}: expected one of {SCORERS}")
+            if not self.label_words:
+                found.append("head='cloze' needs label_words, a word (or words) per label, "
+                             "e.g. --label-words negative=terrible,positive=great")
         return found
 
 
@@ -68,16 +98,35 @@ class ClassificationTask(Task):
             if example.label is not None and example.label not in labels.names:
                 raise DataError(f"{example.origin or origin}: label {example.label!r} is not one of {list(labels.names)}")
 
+    def bind_tokenizer(self, config: ClassificationConfig, tokenizer, labels) -> ClassificationConfig:
+        if config.head != "cloze":
+            return config
+        if tokenizer.mask_token_id is None:
+            raise DataError("this backbone's tokenizer has no mask token; the cloze head needs one (use --head linear)")
+        verbalizer = Verbalizer.resolve(config.label_words, label_names=labels.names, tokenizer=tokenizer)
+        return dataclasses.replace(config, label_token_ids=verbalizer.token_ids, mask_token_id=tokenizer.mask_token_id)
+
     def features(self, examples, *, tokenizer, max_length, labels, config=None):
+        if config is not None and config.head == "cloze":
+            return cloze_features(examples, tokenizer=tokenizer, max_length=max_length, labels=labels, config=config)
         return tokenize(examples, tokenizer=tokenizer, max_length=max_length, labels=labels)
 
     def collate(self, features, *, pad_token_id):
         return collate(features, pad_token_id=pad_token_id)
 
-    def build_head(self, hidden_size, num_labels, config: ClassificationConfig) -> nn.Module:
+    def build_head(self, hidden_size, num_labels, config: ClassificationConfig, *, embedding_size=None) -> nn.Module:
+        if config.head == "cloze":
+            if config.label_token_ids is None or len(config.label_token_ids) != num_labels:
+                raise DataError("the cloze head's label words were not resolved against the tokenizer "
+                                "(Task.bind_tokenizer runs before the model is built)")
+            return ClozeHead(token_ids=config.label_token_ids, mask_token_id=config.mask_token_id,
+                             scorer=config.cloze_scorer, hidden_size=hidden_size,
+                             embedding_size=embedding_size or hidden_size)
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config: ClassificationConfig) -> torch.Tensor:
+        if config.head == "cloze":
+            return head(output)
         if config.pooling == "cls":
             pooled = output.states[:, output.cls_index]
         elif config.pooling == "text_mean":

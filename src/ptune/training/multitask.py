@@ -298,6 +298,7 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     if not dev_examples:
         raise DataError(f"task {spec.name!r}: the dev data ({spec.data.dev or spec.data.train}) has no examples")
     task.check_labels(dev_examples, labels, spec.data.dev or spec.data.train)
+    spec.ptuning = dataclasses.replace(spec.ptuning, task=task.bind_tokenizer(spec.ptuning.task, tokenizer, labels))
     model = PTuningModel(backbone, spec.ptuning, num_labels=len(labels), seed=run.seed)
     length = model.max_text_length()
     settings = spec.ptuning.task

@@ -283,6 +283,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
                         "give a dev file with a header and at least one row")
     task.check_labels(dev_examples, labels, run.data.dev or run.data.train)
     backbone, tokenizer = load_backbone(run.model)
+    run = dataclasses.replace(run, ptuning=dataclasses.replace(
+        run.ptuning, task=task.bind_tokenizer(run.ptuning.task, tokenizer, labels)))
     model = PTuningModel(backbone, run.ptuning, num_labels=len(labels), seed=run.training.seed)
     length = model.max_text_length()
     # Every check on the data runs before the output folder is touched (--overwrite included).

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ptune.lab.compare.curve import CURVES
 from ptune.lab.compare.protocol import PRESETS, ProtocolConfig
 from ptune.errors import PtuneError
 
@@ -11,13 +12,17 @@ from ptune.errors import PtuneError
 def add_protocol_flags(p) -> None:
     p.add_argument("--data", required=True, help="folder with train and dev files, or a Hub name like glue/sst2")
     p.add_argument("--model", default=None, help="backbone name or path (default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--protocol", choices=sorted(PRESETS), default=None,
-                   help="a named protocol's budget (train size, epochs, batch, max length); flags below override it")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
+    p.add_argument("--protocol", choices=sorted(PRESETS) + sorted(CURVES), default=None,
+                   help="a named protocol's budget (train size, epochs, batch, max length); flags below override it. "
+                        "sst2-curve / conll-curve: a learning curve, one grid per training size")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: 0,1,2; 0-4 for a learning curve)")
     p.add_argument("--output", required=True, help="grid folder: one result file per (method, seed); re-running "
                                                    "skips finished cells")
     p.add_argument("--train-size", type=int, default=None,
                    help="shuffle the training rows with the seed and keep the first N")
+    p.add_argument("--train-sizes", default=None, metavar="N,N,...",
+                   help="a learning curve: one grid per training size, each with max(100 steps, 4 epochs) capped "
+                        "at 1,000 and only the last step scored (a --protocol ...-curve sets the sizes)")
     p.add_argument("--validation-from-train", type=int, default=None, metavar="N",
                    help="score on the last N rows of the training file instead of the dev split, and train on "
                         "the rest: for choosing settings without looking at dev")
@@ -50,8 +55,9 @@ def add_compare_parser(commands) -> None:
     p = commands.add_parser("compare", help="train and evaluate several methods under one protocol (table 6.1)",
                             description="Methods: " + ", ".join(METHODS) + ". Settings in brackets, e.g. "
                             "'ptune[encoder=lstm;lr=1e-2]', 'peft-lora[r=16]'.")
-    p.add_argument("--methods", default=",".join(TABLE_6_1),
-                   help=f"comma-separated methods (default: {','.join(TABLE_6_1)})")
+    p.add_argument("--methods", default=None,
+                   help=f"comma-separated methods (default: {','.join(TABLE_6_1)}; for a learning curve the "
+                        "curve protocols' seven)")
     add_protocol_flags(p)
     p.set_defaults(func=cmd_compare)
 
@@ -68,9 +74,30 @@ def protocol_from_args(args) -> ProtocolConfig:
         "group_by_length", "text_column", "pair_column", "label_column", "validation_from_train", "task",
         "eval_every")
         if getattr(args, name) is not None}
+    if args.protocol in CURVES:
+        curve = CURVES[args.protocol]
+        return ProtocolConfig(data=args.data, **{"batch_size": curve.batch_size, "max_length": curve.max_length,
+                                                 "task": curve.task, **fields})
     if args.protocol:
         return ProtocolConfig.preset(args.protocol, data=args.data, **fields)
     return ProtocolConfig(data=args.data, **fields)
+
+
+def curve_sizes(args) -> list[int] | None:
+    """The training sizes of a learning curve, or None for one grid."""
+    from ptune.lab.compare.curve import parse_sizes
+
+    sizes = parse_sizes(args.train_sizes) if getattr(args, "train_sizes", None) else (
+        list(CURVES[args.protocol].sizes) if args.protocol in CURVES else None)
+    if sizes is None:
+        return None
+    clashing = [flag for flag, value in (("--train-size", args.train_size), ("--epochs", args.epochs),
+                                         ("--eval-every", args.eval_every)) if value is not None]
+    if clashing:
+        raise PtuneError(f"{', '.join(clashing)}: a learning curve sets the training size and its step budget per size "
+                         "(max(100 steps, 4 epochs), capped at 1,000); leave them out, or drop --train-sizes / the "
+                         "curve protocol for one grid")
+    return sizes
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -89,6 +116,9 @@ def run(args, methods: list[str], kind: str) -> int:
 
     protocol = protocol_from_args(args)
     output = Path(args.output)
+    sizes = curve_sizes(args)
+    if sizes is not None:
+        return run_curve(args, protocol, sizes, methods, output)
     if args.report_only:
         if not (output / "cells").exists():
             raise PtuneError(f"--report-only: {output} has no cells/ folder; run the grid first")
@@ -96,7 +126,7 @@ def run(args, methods: list[str], kind: str) -> int:
         write_results(output)
         rows = []
     else:
-        rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds), output=output,
+        rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds or "0,1,2"), output=output,
                         isolate=not args.in_process, log=lambda m: print(m, file=sys.stderr, flush=True))
     title = f"{'Ablation' if kind == 'ablation' else 'Comparison'}: {Path(protocol.data).name}, " \
             f"{protocol.model or 'bundled all-MiniLM-L6-v2'}"
@@ -112,10 +142,42 @@ def run(args, methods: list[str], kind: str) -> int:
     return 1 if failed else 0
 
 
-def cmd_compare(args) -> int:
-    from ptune.lab.compare.methods import split_methods
+def run_curve(args, base: ProtocolConfig, sizes: list[int], methods: list[str], output: Path) -> int:
+    """One resumable grid per training size, then the curve's table, JSON and plot."""
+    from ptune.lab.compare.curve import data_name, size_folder, size_protocol, write_curve_report
+    from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
+    from ptune.lab.compare.report import write_reports
 
-    return run(args, split_methods(args.methods), "comparison")
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    failed = 0
+    for size in sizes:
+        protocol, folder = size_protocol(base, size), size_folder(output, base, size)
+        if args.report_only:
+            if (folder / "cells").exists():
+                check_protocol(folder, protocol)
+                write_results(folder)
+            continue
+        log(f"== training size {size:,}: {folder}")
+        rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds or "0,1,2,3,4"), output=folder,
+                        isolate=not args.in_process, log=log)
+        failed += sum("error" in r for r in rows)
+        write_reports(folder, all_rows(folder), order=methods, kind="comparison", plots=False, lab_column=False,
+                      title=f"Comparison: {data_name(base)}, {size:,} training examples")
+    written = write_curve_report(output, data=data_name(base), sizes=sizes, plots=not args.no_plots)
+    print(written[0].read_text())
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    if failed:
+        print(f"{failed} cell(s) failed; re-run the same command to retry them", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_compare(args) -> int:
+    from ptune.lab.compare.curve import CURVE_METHODS
+    from ptune.lab.compare.methods import TABLE_6_1, split_methods
+
+    curve = args.protocol in CURVES or getattr(args, "train_sizes", None)
+    default = CURVE_METHODS if curve else TABLE_6_1
+    return run(args, split_methods(args.methods) if args.methods else list(default), "comparison")
 
 
 def cmd_ablate(args) -> int:

@@ -35,6 +35,8 @@ class BuildContext:
     seed: int
     max_length: int
     task: str = "classification"
+    labels: Any = None
+    """The training data's ptune.data.LabelSet (a cloze head resolves its label words against it)."""
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,18 @@ def _build_ptune(context: BuildContext, settings: dict):
     from ptune.engine.backbone import load_backbone
     from ptune.engine.model import PTuningModel
     from ptune.settings import resolve
+    from ptune.tasks import get_task
 
     try:
         resolved = resolve(context.task, {"max_length": context.max_length, **settings})
     except ConfigError as err:
         raise ConfigError("method", [f"ptune: {err}"]) from None
-    backbone, _ = load_backbone(context.model_name)
-    return PTuningModel(backbone, resolved.ptuning, num_labels=context.num_labels, seed=context.seed)
+    backbone, tokenizer = load_backbone(context.model_name)
+    ptuning = resolved.ptuning
+    if context.labels is not None:
+        task = get_task(context.task)
+        ptuning = dataclasses.replace(ptuning, task=task.bind_tokenizer(ptuning.task, tokenizer, context.labels))
+    return PTuningModel(backbone, ptuning, num_labels=context.num_labels, seed=context.seed)
 
 
 def _build_linear_probe(context: BuildContext, settings: dict):

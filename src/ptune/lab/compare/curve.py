@@ -1,0 +1,201 @@
+"""Learning curves: one comparison grid per training-set size, and the curve read across them.
+
+../shared/BENCHMARK.md's sst2-curve and conll-curve protocols: training subsets of a few sizes (the
+first n of random.Random(seed).shuffle, so one seed's subsets are nested), batch 16, a fixed step
+budget per size the same for every method, max(100 steps, 4 epochs) capped at 1,000, and no
+checkpoint selection: the model after the last step is scored on the full dev split, evaluated once.
+
+    OUTPUT/<data>-n<size>/   one resumable `ptune compare` grid per size
+    OUTPUT/<data>-curve.md   mean ± std per (method, size), and the step budget of each size
+    OUTPUT/<data>-curve.json the same numbers, as `ptune advise` reads them
+    OUTPUT/<data>-curve.png  score against training size per method, the seed spread as error bars
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptune.errors import ConfigError
+from ptune.lab.compare.protocol import ProtocolConfig
+
+MIN_STEPS, EPOCHS_AT_LEAST, MAX_STEPS = 100, 4, 1000
+
+
+@dataclass(frozen=True)
+class CurveProtocol:
+    sizes: tuple[int, ...]
+    batch_size: int = 16
+    max_length: int = 128
+    task: str = "classification"
+
+
+CURVES = {
+    "sst2-curve": CurveProtocol(sizes=(32, 128, 512, 2048), max_length=66),
+    "conll-curve": CurveProtocol(sizes=(50, 200, 1000), task="token_classification"),
+}
+CURVE_METHODS = ("ptune[injection=deep]", "ptune[injection=input]", "peft-ptuning", "peft-lora", "bitfit",
+                 "full-ft", "linear-probe")
+
+
+def steps_for(size: int, batch_size: int) -> int:
+    """max(100 steps, 4 epochs), capped at 1,000."""
+    return min(MAX_STEPS, max(MIN_STEPS, EPOCHS_AT_LEAST * math.ceil(size / batch_size)))
+
+
+def size_protocol(base: ProtocolConfig, size: int) -> ProtocolConfig:
+    """The grid protocol of one training size: its step budget as epochs, one evaluation at the end."""
+    steps = steps_for(size, base.batch_size)
+    return dataclasses.replace(base, train_size=size, epochs=steps / math.ceil(size / base.batch_size),
+                               eval_every=steps)
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ConfigError("--train-sizes", [f"{text!r}: expected comma-separated positive counts, e.g. 32,128,512"])
+    return sorted(set(sizes))
+
+
+def data_name(protocol: ProtocolConfig) -> str:
+    return Path(protocol.data.rstrip("/")).name or "data"
+
+
+def size_folder(output: Path, protocol: ProtocolConfig, size: int) -> Path:
+    return output / f"{data_name(protocol)}-n{size}"
+
+
+# ---- reading a curve -------------------------------------------------------------------------
+@dataclass
+class CurvePoint:
+    method: str
+    size: int
+    scores: list[float]
+    """Percent, one per finished seed."""
+    seeds: list[int]
+    steps: int
+    lr: float | None
+    trainable_percent: float
+
+    @property
+    def mean(self) -> float:
+        return statistics.mean(self.scores)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "size": self.size, "mean": round(self.mean, 2), "std": round(self.std, 2),
+                "scores": [round(s, 2) for s in self.scores], "seeds": self.seeds, "steps": self.steps,
+                "lr": self.lr, "trainable_percent": round(self.trainable_percent, 4)}
+
+
+def read_curve(folders: list[Path]) -> list[CurvePoint]:
+    """Every (method, size) with at least one finished seed, from the size grids' cells."""
+    from ptune.lab.compare.grid import all_rows
+
+    points = []
+    for folder in folders:
+        rows = [r for r in all_rows(folder) if "error" not in r]
+        for method in dict.fromkeys(r["method"] for r in rows):
+            runs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["seed"])
+            points.append(CurvePoint(method=method, size=runs[0]["train_examples"],
+                                     scores=[100 * r["dev_score"] for r in runs], seeds=[r["seed"] for r in runs],
+                                     steps=runs[0]["steps"], lr=runs[0].get("learning_rates", {}).get("lr"),
+                                     trainable_percent=runs[0]["trainable_percent"]))
+    return sorted(points, key=lambda p: (p.size, p.method))
+
+
+def curve_summary(points: list[CurvePoint], *, name: str, protocol: dict, metric: str, backbone: str,
+                  backbone_parameters: int | None) -> dict:
+    return {"name": name, "task": protocol.get("task", "classification"), "metric": metric, "backbone": backbone,
+            "backbone_parameters": backbone_parameters, "batch_size": protocol.get("batch_size"),
+            "max_length": protocol.get("max_length"), "dev_data": protocol.get("data"),
+            "points": [p.to_dict() for p in points]}
+
+
+def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, order=CURVE_METHODS) -> str:
+    sizes = sorted({p.size for p in points})
+    methods = [m for m in order if any(p.method == m for p in points)]
+    methods += sorted({p.method for p in points} - set(methods))
+    cell = {(p.method, p.size): p for p in points}
+    lines = [f"# {title}", "",
+             f"dev {metric}, % (mean ± std over seeds; the model after the last step, no checkpoint selection)", "",
+             "| method | " + " | ".join(f"n = {s:,}" for s in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+    for method in methods:
+        values = []
+        for size in sizes:
+            p = cell.get((method, size))
+            values.append("—" if p is None else f"{p.mean:.1f} ± {p.std:.1f}" + ("" if len(p.scores) >= 5 else
+                                                                               f" ({len(p.scores)} seeds)"))
+        lines.append(f"| {method} | " + " | ".join(values) + " |")
+    steps = {s: next(p.steps for p in points if p.size == s) for s in sizes}
+    lines += ["", "steps per size: " + ", ".join(f"n = {s:,}: {steps[s]}" for s in sizes)]
+    best = []
+    for size in sizes:
+        here = [p for p in points if p.size == size]
+        top = max(here, key=lambda p: p.mean)
+        best.append(f"n = {size:,}: {top.method} ({top.mean:.1f} ± {top.std:.1f})")
+    lines += ["", "best per size: " + "; ".join(best), ""]
+    return "\n".join(lines)
+
+
+def plot_curve(points: list[CurvePoint], path: Path, *, title: str, metric: str, order=CURVE_METHODS) -> bool:
+    if not points:
+        return False
+    from ptune.lab.compare.plots import _pyplot, colours, finish
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7.5, 4.8))
+    methods = [m for m in order if any(p.method == m for p in points)]
+    methods += sorted({p.method for p in points} - set(methods))
+    for method, colour in zip(methods, colours(plt, len(methods))):
+        mine = sorted((p for p in points if p.method == method), key=lambda p: p.size)
+        axes.errorbar([p.size for p in mine], [p.mean for p in mine], yerr=[p.std for p in mine], label=method,
+                      color=colour, marker="o", capsize=3, linewidth=1.4)
+    axes.set_xscale("log")
+    sizes = sorted({p.size for p in points})
+    axes.set_xticks(sizes, [f"{s:,}" for s in sizes])
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    return finish(plt, figure, axes, path, title=title, xlabel="labelled training examples (log scale)",
+                  ylabel=f"dev {metric}, % (mean ± std over seeds)")
+
+
+def write_curve_report(output: Path, *, data: str, sizes: list[int] | None = None, plots: bool = True) -> list[Path]:
+    """Read the size grids `<data>-n*` under `output` and write the curve's table, JSON and plot."""
+    folders = sorted(output.glob(f"{data}-n*"), key=lambda f: int(f.name.rsplit("-n", 1)[1]))
+    folders = [f for f in folders if f.name.rsplit("-n", 1)[1].isdigit() and (f / "cells").exists()
+               and (sizes is None or int(f.name.rsplit("-n", 1)[1]) in sizes)]
+    if not folders:
+        raise ConfigError("curve", [f"no size grids named {data}-n<size> with cells/ under {output}"])
+    points = read_curve(folders)
+    protocol = json.loads((folders[0] / "protocol.json").read_text())
+    metric = "entity F1" if protocol.get("task") == "token_classification" else "accuracy"
+    backbone = protocol.get("model") or "bundled all-MiniLM-L6-v2"
+    title = f"Learning curve: {data}, {backbone}"
+    written = [output / f"{data}-curve.md", output / f"{data}-curve.json"]
+    written[0].write_text(format_curve_table(points, title=title, metric=metric))
+    rows = [json.loads(p.read_text()) for f in folders for p in sorted((f / "cells").glob("*.json"))]
+    summary = curve_summary(points, name=data, protocol=protocol, metric=metric, backbone=backbone,
+                            backbone_parameters=backbone_parameters(rows))
+    written[1].write_text(json.dumps(summary, indent=1) + "\n")
+    if plots and plot_curve(points, output / f"{data}-curve.png", title=title, metric=metric):
+        written.append(output / f"{data}-curve.png")
+    return written
+
+
+def backbone_parameters(rows: list[dict]) -> int | None:
+    """The frozen backbone's size: total minus trained parameters of a row that trains only a
+    prompt and a head (ptune, the linear probe)."""
+    for row in rows:
+        if row.get("base_method") in ("ptune", "linear-probe") and row.get("total_parameters"):
+            return row["total_parameters"] - row["trainable_parameters"]
+    return None

@@ -1,0 +1,184 @@
+"""Advice from the measured learning curves: with N labelled examples of a task on a backbone of a
+given size, which method scored best on ptune's own curves, with the score and spread it rests on.
+
+The curves are `ptune compare --protocol sst2-curve / conll-curve` runs (ptune.lab.compare.curve);
+their summaries ship in ptune/resources/curves/ (made from benchmarks/results/curves, whose cells
+are committed), and `ptune advise --curves DIR` reads others. The answer says where it
+extrapolates (a training size outside the measured ones, a backbone of another size, a task no
+curve covers) and whether the lab's rule (P-Tuning below 1,000 examples, 8.2) holds on the curves.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ptune.errors import ConfigError
+
+PACKAGED = Path(__file__).resolve().parents[1] / "resources" / "curves"
+CURVE_TASK = {"classification": "classification", "ner": "token_classification"}
+SMALL_DATA = 1000
+PTUNING_METHODS = ("ptune", "peft-ptuning")
+"""Base methods that are P-Tuning (ptune's, with any injection or head, and PEFT's)."""
+FULL_MODEL = ("full-ft",)
+
+
+@dataclass
+class CurveAdvice:
+    task: str
+    train_size: int
+    curve: str
+    backbone: str
+    size: int
+    """The measured training size the advice rests on."""
+    method: str
+    mean: float
+    std: float
+    seeds: int
+    lr: float | None
+    steps: int
+    metric: str
+    notes: list[str] = field(default_factory=list)
+    """Where the advice extrapolates, near-ties, the best parameter-efficient pick."""
+    lab_rule: list[str] = field(default_factory=list)
+    """Whether the curves support the lab's P-Tuning-below-1,000 rule, size by size."""
+
+    def headline(self) -> str:
+        return (f"with {self.train_size:,} labelled examples on this backbone, use {self.method}"
+                + (f" (lr {self.lr:g}, {self.steps} steps of batch 16)" if self.lr else "")
+                + f"; it scores {self.mean:.1f} ± {self.std:.1f} {self.metric} here"
+                + f" (n = {self.size:,}, {self.seeds} seeds, {self.curve} on {self.backbone})")
+
+
+def load_curves(source: Path | None = None) -> list[dict]:
+    """Curve summaries (`<data>-curve.json`) from a folder or file; default: the packaged ones."""
+    source = Path(source) if source is not None else PACKAGED
+    if source.is_file():
+        files = [source]
+    elif source.is_dir():
+        files = sorted(source.glob("*-curve.json"))
+    else:
+        raise ConfigError("--curves", [f"{source}: no such file or folder"])
+    if not files:
+        raise ConfigError("--curves", [f"{source} holds no <data>-curve.json (write them with ptune compare "
+                                       "--protocol sst2-curve ... or --train-sizes)"])
+    curves = []
+    for path in files:
+        try:
+            curve = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError("--curves", [f"{path}: not a curve summary ({err})"]) from None
+        if not isinstance(curve, dict) or not isinstance(curve.get("points"), list):
+            raise ConfigError("--curves", [f"{path}: not a curve summary (no 'points' list)"])
+        curves.append(curve)
+    return curves
+
+
+def base_method(method: str) -> str:
+    return method.split("[", 1)[0]
+
+
+def is_ptuning(method: str) -> bool:
+    return base_method(method) in PTUNING_METHODS
+
+
+def nearest_size(sizes: list[int], train_size: int) -> int:
+    return min(sizes, key=lambda s: (abs(math.log(s) - math.log(train_size)), s))
+
+
+def advise_from_curves(task: str, *, model_size: int, train_size: int, curves: list[dict],
+                       min_seeds: int = 3) -> CurveAdvice | None:
+    """None when no curve covers the task. Points with fewer than `min_seeds` seeds are left out."""
+    wanted = CURVE_TASK.get(task)
+    curve = next((c for c in curves if c.get("task") == wanted), None) if wanted else None
+    if curve is None:
+        return None
+    points = [p for p in curve["points"] if len(p.get("scores", [])) >= min_seeds]
+    if not points:
+        return None
+    sizes = sorted({p["size"] for p in points})
+    size = nearest_size(sizes, train_size)
+    here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])
+    best = here[0]
+    advice = CurveAdvice(task=task, train_size=train_size, curve=curve.get("name", "?") + "-curve",
+                         backbone=curve.get("backbone", "?"), size=size, method=best["method"], mean=best["mean"],
+                         std=best["std"], seeds=len(best["scores"]), lr=best.get("lr"), steps=best.get("steps", 0),
+                         metric=curve.get("metric", "score"))
+    if train_size < sizes[0] or train_size > sizes[-1]:
+        advice.notes.append(f"extrapolated: {train_size:,} examples lies outside the measured sizes "
+                            f"({', '.join(f'{s:,}' for s in sizes)}); the nearest, n = {size:,}, is the evidence")
+    elif train_size != size:
+        below = max(s for s in sizes if s <= train_size)
+        above = min(s for s in sizes if s >= train_size)
+        advice.notes.append(f"{train_size:,} lies between the measured n = {below:,} and n = {above:,}; "
+                            f"the nearer (log scale), n = {size:,}, is the evidence")
+    measured_on = curve.get("backbone_parameters")
+    if measured_on and not 1 / 3 <= model_size / measured_on <= 3:
+        advice.notes.append(f"extrapolated: the curve was measured on a backbone of {measured_on / 1e6:.1f}M "
+                            f"parameters, yours has {model_size / 1e6:.1f}M; rankings can change with size "
+                            "(the lab's tables are BERT-base, 110M)")
+    tied = [p for p in here[1:] if best["mean"] - p["mean"] <= max(best["std"], p["std"])]
+    if tied:
+        advice.notes.append("within the seed spread of it: " + "; ".join(
+            f"{p['method']} {p['mean']:.1f} ± {p['std']:.1f}" for p in tied))
+    if base_method(best["method"]) in FULL_MODEL:
+        efficient = next((p for p in here if base_method(p["method"]) not in FULL_MODEL), None)
+        if efficient:
+            advice.notes.append(f"it trains every weight; the best parameter-efficient method here is "
+                                f"{efficient['method']} ({efficient['mean']:.1f} ± {efficient['std']:.1f}, "
+                                f"{efficient['trainable_percent']:.2g}% of the parameters)")
+    advice.lab_rule = lab_rule_check(points, sizes)
+    return advice
+
+
+def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
+    """Per measured size below 1,000: is a P-Tuning method the best, or within the seed spread of it?"""
+    lines = []
+    for size in (s for s in sizes if s < SMALL_DATA):
+        here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])
+        best = here[0]
+        ptuning = next((p for p in here if is_ptuning(p["method"])), None)
+        if ptuning is None:
+            lines.append(f"n = {size:,}: no P-Tuning method measured")
+        elif ptuning is best:
+            runner = here[1] if len(here) > 1 else None
+            lines.append(f"n = {size:,}: supported, {best['method']} is best ({best['mean']:.1f} ± {best['std']:.1f})"
+                         + (f", ahead of {runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})"
+                            if runner else ""))
+        elif best["mean"] - ptuning["mean"] <= max(best["std"], ptuning["std"]):
+            lines.append(f"n = {size:,}: not contradicted, {ptuning['method']} ({ptuning['mean']:.1f} ± "
+                         f"{ptuning['std']:.1f}) is within the seed spread of the best, {best['method']} "
+                         f"({best['mean']:.1f} ± {best['std']:.1f})")
+        else:
+            lines.append(f"n = {size:,}: NOT supported, {best['method']} ({best['mean']:.1f} ± {best['std']:.1f}) "
+                         f"beats the best P-Tuning, {ptuning['method']} ({ptuning['mean']:.1f} ± {ptuning['std']:.1f})")
+    return lines
+
+
+def format_curve_advice(advice: CurveAdvice | None, task: str) -> list[str]:
+    if advice is None:
+        return ["measured (learning curves): no learning curve covers "
+                f"{task}; the advice below is the lab's rule alone"]
+    lines = ["measured (learning curves):", f"  {advice.headline()}"]
+    lines += [f"  - {note}" for note in advice.notes]
+    if advice.lab_rule:
+        lines += ["  the lab's rule (P-Tuning below 1,000 examples) on this curve:"]
+        lines += [f"  - {line}" for line in advice.lab_rule]
+    return lines
+
+
+def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
+    """One line per measured size: what `ptune advise` answers there (BENCHMARKS.md quotes it)."""
+    sizes = sorted({p["size"] for p in curve["points"] if len(p["scores"]) >= min_seeds})
+    lines = ["| labelled examples | use | scores (mean ± std) | best parameter-efficient | lab's rule |",
+             "|---|---|---|---|---|"]
+    points = [p for p in curve["points"] if len(p["scores"]) >= min_seeds]
+    rule = dict(zip([s for s in sizes if s < SMALL_DATA], lab_rule_check(points, sizes)))
+    for size in sizes:
+        here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])
+        efficient = next(p for p in here if base_method(p["method"]) not in FULL_MODEL)
+        verdict = rule.get(size, "—").split(",")[0].split(": ", 1)[-1]
+        lines.append(f"| {size:,} | {here[0]['method']} | {here[0]['mean']:.1f} ± {here[0]['std']:.1f} | "
+                     f"{efficient['method']} ({efficient['mean']:.1f} ± {efficient['std']:.1f}) | {verdict} |")
+    return "\n".join(lines)

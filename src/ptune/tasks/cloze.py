@@ -1,0 +1,226 @@
+"""Cloze classification, P-Tuning's original form: the text placed in a template around a [MASK],
+each label scored by its words at the mask.
+
+    template "{prompt} {text} It was [MASK]."   verbalizer {negative: [terrible], positive: [great, good]}
+    -> [CLS] <virtual tokens> the film ... It was [MASK] . [SEP]
+    -> label score = log of the summed probability of the label's words at [MASK]
+
+Two scorers. `mlm`: the backbone's own pretrained MLM head, frozen (BERT, RoBERTa and the other
+families loaded with their head); nothing but the prompt trains. `embeddings`: for backbones
+without an MLM head, the mask state through a trained map, scored against the label words' frozen
+input embeddings. `{prompt}` marks where input-level virtual tokens sit: first, right after [CLS]
+(deep prompts have no position in the text). Only the text is truncated, never the template, so
+the [MASK] survives any --max-length that fits the template.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ptune.errors import ConfigError, DataError
+
+MASK = "[MASK]"
+SLOTS = ("{prompt}", "{text}", "{text_pair}", MASK)
+SCORERS = ("mlm", "embeddings")
+_PIECES = re.compile(r"(\{prompt\}|\{text\}|\{text_pair\}|\[MASK\])")
+
+
+def template_problems(template: str) -> list[str]:
+    """What is wrong with a template, as messages that say how to fix it (empty: nothing)."""
+    found = []
+    pieces = _PIECES.split(template)
+    stray = sorted(set(re.findall(r"\{[^}]*\}", "".join(pieces[0::2]))))
+    if stray:
+        found.append(f"template {template!r}: unknown placeholder(s) {stray}; a template takes {list(SLOTS)}")
+    for slot, most in (("{text}", 1), ("{text_pair}", 1), ("{prompt}", 1), (MASK, 1)):
+        count = pieces[1::2].count(slot)
+        if count > most:
+            found.append(f"template {template!r}: {slot} appears {count} times; give it once")
+    if pieces[1::2].count("{text}") != 1:
+        found.append(f"template {template!r}: no {{text}}; the template must say where the text goes")
+    if pieces[1::2].count(MASK) != 1:
+        found.append(f"template {template!r}: no {MASK}; the template must hold the one [MASK] the labels are scored at")
+    if "{prompt}" in pieces[1::2] and template.lstrip().find("{prompt}") != 0:
+        found.append(f"template {template!r}: {{prompt}} must open the template: input-level virtual tokens sit "
+                     "right after [CLS] (deep prompts have no position in the text)")
+    return found
+
+
+def parse_label_words(value) -> dict[str, list[str]]:
+    """`{label: [words]}`, or the command line's "negative=terrible|bad,positive=great"."""
+    if isinstance(value, dict):
+        return {str(k): [v] if isinstance(v, str) else list(v) for k, v in value.items()}
+    words: dict[str, list[str]] = {}
+    for item in str(value).split(","):
+        label, sep, listed = item.partition("=")
+        if not sep or not label.strip() or not listed.strip():
+            raise ConfigError("ClassificationConfig", [
+                f"label_words {value!r}: {item!r} is not LABEL=WORD[|WORD...]; "
+                "write e.g. --label-words negative=terrible|bad,positive=great"])
+        words[label.strip()] = [w.strip() for w in listed.split("|") if w.strip()]
+    return words
+
+
+@dataclass(frozen=True)
+class Verbalizer:
+    """Each label's word ids, in the label set's order."""
+
+    token_ids: list[list[int]]
+
+    @classmethod
+    def resolve(cls, label_words: dict[str, list[str]], *, label_names, tokenizer) -> "Verbalizer":
+        names = list(label_names)
+        unknown = sorted(set(label_words) - set(names))
+        if unknown:
+            raise DataError(f"label_words names {unknown}, which the training data does not have as labels; "
+                            f"its labels are {names}")
+        missing = [name for name in names if not label_words.get(name)]
+        if missing:
+            raise DataError(f"label_words gives no word for label(s) {missing}; give one or more words for every "
+                            f"label of {names}, e.g. --label-words " + ",".join(f"{n}=WORD" for n in names))
+        ids, owner = [], {}
+        for name in names:
+            row = []
+            for word in label_words[name]:
+                token = single_token(word, tokenizer)
+                if token in owner and owner[token] != name:
+                    raise DataError(f"label word {word!r} is given for both {owner[token]!r} and {name!r}; "
+                                    "a word can score one label only")
+                owner[token] = name
+                row.append(token)
+            ids.append(row)
+        return cls(ids)
+
+
+def single_token(word: str, tokenizer) -> int:
+    """The one vocabulary id of `word` as it reads after a space, or a DataError saying why not."""
+    pieces = tokenizer.tokenize(" " + word)
+    ids = tokenizer.convert_tokens_to_ids(pieces)
+    if len(ids) == 1 and ids[0] != tokenizer.unk_token_id:
+        return ids[0]
+    if not pieces or ids == [tokenizer.unk_token_id]:
+        raise DataError(f"label word {word!r} is not in this backbone's vocabulary (it reads as "
+                        f"{tokenizer.unk_token!r}); pick a word the vocabulary has")
+    raise DataError(f"label word {word!r} is {len(pieces)} word pieces in this backbone's vocabulary "
+                    f"({' '.join(pieces)}); a cloze label word must be one piece, scored at the one [MASK]: pick "
+                    "another word, or give several one-piece words for the label (WORD|WORD)")
+
+
+class ClozeTemplate:
+    """A parsed template: literal pieces and slots, tokenized once per tokenizer."""
+
+    def __init__(self, template: str, tokenizer):
+        problems = template_problems(template)
+        if problems:
+            raise ConfigError("ClassificationConfig", problems)
+        self.tokenizer = tokenizer
+        body = template.lstrip()
+        body = body[len("{prompt}"):] if body.startswith("{prompt}") else body
+        self.parts: list[tuple[str, list[int] | None]] = []  # (slot or "literal", literal ids)
+        for piece in _PIECES.split(body.strip()):
+            if piece in ("{text}", "{text_pair}"):
+                self.parts.append((piece, None))
+            elif piece == MASK:
+                self.parts.append((MASK, [tokenizer.mask_token_id]))
+            elif piece.strip():
+                self.parts.append(("literal", tokenizer(piece, add_special_tokens=False)["input_ids"]))
+        self.has_pair = any(slot == "{text_pair}" for slot, _ in self.parts)
+        # The tokenizer's own special tokens around one sequence ([CLS] ... [SEP], <s> ... </s>).
+        specials = tokenizer("", add_special_tokens=True)["input_ids"]
+        opens = 1 if specials and specials[0] in (tokenizer.cls_token_id, tokenizer.bos_token_id) else 0
+        self.before, self.after = specials[:opens], specials[opens:]
+        self.fixed = sum(len(ids) for _, ids in self.parts if ids) + len(specials)
+
+    def encode(self, text: str, pair: str | None, *, max_length: int) -> list[int]:
+        """[CLS] template with the text (and pair) in it [SEP]; the texts truncated (longest first)
+        to `max_length` word pieces in all."""
+        room = max_length - self.fixed
+        if room < (2 if self.has_pair else 1):
+            raise ConfigError("ClassificationConfig", [
+                f"the cloze template takes {self.fixed} word pieces with the special tokens and [MASK], so "
+                f"max_length={max_length} leaves no room for the text; raise --max-length or shorten the template"])
+        texts = {"{text}": self.pieces(text), "{text_pair}": self.pieces(pair) if pair is not None else []}
+        while len(texts["{text}"]) + len(texts["{text_pair}"]) > room:
+            longest = max(texts, key=lambda slot: len(texts[slot]))
+            texts[longest].pop()
+        ids = [token for slot, literal in self.parts for token in (literal if literal is not None else texts[slot])]
+        return self.before + ids + self.after
+
+    def pieces(self, text: str) -> list[int]:
+        ids = self.tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"]
+        mask, unknown = self.tokenizer.mask_token_id, self.tokenizer.unk_token_id
+        return [unknown if token == mask else token for token in ids]  # a "[MASK]" typed in the text is not the mask
+
+
+def cloze_features(examples, *, tokenizer, max_length: int, labels, config) -> list[dict]:
+    template = ClozeTemplate(config.template, tokenizer)
+    has_pairs = any(e.text_pair is not None for e in examples)
+    if has_pairs != template.has_pair:
+        raise DataError(f"the data has {'sentence pairs' if has_pairs else 'single sentences'} but the cloze template "
+                        f"{config.template!r} {'lacks' if has_pairs else 'has'} {{text_pair}}; "
+                        + ("put {text_pair} in the template" if has_pairs else "take {text_pair} out of the template"))
+    features = []
+    for example in examples:
+        feature = {"input_ids": template.encode(example.text, example.text_pair, max_length=max_length)}
+        if labels is not None and example.label is not None:
+            if example.label not in labels.names:
+                raise DataError(f"{example.origin}: label {example.label!r} is not one of {list(labels.names)}")
+            feature["label"] = labels.id(example.label)
+        features.append(feature)
+    return features
+
+
+class ClozeHead(nn.Module):
+    """Label scores at the [MASK]: (batch,) mask states -> (batch, labels).
+
+    Each label's score is the log of the summed probability of its words; the vocabulary's
+    normalizer is the same for every label, so logsumexp over the words' logits is enough.
+    """
+
+    def __init__(self, *, token_ids: list[list[int]], mask_token_id: int, scorer: str, hidden_size: int,
+                 embedding_size: int):
+        super().__init__()
+        if scorer not in SCORERS:
+            raise ConfigError("ClassificationConfig", [f"cloze_scorer={scorer!r}: expected one of {SCORERS}"])
+        self.scorer = scorer
+        self.mask_token_id = mask_token_id
+        longest = max(len(row) for row in token_ids)
+        self.register_buffer("word_ids", torch.tensor([row + [row[0]] * (longest - len(row)) for row in token_ids]))
+        self.register_buffer("word_mask", torch.tensor([[1] * len(row) + [0] * (longest - len(row)) for row in token_ids],
+                                                       dtype=torch.bool))
+        # `embeddings`: a trained map from the mask state into the input-embedding space; starts as
+        # the identity where the widths agree, so the first scores are the words' own embeddings.
+        self.map = nn.Linear(hidden_size, embedding_size) if scorer == "embeddings" else None
+
+    def init_weights(self, generator: torch.Generator) -> None:
+        if self.map is None:
+            return
+        with torch.no_grad():
+            if self.map.in_features == self.map.out_features:
+                self.map.weight.copy_(torch.eye(self.map.in_features))
+            else:
+                self.map.weight.normal_(0.0, 0.02, generator=generator)
+            self.map.bias.zero_()
+
+    def check_backbone(self, prompted) -> None:
+        """Load the backbone's MLM head now (refused there if it has none), not at the first forward."""
+        if self.scorer == "mlm":
+            prompted.mlm_head  # noqa: B018
+
+    def forward(self, output) -> torch.Tensor:
+        if output.input_ids is None or output.prompted is None:
+            raise RuntimeError("the cloze head needs the backbone output's input_ids and backbone")
+        at_mask = output.input_ids == self.mask_token_id  # (batch, seq): the one [MASK] of each row
+        position = at_mask.int().argmax(1)
+        rows = torch.arange(output.states.shape[0], device=output.states.device)
+        states = output.states[rows, output.text_index[position]]  # (batch, hidden)
+        if self.scorer == "mlm":
+            vocabulary = output.prompted.mlm_head(states)  # (batch, vocab)
+            word_logits = vocabulary[:, self.word_ids]  # (batch, labels, words)
+        else:
+            embeddings = output.prompted.word_embeddings.weight[self.word_ids].float()  # (labels, words, width)
+            word_logits = torch.einsum("bd,lwd->blw", self.map(states.float()), embeddings)
+        return word_logits.masked_fill(~self.word_mask, float("-inf")).logsumexp(-1)

@@ -1,0 +1,106 @@
+"""Learning curves (ptune.lab.compare.curve): the step budget per size, nested subsets, one grid per
+size, and the curve's table, JSON and plot read from the cells."""
+import json
+
+import pytest
+
+from conftest import DEMO
+from helpers import fake_row, ptune
+from ptune.errors import ConfigError
+from ptune.lab.compare.cells import cell_path, write_cell
+from ptune.lab.compare.curve import (CURVES, parse_sizes, read_curve, size_folder, size_protocol, steps_for,
+                                     write_curve_report)
+from ptune.lab.compare.grid import check_protocol
+from ptune.lab.compare.protocol import ProtocolConfig
+
+
+def test_the_step_budget_is_max_100_or_4_epochs_capped_at_1000():
+    assert [steps_for(n, 16) for n in (32, 128, 512, 2048)] == [100, 100, 128, 512]
+    assert [steps_for(n, 16) for n in (50, 200, 1000)] == [100, 100, 252]
+    assert steps_for(10_000, 16) == 1000
+
+
+def test_a_size_protocol_trains_its_budget_and_evaluates_once():
+    base = ProtocolConfig(data="d", batch_size=16, max_length=66)
+    for size in (32, 128, 512, 2048):
+        protocol = size_protocol(base, size)
+        batches = -(-size // 16)
+        assert protocol.train_size == size and round(protocol.epochs * batches) == steps_for(size, 16)
+        assert protocol.eval_every == steps_for(size, 16)
+
+
+def test_subsets_are_deterministic_per_seed_and_nested_across_sizes():
+    base = ProtocolConfig(data=str(DEMO), batch_size=16)
+    small, _, _ = size_protocol(base, 8).examples(seed=3)
+    large, _, _ = size_protocol(base, 32).examples(seed=3)
+    again, _, _ = size_protocol(base, 8).examples(seed=3)
+    other, _, _ = size_protocol(base, 8).examples(seed=4)
+    assert [e.text for e in small] == [e.text for e in again] == [e.text for e in large[:8]]
+    assert [e.text for e in small] != [e.text for e in other]
+
+
+def test_the_curve_presets_are_the_benchmark_protocols():
+    assert CURVES["sst2-curve"].sizes == (32, 128, 512, 2048) and CURVES["sst2-curve"].max_length == 66
+    assert CURVES["conll-curve"].sizes == (50, 200, 1000) and CURVES["conll-curve"].task == "token_classification"
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ConfigError, match="comma-separated positive counts"):
+        parse_sizes("32,zero")
+    assert parse_sizes("128,32,32") == [32, 128]
+
+
+def fake_curve(root, scores: dict[tuple[str, int], list[float]]):
+    """Size grids with finished cells: {(method, size): [accuracy per seed]}."""
+    base = ProtocolConfig(data="somewhere/sst2", batch_size=16, max_length=66)
+    for (method, size), accuracies in scores.items():
+        folder = size_folder(root, base, size)
+        check_protocol(folder, size_protocol(base, size))
+        for seed, accuracy in enumerate(accuracies):
+            write_cell(cell_path(folder, method, seed), fake_row(
+                method, seed, accuracy, dev_score=accuracy, train_examples=size, steps=steps_for(size, 16),
+                total_parameters=22_713_986, trainable_parameters=770, trainable_percent=0.0034))
+    return root
+
+
+def test_the_curve_report_reads_every_size_grid(tmp_path):
+    fake_curve(tmp_path, {("ptune[injection=deep]", 32): [0.6, 0.7, 0.65], ("linear-probe", 32): [0.62, 0.6, 0.61],
+                          ("ptune[injection=deep]", 128): [0.75, 0.77, 0.76], ("linear-probe", 128): [0.7, 0.7, 0.7]})
+    written = write_curve_report(tmp_path, data="sst2")
+    assert [p.name for p in written] == ["sst2-curve.md", "sst2-curve.json", "sst2-curve.png"]
+    table = written[0].read_text()
+    assert "| ptune[injection=deep] | 65.0 ± 5.0 (3 seeds) | 76.0 ± 1.0 (3 seeds) |" in table
+    assert "steps per size: n = 32: 100, n = 128: 100" in table
+    summary = json.loads(written[1].read_text())
+    assert summary["task"] == "classification" and summary["backbone_parameters"] == 22_713_986 - 770
+    point = next(p for p in summary["points"] if p["method"] == "linear-probe" and p["size"] == 128)
+    assert point["mean"] == pytest.approx(70.0) and point["seeds"] == [0, 1, 2] and point["steps"] == 100
+
+
+def test_a_failed_cell_is_left_out_of_the_curve_not_scored(tmp_path):
+    fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62]})
+    folder = size_folder(tmp_path, ProtocolConfig(data="x/sst2"), 32)
+    write_cell(cell_path(folder, "linear-probe", 2), {"method": "linear-probe", "seed": 2, "error": "boom"})
+    (point,) = read_curve([folder])
+    assert point.seeds == [0, 1]
+
+
+def test_compare_runs_a_curve_with_one_grid_per_size(tiny_backbone_dir, tmp_path):
+    args = ["compare", "--model", tiny_backbone_dir, "--data", DEMO, "--train-sizes", "16,32", "--max-length", "32",
+            "--seeds", "0", "--methods", "linear-probe", "--output", tmp_path, "--precision", "fp32"]
+    first = ptune(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "| linear-probe |" in first.stdout and "n = 16" in first.stdout and "n = 32" in first.stdout
+    for size in (16, 32):
+        protocol = json.loads((tmp_path / f"resources-n{size}" / "protocol.json").read_text())
+        assert protocol["train_size"] == size and protocol["eval_every"] == 100
+        (cell,) = (tmp_path / f"resources-n{size}" / "cells").glob("*.json")
+        assert json.loads(cell.read_text())["steps"] == 100
+    assert (tmp_path / "resources-curve.png").exists()
+    again = ptune(*args)
+    assert again.returncode == 0 and again.stderr.count("skip") == 2  # resumable
+
+
+def test_a_curve_refuses_a_fixed_size_or_budget(tiny_backbone_dir, tmp_path):
+    result = ptune("compare", "--data", DEMO, "--protocol", "sst2-curve", "--epochs", "3", "--output", tmp_path)
+    assert result.returncode != 0 and "a learning curve sets the training size and its step budget" in result.stderr

@@ -1,0 +1,101 @@
+"""`ptune advise` grounded on the learning curves (ptune.lab.curve_advice)."""
+import json
+
+import pytest
+
+from conftest import ROOT
+from helpers import ptune
+from ptune.lab.compare.cells import cell_path, read_cell, write_cell
+from ptune.lab.compare.curve import read_curve, write_curve_report
+from ptune.lab.curve_advice import PACKAGED, advice_table, advise_from_curves, load_curves
+from test_curve import fake_curve
+
+SCORES = {("ptune[injection=deep]", 32): [0.64, 0.66, 0.62], ("linear-probe", 32): [0.60, 0.61, 0.59],
+          ("peft-lora", 32): [0.55, 0.57, 0.56], ("full-ft", 32): [0.60, 0.62, 0.58],
+          ("ptune[injection=deep]", 128): [0.75, 0.76, 0.74], ("linear-probe", 128): [0.72, 0.73, 0.71],
+          ("peft-lora", 128): [0.78, 0.79, 0.80], ("full-ft", 128): [0.70, 0.71, 0.72]}
+
+
+@pytest.fixture()
+def curves(tmp_path):
+    fake_curve(tmp_path, SCORES)
+    write_curve_report(tmp_path, data="sst2", plots=False)
+    return tmp_path
+
+
+def test_the_advice_names_the_best_measured_method_with_its_score_and_spread(curves):
+    advice = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=load_curves(curves))
+    assert advice.method == "ptune[injection=deep]" and advice.size == 32
+    assert advice.headline().startswith("with 32 labelled examples on this backbone, use ptune[injection=deep]")
+    assert "64.0 ± 2.0" in advice.headline() and advice.notes == []
+
+
+def test_changing_a_cell_changes_the_advice(curves):
+    folder = curves / "sst2-n32"
+    for seed in range(3):
+        path = cell_path(folder, "linear-probe", seed)
+        row = read_cell(path)
+        write_cell(path, {**row, "dev_score": 0.70, "dev_accuracy": 0.70})
+    write_curve_report(curves, data="sst2", plots=False)
+    advice = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=load_curves(curves))
+    assert advice.method == "linear-probe" and advice.mean == pytest.approx(70.0)
+    assert any("NOT supported" in line and "n = 32" in line for line in advice.lab_rule)
+
+
+def test_the_lab_rule_is_judged_size_by_size(curves):
+    advice = advise_from_curves("classification", model_size=22_700_000, train_size=100, curves=load_curves(curves))
+    assert advice.method == "peft-lora" and advice.size == 128
+    assert advice.lab_rule[0].startswith("n = 32: supported")
+    assert advice.lab_rule[1].startswith("n = 128: NOT supported, peft-lora (79.0 ± 1.0) beats the best P-Tuning")
+    assert any("lies between the measured n = 32 and n = 128" in note for note in advice.notes)
+
+
+def test_the_advice_says_where_it_extrapolates(curves):
+    advice = advise_from_curves("classification", model_size=340_000_000, train_size=10_000, curves=load_curves(curves))
+    assert advice.size == 128
+    assert any(note.startswith("extrapolated: 10,000 examples lies outside") for note in advice.notes)
+    assert any("22.7M parameters, yours has 340.0M" in note for note in advice.notes)
+    assert advise_from_curves("qa", model_size=1, train_size=1, curves=load_curves(curves)) is None
+
+
+def test_full_fine_tuning_at_the_top_also_names_the_best_parameter_efficient_method(tmp_path):
+    fake_curve(tmp_path, {("full-ft", 32): [0.8, 0.8, 0.8], ("linear-probe", 32): [0.6, 0.6, 0.6]})
+    write_curve_report(tmp_path, data="sst2", plots=False)
+    advice = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=load_curves(tmp_path))
+    assert any("best parameter-efficient method here is linear-probe" in note for note in advice.notes)
+
+
+def test_the_command_prints_the_measured_advice_first(curves):
+    result = ptune("advise", "--task", "classification", "--model-size", "22700000", "--train-size", "32",
+                   "--curves", curves)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "measured (learning curves):" and "use ptune[injection=deep]" in lines[1]
+    assert "the lab's pick (8.2): P-Tuning" in result.stdout
+    bad = ptune("advise", "--task", "classification", "--model-size", "1", "--train-size", "1", "--curves",
+                curves / "nothing-here")
+    assert bad.returncode == 2 and "no such file or folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_advice_table_has_a_line_per_size(curves):
+    (curve,) = load_curves(curves)
+    table = advice_table(curve)
+    assert "| 32 | ptune[injection=deep] | 64.0 ± 2.0 |" in table and "| 128 | peft-lora | 79.0 ± 1.0 |" in table
+
+
+COMMITTED = ROOT / "benchmarks" / "results" / "curves"
+
+
+@pytest.mark.skipif(not COMMITTED.exists(), reason="the committed curve grids are not in this checkout")
+def test_the_packaged_curves_are_what_the_committed_cells_give():
+    """ptune advise ships summaries of benchmarks/results/curves: every number in them must be what
+    the committed cells of those seeds give (a grid still running may have added seeds since)."""
+    for packaged in sorted(PACKAGED.glob("*-curve.json")):
+        data = packaged.name[: -len("-curve.json")]
+        folders = sorted(f for f in COMMITTED.glob(f"{data}-n*") if (f / "cells").exists())
+        measured = {(p.method, p.size): p for p in read_curve(folders)}
+        for point in json.loads(packaged.read_text())["points"]:
+            cells = measured[(point["method"], point["size"])]
+            by_seed = dict(zip(cells.seeds, cells.scores))
+            assert set(point["seeds"]) <= set(by_seed), f"{packaged}: {point['method']} n={point['size']} seeds"
+            assert point["scores"] == [round(by_seed[s], 2) for s in point["seeds"]], f"{packaged} is stale"
