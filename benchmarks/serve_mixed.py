@@ -65,6 +65,28 @@ def reference_answers(adapters: dict[str, Path], requests: list[dict], precision
             for r in requests]
 
 
+def offline_rate(adapters: dict[str, Path], requests: list[dict], *, batch_size: int, precision: str,
+                 device: str) -> dict:
+    """The same engine predicting the same inputs in this process, no HTTP: mixed-task batches of
+    `batch_size` inputs in arrival order, as the server forms them; inputs/s and CPU s per input."""
+    import resource
+
+    from ptune.engine.bank import AdapterBank
+
+    bank = AdapterBank.from_adapters({n: str(p) for n, p in adapters.items()}, precision=precision, device=device)
+    rows = [(r["task"], item if isinstance(item, str) else tuple(item)) for r in requests for item in r["inputs"]]
+    bank.predict(rows[:batch_size])  # warm-up
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch_size):
+        bank.predict(rows[i:i + batch_size])
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    return {"inputs": len(rows), "seconds": seconds, "inputs_per_s": len(rows) / seconds,
+            "cpu_ms_per_input": 1000 * cpu_seconds / len(rows), "batch_size": batch_size}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -83,7 +105,7 @@ class Server:
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log,
                                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-        deadline = time.time() + 180
+        deadline = time.time() + 300  # a Ray backend starts its cluster first
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
@@ -112,9 +134,20 @@ class Server:
         backbone shared by --workers counts once."""
         return sum(p.memory_full_info().pss for p in self.processes()) / 2**20
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server and every process under it so far."""
+        total = 0.0
+        for p in self.processes():
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(30)
+        self.process.wait(150)
 
 
 async def load(urls: dict[str, str], requests: list[dict], expected: list[list[dict]], *, concurrency: int,
@@ -188,7 +221,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="the servers' and the reference's device (cpu, cuda, cuda:N)")
     parser.add_argument("--configurations", default="batched,unbatched,per-task,workers",
                         help="which to run: batched (one server), unbatched, per-task (one process per task), "
-                             "workers (one server, --workers 2)")
+                             "workers (one server, --workers 2), ray1 / ray2 (--backend ray, 1 or 2 replicas)")
     args = parser.parse_args()
     adapters = {name: Path(args.adapters) / name for name, _ in MIX}
     requests = workload(Path(args.data), args.requests, args.seed)
@@ -207,11 +240,19 @@ def main() -> None:
         "workers": ("one server, 2 workers" + (f", {args.worker_threads} threads each" if args.worker_threads else ""),
                     lambda: [Server(adapters, *batching, "--workers", "2",
                                     *(["--threads", str(args.worker_threads)] if args.worker_threads else []))]),
+        # Ray Serve on this machine: its processes (GCS, raylet, proxy, controller) count in memory and CPU.
+        "ray1": ("Ray Serve, 1 replica", lambda: [Server(adapters, *batching, "--backend", "ray", "--replicas", "1",
+                                                         "--threads", str(os.cpu_count() or 1))]),
+        "ray2": ("Ray Serve, 2 replicas", lambda: [Server(adapters, *batching, "--backend", "ray", "--replicas", "2",
+                                                          "--threads", str(max(1, (os.cpu_count() or 2) // 2)))]),
     }
     chosen = [c.strip() for c in args.configurations.split(",") if c.strip()]
     if not chosen or set(chosen) - set(known):
         parser.error(f"--configurations: choose from {', '.join(known)}")
     configurations = dict(known[c] for c in chosen)
+    offline = offline_rate(adapters, requests, batch_size=args.max_batch_size, precision=args.precision,
+                           device=args.device)
+    print(f"offline: {json.dumps(offline)}", file=sys.stderr)
     rows = []
     for label, start in configurations.items():
         servers = start()
@@ -219,7 +260,18 @@ def main() -> None:
             urls = {name: (servers[0] if len(servers) == 1 else servers[i]).url for i, (name, _) in enumerate(MIX)}
             memory = sum(s.rss_mb() for s in servers)
             for concurrency in levels:
+                import resource
+
+                server_cpu = sum(s.cpu_seconds() for s in servers)
+                client_cpu = resource.getrusage(resource.RUSAGE_SELF)
                 result = asyncio.run(load(urls, requests, expected, concurrency=concurrency, time_limit=args.time_limit))
+                client_after = resource.getrusage(resource.RUSAGE_SELF)
+                answered = max(result["inputs"], 1)
+                result.update(
+                    efficiency=result["inputs_per_s"] / offline["inputs_per_s"],
+                    server_cpu_ms_per_input=1000 * (sum(s.cpu_seconds() for s in servers) - server_cpu) / answered,
+                    client_cpu_ms_per_input=1000 * ((client_after.ru_utime - client_cpu.ru_utime)
+                                                    + (client_after.ru_stime - client_cpu.ru_stime)) / answered)
                 result.update(configuration=label, concurrency=concurrency, processes=sum(len(s.processes()) for s in servers),
                               server_rss_mb_at_start=memory, server_rss_mb_after=sum(s.rss_mb() for s in servers),
                               server_pss_mb_after=sum(s.pss_mb() for s in servers))
@@ -234,19 +286,28 @@ def main() -> None:
               "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "adapters": str(args.adapters),
               "precision": args.precision, "device": args.device,
               "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
-              "command": " ".join([Path(sys.executable).name, *sys.argv]), "rows": rows}
+              "command": " ".join([Path(sys.executable).name, *sys.argv]), "offline": offline, "rows": rows}
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
 
 
 def markdown(report: dict) -> str:
-    lines = ["| configuration | concurrency | inputs/s | p50 ms | p95 ms | p99 ms | errors | wrong answers | "
-             "requests done | server RSS MB | server PSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    offline = report.get("offline")
+    lines = ["| configuration | concurrency | inputs/s | efficiency | server CPU ms/input | client CPU ms/input | "
+             "p50 ms | p95 ms | p99 ms | errors | wrong answers | requests done | server RSS MB | server PSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    nan = float("nan")
     for r in report["rows"]:
-        lines.append(f"| {r['configuration']} | {r['concurrency']} | {r['inputs_per_s']:.1f} | {r['p50_ms']:.0f} | "
+        lines.append(f"| {r['configuration']} | {r['concurrency']} | {r['inputs_per_s']:.1f} | "
+                     f"{r.get('efficiency', nan):.2f} | {r.get('server_cpu_ms_per_input', nan):.1f} | "
+                     f"{r.get('client_cpu_ms_per_input', nan):.1f} | {r['p50_ms']:.0f} | "
                      f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {r['wrong_answers']} | "
                      f"{r['requests']}/{report['requests']} | {r['server_rss_mb_after']:.0f} | "
-                     f"{r.get('server_pss_mb_after', float('nan')):.0f} |")
+                     f"{r.get('server_pss_mb_after', nan):.0f} |")
+    if offline:
+        lines.append(f"| offline (same engine, same inputs, batches of {offline['batch_size']}) | — | "
+                     f"{offline['inputs_per_s']:.1f} | 1.00 | {offline['cpu_ms_per_input']:.1f} | — | — | — | — | — | — | "
+                     f"{offline['inputs']} inputs | — | — |")
     return "\n".join(lines)
 
 

