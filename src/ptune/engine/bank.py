@@ -213,7 +213,8 @@ class AdapterBank:
 
     def predict(self, requests: list[tuple[str, object]], *, batch_size: int = 64) -> list[dict]:
         """[(task name, input)] of any tasks, in any order -> one decoded prediction per item, with
-        mixed-task batches of up to `batch_size` rows (a long QA context may take several rows)."""
+        mixed-task batches of up to `batch_size` rows (a long QA context may take several rows),
+        each run as the server runs its batches (`run_by_length`: similar lengths share a forward)."""
         items, rows = [], []
         for name, item in requests:
             entry = self.get(name)
@@ -225,7 +226,7 @@ class AdapterBank:
             rows += [(entry, feature) for feature in features]
         logits = []
         for start in range(0, len(rows), batch_size):
-            logits += self.run(rows[start:start + batch_size])
+            logits += self.run_by_length(rows[start:start + batch_size])
         return [self.decode(entry, logits[first:first + len(features)], [example], features)[0]
                 for entry, example, features, first in items]
 
