@@ -5,9 +5,9 @@ training rows outside every subset. The full-data defaults were chosen with 16,0
 1,000 steps; with 100 steps they can leave a method where it started (at n = 128 PEFT P-tuning,
 LoRA and BitFit all scored the majority class at their defaults). So, per method:
 
-    choose  train on n = 128 rows drawn from the training file less its last 2,000 rows, with the
+    choose  train on n = 128 rows drawn from the training file less its last 1,000 rows, with the
             curve's budget (100 steps, batch 16, last step scored), at the default rate x {0.3, 1,
-            3, 10} (lr and head_lr together), seeds 0 and 1; score on those last 2,000 rows.
+            3, 10} (lr and head_lr together), seeds 0 and 1; score on those last 1,000 rows.
             -> benchmarks/results/curves/lr-choice/ (a resumable compare grid) and chosen.json
     apply   run every method at its chosen rate on the curve's sizes (seeds 0-4, dev split),
             beside the default-rate rows, in the same size grids.
@@ -33,7 +33,7 @@ PTUNE = str(ROOT / ".venv" / "bin" / "ptune")
 DEFAULTS = {"ptune[injection=deep]": 3e-2, "ptune[injection=input]": 5e-3, "peft-ptuning": 5e-3,
             "peft-lora": 5e-4, "bitfit": 1e-3, "full-ft": 5e-5, "linear-probe": 5e-3}
 FACTORS = (0.3, 1, 3, 10)
-CHOICE_SIZE, HELD_OUT = 128, 2000
+CHOICE_SIZE, HELD_OUT = 128, 1000
 
 
 def with_lr(method: str, lr: float) -> str:
@@ -59,6 +59,7 @@ def compare(*extra: str) -> None:
 def choose() -> dict:
     candidates = [m if factor == 1 else with_lr(m, lr * factor) for m, lr in DEFAULTS.items() for factor in FACTORS]
     compare("--train-sizes", str(CHOICE_SIZE), "--validation-from-train", str(HELD_OUT), "--seeds", "0,1",
+            "--eval-repeats", "1",
             "--methods", ",".join(candidates), "--output", str(CHOICE))
     rows = [json.loads(p.read_text()) for p in sorted((CHOICE / f"sst2-n{CHOICE_SIZE}" / "cells").glob("*.json"))]
     rows = [r for r in rows if "dev_score" in r]
@@ -86,10 +87,32 @@ def choose() -> dict:
                        f"curve's budget (100 steps, batch 16, last step scored); held-out accuracy on those "
                        f"{HELD_OUT:,} rows, % (mean of seeds 0 and 1). lr and head_lr move together.", "",
                        *lines, "", "Command: `python benchmarks/curve_lrs.py choose`", ""])
+    table += budget_check()
     (CHOICE / "table.md").write_text(table)
     (CHOICE / "chosen.json").write_text(json.dumps(chosen, indent=1) + "\n")
     print(table)
     return chosen
+
+
+def budget_check() -> str:
+    """`ptune train`'s full-data budget (one epoch of batch 32: 4 steps for 128 rows) against the
+    curve's 100 steps, on the same held-out rows and subsets (a subset depends on the seed only)."""
+    folder = CHOICE / "one-epoch"
+    methods = ["ptune[injection=deep]", "ptune[injection=input]", "linear-probe"]
+    compare("--train-size", str(CHOICE_SIZE), "--epochs", "1", "--batch-size", "32", "--eval-every", "4",
+            "--validation-from-train", str(HELD_OUT), "--seeds", "0,1", "--eval-repeats", "1",
+            "--methods", ",".join(methods), "--output", str(folder))
+    rows = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("*.json"))]
+    curve = [json.loads(p.read_text()) for p in sorted((CHOICE / f"sst2-n{CHOICE_SIZE}" / "cells").glob("*.json"))]
+    lines = ["", f"The training budget at n = {CHOICE_SIZE}, default rates, same held-out rows (mean of seeds 0, 1):", "",
+             "| method | 1 epoch of batch 32 (4 steps, `ptune train`'s default) | 100 steps of batch 16 (the curve's) |",
+             "|---|---|---|"]
+    for method in methods:
+        short = [100 * r["dev_score"] for r in rows if r.get("method") == method and "dev_score" in r]
+        long = [100 * r["dev_score"] for r in curve if r.get("method") == method and "dev_score" in r]
+        lines.append(f"| {method} | {statistics.mean(short):.1f} | {statistics.mean(long):.1f} |" if short and long
+                     else f"| {method} | — | — |")
+    return "\n".join(lines) + "\n"
 
 
 def apply(sizes: str) -> None:

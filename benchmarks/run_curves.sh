@@ -19,10 +19,10 @@ CONLL=../shared/data/conll2003
 CLOZE="ptune[injection=deep;head=cloze;cloze_scorer=embeddings;label_words=0=terrible,1=great]"
 
 $PTUNE compare --protocol sst2-curve --data $SST2 --train-sizes 32,128 --no-plots --output $R
-.venv/bin/python benchmarks/curve_lrs.py choose
-.venv/bin/python benchmarks/curve_lrs.py apply --sizes 32,128
 # P-Tuning's cloze form on the bundled MiniLM (no MLM head): the embeddings scorer, against the linear head
 $PTUNE compare --protocol sst2-curve --data $SST2 --train-sizes 32,128 --methods "$CLOZE" --no-plots --output $R
+.venv/bin/python benchmarks/curve_lrs.py choose
+.venv/bin/python benchmarks/curve_lrs.py apply --sizes 32,128
 $PTUNE compare --protocol sst2-curve --data $SST2 --train-sizes 512,2048 --no-plots --output $R
 .venv/bin/python benchmarks/curve_lrs.py apply --sizes 512,2048
 $PTUNE compare --protocol conll-curve --data $CONLL --output $R --no-plots

@@ -22,7 +22,6 @@ from ptune.lab.compare.methods import BuildContext, parse_method
 from ptune.lab.compare.protocol import ProtocolConfig
 from ptune.lab.flops import ptuning_flops
 
-EVAL_REPEATS = 3
 THREADS_ENV = "PTUNE_THREADS"
 
 
@@ -72,7 +71,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         if hasattr(model, "fold_prompt"):
             model.fold_prompt()  # what ptune serves: the prompt table, no encoder
         eval_seconds = []
-        for _ in range(EVAL_REPEATS):
+        for _ in range(protocol.eval_repeats):
             started = time.perf_counter()
             predict_outputs(model, dev_features, batch_size=protocol.eval_batch_size,
                             pad_token_id=tokenizer.pad_token_id, accelerator=accelerator, collate_fn=task.collate)

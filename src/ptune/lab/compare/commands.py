@@ -35,6 +35,9 @@ def add_protocol_flags(p) -> None:
     p.add_argument("--eval-every", type=int, default=None, metavar="N",
                    help="dev evaluations during training every N steps (default: once an epoch); cells score the "
                         "last step either way")
+    p.add_argument("--eval-repeats", type=int, default=None, metavar="N",
+                   help="timed passes over dev after training, for eval samples/s (default: 3; 1 when only the "
+                        "scores matter)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                    help="one precision for every method (default: auto, bf16 where native)")
     p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false", default=None,
@@ -72,7 +75,7 @@ def protocol_from_args(args) -> ProtocolConfig:
     fields = {name: getattr(args, name) for name in (
         "model", "train_size", "epochs", "batch_size", "max_length", "eval_batch_size", "precision",
         "group_by_length", "text_column", "pair_column", "label_column", "validation_from_train", "task",
-        "eval_every")
+        "eval_every", "eval_repeats")
         if getattr(args, name) is not None}
     if args.protocol in CURVES:
         curve = CURVES[args.protocol]

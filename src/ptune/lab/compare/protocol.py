@@ -52,6 +52,9 @@ class ProtocolConfig:
     validation_from_train: int | None = None
     """Score on the last N rows of the training file (in file order) and train on the others; the
     dev split is not read. For choosing defaults without tuning to dev."""
+    eval_repeats: int = 3
+    """Timed passes over the dev set after training (the eval samples/s is their median); a grid
+    that only needs scores (choosing a learning rate) sets 1."""
 
     def __post_init__(self) -> None:
         problems = number_problems(self)
@@ -59,6 +62,8 @@ class ProtocolConfig:
             problems.append(f"train_size={self.train_size}: expected >= 1")
         if self.epochs <= 0 or self.batch_size < 1 or self.eval_batch_size < 1:
             problems.append("epochs, batch_size and eval_batch_size must be positive")
+        if self.eval_repeats < 1:
+            problems.append(f"eval_repeats={self.eval_repeats}: expected >= 1")
         if self.eval_every < 0:
             problems.append(f"eval_every={self.eval_every}: expected >= 0 (0: once an epoch)")
         if self.max_length < 2:
