@@ -163,6 +163,9 @@ def plot_curve(points: list[CurvePoint], path: Path, *, title: str, metric: str,
                       color=colour, marker="o", capsize=3, linewidth=1.4)
     axes.set_xscale("log")
     sizes = sorted({p.size for p in points})
+    from matplotlib.ticker import NullLocator
+
+    axes.xaxis.set_minor_locator(NullLocator())  # only the measured sizes, not 3x10^1, 4x10^1, ...
     axes.set_xticks(sizes, [f"{s:,}" for s in sizes])
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return finish(plt, figure, axes, path, title=title, xlabel="labelled training examples (log scale)",
