@@ -88,6 +88,7 @@ CASES = [
     Case("`--weight-decay nan`", lambda w: w.train("--weight-decay", "nan"), says=("weight_decay=nan",)),
     Case("`--weight-decay -0.1`", lambda w: w.train("--weight-decay", "-0.1"), says=("weight_decay=-0.1",)),
     Case("`--epochs nan`", lambda w: w.train("--epochs", "nan"), says=("epochs=nan",)),
+    Case("`--min-steps -1`", lambda w: w.train("--min-steps", "-1"), says=("min_steps=-1: expected >= 0",)),
     Case("`--epochs 1e12`", lambda w: w.train("--epochs", "1e12"), says=("epochs=", "at most 10000")),
     Case("`--batch-size 0 --warmup-ratio 2` (two problems, one message)",
          lambda w: ["train", "--data", DEMO, "--output", w.root / "new-run", "--model", w.model, "--batch-size", "0",

@@ -7,6 +7,7 @@ import pytest
 from ptune import defaults
 from ptune.cli import build_parser, run_config_from_args
 from ptune.config import PTuningConfig, TrainConfig
+from ptune.defaults import SMALL_DATA_MIN_STEPS
 from ptune.errors import ConfigError
 from ptune.settings import Resolved, flat_settings, resolve, resolve_training
 
@@ -46,7 +47,9 @@ def test_cli_api_and_multitask_spec_resolve_the_same(task):
     api = resolve(task)
     config = PTuningConfig(task=get_task(task).config_cls())  # the dataclasses' own defaults
     assert cli.ptuning.to_dict() == api.ptuning.to_dict() == config.to_dict()
-    assert cli.training.to_dict() == api.training.to_dict() == resolve_training(TrainConfig(), config).to_dict()
+    # The dataclass defaults, and a budget of at least 100 steps, as no --epochs was given.
+    expected = resolve_training(TrainConfig(min_steps=SMALL_DATA_MIN_STEPS), config)
+    assert cli.training.to_dict() == api.training.to_dict() == expected.to_dict()
     spec = TaskSpec.from_dict({"name": "t", "task": task, "data": "some/folder"})
     assert spec.ptuning.to_dict() == api.ptuning.to_dict()
     run = MultiTaskConfig(tasks=[spec], output="out")
@@ -65,6 +68,12 @@ def test_compare_cell_builds_the_resolved_default(task, tiny_backbone_dir):
     api = resolve(task, {"max_length": 40})
     assert model.config.to_dict() == api.ptuning.to_dict()
     assert learning_rates_for(model, TrainConfig()).lr == api.training.lr
+
+
+def test_small_data_trains_at_least_100_steps_unless_epochs_are_given():
+    assert resolve("classification").training.min_steps == SMALL_DATA_MIN_STEPS == 100
+    assert resolve("classification", {"epochs": 2}).training.min_steps == 0  # exactly the epochs asked for
+    assert resolve("classification", {"min_steps": 7}).training.min_steps == 7
 
 
 def test_user_settings_win_and_an_encoder_default_keeps_its_other_fields():

@@ -137,6 +137,9 @@ class TrainConfig:
 
     epochs: float = 1.0
     batch_size: int = 32
+    min_steps: int = 0
+    """Train at least this many optimizer steps, more epochs if need be (small data sets); the
+    resolver sets ptune.defaults.SMALL_DATA_MIN_STEPS when `epochs` is not given."""
     lr: float | None = None
     """Learning rate of the prompt encoder (default: the measured one for the task and injection, ptune.defaults)."""
     head_lr: float | None = None
@@ -185,6 +188,8 @@ class TrainConfig:
             problems.append(f"weight_decay={self.weight_decay}: expected >= 0, e.g. 0.01")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio={self.warmup_ratio}: expected 0 <= ratio < 1")
+        if self.min_steps < 0:
+            problems.append(f"min_steps={self.min_steps}: expected >= 0 (0: epochs alone decide)")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             problems.append(f"max_train_samples={self.max_train_samples}: expected >= 1 or None")
         if self.eval_every < 0 or self.early_stopping_patience < 0:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ptune.config import DEFAULT_ENCODERS, PTuningConfig, TrainConfig
-from ptune.defaults import default_injection, default_learning_rate
+from ptune.defaults import SMALL_DATA_MIN_STEPS, default_injection, default_learning_rate
 from ptune.encoders import ENCODERS, EncoderConfig
 from ptune.errors import ConfigError
 from ptune.tasks import get_task
@@ -72,6 +72,8 @@ def resolve(task: str = "classification", settings: Mapping[str, Any] | None = N
     ptuning = PTuningConfig(**{k: v for k, v in settings.items() if k in PTUNING_FIELDS - {"injection"}},
                             injection=injection, encoder=encoder, task=task_config)
     training = TrainConfig(**{k: v for k, v in settings.items() if k in TRAIN_FIELDS})
+    if "epochs" not in settings and "min_steps" not in settings:
+        training = dataclasses.replace(training, min_steps=SMALL_DATA_MIN_STEPS)  # a small set still trains
     return Resolved(ptuning=ptuning, training=resolve_training(training, ptuning))
 
 

@@ -261,3 +261,16 @@ def test_a_run_that_stopped_before_its_first_checkpoint_is_not_a_dead_end(tiny_b
     again = train(tiny_backbone_dir, output)
     assert again.returncode == 0, again.stderr
     assert "stopped before its first checkpoint" in again.stderr and metrics(output)["steps"] == 30
+
+
+def test_a_small_data_set_without_epochs_trains_100_steps(tiny_backbone_dir, tmp_path):
+    """The bundled sample's training file is small: one epoch of batch 16 is a few steps."""
+    result = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO, "--output", tmp_path / "run",
+                   "--batch-size", "16", "--eval-every", "50", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["steps"] == saved["steps_total"] == 100
+    assert "training 100 steps" in result.stderr + result.stdout
+    exact = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO, "--output", tmp_path / "exact",
+                  "--batch-size", "16", "--epochs", "1", "--no-progress")
+    assert exact.returncode == 0 and json.loads((tmp_path / "exact" / "metrics.json").read_text())["steps_total"] < 100

@@ -237,7 +237,7 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
                     label_names=label_names, task=task, metric=metric_name(config, task), on_best=on_best)
     schedule = Schedule([member], seed=config.seed, rank=accelerator.process_index, world=accelerator.num_processes)
     steps_per_epoch = schedule.steps_per_epoch("")
-    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch), config.min_steps)
     return fit_members(model, [member], schedule=schedule, total_steps=total_steps,
                        eval_every=config.eval_every or steps_per_epoch, config=config, run_dir=run_dir,
                        pad_token_id=pad_token_id, accelerator=accelerator, resume=resume,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -291,6 +292,11 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     settings = run.ptuning.task
     train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
+    per_epoch = math.ceil(len(train_features) / run.training.batch_size)
+    if run.training.min_steps > math.ceil(run.training.epochs * per_epoch):
+        log(f"{len(train_features):,} training examples make {per_epoch} optimizer step(s) an epoch: training "
+            f"{run.training.min_steps} steps ({run.training.min_steps / per_epoch:.1f} epochs), as small data needs "
+            "(ptune.defaults.SMALL_DATA_MIN_STEPS); --epochs N trains exactly N epochs")
     accelerator = make_accelerator(run.training.precision, report_to=run.training.report_to, output=output,
                                    device=run.training.device)
     replaced, started = None, {"command": command, "data": {"train": data_fingerprint(train_examples),
