@@ -116,7 +116,7 @@ CASES = [
          says=("'zzyzx' is not in this backbone's vocabulary",)),
     Case("`--head cloze` on a backbone without an MLM head",
          lambda w: w.train("--head", "cloze", "--label-words", "negative=awful,positive=great"),
-         says=("has no pretrained MLM head", "--cloze-scorer embeddings")),
+         says=("has no pretrained MLM head", "--head linear")),
     # ---- ptune train: data ---------------------------------------------------------------------
     Case("`--data data/sst2` where there is no such folder", lambda w: w.train(data="data/sst2"),
          says=("data/sst2: no such file or folder",)),

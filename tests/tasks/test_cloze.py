@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import DEMO, build_tokenizer
+from conftest import build_tokenizer
 from family_configs import family_config
 from helpers import ptune, train
 from ptune.config import PTuningConfig
@@ -164,16 +164,16 @@ def test_a_checkpoint_without_an_mlm_head_is_refused(tiny_backbone_dir):
     from ptune.engine.prompted import PromptedBackbone
 
     prompted = PromptedBackbone(AutoModel.from_pretrained(tiny_backbone_dir))
-    with pytest.raises(PtuneError, match="has no pretrained MLM head .*--cloze-scorer embeddings"):
+    with pytest.raises(PtuneError, match="has no pretrained MLM head .*--head linear"):
         prompted.mlm_head  # noqa: B018
 
 
 # ---- the head in the engine -------------------------------------------------------------------
-def cloze_adapter(prompted, tokenizer, *, injection="input", scorer="mlm", seed=0):
+def cloze_adapter(prompted, tokenizer, *, injection="input", seed=0):
     from ptune.engine.adapter import TaskAdapter
 
     task = get_task("classification")
-    config = cloze_config(cloze_scorer=scorer)
+    config = cloze_config()
     config = task.bind_tokenizer(config, tokenizer, LabelSet(("negative", "positive")))
     settings = PTuningConfig(task=config, injection=injection, num_virtual_tokens=3)
     return TaskAdapter(settings, backbone=prompted, num_labels=2, seed=seed).eval()
@@ -208,15 +208,14 @@ def test_the_head_reads_the_mask_state_past_the_virtual_tokens(mlm_dir, tokenize
     torch.testing.assert_close(logits, expected)
 
 
-@pytest.mark.parametrize("scorer", ["mlm", "embeddings"])
-def test_a_cloze_adapter_mixes_with_a_linear_one_in_one_batch(mlm_dir, tokenizer, scorer):
+def test_a_cloze_adapter_mixes_with_a_linear_one_in_one_batch(mlm_dir, tokenizer):
     from transformers import AutoModel
 
     from ptune.engine.adapter import TaskAdapter
     from ptune.engine.core import Engine
 
     engine = Engine(AutoModel.from_pretrained(mlm_dir).eval())
-    cloze = cloze_adapter(engine.prompted, tokenizer, injection="deep", scorer=scorer)
+    cloze = cloze_adapter(engine.prompted, tokenizer, injection="deep")
     linear = TaskAdapter(PTuningConfig(injection="deep", num_virtual_tokens=5), backbone=engine.prompted,
                          num_labels=2, seed=1).eval()
     cloze_batch = batch_of(tokenizer, ["a great film", "dull"], cloze.config.task)
@@ -235,15 +234,16 @@ def test_a_cloze_adapter_mixes_with_a_linear_one_in_one_batch(mlm_dir, tokenizer
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_only_the_prompt_trains_with_the_mlm_scorer_and_the_map_with_embeddings(mlm_dir, tokenizer):
+def test_only_the_prompt_trains(mlm_dir, tokenizer):
     from transformers import AutoModel
 
     from ptune.engine.prompted import PromptedBackbone
 
     prompted = PromptedBackbone(AutoModel.from_pretrained(mlm_dir))
-    assert sum(p.numel() for p in cloze_adapter(prompted, tokenizer).head.parameters()) == 0
-    embeddings = cloze_adapter(prompted, tokenizer, scorer="embeddings")
-    torch.testing.assert_close(embeddings.head.map.weight, torch.eye(32))  # starts at the words' own embeddings
+    adapter = cloze_adapter(prompted, tokenizer)
+    assert sum(p.numel() for p in adapter.head.parameters()) == 0
+    assert all(not k.startswith("head.") or k in ("head.word_ids", "head.word_mask")
+               for k in adapter.trainable_state_dict())  # the MLM head is never saved with an adapter
 
 
 # ---- the command line -------------------------------------------------------------------------
@@ -275,13 +275,7 @@ def test_a_label_word_the_vocabulary_lacks_stops_before_training(mlm_dir, tmp_pa
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
 
-def test_the_mlm_scorer_on_a_backbone_without_one_says_what_to_use(tiny_backbone_dir, tmp_path):
+def test_a_backbone_without_an_mlm_head_is_refused_saying_what_to_use(tiny_backbone_dir, tmp_path):
     result = train(tiny_backbone_dir, tmp_path / "run", "--head", "cloze", "--label-words", WORDS)
-    assert result.returncode != 0 and "--cloze-scorer embeddings" in result.stderr
+    assert result.returncode != 0 and "--head linear" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
-
-
-def test_the_demo_data_trains_with_the_embeddings_scorer(tiny_backbone_dir, tmp_path):
-    result = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO, "--output", tmp_path / "run", "--epochs", "1",
-                   "--head", "cloze", "--cloze-scorer", "embeddings", "--label-words", WORDS, "--no-progress")
-    assert result.returncode == 0, result.stderr[-3000:]

@@ -28,8 +28,7 @@ class TaskAdapter(nn.Module):
             config.encoder, num_virtual_tokens=config.num_virtual_tokens, hidden_size=backbone.embedding_size,
             output_size=width)
         self._init_encoder(backbone.word_embeddings.weight, generator)
-        self.head = self.task.build_head(backbone.hidden_size, num_labels, config.task,
-                                         embedding_size=backbone.embedding_size)
+        self.head = self.task.build_head(backbone.hidden_size, num_labels, config.task)
         self._init_head(generator)
         if hasattr(self.head, "check_backbone"):  # before anything trains or is written (the cloze head's MLM head)
             self.head.check_backbone(backbone)

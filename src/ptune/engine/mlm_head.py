@@ -62,9 +62,9 @@ def load_mlm_head(model: nn.Module, family) -> MaskedLMHead:
         raise PtuneError(
             f"backbone {source!r} has no pretrained MLM head (its checkpoint lacks {', '.join(untrained[:3])}"
             f"{', ...' if len(untrained) > 3 else ''}), so the cloze head cannot score label words with one. "
-            "Use --cloze-scorer embeddings (the mask state scored against the label words' input embeddings "
-            "through a trained map), the linear head (--head linear), or a backbone saved with its MLM head "
-            "(e.g. bert-base-uncased)")
+            "Use the linear head (--head linear) on this backbone, or a backbone saved with its MLM head "
+            "(e.g. bert-base-uncased). A variant scoring the label words' input embeddings through a trained map "
+            "needs no MLM head, but on the bundled MiniLM it scored below the linear head and was left out")
     if getattr(masked_lm, "lm_predictions", None) is not None:  # DeBERTa-v2/v3, legacy: false
         head = MaskedLMHead([masked_lm.lm_predictions.lm_head],
                             word_embeddings=masked_lm.get_input_embeddings())

@@ -143,9 +143,11 @@ def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
             lines.append(f"n = {size:,}: no P-Tuning method measured")
         elif ptuning is best:
             runner = here[1] if len(here) > 1 else None
+            close = runner is not None and best["mean"] - runner["mean"] <= max(best["std"], runner["std"])
             lines.append(f"n = {size:,}: supported, {best['method']} is best ({best['mean']:.1f} ± {best['std']:.1f})"
-                         + (f", ahead of {runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})"
-                            if runner else ""))
+                         + ("" if runner is None else
+                            f", {'but within the seed spread of' if close else 'clearly ahead of'} "
+                            f"{runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})"))
         elif best["mean"] - ptuning["mean"] <= max(best["std"], ptuning["std"]):
             lines.append(f"n = {size:,}: not contradicted, {ptuning['method']} ({ptuning['mean']:.1f} ± "
                          f"{ptuning['std']:.1f}) is within the seed spread of the best, {best['method']} "

@@ -114,8 +114,7 @@ class Task:
         raise NotImplementedError
 
     # ---- model ----------------------------------------------------------------------------
-    def build_head(self, hidden_size: int, num_labels: int, config: TaskConfig, *, embedding_size: int | None = None
-                   ) -> nn.Module:
+    def build_head(self, hidden_size: int, num_labels: int, config: TaskConfig) -> nn.Module:
         raise NotImplementedError
 
     def logits(self, head: nn.Module, output, config: TaskConfig) -> torch.Tensor:

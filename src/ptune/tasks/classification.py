@@ -12,7 +12,7 @@ from ptune.data.examples import Example, LabelSet
 from ptune.data.sources import load_examples
 from ptune.data.transforms import collate, tokenize
 from ptune.errors import DataError
-from ptune.tasks.cloze import SCORERS, ClozeHead, Verbalizer, cloze_features, parse_label_words, template_problems
+from ptune.tasks.cloze import ClozeHead, Verbalizer, cloze_features, parse_label_words, template_problems
 from ptune.tasks.heads import LinearHead, pool
 from ptune.tasks.base import Task, TaskConfig, register_task
 from ptune.tasks.metrics import classification_metrics, format_metrics_table
@@ -32,10 +32,8 @@ class ClassificationConfig(TaskConfig):
     template: str = "{prompt} {text} It was [MASK]."
     """Cloze template: {text} (and {text_pair} for pairs), one [MASK], and {prompt} first if at all."""
     label_words: dict | None = None
-    """Cloze verbalizer: each label's word(s), one vocabulary piece each, e.g. negative=terrible|bad,positive=great."""
-    cloze_scorer: str = "mlm"
-    """`mlm`: the backbone's pretrained MLM head, frozen; `embeddings`: the mask state through a trained
-    map, scored against the label words' frozen input embeddings (for backbones without an MLM head)."""
+    """Cloze verbalizer: each label's word(s), one vocabulary piece each, e.g. negative=terrible|bad,positive=great.
+    They are scored at the [MASK] by the backbone's pretrained MLM head, frozen."""
     label_token_ids: list | None = None
     """The label words' vocabulary ids per label (filled in from the tokenizer when training starts)."""
     mask_token_id: int | None = None
@@ -53,8 +51,6 @@ class ClassificationConfig(TaskConfig):
             found.append(f"head={self.head!r}: expected one of {HEADS}")
         if self.head == "cloze":
             found += template_problems(self.template)
-            if self.cloze_scorer not in SCORERS:
-                found.append(f"cloze_scorer={self.cloze_scorer!r}: expected one of {SCORERS}")
             if not self.label_words:
                 found.append("head='cloze' needs label_words, a word (or words) per label, "
                              "e.g. --label-words negative=terrible,positive=great")
@@ -114,14 +110,12 @@ class ClassificationTask(Task):
     def collate(self, features, *, pad_token_id):
         return collate(features, pad_token_id=pad_token_id)
 
-    def build_head(self, hidden_size, num_labels, config: ClassificationConfig, *, embedding_size=None) -> nn.Module:
+    def build_head(self, hidden_size, num_labels, config: ClassificationConfig) -> nn.Module:
         if config.head == "cloze":
             if config.label_token_ids is None or len(config.label_token_ids) != num_labels:
                 raise DataError("the cloze head's label words were not resolved against the tokenizer "
                                 "(Task.bind_tokenizer runs before the model is built)")
-            return ClozeHead(token_ids=config.label_token_ids, mask_token_id=config.mask_token_id,
-                             scorer=config.cloze_scorer, hidden_size=hidden_size,
-                             embedding_size=embedding_size or hidden_size)
+            return ClozeHead(token_ids=config.label_token_ids, mask_token_id=config.mask_token_id)
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config: ClassificationConfig) -> torch.Tensor:

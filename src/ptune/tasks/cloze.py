@@ -5,11 +5,12 @@ each label scored by its words at the mask.
     -> [CLS] <virtual tokens> the film ... It was [MASK] . [SEP]
     -> label score = log of the summed probability of the label's words at [MASK]
 
-Two scorers. `mlm`: the backbone's own pretrained MLM head, frozen (BERT, RoBERTa and the other
-families loaded with their head); nothing but the prompt trains. `embeddings`: for backbones
-without an MLM head, the mask state through a trained map, scored against the label words' frozen
-input embeddings. `{prompt}` marks where input-level virtual tokens sit: first, right after [CLS]
-(deep prompts have no position in the text). Only the text is truncated, never the template, so
+The scorer is the backbone's own pretrained MLM head, frozen (BERT, RoBERTa and the other families
+loaded with their head): nothing but the prompt trains. A backbone without one (the bundled
+MiniLM) is refused. The closest variant that needs no MLM head (the mask state through a trained
+map, scored against the label words' frozen input embeddings) scored below the linear head on
+MiniLM's learning curve (BENCHMARKS.md, "Small data") and was left out. `{prompt}` marks where
+input-level virtual tokens sit: first, right after [CLS] (deep prompts have no position in the text). Only the text is truncated, never the template, so
 the [MASK] survives any --max-length that fits the template.
 """
 from __future__ import annotations
@@ -24,7 +25,6 @@ from ptune.errors import ConfigError, DataError
 
 MASK = "[MASK]"
 SLOTS = ("{prompt}", "{text}", "{text_pair}", MASK)
-SCORERS = ("mlm", "embeddings")
 _PIECES = re.compile(r"(\{prompt\}|\{text\}|\{text_pair\}|\[MASK\])")
 
 
@@ -180,35 +180,19 @@ class ClozeHead(nn.Module):
     normalizer is the same for every label, so logsumexp over the words' logits is enough.
     """
 
-    def __init__(self, *, token_ids: list[list[int]], mask_token_id: int, scorer: str, hidden_size: int,
-                 embedding_size: int):
+    def __init__(self, *, token_ids: list[list[int]], mask_token_id: int):
         super().__init__()
-        if scorer not in SCORERS:
-            raise ConfigError("ClassificationConfig", [f"cloze_scorer={scorer!r}: expected one of {SCORERS}"])
-        self.scorer = scorer
         self.mask_token_id = mask_token_id
         longest = max(len(row) for row in token_ids)
         self.register_buffer("word_ids", torch.tensor([row + [row[0]] * (longest - len(row)) for row in token_ids]))
         self.register_buffer("word_mask", torch.tensor([[1] * len(row) + [0] * (longest - len(row)) for row in token_ids],
                                                        dtype=torch.bool))
-        # `embeddings`: a trained map from the mask state into the input-embedding space; starts as
-        # the identity where the widths agree, so the first scores are the words' own embeddings.
-        self.map = nn.Linear(hidden_size, embedding_size) if scorer == "embeddings" else None
-
     def init_weights(self, generator: torch.Generator) -> None:
-        if self.map is None:
-            return
-        with torch.no_grad():
-            if self.map.in_features == self.map.out_features:
-                self.map.weight.copy_(torch.eye(self.map.in_features))
-            else:
-                self.map.weight.normal_(0.0, 0.02, generator=generator)
-            self.map.bias.zero_()
+        """Nothing to draw: the head's only weights are the backbone's frozen MLM head."""
 
     def check_backbone(self, prompted) -> None:
         """Load the backbone's MLM head now (refused there if it has none), not at the first forward."""
-        if self.scorer == "mlm":
-            prompted.mlm_head  # noqa: B018
+        prompted.mlm_head  # noqa: B018
 
     def forward(self, output) -> torch.Tensor:
         if output.input_ids is None or output.prompted is None:
@@ -217,10 +201,6 @@ class ClozeHead(nn.Module):
         position = at_mask.int().argmax(1)
         rows = torch.arange(output.states.shape[0], device=output.states.device)
         states = output.states[rows, output.text_index[position]]  # (batch, hidden)
-        if self.scorer == "mlm":
-            vocabulary = output.prompted.mlm_head(states)  # (batch, vocab)
-            word_logits = vocabulary[:, self.word_ids]  # (batch, labels, words)
-        else:
-            embeddings = output.prompted.word_embeddings.weight[self.word_ids].float()  # (labels, words, width)
-            word_logits = torch.einsum("bd,lwd->blw", self.map(states.float()), embeddings)
+        vocabulary = output.prompted.mlm_head(states)  # (batch, vocab)
+        word_logits = vocabulary[:, self.word_ids]  # (batch, labels, words)
         return word_logits.masked_fill(~self.word_mask, float("-inf")).logsumexp(-1)

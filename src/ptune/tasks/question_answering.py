@@ -165,7 +165,7 @@ class QuestionAnsweringTask(Task):
         return batch
 
     # ---- model ----------------------------------------------------------------------------
-    def build_head(self, hidden_size, num_labels, config, *, embedding_size=None) -> nn.Module:
+    def build_head(self, hidden_size, num_labels, config) -> nn.Module:
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:

@@ -100,7 +100,7 @@ class TokenClassificationTask(Task):
             batch["labels"] = labels
         return batch
 
-    def build_head(self, hidden_size, num_labels, config, *, embedding_size=None) -> nn.Module:
+    def build_head(self, hidden_size, num_labels, config) -> nn.Module:
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
