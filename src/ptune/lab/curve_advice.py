@@ -180,7 +180,18 @@ def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
     for size in sizes:
         here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])
         efficient = next(p for p in here if base_method(p["method"]) not in FULL_MODEL)
-        verdict = rule.get(size, "—").split(",")[0].split(": ", 1)[-1]
+        verdict = short_verdict(rule.get(size, "—"))
         lines.append(f"| {size:,} | {here[0]['method']} | {here[0]['mean']:.1f} ± {here[0]['std']:.1f} | "
                      f"{efficient['method']} ({efficient['mean']:.1f} ± {efficient['std']:.1f}) | {verdict} |")
     return "\n".join(lines)
+
+
+def short_verdict(line: str) -> str:
+    """A lab-rule line -> its verdict for a table cell ("supported, within the seed spread of X")."""
+    if line == "—":
+        return line
+    verdict = line.split(": ", 1)[-1].split(",")[0]
+    if "but within the seed spread of" in line:
+        rival = line.split("but within the seed spread of ", 1)[1].split(" (")[0]
+        return f"{verdict}, within the seed spread of {rival}"
+    return verdict
