@@ -13,6 +13,7 @@ LoRA and BitFit all scored the majority class at their defaults). So, per method
             beside the default-rate rows, in the same size grids.
 
     python benchmarks/curve_lrs.py choose
+    python benchmarks/curve_lrs.py table           # the table from the cells finished so far
     python benchmarks/curve_lrs.py apply --sizes 32,128
 """
 from __future__ import annotations
@@ -61,6 +62,12 @@ def choose() -> dict:
     compare("--train-sizes", str(CHOICE_SIZE), "--validation-from-train", str(HELD_OUT), "--seeds", "0,1",
             "--eval-repeats", "1",
             "--methods", ",".join(candidates), "--output", str(CHOICE))
+    return summarize_choice(budget_check())
+
+
+def summarize_choice(budget: str = "") -> dict:
+    """The table and chosen.json from the cells finished so far (a rate is chosen once both seeds
+    of every candidate of a method are in)."""
     rows = [json.loads(p.read_text()) for p in sorted((CHOICE / f"sst2-n{CHOICE_SIZE}" / "cells").glob("*.json"))]
     rows = [r for r in rows if "dev_score" in r]
     scores: dict[str, dict[float, list[float]]] = {}
@@ -78,7 +85,7 @@ def choose() -> dict:
             cells.append("—" if not found else f"{lr:g}: {statistics.mean(found):.1f}" +
                          ("" if len(found) == 2 else f" ({len(found)} seed)"))
         complete = [k for k, v in by_lr.items() if len(v) == 2]
-        if complete:
+        if len(complete) == len(FACTORS):
             best = max(complete, key=lambda k: statistics.mean(by_lr[k]))
             chosen[method] = best
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {chosen.get(method, '—')} |")
@@ -87,31 +94,33 @@ def choose() -> dict:
                        f"curve's budget (100 steps, batch 16, last step scored); held-out accuracy on those "
                        f"{HELD_OUT:,} rows, % (mean of seeds 0 and 1). lr and head_lr move together.", "",
                        *lines, "", "Command: `python benchmarks/curve_lrs.py choose`", ""])
-    table += budget_check()
+    table += budget
     (CHOICE / "table.md").write_text(table)
     (CHOICE / "chosen.json").write_text(json.dumps(chosen, indent=1) + "\n")
     print(table)
     return chosen
 
 
-def budget_check() -> str:
+def budget_check(run: bool = True) -> str:
     """`ptune train`'s full-data budget (one epoch of batch 32: 4 steps for 128 rows) against the
     curve's 100 steps, on the same held-out rows and subsets (a subset depends on the seed only)."""
     folder = CHOICE / "one-epoch"
     methods = ["ptune[injection=deep]", "ptune[injection=input]", "linear-probe"]
-    compare("--train-size", str(CHOICE_SIZE), "--epochs", "1", "--batch-size", "32", "--eval-every", "4",
-            "--validation-from-train", str(HELD_OUT), "--seeds", "0,1", "--eval-repeats", "1",
-            "--methods", ",".join(methods), "--output", str(folder))
+    if run:
+            compare("--train-size", str(CHOICE_SIZE), "--epochs", "1", "--batch-size", "32", "--eval-every", "4",
+                "--validation-from-train", str(HELD_OUT), "--seeds", "0,1", "--eval-repeats", "1",
+                "--methods", ",".join(methods), "--output", str(folder))
     rows = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("*.json"))]
     curve = [json.loads(p.read_text()) for p in sorted((CHOICE / f"sst2-n{CHOICE_SIZE}" / "cells").glob("*.json"))]
     lines = ["", f"The training budget at n = {CHOICE_SIZE}, default rates, same held-out rows (mean of seeds 0, 1):", "",
-             "| method | 1 epoch of batch 32 (4 steps, `ptune train`'s default) | 100 steps of batch 16 (the curve's) |",
+             "| method | 1 epoch of batch 32 (4 steps, `ptune train`'s budget before min_steps) | 100 steps of batch 16 (the curve's) |",
              "|---|---|---|"]
     for method in methods:
         short = [100 * r["dev_score"] for r in rows if r.get("method") == method and "dev_score" in r]
         long = [100 * r["dev_score"] for r in curve if r.get("method") == method and "dev_score" in r]
-        lines.append(f"| {method} | {statistics.mean(short):.1f} | {statistics.mean(long):.1f} |" if short and long
-                     else f"| {method} | — | — |")
+        cells = [f"{statistics.mean(v):.1f}" + ("" if len(v) == 2 else f" ({len(v)} seed)") if v else "—"
+                 for v in (short, long)]
+        lines.append(f"| {method} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -126,10 +135,17 @@ def apply(sizes: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("choose", "apply"))
+    parser.add_argument("part", choices=("choose", "table", "apply"),
+                        help="choose: run the held-out grid and choose; table: the table from the cells so far; "
+                             "apply: the curve at the chosen rates")
     parser.add_argument("--sizes", default="32,128,512,2048")
     args = parser.parse_args()
-    choose() if args.part == "choose" else apply(args.sizes)
+    if args.part == "choose":
+        choose()
+    elif args.part == "table":
+        summarize_choice(budget_check(run=False))
+    else:
+        apply(args.sizes)
 
 
 if __name__ == "__main__":
