@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from agreement import answers_agree
-from conftest import save_random_adapter
 from helpers import ptune
-from test_workers import TEXTS, free_port
+from test_workers import TEXTS, free_port, two_task_adapters
 
 KEY = "s3cret-key-for-tests"
 
@@ -59,10 +58,7 @@ def test_the_app_builder_reads_rays_key_value_arguments(tmp_path):
 def ray_server(tiny_bert, tiny_backbone_dir, tmp_path):
     pytest.importorskip("ray")
     backbone, _ = tiny_bert
-    adapters = {"sst2": save_random_adapter(backbone, tiny_backbone_dir, tmp_path / "sst2", task="classification",
-                                            injection="deep", placement="after_cls", k=3, seed=0),
-                "ner": save_random_adapter(backbone, tiny_backbone_dir, tmp_path / "ner", task="token_classification",
-                                           injection="input", placement="after_cls", k=2, seed=1)}
+    adapters = two_task_adapters(backbone, tiny_backbone_dir, tmp_path)
     watched = tmp_path / "watched"
     watched.mkdir()
     keys = tmp_path / "keys.txt"

@@ -41,13 +41,18 @@ def fresh_health(url: str) -> dict:
         return client.get(url + "/healthz").json()
 
 
+def two_task_adapters(backbone, backbone_dir, root) -> dict:
+    """A deep-prompt classifier and an input-level tagger on the tiny backbone."""
+    return {"sst2": save_random_adapter(backbone, backbone_dir, root / "sst2", task="classification",
+                                        injection="deep", placement="after_cls", k=3, seed=0),
+            "ner": save_random_adapter(backbone, backbone_dir, root / "ner", task="token_classification",
+                                       injection="input", placement="after_cls", k=2, seed=1)}
+
+
 @pytest.fixture()
 def workers_server(tiny_bert, tiny_backbone_dir, tmp_path):
     backbone, _ = tiny_bert
-    adapters = {"sst2": save_random_adapter(backbone, tiny_backbone_dir, tmp_path / "sst2", task="classification",
-                                            injection="deep", placement="after_cls", k=3, seed=0),
-                "ner": save_random_adapter(backbone, tiny_backbone_dir, tmp_path / "ner", task="token_classification",
-                                           injection="input", placement="after_cls", k=2, seed=1)}
+    adapters = two_task_adapters(backbone, tiny_backbone_dir, tmp_path)
     watched = tmp_path / "watched"
     watched.mkdir()
     port = free_port()

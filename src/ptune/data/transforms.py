@@ -22,12 +22,18 @@ def tokenize(examples: list[Example], *, tokenizer, max_length: int, labels: Lab
         feature = {"input_ids": encoded["input_ids"][index]}
         if "token_type_ids" in encoded:
             feature["token_type_ids"] = encoded["token_type_ids"][index]
-        if labels is not None and example.label is not None:
-            if example.label not in labels.names:
-                raise DataError(f"{example.origin}: label {example.label!r} is not one of {list(labels.names)}")
-            feature["label"] = labels.id(example.label)
+        add_label(feature, example, labels)
         features.append(feature)
     return features
+
+
+def add_label(feature: dict, example: Example, labels: LabelSet | None) -> dict:
+    """`feature` with the example's label id (when it has a label and a label set is given)."""
+    if labels is not None and example.label is not None:
+        if example.label not in labels.names:
+            raise DataError(f"{example.origin}: label {example.label!r} is not one of {list(labels.names)}")
+        feature["label"] = labels.id(example.label)
+    return feature
 
 
 def collate(features: list[dict], *, pad_token_id: int) -> dict[str, torch.Tensor]:

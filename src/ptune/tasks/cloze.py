@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ptune.data.transforms import add_label
 from ptune.errors import ConfigError, DataError
 
 MASK = "[MASK]"
@@ -162,15 +163,8 @@ def cloze_features(examples, *, tokenizer, max_length: int, labels, config) -> l
         raise DataError(f"the data has {'sentence pairs' if has_pairs else 'single sentences'} but the cloze template "
                         f"{config.template!r} {'lacks' if has_pairs else 'has'} {{text_pair}}; "
                         + ("put {text_pair} in the template" if has_pairs else "take {text_pair} out of the template"))
-    features = []
-    for example in examples:
-        feature = {"input_ids": template.encode(example.text, example.text_pair, max_length=max_length)}
-        if labels is not None and example.label is not None:
-            if example.label not in labels.names:
-                raise DataError(f"{example.origin}: label {example.label!r} is not one of {list(labels.names)}")
-            feature["label"] = labels.id(example.label)
-        features.append(feature)
-    return features
+    return [add_label({"input_ids": template.encode(e.text, e.text_pair, max_length=max_length)}, e, labels)
+            for e in examples]
 
 
 class ClozeHead(nn.Module):
