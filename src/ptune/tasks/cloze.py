@@ -138,12 +138,16 @@ class ClozeTemplate:
     def encode(self, text: str, pair: str | None, *, max_length: int) -> list[int]:
         """[CLS] template with the text (and pair) in it [SEP]; the texts truncated (longest first)
         to `max_length` word pieces in all."""
+        return self.assemble(self.pieces(text), self.pieces(pair) if pair is not None else [], max_length=max_length)
+
+    def assemble(self, text_ids: list[int], pair_ids: list[int], *, max_length: int) -> list[int]:
+        """`encode` for texts already cut into word pieces (`pieces`)."""
         room = max_length - self.fixed
         if room < (2 if self.has_pair else 1):
             raise ConfigError("ClassificationConfig", [
                 f"the cloze template takes {self.fixed} word pieces with the special tokens and [MASK], so "
                 f"max_length={max_length} leaves no room for the text; raise --max-length or shorten the template"])
-        texts = {"{text}": self.pieces(text), "{text_pair}": self.pieces(pair) if pair is not None else []}
+        texts = {"{text}": list(text_ids), "{text_pair}": list(pair_ids)}
         while len(texts["{text}"]) + len(texts["{text_pair}"]) > room:
             longest = max(texts, key=lambda slot: len(texts[slot]))
             texts[longest].pop()
@@ -151,9 +155,15 @@ class ClozeTemplate:
         return self.before + ids + self.after
 
     def pieces(self, text: str) -> list[int]:
-        ids = self.tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"]
+        return self.many_pieces([text])[0]
+
+    def many_pieces(self, texts: list[str]) -> list[list[int]]:
+        """Word pieces of each text, in one tokenizer call; a "[MASK]" typed in a text is not the mask."""
+        if not texts:
+            return []
+        encoded = self.tokenizer([" " + t.strip() for t in texts], add_special_tokens=False)["input_ids"]
         mask, unknown = self.tokenizer.mask_token_id, self.tokenizer.unk_token_id
-        return [unknown if token == mask else token for token in ids]  # a "[MASK]" typed in the text is not the mask
+        return [[unknown if token == mask else token for token in ids] for ids in encoded]
 
 
 def cloze_features(examples, *, tokenizer, max_length: int, labels, config) -> list[dict]:
@@ -163,8 +173,10 @@ def cloze_features(examples, *, tokenizer, max_length: int, labels, config) -> l
         raise DataError(f"the data has {'sentence pairs' if has_pairs else 'single sentences'} but the cloze template "
                         f"{config.template!r} {'lacks' if has_pairs else 'has'} {{text_pair}}; "
                         + ("put {text_pair} in the template" if has_pairs else "take {text_pair} out of the template"))
-    return [add_label({"input_ids": template.encode(e.text, e.text_pair, max_length=max_length)}, e, labels)
-            for e in examples]
+    texts = template.many_pieces([e.text for e in examples])
+    pairs = template.many_pieces([e.text_pair for e in examples]) if has_pairs else [[] for _ in examples]
+    return [add_label({"input_ids": template.assemble(text, pair, max_length=max_length)}, e, labels)
+            for e, text, pair in zip(examples, texts, pairs)]
 
 
 class ClozeHead(nn.Module):
