@@ -229,6 +229,12 @@ CASES = [
     # ---- ptune serve ---------------------------------------------------------------------------
     Case("serve: nothing to serve", lambda w: ["serve"], says=("nothing to serve",)),
     Case("serve: `--adapter sst2` (no folder)", lambda w: ["serve", "--adapter", "sst2"], says=("NAME=DIR",)),
+    Case("serve: `--replicas 2` without `--backend ray`", lambda w: ["serve", "--adapter", f"sst2={w.run}", "--replicas", "2"],
+         says=("Ray Serve settings; add --backend ray",)),
+    Case("serve: `--backend ray --workers 2`", lambda w: ["serve", "--adapter", f"sst2={w.run}", "--backend", "ray",
+                                                          "--workers", "2"], says=("use --replicas N",)),
+    Case("compare `--eval-repeats 0`", lambda w: ["compare", "--data", DEMO, "--eval-repeats", "0", "--output",
+                                                  w.root / "grid"], says=("eval_repeats=0: expected >= 1",)),
     Case("serve: `--max-batch-size 0`", lambda w: ["serve", "--adapter", f"sst2={w.run}", "--max-batch-size", "0"],
          says=("max_batch_size=0",)),
     Case("serve: a task name with a slash", lambda w: ["serve", "--adapter", f"a/b={w.run}"], says=("a/b",)),
