@@ -120,6 +120,8 @@ def run(args, methods: list[str], kind: str) -> int:
     protocol = protocol_from_args(args)
     output = Path(args.output)
     sizes = curve_sizes(args)
+    if not args.report_only:
+        protocol.examples(seed=0)  # a missing or malformed data set: one error here, not one per cell
     if sizes is not None:
         return run_curve(args, protocol, sizes, methods, output)
     if args.report_only:
