@@ -8,7 +8,8 @@ LoRA and BitFit all scored the majority class at their defaults). So, per method
     choose  train on n = 128 rows drawn from the training file less its last 1,000 rows, with the
             curve's budget (100 steps, batch 16, last step scored), at the default rate x {0.3, 1,
             3, 10} (lr and head_lr together), seeds 0 and 1; score on those last 1,000 rows.
-            -> benchmarks/results/curves/lr-choice/ (a resumable compare grid) and chosen.json
+            -> benchmarks/results/curves/lr-choice/ (a resumable compare grid) and
+            benchmarks/results/curves/chosen-rates.json (the curve report marks the chosen rows)
     apply   run every method at its chosen rate on the curve's sizes (seeds 0-4, dev split),
             beside the default-rate rows, in the same size grids.
 
@@ -27,6 +28,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from ptune.lab.compare.curve import RATES_FILE, without_rates  # noqa: E402
 CURVES = ROOT / "benchmarks" / "results" / "curves"
 CHOICE = CURVES / "lr-choice"
 DATA = "../shared/data/sst2"
@@ -40,15 +43,6 @@ CHOICE_SIZE, HELD_OUT = 128, 1000
 def with_lr(method: str, lr: float) -> str:
     setting = f"lr={lr:.3g};head_lr={lr:.3g}"
     return f"{method[:-1]};{setting}]" if method.endswith("]") else f"{method}[{setting}]"
-
-
-def base_of(method: str) -> str:
-    """`ptune[injection=deep;lr=0.09;head_lr=0.09]` -> `ptune[injection=deep]`."""
-    if "[" not in method:
-        return method
-    name, rest = method[:-1].split("[", 1)
-    kept = [item for item in rest.split(";") if not item.startswith(("lr=", "head_lr="))]
-    return f"{name}[{';'.join(kept)}]" if kept else name
 
 
 def compare(*extra: str) -> None:
@@ -72,7 +66,7 @@ def summarize_choice(budget: str = "") -> dict:
     rows = [r for r in rows if "dev_score" in r]
     scores: dict[str, dict[float, list[float]]] = {}
     for row in rows:
-        scores.setdefault(base_of(row["method"]), {}).setdefault(row["learning_rates"]["lr"], []).append(
+        scores.setdefault(without_rates(row["method"]), {}).setdefault(row["learning_rates"]["lr"], []).append(
             100 * row["dev_score"])
     chosen, lines = {}, ["| method | " + " | ".join(f"lr x {f:g}" for f in FACTORS) + " | chosen |",
                          "|---|" + "---|" * (len(FACTORS) + 1)]
@@ -96,7 +90,8 @@ def summarize_choice(budget: str = "") -> dict:
                        *lines, "", "Command: `python benchmarks/curve_lrs.py choose`", ""])
     table += budget
     (CHOICE / "table.md").write_text(table)
-    (CHOICE / "chosen.json").write_text(json.dumps(chosen, indent=1) + "\n")
+    # the curve report reads it: each method's rows at other rates are then shown, never picked
+    (CURVES / RATES_FILE).write_text(json.dumps(chosen, indent=1) + "\n")
     print(table)
     return chosen
 
@@ -125,7 +120,10 @@ def budget_check(run: bool = True) -> str:
 
 
 def apply(sizes: str) -> None:
-    chosen = json.loads((CHOICE / "chosen.json").read_text())
+    chosen = summarize_choice(budget_check(run=False))  # from the held-out cells, rewriting chosen-rates.json
+    missing = sorted(set(DEFAULTS) - set(chosen))
+    if missing:
+        sys.exit(f"no rate chosen yet for {', '.join(missing)}: run `python benchmarks/curve_lrs.py choose` first")
     tuned = [with_lr(m, lr) for m, lr in chosen.items() if abs(lr - DEFAULTS[m]) > 1e-12]
     if not tuned:
         print("every chosen rate is the default: the default-rate rows are the tuned ones")

@@ -23,7 +23,9 @@ $PTUNE compare --protocol sst2-curve --data $SST2 --train-sizes 32,128 --no-plot
 # code, with --methods "ptune[injection=deep;head=cloze;cloze_scorer=embeddings;label_words=0=terrible,1=great]".
 .venv/bin/python benchmarks/curve_lrs.py choose
 .venv/bin/python benchmarks/curve_lrs.py apply --sizes 32,128
-$PTUNE compare --protocol sst2-curve --data $SST2 --train-sizes 512,2048 --no-plots --output $R
-.venv/bin/python benchmarks/curve_lrs.py apply --sizes 512,2048
+for size in 512 2048; do        # one size whole (both rates) before the next
+  $PTUNE compare --protocol sst2-curve --data $SST2 --train-sizes $size --no-plots --output $R
+  .venv/bin/python benchmarks/curve_lrs.py apply --sizes $size
+done
 $PTUNE compare --protocol conll-curve --data $CONLL --output $R --no-plots
 $PTUNE compare --protocol sst2-curve --data $SST2 --output $R --report-only

@@ -8,8 +8,8 @@ from conftest import DEMO
 from helpers import fake_row, ptune
 from ptune.errors import ConfigError
 from ptune.lab.compare.cells import cell_path, write_cell
-from ptune.lab.compare.curve import (CURVES, parse_sizes, read_curve, size_folder, size_protocol, steps_for,
-                                     write_curve_report)
+from ptune.lab.compare.curve import (CURVES, RATES_FILE, parse_sizes, read_curve, size_folder, size_protocol,
+                                     steps_for, without_rates, write_curve_report)
 from ptune.lab.compare.grid import check_protocol
 from ptune.lab.compare.protocol import ProtocolConfig
 
@@ -50,6 +50,12 @@ def test_bad_sizes_are_refused():
     assert parse_sizes("128,32,32") == [32, 128]
 
 
+def rates_of(method: str) -> dict:
+    settings = dict(item.split("=", 1) for item in method.rstrip("]").partition("[")[2].split(";") if "=" in item)
+    lr = float(settings.get("lr", 5e-3))
+    return {"lr": lr, "head_lr": float(settings.get("head_lr", lr))}
+
+
 def fake_curve(root, scores: dict[tuple[str, int], list[float]]):
     """Size grids with finished cells: {(method, size): [accuracy per seed]}."""
     base = ProtocolConfig(data="somewhere/sst2", batch_size=16, max_length=66)
@@ -59,7 +65,8 @@ def fake_curve(root, scores: dict[tuple[str, int], list[float]]):
         for seed, accuracy in enumerate(accuracies):
             write_cell(cell_path(folder, method, seed), fake_row(
                 method, seed, accuracy, dev_score=accuracy, train_examples=size, steps=steps_for(size, 16),
-                total_parameters=22_713_986, trainable_parameters=770, trainable_percent=0.0034))
+                total_parameters=22_713_986, trainable_parameters=770, trainable_percent=0.0034,
+                learning_rates=rates_of(method)))
     return root
 
 
@@ -104,3 +111,32 @@ def test_compare_runs_a_curve_with_one_grid_per_size(tiny_backbone_dir, tmp_path
 def test_a_curve_refuses_a_fixed_size_or_budget(tiny_backbone_dir, tmp_path):
     result = ptune("compare", "--data", DEMO, "--protocol", "sst2-curve", "--epochs", "3", "--output", tmp_path)
     assert result.returncode != 0 and "a learning curve sets the training size and its step budget" in result.stderr
+
+
+def test_rows_at_a_rate_not_chosen_on_held_out_rows_are_shown_but_never_best(tmp_path):
+    fake_curve(tmp_path, {("peft-lora", 32): [0.80, 0.80], ("peft-lora[lr=0.0015;head_lr=0.0015]", 32): [0.60, 0.62],
+                          ("linear-probe", 32): [0.70, 0.70]})
+    (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015, "linear-probe": 0.005}))
+    table_path, summary_path, _ = write_curve_report(tmp_path, data="sst2")
+    table = table_path.read_text()
+    assert "| *peft-lora* | 80.0 ± 0.0 (2 seeds) |" in table
+    assert "| peft-lora[lr=0.0015;head_lr=0.0015] | 61.0 ± 1.4 (2 seeds) |" in table
+    assert table.index("*peft-lora*") < table.index("peft-lora[lr=") < table.index("linear-probe")
+    assert "best per size: n = 32: linear-probe (70.0 ± 0.0)" in table
+    chosen = {p["method"]: p["chosen"] for p in json.loads(summary_path.read_text())["points"]}
+    assert chosen == {"peft-lora": False, "peft-lora[lr=0.0015;head_lr=0.0015]": True, "linear-probe": True}
+
+
+def test_without_a_rates_file_every_row_is_a_candidate(tmp_path):
+    fake_curve(tmp_path, {("peft-lora", 32): [0.80, 0.80], ("peft-lora[lr=0.0015;head_lr=0.0015]", 32): [0.6, 0.6]})
+    (point_default, point_tuned) = read_curve([size_folder(tmp_path, ProtocolConfig(data="x/sst2"), 32)])
+    assert point_default.chosen and point_tuned.chosen
+    assert without_rates("ptune[injection=deep;lr=0.009;head_lr=0.009]") == "ptune[injection=deep]"
+    assert without_rates("peft-lora[lr=0.0015;head_lr=0.0015]") == "peft-lora"
+
+
+def test_a_malformed_rates_file_is_refused_clearly(tmp_path):
+    fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62]})
+    (tmp_path / RATES_FILE).write_text('{"linear-probe": "fast"}')
+    with pytest.raises(ConfigError, match="expected {method: learning rate}"):
+        write_curve_report(tmp_path, data="sst2")

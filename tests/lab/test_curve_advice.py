@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 from helpers import ptune
 from ptune.lab.compare.cells import cell_path, read_cell, write_cell
-from ptune.lab.compare.curve import read_curve, write_curve_report
+from ptune.lab.compare.curve import RATES_FILE, read_curve, write_curve_report
 from ptune.lab.curve_advice import PACKAGED, advice_table, advise_from_curves, load_curves
 from test_curve import fake_curve
 
@@ -81,6 +81,20 @@ def test_the_advice_table_has_a_line_per_size(curves):
     (curve,) = load_curves(curves)
     table = advice_table(curve)
     assert "| 32 | ptune[injection=deep] | 64.0 ± 2.0 |" in table and "| 128 | peft-lora | 79.0 ± 1.0 |" in table
+
+
+def test_the_advice_takes_each_method_at_its_held_out_rate_never_the_best_rate_on_dev(tmp_path):
+    fake_curve(tmp_path, {("peft-lora", 32): [0.80, 0.81, 0.79], ("peft-lora[lr=0.0015;head_lr=0.0015]", 32):
+                          [0.60, 0.61, 0.59], ("ptune[injection=deep]", 32): [0.70, 0.71, 0.69]})
+    write_curve_report(tmp_path, data="sst2", plots=False)
+    before = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=load_curves(tmp_path))
+    assert before.method == "peft-lora"
+    (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015}))
+    write_curve_report(tmp_path, data="sst2", plots=False)
+    (curve,) = load_curves(tmp_path)
+    advice = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=[curve])
+    assert advice.method == "ptune[injection=deep]" and advice.lab_rule[0].startswith("n = 32: supported")
+    assert "| 32 | ptune[injection=deep] | 70.0 ± 1.0 | ptune[injection=deep] (70.0 ± 1.0) |" in advice_table(curve)
 
 
 COMMITTED = ROOT / "benchmarks" / "results" / "curves"

@@ -83,6 +83,12 @@ def is_ptuning(method: str) -> bool:
     return base_method(method) in PTUNING_METHODS
 
 
+def candidates(curve: dict, min_seeds: int) -> list[dict]:
+    """The points advice may pick: enough seeds, and each method at its rate chosen on held-out rows
+    (a row at another rate is there for comparison; taking the best rate on dev would select on dev)."""
+    return [p for p in curve["points"] if len(p.get("scores", [])) >= min_seeds and p.get("chosen", True)]
+
+
 def nearest_size(sizes: list[int], train_size: int) -> int:
     return min(sizes, key=lambda s: (abs(math.log(s) - math.log(train_size)), s))
 
@@ -94,7 +100,7 @@ def advise_from_curves(task: str, *, model_size: int, train_size: int, curves: l
     curve = next((c for c in curves if c.get("task") == wanted), None) if wanted else None
     if curve is None:
         return None
-    points = [p for p in curve["points"] if len(p.get("scores", [])) >= min_seeds]
+    points = candidates(curve, min_seeds)
     if not points:
         return None
     sizes = sorted({p["size"] for p in points})
@@ -172,10 +178,10 @@ def format_curve_advice(advice: CurveAdvice | None, task: str) -> list[str]:
 
 def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
     """One line per measured size: what `ptune advise` answers there (BENCHMARKS.md quotes it)."""
-    sizes = sorted({p["size"] for p in curve["points"] if len(p["scores"]) >= min_seeds})
+    points = candidates(curve, min_seeds)
+    sizes = sorted({p["size"] for p in points})
     lines = ["| labelled examples | use | scores (mean ± std) | best parameter-efficient | lab's rule |",
              "|---|---|---|---|---|"]
-    points = [p for p in curve["points"] if len(p["scores"]) >= min_seeds]
     rule = dict(zip([s for s in sizes if s < SMALL_DATA], lab_rule_check(points, sizes)))
     for size in sizes:
         here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])

@@ -9,6 +9,10 @@ checkpoint selection: the model after the last step is scored on the full dev sp
     OUTPUT/<data>-curve.md   mean ± std per (method, size), and the step budget of each size
     OUTPUT/<data>-curve.json the same numbers, as `ptune advise` reads them
     OUTPUT/<data>-curve.png  score against training size per method, the seed spread as error bars
+    OUTPUT/chosen-rates.json optional, {method: lr}: the rate of each method chosen on held-out
+                             training rows (benchmarks/curve_lrs.py writes it). When present, rows of
+                             a method at other rates are shown for comparison but are not candidates:
+                             picking the best rate by its dev score would be selection on dev.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from ptune.errors import ConfigError
 from ptune.lab.compare.protocol import ProtocolConfig
 
 MIN_STEPS, EPOCHS_AT_LEAST, MAX_STEPS = 100, 4, 1000
+RATES_FILE = "chosen-rates.json"
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class CurvePoint:
     steps: int
     lr: float | None
     trainable_percent: float
+    chosen: bool = True
+    """False for a row at a rate other than the one chosen on held-out rows for its method."""
 
     @property
     def mean(self) -> float:
@@ -94,11 +101,39 @@ class CurvePoint:
     def to_dict(self) -> dict:
         return {"method": self.method, "size": self.size, "mean": round(self.mean, 2), "std": round(self.std, 2),
                 "scores": [round(s, 2) for s in self.scores], "seeds": self.seeds, "steps": self.steps,
-                "lr": self.lr, "trainable_percent": round(self.trainable_percent, 4)}
+                "lr": self.lr, "trainable_percent": round(self.trainable_percent, 4), "chosen": self.chosen}
 
 
-def read_curve(folders: list[Path]) -> list[CurvePoint]:
-    """Every (method, size) with at least one finished seed, from the size grids' cells."""
+def without_rates(method: str) -> str:
+    """`ptune[injection=deep;lr=0.09;head_lr=0.09]` -> `ptune[injection=deep]`."""
+    if "[" not in method:
+        return method
+    name, rest = method[:-1].split("[", 1)
+    kept = [item for item in rest.split(";") if not item.startswith(("lr=", "head_lr="))]
+    return f"{name}[{';'.join(kept)}]" if kept else name
+
+
+def same_rate(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+
+
+def read_chosen_rates(output: Path) -> dict[str, float] | None:
+    path = output / RATES_FILE
+    if not path.exists():
+        return None
+    try:
+        rates = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError("curve", [f"{path}: not JSON ({err}); expected {{method: learning rate}}"]) from None
+    if not isinstance(rates, dict) or not all(isinstance(v, (int, float)) for v in rates.values()):
+        raise ConfigError("curve", [f"{path}: expected {{method: learning rate}}, e.g. "
+                                    '{"peft-lora": 0.0015}'])
+    return {without_rates(k): float(v) for k, v in rates.items()}
+
+
+def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None) -> list[CurvePoint]:
+    """Every (method, size) with at least one finished seed, from the size grids' cells. With
+    `chosen_rates`, a method listed there is a candidate only at its chosen rate."""
     from ptune.lab.compare.grid import all_rows
 
     points = []
@@ -110,6 +145,9 @@ def read_curve(folders: list[Path]) -> list[CurvePoint]:
                                      scores=[100 * r["dev_score"] for r in runs], seeds=[r["seed"] for r in runs],
                                      steps=runs[0]["steps"], lr=runs[0].get("learning_rates", {}).get("lr"),
                                      trainable_percent=runs[0]["trainable_percent"]))
+    for point in points:
+        chosen = (chosen_rates or {}).get(without_rates(point.method))
+        point.chosen = chosen is None or same_rate(point.lr, chosen)
     return sorted(points, key=lambda p: (p.size, p.method))
 
 
@@ -123,40 +161,52 @@ def curve_summary(points: list[CurvePoint], *, name: str, protocol: dict, metric
 
 def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, order=CURVE_METHODS) -> str:
     sizes = sorted({p.size for p in points})
-    methods = [m for m in order if any(p.method == m for p in points)]
-    methods += sorted({p.method for p in points} - set(methods))
+    methods = in_order(points, order)
     cell = {(p.method, p.size): p for p in points}
+    chosen = {p.method for p in points if p.chosen}
     lines = [f"# {title}", "",
-             f"dev {metric}, % (mean ± std over seeds; the model after the last step, no checkpoint selection)", "",
-             "| method | " + " | ".join(f"n = {s:,}" for s in sizes) + " |",
-             "|---|" + "---|" * len(sizes)]
+             f"dev {metric}, % (mean ± std over seeds; the model after the last step, no checkpoint selection)", ""]
+    if len(chosen) < len(methods):
+        lines += ["Rows in *italics* are at a rate other than the one chosen for their method on held-out "
+                  "training rows: shown for comparison, never picked as best.", ""]
+    lines += ["| method | " + " | ".join(f"n = {s:,}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for method in methods:
         values = []
         for size in sizes:
             p = cell.get((method, size))
             values.append("—" if p is None else f"{p.mean:.1f} ± {p.std:.1f}" + ("" if len(p.scores) >= 5 else
                                                                                f" ({len(p.scores)} seeds)"))
-        lines.append(f"| {method} | " + " | ".join(values) + " |")
+        label = method if method in chosen else f"*{method}*"
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
     steps = {s: next(p.steps for p in points if p.size == s) for s in sizes}
     lines += ["", "steps per size: " + ", ".join(f"n = {s:,}: {steps[s]}" for s in sizes)]
     best = []
     for size in sizes:
-        here = [p for p in points if p.size == size]
+        here = [p for p in points if p.size == size and p.chosen]
+        if not here:
+            continue
         top = max(here, key=lambda p: p.mean)
         best.append(f"n = {size:,}: {top.method} ({top.mean:.1f} ± {top.std:.1f})")
     lines += ["", "best per size: " + "; ".join(best), ""]
     return "\n".join(lines)
 
 
+def in_order(points: list[CurvePoint], order) -> list[str]:
+    """Methods in `order`, each method's other-rate rows right after it, unknown methods last."""
+    rank = {m: i for i, m in enumerate(order)}
+    return sorted({p.method for p in points},
+                  key=lambda m: (rank.get(without_rates(m), len(rank)), without_rates(m), m != without_rates(m), m))
+
+
 def plot_curve(points: list[CurvePoint], path: Path, *, title: str, metric: str, order=CURVE_METHODS) -> bool:
+    points = [p for p in points if p.chosen]  # one line per method: the rate chosen on held-out rows
     if not points:
         return False
     from ptune.lab.compare.plots import _pyplot, colours, finish
 
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
-    methods = [m for m in order if any(p.method == m for p in points)]
-    methods += sorted({p.method for p in points} - set(methods))
+    methods = in_order(points, order)
     for method, colour in zip(methods, colours(plt, len(methods))):
         mine = sorted((p for p in points if p.method == method), key=lambda p: p.size)
         axes.errorbar([p.size for p in mine], [p.mean for p in mine], yerr=[p.std for p in mine], label=method,
@@ -179,7 +229,7 @@ def write_curve_report(output: Path, *, data: str, sizes: list[int] | None = Non
                and (sizes is None or int(f.name.rsplit("-n", 1)[1]) in sizes)]
     if not folders:
         raise ConfigError("curve", [f"no size grids named {data}-n<size> with cells/ under {output}"])
-    points = read_curve(folders)
+    points = read_curve(folders, read_chosen_rates(output))
     protocol = json.loads((folders[0] / "protocol.json").read_text())
     metric = "entity F1" if protocol.get("task") == "token_classification" else "accuracy"
     backbone = protocol.get("model") or "bundled all-MiniLM-L6-v2"
