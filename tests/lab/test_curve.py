@@ -115,16 +115,17 @@ def test_a_curve_refuses_a_fixed_size_or_budget(tiny_backbone_dir, tmp_path):
 
 def test_rows_at_a_rate_not_chosen_on_held_out_rows_are_shown_but_never_best(tmp_path):
     fake_curve(tmp_path, {("peft-lora", 32): [0.80, 0.80], ("peft-lora[lr=0.0015;head_lr=0.0015]", 32): [0.60, 0.62],
-                          ("linear-probe", 32): [0.70, 0.70]})
+                          ("linear-probe", 32): [0.70, 0.70], ("full-ft", 32): [0.9]})
     (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015, "linear-probe": 0.005}))
     table_path, summary_path, _ = write_curve_report(tmp_path, data="sst2")
     table = table_path.read_text()
-    assert "| *peft-lora* | 80.0 ± 0.0 (2 seeds) |" in table
+    assert "| *peft-lora* | 80.0 ± 0.0 (2 seeds) |" in table and "| *full-ft* | 90.0 ± 0.0 (1 seed) |" in table
     assert "| peft-lora[lr=0.0015;head_lr=0.0015] | 61.0 ± 1.4 (2 seeds) |" in table
     assert table.index("*peft-lora*") < table.index("peft-lora[lr=") < table.index("linear-probe")
     assert "best per size: n = 32: linear-probe (70.0 ± 0.0)" in table
     chosen = {p["method"]: p["chosen"] for p in json.loads(summary_path.read_text())["points"]}
-    assert chosen == {"peft-lora": False, "peft-lora[lr=0.0015;head_lr=0.0015]": True, "linear-probe": True}
+    assert chosen == {"peft-lora": False, "peft-lora[lr=0.0015;head_lr=0.0015]": True, "linear-probe": True,
+                      "full-ft": False}
 
 
 def test_without_a_rates_file_every_row_is_a_candidate(tmp_path):

@@ -89,7 +89,7 @@ def test_the_advice_takes_each_method_at_its_held_out_rate_never_the_best_rate_o
     write_curve_report(tmp_path, data="sst2", plots=False)
     before = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=load_curves(tmp_path))
     assert before.method == "peft-lora"
-    (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015}))
+    (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015, "ptune[injection=deep]": 0.005}))
     write_curve_report(tmp_path, data="sst2", plots=False)
     (curve,) = load_curves(tmp_path)
     advice = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=[curve])

@@ -11,8 +11,9 @@ checkpoint selection: the model after the last step is scored on the full dev sp
     OUTPUT/<data>-curve.png  score against training size per method, the seed spread as error bars
     OUTPUT/chosen-rates.json optional, {method: lr}: the rate of each method chosen on held-out
                              training rows (benchmarks/curve_lrs.py writes it). When present, rows of
-                             a method at other rates are shown for comparison but are not candidates:
-                             picking the best rate by its dev score would be selection on dev.
+                             a method at other rates, and methods it does not list, are shown for
+                             comparison but are not candidates: picking the best rate by its dev
+                             score would be selection on dev.
 """
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ def read_chosen_rates(output: Path) -> dict[str, float] | None:
 
 def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None) -> list[CurvePoint]:
     """Every (method, size) with at least one finished seed, from the size grids' cells. With
-    `chosen_rates`, a method listed there is a candidate only at its chosen rate."""
+    `chosen_rates`, a method is a candidate only at its chosen rate, and only if it is listed."""
     from ptune.lab.compare.grid import all_rows
 
     points = []
@@ -146,8 +147,8 @@ def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None
                                      steps=runs[0]["steps"], lr=runs[0].get("learning_rates", {}).get("lr"),
                                      trainable_percent=runs[0]["trainable_percent"]))
     for point in points:
-        chosen = (chosen_rates or {}).get(without_rates(point.method))
-        point.chosen = chosen is None or same_rate(point.lr, chosen)
+        if chosen_rates is not None:  # a method with no held-out choice is not a candidate either
+            point.chosen = same_rate(point.lr, chosen_rates.get(without_rates(point.method)))
     return sorted(points, key=lambda p: (p.size, p.method))
 
 
@@ -167,15 +168,16 @@ def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, ord
     lines = [f"# {title}", "",
              f"dev {metric}, % (mean ± std over seeds; the model after the last step, no checkpoint selection)", ""]
     if len(chosen) < len(methods):
-        lines += ["Rows in *italics* are at a rate other than the one chosen for their method on held-out "
-                  "training rows: shown for comparison, never picked as best.", ""]
+        lines += ["Rows in *italics* are not candidates: a rate other than the one chosen for their method on "
+                  "held-out training rows, or a method with no held-out choice. They are shown for comparison "
+                  "and never picked as best.", ""]
     lines += ["| method | " + " | ".join(f"n = {s:,}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for method in methods:
         values = []
         for size in sizes:
             p = cell.get((method, size))
             values.append("—" if p is None else f"{p.mean:.1f} ± {p.std:.1f}" + ("" if len(p.scores) >= 5 else
-                                                                               f" ({len(p.scores)} seeds)"))
+                                                                               f" ({len(p.scores)} seed{'s' * (len(p.scores) > 1)})"))
         label = method if method in chosen else f"*{method}*"
         lines.append(f"| {label} | " + " | ".join(values) + " |")
     steps = {s: next(p.steps for p in points if p.size == s) for s in sizes}
