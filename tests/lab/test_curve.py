@@ -138,6 +138,10 @@ def test_without_a_rates_file_every_row_is_a_candidate(tmp_path):
 
 def test_a_malformed_rates_file_is_refused_clearly(tmp_path):
     fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62]})
-    (tmp_path / RATES_FILE).write_text('{"linear-probe": "fast"}')
-    with pytest.raises(ConfigError, match="expected {method: learning rate}"):
+    for bad in ('{"linear-probe": "fast"}', "{}", '{"linear-probe": -1}', '{"linear-probe": true}', "[1]"):
+        (tmp_path / RATES_FILE).write_text(bad)
+        with pytest.raises(ConfigError, match="expected a non-empty {method: positive learning rate}"):
+            write_curve_report(tmp_path, data="sst2")
+    (tmp_path / RATES_FILE).write_text("")
+    with pytest.raises(ConfigError, match="not JSON"):
         write_curve_report(tmp_path, data="sst2")

@@ -89,7 +89,8 @@ class CurvePoint:
     lr: float | None
     trainable_percent: float
     chosen: bool = True
-    """False for a row at a rate other than the one chosen on held-out rows for its method."""
+    """False for a row at a rate other than the one chosen on held-out rows for its method, or of a
+    method the chosen-rates file does not list."""
 
     @property
     def mean(self) -> float:
@@ -126,9 +127,10 @@ def read_chosen_rates(output: Path) -> dict[str, float] | None:
         rates = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ConfigError("curve", [f"{path}: not JSON ({err}); expected {{method: learning rate}}"]) from None
-    if not isinstance(rates, dict) or not all(isinstance(v, (int, float)) for v in rates.values()):
-        raise ConfigError("curve", [f"{path}: expected {{method: learning rate}}, e.g. "
-                                    '{"peft-lora": 0.0015}'])
+    if not isinstance(rates, dict) or not rates or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in rates.values()):
+        raise ConfigError("curve", [f"{path}: expected a non-empty {{method: positive "
+                                    'learning rate}, e.g. {"peft-lora": 0.0015}'])
     return {without_rates(k): float(v) for k, v in rates.items()}
 
 
