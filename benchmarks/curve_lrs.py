@@ -9,7 +9,7 @@ LoRA and BitFit all scored the majority class at their defaults). So, per method
             curve's budget (100 steps, batch 16, last step scored), at the default rate x {0.3, 1,
             3, 10} (lr and head_lr together), seeds 0 and 1; score on those last 1,000 rows.
             -> benchmarks/results/curves/lr-choice/ (a resumable compare grid) and
-            benchmarks/results/curves/chosen-rates.json (the curve report marks the chosen rows)
+            benchmarks/results/curves/sst2-rates.json (the curve report marks the chosen rows)
     apply   run every method at its chosen rate on the curve's sizes (seeds 0-4, dev split),
             beside the default-rate rows, in the same size grids.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from ptune.lab.compare.curve import RATES_FILE, without_rates  # noqa: E402
+from ptune.lab.compare.curve import rates_file, without_rates  # noqa: E402
 CURVES = ROOT / "benchmarks" / "results" / "curves"
 CHOICE = CURVES / "lr-choice"
 DATA = "../shared/data/sst2"
@@ -91,7 +91,7 @@ def summarize_choice(budget: str = "") -> dict:
     table += budget
     (CHOICE / "table.md").write_text(table)
     # the curve report reads it: each method's rows at other rates are then shown, never picked
-    (CURVES / RATES_FILE).write_text(json.dumps(chosen, indent=1) + "\n")
+    rates_file(CURVES, "sst2").write_text(json.dumps(chosen, indent=1) + "\n")
     print(table)
     return chosen
 
@@ -120,7 +120,7 @@ def budget_check(run: bool = True) -> str:
 
 
 def apply(sizes: str) -> None:
-    chosen = summarize_choice(budget_check(run=False))  # from the held-out cells, rewriting chosen-rates.json
+    chosen = summarize_choice(budget_check(run=False))  # from the held-out cells, rewriting sst2-rates.json
     missing = sorted(set(DEFAULTS) - set(chosen))
     if missing:
         sys.exit(f"no rate chosen yet for {', '.join(missing)}: run `python benchmarks/curve_lrs.py choose` first")

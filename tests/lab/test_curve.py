@@ -8,7 +8,7 @@ from conftest import DEMO
 from helpers import fake_row, ptune
 from ptune.errors import ConfigError
 from ptune.lab.compare.cells import cell_path, write_cell
-from ptune.lab.compare.curve import (CURVES, RATES_FILE, parse_sizes, read_curve, size_folder, size_protocol,
+from ptune.lab.compare.curve import (CURVES, parse_sizes, rates_file, read_curve, size_folder, size_protocol,
                                      steps_for, without_rates, write_curve_report)
 from ptune.lab.compare.grid import check_protocol
 from ptune.lab.compare.protocol import ProtocolConfig
@@ -51,6 +51,8 @@ def test_bad_sizes_are_refused():
 
 
 def rates_of(method: str) -> dict:
+    if method.startswith("logistic-probe"):
+        return {"lr": None, "head_lr": None}  # fitted in closed form
     settings = dict(item.split("=", 1) for item in method.rstrip("]").partition("[")[2].split(";") if "=" in item)
     lr = float(settings.get("lr", 5e-3))
     return {"lr": lr, "head_lr": float(settings.get("head_lr", lr))}
@@ -64,7 +66,8 @@ def fake_curve(root, scores: dict[tuple[str, int], list[float]]):
         check_protocol(folder, size_protocol(base, size))
         for seed, accuracy in enumerate(accuracies):
             write_cell(cell_path(folder, method, seed), fake_row(
-                method, seed, accuracy, dev_score=accuracy, train_examples=size, steps=steps_for(size, 16),
+                method, seed, accuracy, dev_score=accuracy, train_examples=size,
+                steps=0 if method.startswith("logistic-probe") else steps_for(size, 16),
                 total_parameters=22_713_986, trainable_parameters=770, trainable_percent=0.0034,
                 learning_rates=rates_of(method)))
     return root
@@ -116,7 +119,7 @@ def test_a_curve_refuses_a_fixed_size_or_budget(tiny_backbone_dir, tmp_path):
 def test_rows_at_a_rate_not_chosen_on_held_out_rows_are_shown_but_never_best(tmp_path):
     fake_curve(tmp_path, {("peft-lora", 32): [0.80, 0.80], ("peft-lora[lr=0.0015;head_lr=0.0015]", 32): [0.60, 0.62],
                           ("linear-probe", 32): [0.70, 0.70], ("full-ft", 32): [0.9]})
-    (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015, "linear-probe": 0.005}))
+    rates_file(tmp_path, "sst2").write_text(json.dumps({"peft-lora": 0.0015, "linear-probe": 0.005}))
     table_path, summary_path, _ = write_curve_report(tmp_path, data="sst2")
     table = table_path.read_text()
     assert "| *peft-lora* | 80.0 ± 0.0 (2 seeds) |" in table and "| *full-ft* | 90.0 ± 0.0 (1 seed) |" in table
@@ -139,9 +142,24 @@ def test_without_a_rates_file_every_row_is_a_candidate(tmp_path):
 def test_a_malformed_rates_file_is_refused_clearly(tmp_path):
     fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62]})
     for bad in ('{"linear-probe": "fast"}', "{}", '{"linear-probe": -1}', '{"linear-probe": true}', "[1]"):
-        (tmp_path / RATES_FILE).write_text(bad)
+        rates_file(tmp_path, "sst2").write_text(bad)
         with pytest.raises(ConfigError, match="expected a non-empty {method: positive learning rate}"):
             write_curve_report(tmp_path, data="sst2")
-    (tmp_path / RATES_FILE).write_text("")
+    rates_file(tmp_path, "sst2").write_text("")
     with pytest.raises(ConfigError, match="not JSON"):
         write_curve_report(tmp_path, data="sst2")
+
+
+def test_a_method_without_a_learning_rate_is_always_a_candidate(tmp_path):
+    fake_curve(tmp_path, {("logistic-probe", 32): [0.75, 0.73], ("linear-probe", 32): [0.70, 0.70]})
+    rates_file(tmp_path, "sst2").write_text(json.dumps({"linear-probe": 0.005}))
+    table = write_curve_report(tmp_path, data="sst2", plots=False)[0].read_text()
+    assert "| logistic-probe | 74.0 ± 1.4 (2 seeds) |" in table and "best per size: n = 32: logistic-probe" in table
+    assert "steps per size: n = 32: 100" in table  # the closed-form fit's 0 steps are not the size's budget
+
+
+def test_each_data_set_reads_its_own_rates_file(tmp_path):
+    fake_curve(tmp_path, {("peft-lora", 32): [0.80, 0.80], ("linear-probe", 32): [0.70, 0.70]})
+    rates_file(tmp_path, "conll2003").write_text(json.dumps({"linear-probe": 0.005}))  # not sst2's
+    table = write_curve_report(tmp_path, data="sst2", plots=False)[0].read_text()
+    assert "best per size: n = 32: peft-lora" in table and "*" not in table

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 from helpers import ptune
 from ptune.lab.compare.cells import cell_path, read_cell, write_cell
-from ptune.lab.compare.curve import RATES_FILE, read_curve, write_curve_report
+from ptune.lab.compare.curve import rates_file, read_curve, write_curve_report
 from ptune.lab.curve_advice import PACKAGED, advice_table, advise_from_curves, load_curves
 from test_curve import fake_curve
 
@@ -89,7 +89,7 @@ def test_the_advice_takes_each_method_at_its_held_out_rate_never_the_best_rate_o
     write_curve_report(tmp_path, data="sst2", plots=False)
     before = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=load_curves(tmp_path))
     assert before.method == "peft-lora"
-    (tmp_path / RATES_FILE).write_text(json.dumps({"peft-lora": 0.0015, "ptune[injection=deep]": 0.005}))
+    rates_file(tmp_path, "sst2").write_text(json.dumps({"peft-lora": 0.0015, "ptune[injection=deep]": 0.005}))
     write_curve_report(tmp_path, data="sst2", plots=False)
     (curve,) = load_curves(tmp_path)
     advice = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=[curve])

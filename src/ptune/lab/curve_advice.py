@@ -46,7 +46,9 @@ class CurveAdvice:
 
     def headline(self) -> str:
         return (f"with {self.train_size:,} labelled examples on this backbone, use {self.method}"
-                + (f" (lr {self.lr:g}, {self.steps} steps of batch 16)" if self.lr else "")
+                + (f" (lr {self.lr:g}, {self.steps} steps of batch 16)" if self.lr else
+                   " (fitted in closed form, its regularisation chosen by cross-validation on the training rows)"
+                   if self.steps == 0 else "")
                 + f"; it scores {self.mean:.1f} ± {self.std:.1f} {self.metric} here"
                 + f" (n = {self.size:,}, {self.seeds} seeds, {self.curve} on {self.backbone})")
 

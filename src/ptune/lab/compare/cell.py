@@ -59,13 +59,21 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "lr": spec.method.lr, "head_lr": spec.method.head_lr, **spec.train_settings})
     if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":
         config.head_lr = config.lr  # PEFT trains its classifier with the method's one learning rate
-    config = learning_rates_for(model, config)
+    closed_form = getattr(model, "fits_in_closed_form", False)
+    if not closed_form:
+        config = learning_rates_for(model, config)
     accelerator = make_accelerator(config.precision)
     with tempfile.TemporaryDirectory() as run_dir:
-        result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
-                     run_dir=Path(run_dir), pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
-                     accelerator=accelerator, show_progress=False)
-        losses = [json.loads(line) for line in (Path(run_dir) / "train_log.jsonl").read_text().splitlines()]
+        if closed_form:
+            result = fit_closed_form(model, train_features=train_features, dev_features=dev_features, config=config,
+                                     pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                                     accelerator=accelerator)
+        else:
+            result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
+                         run_dir=Path(run_dir), pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                         accelerator=accelerator, show_progress=False)
+        log = Path(run_dir) / "train_log.jsonl"
+        losses = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         model = accelerator.unwrap_model(model)
         model.eval()
         if hasattr(model, "fold_prompt"):
@@ -105,10 +113,26 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "added_input_tokens": added_tokens,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
+        **({"closed_form_fit": model.fit_report} if closed_form else {}),
         "precision": "bf16" if resolve_precision(config.precision) == "bf16" else "fp32", "group_by_length": config.group_by_length,
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
         "torch": torch.__version__, "threads": torch.get_num_threads(), "code": code_version(),
     }
+
+
+def fit_closed_form(model, *, train_features, dev_features, config, pad_token_id, label_names, accelerator):
+    """A head fitted in closed form (the logistic probe) instead of the training loop, scored on
+    dev once afterwards, as the loop scores its last step."""
+    from ptune.training.checkpoint import LoopState
+    from ptune.training.loop import FitResult, evaluate
+
+    model.fit_closed_form(train_features, pad_token_id=pad_token_id, batch_size=config.eval_batch_size,
+                          seed=config.seed)
+    state = LoopState(train_seconds=model.fit_report["seconds"], samples_seen=len(train_features))
+    metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id, label_names=label_names,
+                       accelerator=accelerator, task=model.task)
+    model.eval()
+    return FitResult(state=state, final_metrics=metrics, steps_total=0)
 
 
 def adapted_task_config(model, task, train: list):

@@ -9,11 +9,12 @@ checkpoint selection: the model after the last step is scored on the full dev sp
     OUTPUT/<data>-curve.md   mean ± std per (method, size), and the step budget of each size
     OUTPUT/<data>-curve.json the same numbers, as `ptune advise` reads them
     OUTPUT/<data>-curve.png  score against training size per method, the seed spread as error bars
-    OUTPUT/chosen-rates.json optional, {method: lr}: the rate of each method chosen on held-out
+    OUTPUT/<data>-rates.json optional, {method: lr}: the rate of each method chosen on held-out
                              training rows (benchmarks/curve_lrs.py writes it). When present, rows of
                              a method at other rates, and methods it does not list, are shown for
                              comparison but are not candidates: picking the best rate by its dev
-                             score would be selection on dev.
+                             score would be selection on dev. A method with no learning rate (the
+                             logistic probe, fitted in closed form) is always a candidate.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from ptune.errors import ConfigError
 from ptune.lab.compare.protocol import ProtocolConfig
 
 MIN_STEPS, EPOCHS_AT_LEAST, MAX_STEPS = 100, 4, 1000
-RATES_FILE = "chosen-rates.json"
+RATES_SUFFIX = "-rates.json"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ CURVES = {
     "conll-curve": CurveProtocol(sizes=(50, 200, 1000), task="token_classification"),
 }
 CURVE_METHODS = ("ptune[injection=deep]", "ptune[injection=input]", "peft-ptuning", "peft-lora", "bitfit",
-                 "full-ft", "linear-probe")
+                 "full-ft", "linear-probe", "logistic-probe")
 
 
 def steps_for(size: int, batch_size: int) -> int:
@@ -119,8 +120,12 @@ def same_rate(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and abs(a - b) <= 1e-6 * max(abs(a), abs(b))
 
 
-def read_chosen_rates(output: Path) -> dict[str, float] | None:
-    path = output / RATES_FILE
+def rates_file(output: Path, data: str) -> Path:
+    """Where the rates chosen for one data set's curve live (each task has its own)."""
+    return output / f"{data}{RATES_SUFFIX}"
+
+
+def read_chosen_rates(path: Path) -> dict[str, float] | None:
     if not path.exists():
         return None
     try:
@@ -149,7 +154,7 @@ def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None
                                      steps=runs[0]["steps"], lr=runs[0].get("learning_rates", {}).get("lr"),
                                      trainable_percent=runs[0]["trainable_percent"]))
     for point in points:
-        if chosen_rates is not None:  # a method with no held-out choice is not a candidate either
+        if chosen_rates is not None and point.lr is not None:  # no held-out choice: not a candidate either
             point.chosen = same_rate(point.lr, chosen_rates.get(without_rates(point.method)))
     return sorted(points, key=lambda p: (p.size, p.method))
 
@@ -182,7 +187,7 @@ def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, ord
                                                                                f" ({len(p.scores)} seed{'s' * (len(p.scores) > 1)})"))
         label = method if method in chosen else f"*{method}*"
         lines.append(f"| {label} | " + " | ".join(values) + " |")
-    steps = {s: next(p.steps for p in points if p.size == s) for s in sizes}
+    steps = {s: max(p.steps for p in points if p.size == s) for s in sizes}  # the closed-form probe takes none
     lines += ["", "steps per size: " + ", ".join(f"n = {s:,}: {steps[s]}" for s in sizes)]
     best = []
     for size in sizes:
@@ -233,7 +238,7 @@ def write_curve_report(output: Path, *, data: str, sizes: list[int] | None = Non
                and (sizes is None or int(f.name.rsplit("-n", 1)[1]) in sizes)]
     if not folders:
         raise ConfigError("curve", [f"no size grids named {data}-n<size> with cells/ under {output}"])
-    points = read_curve(folders, read_chosen_rates(output))
+    points = read_curve(folders, read_chosen_rates(rates_file(output, data)))
     protocol = json.loads((folders[0] / "protocol.json").read_text())
     metric = "entity F1" if protocol.get("task") == "token_classification" else "accuracy"
     backbone = protocol.get("model") or "bundled all-MiniLM-L6-v2"

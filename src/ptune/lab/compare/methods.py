@@ -7,6 +7,8 @@
     peft-lora[r=16]             HF PEFT's LoRA
     bitfit, full-ft             implemented in ptune on transformers' classification model
     linear-probe                frozen backbone + ptune's head, no virtual tokens
+    logistic-probe              the same head fitted to convergence (logistic regression, C by
+                                cross-validation on the training rows); no learning rate
 
 Each method has its own default learning rates (stated in every result row); `lr=` and
 `head_lr=` override them like any other TrainConfig field.
@@ -80,6 +82,15 @@ def _build_linear_probe(context: BuildContext, settings: dict):
                                  **settings)
 
 
+def _build_logistic_probe(context: BuildContext, settings: dict):
+    from ptune.engine.backbone import load_backbone
+    from ptune.lab.compare.logistic_probe import LogisticProbe
+
+    _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task", "head_dropout"))
+    backbone, _ = load_backbone(context.model_name)
+    return LogisticProbe(backbone, num_labels=context.num_labels, seed=context.seed, task=context.task, **settings)
+
+
 def _hf(train: str):
     def build(context: BuildContext, settings: dict):
         _check_kwargs(baselines.build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train", "task"))
@@ -118,9 +129,12 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("bitfit", "BitFit", 1e-3, 1e-3, _hf("bias"), "ptune"),
     Method("full-ft", "Full fine-tuning", 5e-5, 5e-5, _hf("all"), "ptune"),
     Method("linear-probe", "Linear probe (no virtual tokens)", 5e-3, 5e-3, _build_linear_probe, "ptune"),
+    Method("logistic-probe", "Linear probe, converged (logistic regression)", None, None, _build_logistic_probe,
+           "ptune"),
 ]}
 """Default learning rates: the sst2-minilm reference settings (the better of those tried there);
-the linear probe uses ptune's head learning rate, so it differs from ptune only in the prompt."""
+the linear probe uses ptune's head learning rate, so it differs from ptune only in the prompt. The
+logistic probe has none: it is fitted in closed form."""
 
 TABLE_6_1 = ["ptune", "peft-ptuning", "peft-prompt", "peft-prefix", "peft-lora", "bitfit", "full-ft", "linear-probe"]
 TOKEN_TABLE = ["ptune", "ptune[injection=deep]", "peft-lora", "full-ft", "linear-probe"]
