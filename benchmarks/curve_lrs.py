@@ -3,17 +3,19 @@
 The curve protocols (../shared/BENCHMARK.md) give each method its own learning rate, chosen on
 training rows outside every subset. The full-data defaults were chosen with 16,000 sentences and
 1,000 steps; with 100 steps they can leave a method where it started (at n = 128 PEFT P-tuning,
-LoRA and BitFit all scored the majority class at their defaults). So, per method:
+LoRA and BitFit all scored the majority class at their defaults). So, per method and curve:
 
-    choose  train on n = 128 rows drawn from the training file less its last 1,000 rows, with the
-            curve's budget (100 steps, batch 16, last step scored), at the default rate x {0.3, 1,
-            3, 10} (lr and head_lr together), seeds 0 and 1; score on those last 1,000 rows.
-            -> benchmarks/results/curves/lr-choice/ (a resumable compare grid) and
-            benchmarks/results/curves/sst2-rates.json (the curve report marks the chosen rows)
-    apply   run every method at its chosen rate on the curve's sizes (seeds 0-4, dev split),
-            beside the default-rate rows, in the same size grids.
+    choose  train on n rows (SST-2: 128, CoNLL: 200) drawn from the training file less its last
+            1,000 rows, with the curve's budget (100 steps, batch 16, last step scored), at the
+            default rate x each factor (SST-2: 0.3, 1, 3, 10; CoNLL: 0.3, 1, 3, as no SST-2 method
+            chose x 10), lr and head_lr together, seeds 0 and 1; score on those last 1,000 rows.
+            -> benchmarks/results/curves/<choice folder>/ (a resumable compare grid) and
+            benchmarks/results/curves/<data>-rates.json (the curve report marks the chosen rows)
+    apply   run every method at its chosen rate on the curve's sizes (seeds 0-4, dev split), in
+            the same size grids; --only-chosen runs every method once, at its chosen rate (the
+            default-rate rows of the methods whose rate moved are then not run).
 
-    python benchmarks/curve_lrs.py choose
+    python benchmarks/curve_lrs.py choose [--curve conll-curve]
     python benchmarks/curve_lrs.py table           # the table from the cells finished so far
     python benchmarks/curve_lrs.py apply --sizes 32,128
 """
@@ -25,19 +27,58 @@ import os
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from ptune.lab.compare.curve import rates_file, without_rates  # noqa: E402
-CURVES = ROOT / "benchmarks" / "results" / "curves"
-CHOICE = CURVES / "lr-choice"
-DATA = "../shared/data/sst2"
+from ptune.defaults import default_learning_rate  # noqa: E402
+from ptune.lab.compare.curve import CURVE_METHODS, CURVES, rates_file, without_rates  # noqa: E402
+from ptune.lab.compare.methods import METHODS, parse_method  # noqa: E402
+CURVES_DIR = ROOT / "benchmarks" / "results" / "curves"
 PTUNE = str(ROOT / ".venv" / "bin" / "ptune")
-DEFAULTS = {"ptune[injection=deep]": 3e-2, "ptune[injection=input]": 5e-3, "peft-ptuning": 5e-3,
-            "peft-lora": 5e-4, "bitfit": 1e-3, "full-ft": 5e-5, "linear-probe": 5e-3}
-FACTORS = (0.3, 1, 3, 10)
-CHOICE_SIZE, HELD_OUT = 128, 1000
+HELD_OUT = 1000
+CLOSED_FORM = ("logistic-probe",)
+"""Fitted with no learning rate: nothing to choose, run as they are."""
+
+
+@dataclass(frozen=True)
+class CurveChoice:
+    curve: str
+    data: str
+    """The data folder; its name names the size grids and the rates file."""
+    choice_size: int
+    choice_folder: str
+    factors: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return Path(self.data).name
+
+    @property
+    def task(self) -> str:
+        return CURVES[self.curve].task
+
+    @property
+    def folder(self) -> Path:
+        return CURVES_DIR / self.choice_folder
+
+    def defaults(self) -> dict[str, float]:
+        """Each curve method's default rate for this task (ptune's from ptune.defaults)."""
+        rates = {}
+        for method in CURVE_METHODS:
+            spec = parse_method(method)
+            if spec.method.name in CLOSED_FORM:
+                continue
+            injection = spec.settings.get("injection", "deep")
+            rates[method] = METHODS[spec.method.name].lr or default_learning_rate(self.task, injection)
+        return rates
+
+
+CHOICES = {
+    "sst2-curve": CurveChoice("sst2-curve", "../shared/data/sst2", 128, "lr-choice", (0.3, 1, 3, 10)),
+    "conll-curve": CurveChoice("conll-curve", "../shared/data/conll2003", 200, "lr-choice-conll2003", (0.3, 1, 3)),
+}
 
 
 def with_lr(method: str, lr: float) -> str:
@@ -45,69 +86,82 @@ def with_lr(method: str, lr: float) -> str:
     return f"{method[:-1]};{setting}]" if method.endswith("]") else f"{method}[{setting}]"
 
 
-def compare(*extra: str) -> None:
+def compare(choice: CurveChoice, *extra: str) -> None:
+    curve = CURVES[choice.curve]
     env = {**os.environ, "PTUNE_THREADS": "2"}
-    subprocess.run([PTUNE, "compare", "--data", DATA, "--batch-size", "16", "--max-length", "66", "--no-plots", *extra],
-                   cwd=ROOT, env=env, check=False)
+    subprocess.run([PTUNE, "compare", "--data", choice.data, "--batch-size", str(curve.batch_size), "--max-length",
+                    str(curve.max_length), "--task", curve.task, "--no-plots", *extra], cwd=ROOT, env=env, check=False)
 
 
-def choose() -> dict:
-    candidates = [m if factor == 1 else with_lr(m, lr * factor) for m, lr in DEFAULTS.items() for factor in FACTORS]
-    compare("--train-sizes", str(CHOICE_SIZE), "--validation-from-train", str(HELD_OUT), "--seeds", "0,1",
-            "--eval-repeats", "1",
-            "--methods", ",".join(candidates), "--output", str(CHOICE))
-    return summarize_choice(budget_check())
+def choose(choice: CurveChoice) -> dict:
+    candidates = [m if factor == 1 else with_lr(m, lr * factor) for m, lr in choice.defaults().items()
+                  for factor in choice.factors]
+    compare(choice, "--train-sizes", str(choice.choice_size), "--validation-from-train", str(HELD_OUT),
+            "--seeds", "0,1", "--eval-repeats", "1", "--methods", ",".join(candidates), "--output", str(choice.folder))
+    return summarize_choice(choice, budget_check(choice) if choice.curve == "sst2-curve" else "")
 
 
-def summarize_choice(budget: str = "") -> dict:
-    """The table and chosen.json from the cells finished so far (a rate is chosen once both seeds
-    of every candidate of a method are in)."""
-    rows = [json.loads(p.read_text()) for p in sorted((CHOICE / f"sst2-n{CHOICE_SIZE}" / "cells").glob("*.json"))]
+def choice_cells(choice: CurveChoice) -> list[dict]:
+    folder = choice.folder / f"{choice.name}-n{choice.choice_size}" / "cells"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def summarize_choice(choice: CurveChoice, budget: str = "") -> dict:
+    """The table and the rates file from the cells finished so far (a rate is chosen once both
+    seeds of every candidate of a method are in)."""
+    rows = choice_cells(choice)
     rows = [r for r in rows if "dev_score" in r]
     scores: dict[str, dict[float, list[float]]] = {}
     for row in rows:
         scores.setdefault(without_rates(row["method"]), {}).setdefault(row["learning_rates"]["lr"], []).append(
             100 * row["dev_score"])
-    chosen, lines = {}, ["| method | " + " | ".join(f"lr x {f:g}" for f in FACTORS) + " | chosen |",
-                         "|---|" + "---|" * (len(FACTORS) + 1)]
-    for method, default in DEFAULTS.items():
+    factors = choice.factors
+    metric = "entity F1" if choice.task == "token_classification" else "accuracy"
+    chosen, lines = {}, ["| method | " + " | ".join(f"lr x {f:g}" for f in factors) + " | chosen |",
+                         "|---|" + "---|" * (len(factors) + 1)]
+    for method, default in choice.defaults().items():
         by_lr = scores.get(method, {})
         cells = []
-        for factor in FACTORS:
+        for factor in factors:
             lr = float(f"{default * factor:.3g}")
             found = next((v for k, v in by_lr.items() if abs(k - lr) <= 1e-9 + 1e-6 * lr), None)
             cells.append("—" if not found else f"{lr:g}: {statistics.mean(found):.1f}" +
                          ("" if len(found) == 2 else f" ({len(found)} seed)"))
         complete = [k for k, v in by_lr.items() if len(v) == 2]
-        if len(complete) == len(FACTORS):
+        if len(complete) == len(factors):
             best = max(complete, key=lambda k: statistics.mean(by_lr[k]))
             chosen[method] = best
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {chosen.get(method, '—')} |")
-    table = "\n".join(["# Small-data learning rates, chosen on held-out training rows", "",
-                       f"n = {CHOICE_SIZE} training rows from the training file less its last {HELD_OUT:,}; the "
-                       f"curve's budget (100 steps, batch 16, last step scored); held-out accuracy on those "
+    command = "python benchmarks/curve_lrs.py choose" + ("" if choice.curve == "sst2-curve" else f" --curve {choice.curve}")
+    table = "\n".join([f"# Small-data learning rates for {choice.curve}, chosen on held-out training rows", "",
+                       f"n = {choice.choice_size} training rows from the training file less its last {HELD_OUT:,}; "
+                       f"the curve's budget (100 steps, batch 16, last step scored); held-out {metric} on those "
                        f"{HELD_OUT:,} rows, % (mean of seeds 0 and 1). lr and head_lr move together.", "",
-                       *lines, "", "Command: `python benchmarks/curve_lrs.py choose`", ""])
+                       *lines, "", f"Command: `{command}`", ""])
     table += budget
-    (CHOICE / "table.md").write_text(table)
+    choice.folder.mkdir(parents=True, exist_ok=True)
+    (choice.folder / "table.md").write_text(table)
     # the curve report reads it: each method's rows at other rates are then shown, never picked
-    rates_file(CURVES, "sst2").write_text(json.dumps(chosen, indent=1) + "\n")
+    if chosen:
+        rates_file(CURVES_DIR, choice.name).write_text(json.dumps(chosen, indent=1) + "\n")
     print(table)
     return chosen
 
 
-def budget_check(run: bool = True) -> str:
+def budget_check(choice: CurveChoice, run: bool = True) -> str:
     """`ptune train`'s full-data budget (one epoch of batch 32: 4 steps for 128 rows) against the
     curve's 100 steps, on the same held-out rows and subsets (a subset depends on the seed only)."""
-    folder = CHOICE / "one-epoch"
+    folder = choice.folder / "one-epoch"
     methods = ["ptune[injection=deep]", "ptune[injection=input]", "linear-probe"]
     if run:
-            compare("--train-size", str(CHOICE_SIZE), "--epochs", "1", "--batch-size", "32", "--eval-every", "4",
-                "--validation-from-train", str(HELD_OUT), "--seeds", "0,1", "--eval-repeats", "1",
-                "--methods", ",".join(methods), "--output", str(folder))
+        subprocess.run([PTUNE, "compare", "--data", choice.data, "--max-length", "66", "--no-plots",
+                        "--train-size", str(choice.choice_size), "--epochs", "1", "--batch-size", "32",
+                        "--eval-every", "4", "--validation-from-train", str(HELD_OUT), "--seeds", "0,1",
+                        "--eval-repeats", "1", "--methods", ",".join(methods), "--output", str(folder)],
+                       cwd=ROOT, env={**os.environ, "PTUNE_THREADS": "2"}, check=False)
     rows = [json.loads(p.read_text()) for p in sorted((folder / "cells").glob("*.json"))]
-    curve = [json.loads(p.read_text()) for p in sorted((CHOICE / f"sst2-n{CHOICE_SIZE}" / "cells").glob("*.json"))]
-    lines = ["", f"The training budget at n = {CHOICE_SIZE}, default rates, same held-out rows (mean of seeds 0, 1):", "",
+    curve = choice_cells(choice)
+    lines = ["", f"The training budget at n = {choice.choice_size}, default rates, same held-out rows (mean of seeds 0, 1):", "",
              "| method | 1 epoch of batch 32 (4 steps, `ptune train`'s budget before min_steps) | 100 steps of batch 16 (the curve's) |",
              "|---|---|---|"]
     for method in methods:
@@ -119,16 +173,21 @@ def budget_check(run: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply(sizes: str) -> None:
-    chosen = summarize_choice(budget_check(run=False))  # from the held-out cells, rewriting sst2-rates.json
-    missing = sorted(set(DEFAULTS) - set(chosen))
+def apply(choice: CurveChoice, sizes: str, only_chosen: bool = False) -> None:
+    # from the held-out cells, rewriting the rates file
+    chosen = summarize_choice(choice, budget_check(choice, run=False) if choice.curve == "sst2-curve" else "")
+    defaults = choice.defaults()
+    missing = sorted(set(defaults) - set(chosen))
     if missing:
         sys.exit(f"no rate chosen yet for {', '.join(missing)}: run `python benchmarks/curve_lrs.py choose` first")
-    tuned = [with_lr(m, lr) for m, lr in chosen.items() if abs(lr - DEFAULTS[m]) > 1e-12]
-    if not tuned:
+    moved = {m for m, lr in chosen.items() if abs(lr - defaults[m]) > 1e-12}
+    methods = [with_lr(m, chosen[m]) if m in moved else m for m in defaults if m in moved or only_chosen]
+    methods += list(CLOSED_FORM) if only_chosen else []
+    if not methods:
         print("every chosen rate is the default: the default-rate rows are the tuned ones")
         return
-    compare("--train-sizes", sizes, "--seeds", "0,1,2,3,4", "--methods", ",".join(tuned), "--output", str(CURVES))
+    compare(choice, "--train-sizes", sizes, "--seeds", "0,1,2,3,4", "--methods", ",".join(methods),
+            "--output", str(CURVES_DIR))
 
 
 def main() -> None:
@@ -136,14 +195,18 @@ def main() -> None:
     parser.add_argument("part", choices=("choose", "table", "apply"),
                         help="choose: run the held-out grid and choose; table: the table from the cells so far; "
                              "apply: the curve at the chosen rates")
-    parser.add_argument("--sizes", default="32,128,512,2048")
+    parser.add_argument("--curve", choices=sorted(CHOICES), default="sst2-curve")
+    parser.add_argument("--sizes", default=None, help="training sizes for apply (default: the curve's)")
+    parser.add_argument("--only-chosen", action="store_true",
+                        help="apply: every method once, at its chosen rate (no default-rate rows for the others)")
     args = parser.parse_args()
+    choice = CHOICES[args.curve]
     if args.part == "choose":
-        choose()
+        choose(choice)
     elif args.part == "table":
-        summarize_choice(budget_check(run=False))
+        summarize_choice(choice, budget_check(choice, run=False) if choice.curve == "sst2-curve" else "")
     else:
-        apply(args.sizes)
+        apply(choice, args.sizes or ",".join(map(str, CURVES[choice.curve].sizes)), args.only_chosen)
 
 
 if __name__ == "__main__":

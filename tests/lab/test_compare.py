@@ -70,7 +70,7 @@ def tiny_conll(tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", ["ptune", "ptune[injection=input]", "ptune[injection=deep;encoder=mlp]", "peft-lora",
-                                    "full-ft", "linear-probe"])
+                                    "peft-ptuning", "bitfit", "full-ft", "linear-probe"])
 def test_token_classification_methods_give_entity_scores(tiny_backbone_dir, tiny_conll, method):
     protocol = ProtocolConfig.preset("conll-minilm", data=str(tiny_conll), model=str(tiny_backbone_dir), max_length=32,
                                      precision="fp32")
@@ -78,7 +78,19 @@ def test_token_classification_methods_give_entity_scores(tiny_backbone_dir, tiny
     assert row["task"] == "token_classification" and row["metric"] == "f1" and row["steps"] == 2
     assert 0.0 <= row["dev_score"] == row["dev_f1"] <= 1.0 and set(row["dev_per_type"]) <= {"PER", "LOC"}
     injection = row["settings"].get("injection", "deep") if row["base_method"] == "ptune" else None
-    assert row["added_input_tokens"] == (20 if injection == "input" else 0)
+    assert row["added_input_tokens"] == (20 if injection == "input" or row["base_method"] == "peft-ptuning" else 0)
+
+
+def test_peft_ptuning_tags_the_text_positions_not_its_virtual_tokens(tiny_backbone_dir):
+    import torch
+
+    from ptune.lab.compare.peft_methods import build_peft_ptuning
+
+    model = build_peft_ptuning(str(tiny_backbone_dir), num_labels=5, num_virtual_tokens=7, task="token_classification")
+    ids = torch.randint(5, 50, (2, 11))
+    assert model(ids, torch.ones_like(ids)).shape == (2, 11, 5)  # PEFT's own output has 7 more positions
+    with pytest.raises(PtuneError, match="not question_answering"):
+        build_peft_ptuning(str(tiny_backbone_dir), num_labels=2, task="question_answering")
 
 
 def test_a_validation_split_from_train_leaves_dev_unread(tiny_conll, tiny_backbone_dir, tmp_path):

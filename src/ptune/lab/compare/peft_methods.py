@@ -76,16 +76,39 @@ def _wrap(peft_model, task: str) -> "PeftClassifier":
     return model
 
 
-def build_peft_ptuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0,
-                       encoder_hidden_size: int | None = None):
-    """PEFT's P-tuning as the sst2-minilm protocol configures it (MLP reparameterisation)."""
-    from peft import PromptEncoderConfig, TaskType, get_peft_model
+class PeftPromptTagger(PeftClassifier):
+    """PEFT's prompt-learning token classifier. PEFT prepends the virtual tokens and returns a label
+    for each of them too (sequence length k + n); the text's labels are the last n."""
 
-    base = _base_model(model_path, num_labels, seed)
-    config = PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=num_virtual_tokens,
+    def __init__(self, peft_model, num_virtual_tokens: int):
+        super().__init__(peft_model)
+        self.num_virtual_tokens = num_virtual_tokens
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        return super().forward(input_ids, attention_mask, token_type_ids)[:, self.num_virtual_tokens:]
+
+
+def build_peft_ptuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0,
+                       encoder_hidden_size: int | None = None, task: str = "classification"):
+    """PEFT's P-tuning as the sst2-minilm protocol configures it (MLP reparameterisation), for
+    sequence or token classification."""
+    from peft import PromptEncoderConfig, get_peft_model
+
+    from ptune.tasks import get_task
+
+    if get_task(task).name not in ("classification", "token_classification"):
+        raise PtuneError(f"peft-ptuning is wired for sequence and token classification, not {task}; "
+                         "for question answering use ptune, peft-lora, full-ft or linear-probe")
+    base = _base_model(model_path, num_labels, seed, task)
+    config = PromptEncoderConfig(task_type=_task_type(task), num_virtual_tokens=num_virtual_tokens,
                                  encoder_reparameterization_type="MLP",
                                  encoder_hidden_size=encoder_hidden_size or base.config.hidden_size)
-    return PeftClassifier(get_peft_model(base, config))
+    peft_model = get_peft_model(base, config)
+    if get_task(task).name == "token_classification":
+        model = PeftPromptTagger(peft_model, num_virtual_tokens)
+        model.task = get_task(task)
+        return model
+    return PeftClassifier(peft_model)
 
 
 def build_peft_prompt_tuning(model_path: str, *, num_labels: int, num_virtual_tokens: int = 20, seed: int = 0):
