@@ -96,3 +96,17 @@ def test_a_tagger_is_fitted_on_its_labelled_tokens(tiny_backbone_dir, tmp_path):
     row = run_cell(protocol, "logistic-probe", seed=0)
     assert row["task"] == "token_classification" and 0.0 <= row["dev_f1"] <= 1.0
     assert row["closed_form_fit"]["train_positions"] > 40  # tokens, not sentences
+
+
+def test_compare_runs_it_beside_a_trained_method_and_reports_both(tiny_backbone_dir, tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "ptune.cli", "compare", "--model", str(tiny_backbone_dir), "--data", str(DEMO),
+               "--train-sizes", "32", "--max-length", "32", "--seeds", "0", "--methods", "linear-probe,logistic-probe",
+               "--output", str(tmp_path), "--precision", "fp32"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = (tmp_path / "resources-n32" / "table.md").read_text()
+    assert "| closed form |" in grid and "| 0.005 |" in grid
+    assert "| logistic-probe |" in (tmp_path / "resources-curve.md").read_text()

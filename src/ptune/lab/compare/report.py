@@ -26,6 +26,11 @@ def size(num_bytes: float) -> str:
         num_bytes /= 1024
 
 
+def learning_rate(row: dict) -> str:
+    lr = row["learning_rates"]["lr"]
+    return "closed form" if lr is None else f"{lr:g}"  # the logistic probe is fitted, not trained
+
+
 def failure_cells(summary: Summary) -> str:
     return "; ".join(f"seed {r['seed']}: {r.get('error_summary', 'failed')[:100]}" for r in summary.failures)
 
@@ -59,7 +64,7 @@ def comparison_table(summaries: list[Summary], *, lab_column: bool = False) -> s
                 f"| {first['trainable_percent']:.3g}% | {s.median('train_seconds'):.0f} "
                 f"| {s.median('train_samples_per_s'):.1f} | {s.median('eval_samples_per_s'):.1f} "
                 f"| {s.median('peak_rss_mb'):.0f} | {size(first['inference_bytes'])} "
-                f"| {first['learning_rates']['lr']:g} | {','.join(map(str, s.seeds))} | {lab_text} |")
+                f"| {learning_rate(first)} | {','.join(map(str, s.seeds))} | {lab_text} |")
         if s.failures:
             lines.append(f"| {s.method} | **FAILED** ({failure_cells(s)}) |" + " |" * 10 + f" {lab_text} |")
     return "\n".join(lines)
