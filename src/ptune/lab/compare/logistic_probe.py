@@ -18,8 +18,9 @@ import torch
 
 from ptune.lab.compare.baselines import LinearProbe
 
-C_GRID = tuple(float(c) for c in np.logspace(-3, 3, 13))
-"""Half-decade steps from strong to weak regularisation."""
+C_GRID = tuple(float(c) for c in np.logspace(-5, 3, 17))
+"""Half-decade steps from strong to weak regularisation. From 1e-3 up, three of five SST-2 seeds at
+n = 512 chose the edge, 1e-3; the grid reaches two decades below it."""
 MAX_FOLDS = 5
 IGNORE = -100
 ABSENT_BIAS = -1e4
