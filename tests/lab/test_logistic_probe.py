@@ -110,3 +110,11 @@ def test_compare_runs_it_beside_a_trained_method_and_reports_both(tiny_backbone_
     grid = (tmp_path / "resources-n32" / "table.md").read_text()
     assert "| closed form |" in grid and "| 0.005 |" in grid
     assert "| logistic-probe |" in (tmp_path / "resources-curve.md").read_text()
+
+
+def test_a_learning_rate_for_it_is_refused(tiny_backbone_dir):
+    from ptune.errors import ConfigError
+
+    protocol = ProtocolConfig(data=str(DEMO), model=str(tiny_backbone_dir), train_size=32, max_length=32)
+    with pytest.raises(ConfigError, match="no learning rate; leave out lr="):
+        run_cell(protocol, "logistic-probe[lr=0.01]", seed=0)

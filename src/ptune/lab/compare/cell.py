@@ -60,6 +60,11 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     if "lr" in spec.train_settings and "head_lr" not in spec.train_settings and spec.method.source == "peft":
         config.head_lr = config.lr  # PEFT trains its classifier with the method's one learning rate
     closed_form = getattr(model, "fits_in_closed_form", False)
+    if closed_form and {"lr", "head_lr"} & set(spec.train_settings):
+        from ptune.errors import ConfigError
+
+        raise ConfigError("method", [f"{spec.text}: fitted in closed form, it has no learning rate; "
+                                     "leave out lr= and head_lr= (its regularisation is chosen by cross-validation)"])
     if not closed_form:
         config = learning_rates_for(model, config)
     accelerator = make_accelerator(config.precision)
