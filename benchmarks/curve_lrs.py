@@ -180,7 +180,8 @@ def apply(choice: CurveChoice, sizes: str, only_chosen: bool = False) -> None:
     defaults = choice.defaults()
     missing = sorted(set(defaults) - set(chosen))
     if missing:
-        sys.exit(f"no rate chosen yet for {', '.join(missing)}: run `python benchmarks/curve_lrs.py choose` first")
+        flag = "" if choice.curve == "sst2-curve" else f" --curve {choice.curve}"
+        sys.exit(f"no rate chosen yet for {', '.join(missing)}: run `python benchmarks/curve_lrs.py choose{flag}` first")
     moved = {m for m, lr in chosen.items() if abs(lr - defaults[m]) > 1e-12}
     methods = [with_lr(m, chosen[m]) if m in moved else m for m in defaults if m in moved or only_chosen]
     methods += list(CLOSED_FORM) if only_chosen else []
