@@ -1,5 +1,6 @@
 """Learning curves (ptune.lab.compare.curve): the step budget per size, nested subsets, one grid per
 size, and the curve's table, JSON and plot read from the cells."""
+import dataclasses
 import json
 
 import pytest
@@ -87,6 +88,22 @@ def test_the_curve_report_reads_every_size_grid(tmp_path):
     assert point["mean"] == pytest.approx(70.0) and point["seeds"] == [0, 1, 2] and point["steps"] == 100
 
 
+def test_a_size_grid_under_other_settings_is_left_out_of_the_curve_and_named(tmp_path):
+    fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62], ("linear-probe", 128): [0.7, 0.72]})
+    base = ProtocolConfig(data="somewhere/sst2", batch_size=16, max_length=66)
+    other = dataclasses.replace(base, model="some/other-backbone")
+    folder = size_folder(tmp_path, base, 512)
+    check_protocol(folder, size_protocol(other, 512))
+    write_cell(cell_path(folder, "linear-probe", 0), fake_row("linear-probe", 0, 0.9, dev_score=0.9, train_examples=512,
+                                                                  steps=128, trainable_percent=0.0034))
+    table = write_curve_report(tmp_path, data="sst2", protocol=base, plots=False)[0].read_text()
+    assert "n = 32" in table and "n = 128" in table and "n = 512" not in table
+    assert "left out: sst2-n512, run under other settings (differs in model)" in table
+    with pytest.raises(ConfigError, match="sst2-n32, sst2-n128, sst2-n512 differ"):
+        write_curve_report(tmp_path, data="sst2", protocol=dataclasses.replace(base, max_length=32))
+    assert "n = 512" in write_curve_report(tmp_path, data="sst2", plots=False)[0].read_text()  # no settings: all
+
+
 def test_a_failed_cell_is_left_out_of_the_curve_not_scored(tmp_path):
     fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62]})
     folder = size_folder(tmp_path, ProtocolConfig(data="x/sst2"), 32)
@@ -107,8 +124,9 @@ def test_compare_runs_a_curve_with_one_grid_per_size(tiny_backbone_dir, tmp_path
         (cell,) = (tmp_path / f"resources-n{size}" / "cells").glob("*.json")
         assert json.loads(cell.read_text())["steps"] == 100
     assert (tmp_path / "resources-curve.png").exists()
-    again = ptune(*args)
-    assert again.returncode == 0 and again.stderr.count("skip") == 2  # resumable
+    again = ptune(*[a if a != "16,32" else "32" for a in args])  # one size again
+    assert again.returncode == 0 and again.stderr.count("skip") == 1  # resumable
+    assert "n = 16" in again.stdout and "n = 16" in (tmp_path / "resources-curve.md").read_text()  # the other kept
 
 
 def test_a_curve_refuses_a_fixed_size_or_budget(tiny_backbone_dir, tmp_path):
@@ -163,3 +181,14 @@ def test_each_data_set_reads_its_own_rates_file(tmp_path):
     rates_file(tmp_path, "conll2003").write_text(json.dumps({"linear-probe": 0.005}))  # not sst2's
     table = write_curve_report(tmp_path, data="sst2", plots=False)[0].read_text()
     assert "best per size: n = 32: peft-lora" in table and "*" not in table
+
+
+def test_report_only_rewrites_each_size_table_in_the_curves_order_and_the_whole_curve(tmp_path):
+    fake_curve(tmp_path, {("linear-probe", 32): [0.6, 0.62], ("ptune[injection=deep]", 32): [0.7, 0.72],
+                          ("linear-probe", 128): [0.7, 0.72]})
+    result = ptune("compare", "--protocol", "sst2-curve", "--data", "somewhere/sst2", "--output", tmp_path,
+                   "--report-only", "--no-plots")
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = (tmp_path / "sst2-n32" / "table.md").read_text()
+    assert table.index("| ptune[injection=deep] |") < table.index("| linear-probe |")
+    assert "n = 32" in result.stdout and "n = 128" in result.stdout

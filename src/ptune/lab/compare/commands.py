@@ -149,7 +149,7 @@ def run(args, methods: list[str], kind: str) -> int:
 
 def run_curve(args, base: ProtocolConfig, sizes: list[int], methods: list[str], output: Path) -> int:
     """One resumable grid per training size, then the curve's table, JSON and plot."""
-    from ptune.lab.compare.curve import data_name, size_folder, size_protocol, write_curve_report
+    from ptune.lab.compare.curve import curve_order, data_name, size_folder, size_protocol, write_curve_report
     from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
     from ptune.lab.compare.report import write_reports
 
@@ -158,17 +158,20 @@ def run_curve(args, base: ProtocolConfig, sizes: list[int], methods: list[str], 
     for size in sizes:
         protocol, folder = size_protocol(base, size), size_folder(output, base, size)
         if args.report_only:
-            if (folder / "cells").exists():
-                check_protocol(folder, protocol)
-                write_results(folder)
-            continue
-        log(f"== training size {size:,}: {folder}")
-        rows = run_grid(protocol, methods=methods, seeds=parse_seeds(args.seeds or "0,1,2,3,4"), output=folder,
-                        isolate=not args.in_process, log=log)
-        failed += sum("error" in r for r in rows)
-        write_reports(folder, all_rows(folder), order=methods, kind="comparison", plots=False, lab_column=False,
-                      title=f"Comparison: {data_name(base)}, {size:,} training examples")
-    written = write_curve_report(output, data=data_name(base), sizes=sizes, plots=not args.no_plots)
+            if not (folder / "cells").exists():
+                continue
+            check_protocol(folder, protocol)
+            write_results(folder)
+        else:
+            log(f"== training size {size:,}: {folder}")
+            failed += sum("error" in r for r in run_grid(protocol, methods=methods, output=folder, log=log,
+                                                         seeds=parse_seeds(args.seeds or "0,1,2,3,4"),
+                                                         isolate=not args.in_process))
+        rows = all_rows(folder)  # the curve's method order, not this run's: a run of some methods keeps the table
+        write_reports(folder, rows, order=curve_order(r["method"] for r in rows), kind="comparison", plots=False,
+                      lab_column=False, title=f"Comparison: {data_name(base)}, {size:,} training examples")
+    # every size measured under these settings, not only this run's: a run of one more size keeps the rest
+    written = write_curve_report(output, data=data_name(base), protocol=base, plots=not args.no_plots)
     print(written[0].read_text())
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     if failed:

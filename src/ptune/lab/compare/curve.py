@@ -201,9 +201,13 @@ def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, ord
 
 
 def in_order(points: list[CurvePoint], order) -> list[str]:
+    return curve_order({p.method for p in points}, order)
+
+
+def curve_order(methods, order=CURVE_METHODS) -> list[str]:
     """Methods in `order`, each method's other-rate rows right after it, unknown methods last."""
     rank = {m: i for i, m in enumerate(order)}
-    return sorted({p.method for p in points},
+    return sorted(set(methods),
                   key=lambda m: (rank.get(without_rates(m), len(rank)), without_rates(m), m != without_rates(m), m))
 
 
@@ -231,20 +235,36 @@ def plot_curve(points: list[CurvePoint], path: Path, *, title: str, metric: str,
                   ylabel=f"dev {metric}, % (mean ± std over seeds)")
 
 
-def write_curve_report(output: Path, *, data: str, sizes: list[int] | None = None, plots: bool = True) -> list[Path]:
-    """Read the size grids `<data>-n*` under `output` and write the curve's table, JSON and plot."""
-    folders = sorted(output.glob(f"{data}-n*"), key=lambda f: int(f.name.rsplit("-n", 1)[1]))
-    folders = [f for f in folders if f.name.rsplit("-n", 1)[1].isdigit() and (f / "cells").exists()
-               and (sizes is None or int(f.name.rsplit("-n", 1)[1]) in sizes)]
+def write_curve_report(output: Path, *, data: str, protocol: ProtocolConfig | None = None,
+                       plots: bool = True) -> list[Path]:
+    """Read every size grid `<data>-n*` under `output` and write the curve's table, JSON and plot.
+    With `protocol`, a size grid run under other settings (another backbone, data or length) is
+    left out of the curve, and the table says so: its rows would not be comparable."""
+    from ptune.lab.compare.grid import protocol_differences
+
+    size_of = lambda folder: int(folder.name.rsplit("-n", 1)[1])  # noqa: E731
+    folders = sorted((f for f in output.glob(f"{data}-n*")
+                      if f.name.rsplit("-n", 1)[1].isdigit() and (f / "cells").exists()), key=size_of)
+    left_out = {}
+    if protocol is not None:
+        for folder in folders:
+            changed = protocol_differences(folder, size_protocol(protocol, size_of(folder)))
+            if changed:
+                left_out[folder.name] = changed
+        folders = [f for f in folders if f.name not in left_out]
     if not folders:
-        raise ConfigError("curve", [f"no size grids named {data}-n<size> with cells/ under {output}"])
+        raise ConfigError("curve", [f"no size grids named {data}-n<size> with cells/ under {output}"
+                                    + (f" run under these settings ({', '.join(left_out)} differ)" if left_out else "")])
     points = read_curve(folders, read_chosen_rates(rates_file(output, data)))
     protocol = json.loads((folders[0] / "protocol.json").read_text())
     metric = "entity F1" if protocol.get("task") == "token_classification" else "accuracy"
     backbone = protocol.get("model") or "bundled all-MiniLM-L6-v2"
     title = f"Learning curve: {data}, {backbone}"
     written = [output / f"{data}-curve.md", output / f"{data}-curve.json"]
-    written[0].write_text(format_curve_table(points, title=title, metric=metric))
+    table = format_curve_table(points, title=title, metric=metric)
+    for name, changed in left_out.items():
+        table += f"\nleft out: {name}, run under other settings (differs in {', '.join(changed)})\n"
+    written[0].write_text(table)
     rows = [json.loads(p.read_text()) for f in folders for p in sorted((f / "cells").glob("*.json"))]
     summary = curve_summary(points, name=data, protocol=protocol, metric=metric, backbone=backbone,
                             backbone_parameters=backbone_parameters(rows))

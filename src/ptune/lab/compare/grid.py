@@ -23,20 +23,27 @@ PROTOCOL_FILE = "protocol.json"
 RESULTS_FILE = "results.jsonl"
 
 
+def protocol_differences(output: Path, protocol: ProtocolConfig) -> list[str] | None:
+    """The fields in which the grid saved in `output` differs from `protocol` (None: no grid there yet)."""
+    saved = output / PROTOCOL_FILE
+    if not saved.exists():
+        return None
+    defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
+    previous = {**defaults, **json.loads(saved.read_text())}  # fields added since the grid began: defaults
+    current = protocol.to_dict()
+    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+
+
 def check_protocol(output: Path, protocol: ProtocolConfig) -> None:
     """A grid folder holds one protocol: mixing budgets or data would make rows incomparable."""
-    saved = output / PROTOCOL_FILE
-    if saved.exists():
-        defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
-        previous = {**defaults, **json.loads(saved.read_text())}  # fields added since the grid began: defaults
-        if previous != protocol.to_dict():
-            changed = sorted(k for k in set(previous) | set(protocol.to_dict())
-                             if previous.get(k) != protocol.to_dict().get(k))
-            raise PtuneError(f"{output} holds a grid run under another protocol (differs in {changed}; see {saved}). "
-                             "Use the same settings to extend it, or another --output for the new protocol.")
-        return
-    output.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(protocol.to_dict(), indent=2, sort_keys=True) + "\n")
+    changed = protocol_differences(output, protocol)
+    if changed:
+        raise PtuneError(f"{output} holds a grid run under another protocol (differs in {changed}; see "
+                         f"{output / PROTOCOL_FILE}). Use the same settings to extend it, or another --output for "
+                         "the new protocol.")
+    if changed is None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / PROTOCOL_FILE).write_text(json.dumps(protocol.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def run_grid(protocol: ProtocolConfig, *, methods: list[str], seeds: list[int], output: Path,
