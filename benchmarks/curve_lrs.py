@@ -8,8 +8,9 @@ LoRA and BitFit all scored the majority class at their defaults). So, per method
     choose  train on n rows (SST-2: 128, CoNLL: 200) drawn from the training file less its last
             1,000 rows, with the curve's budget (100 steps, batch 16, last step scored), at the
             default rate x {0.3, 1, 3, 10}, lr and head_lr together, seeds 0 and 1; score on those
-            last 1,000 rows. (CoNLL first ran without x 10, as no SST-2 method chose it; on CoNLL
-            most methods chose x 3, the edge, so x 10 was added.)
+            last 1,000 rows. Where a method scores best at an edge of that grid, the grid grows past
+            it (x 30, then x 100 above; x 0.1, then x 0.03 below) until the best rate is inside it:
+            a rate chosen at the edge of what was tried is not a choice.
             -> benchmarks/results/curves/<choice folder>/ (a resumable compare grid) and
             benchmarks/results/curves/<data>-rates.json (the curve report marks the chosen rows)
     apply   run every method at its chosen rate on the curve's sizes (seeds 0-4, dev split), in
@@ -39,6 +40,9 @@ from ptune.lab.compare.methods import METHODS, parse_method  # noqa: E402
 CURVES_DIR = ROOT / "benchmarks" / "results" / "curves"
 PTUNE = str(ROOT / ".venv" / "bin" / "ptune")
 HELD_OUT = 1000
+SEEDS = (0, 1)
+BEYOND_THE_TOP, BEYOND_THE_BOTTOM = (30, 100), (0.1, 0.03)
+"""Factors tried, in turn, while a method scores best at the top (bottom) edge of its grid."""
 CLOSED_FORM = ("logistic-probe",)
 """Fitted with no learning rate: nothing to choose, run as they are."""
 
@@ -94,11 +98,53 @@ def compare(choice: CurveChoice, *extra: str) -> None:
                     str(curve.max_length), "--task", curve.task, "--no-plots", *extra], cwd=ROOT, env=env, check=False)
 
 
+def factors_needed(scores: dict[float, list[float]], base: tuple[float, ...]) -> tuple[list[float], float | None]:
+    """The factors a method must be scored at, and its chosen factor (None until all of them have
+    every seed). `scores`: held-out scores per factor. The grid grows past an edge while the edge
+    scores best, up to the factors of BEYOND_THE_TOP / BEYOND_THE_BOTTOM."""
+    factors, above, below = sorted(base), list(BEYOND_THE_TOP), list(BEYOND_THE_BOTTOM)
+    while True:
+        if any(len(scores.get(f, ())) < len(SEEDS) for f in factors):
+            return factors, None
+        best = max(factors, key=lambda f: statistics.mean(scores[f]))
+        if best == factors[-1] and above:
+            factors.append(above.pop(0))
+        elif best == factors[0] and below:
+            factors.insert(0, below.pop(0))
+        else:
+            return factors, best
+
+
+def with_factor(method: str, default: float, factor: float) -> str:
+    return method if factor == 1 else with_lr(method, default * factor)
+
+
+def scores_by_factor(choice: CurveChoice) -> dict[str, dict[float, list[float]]]:
+    """Held-out scores, %, per method and factor of its default rate, from the finished cells."""
+    defaults = choice.defaults()
+    found: dict[str, dict[float, list[float]]] = {m: {} for m in defaults}
+    for row in choice_cells(choice):
+        method = without_rates(row["method"])
+        if "dev_score" not in row or method not in defaults or row.get("seed") not in SEEDS:
+            continue
+        factor = float(f"{row['learning_rates']['lr'] / defaults[method]:.3g}")
+        found[method].setdefault(factor, []).append(100 * row["dev_score"])
+    return found
+
+
 def choose(choice: CurveChoice) -> dict:
-    candidates = [m if factor == 1 else with_lr(m, lr * factor) for m, lr in choice.defaults().items()
-                  for factor in choice.factors]
-    compare(choice, "--train-sizes", str(choice.choice_size), "--validation-from-train", str(HELD_OUT),
-            "--seeds", "0,1", "--eval-repeats", "1", "--methods", ",".join(candidates), "--output", str(choice.folder))
+    attempted: set[str] = set()
+    while True:  # one more round for each method still best at an edge
+        scores, defaults = scores_by_factor(choice), choice.defaults()
+        candidates = [with_factor(m, defaults[m], f) for m in defaults
+                      for f in factors_needed(scores[m], choice.factors)[0]]
+        pending = [m for m in candidates if m not in attempted]
+        if not pending:
+            break  # every needed cell is in, or failed once (the table shows which)
+        attempted.update(candidates)
+        compare(choice, "--train-sizes", str(choice.choice_size), "--validation-from-train", str(HELD_OUT),
+                "--seeds", ",".join(map(str, SEEDS)), "--eval-repeats", "1", "--methods", ",".join(candidates),
+                "--output", str(choice.folder))
     return summarize_choice(choice, budget_check(choice) if choice.curve == "sst2-curve" else "")
 
 
@@ -108,42 +154,45 @@ def choice_cells(choice: CurveChoice) -> list[dict]:
 
 
 def summarize_choice(choice: CurveChoice, budget: str = "") -> dict:
-    """The table and the rates file from the cells finished so far (a rate is chosen once both
-    seeds of every candidate of a method are in)."""
-    rows = choice_cells(choice)
-    rows = [r for r in rows if "dev_score" in r]
-    scores: dict[str, dict[float, list[float]]] = {}
-    for row in rows:
-        scores.setdefault(without_rates(row["method"]), {}).setdefault(row["learning_rates"]["lr"], []).append(
-            100 * row["dev_score"])
-    factors = choice.factors
+    """The table and the rates file from the cells finished so far (a method's rate is chosen once
+    every factor it needs, edges grown included, has both seeds)."""
+    scores, defaults = scores_by_factor(choice), choice.defaults()
+    needed = {m: factors_needed(scores[m], choice.factors) for m in defaults}
+    columns = sorted({f for factors, _ in needed.values() for f in factors})
     metric = "entity F1" if choice.task == "token_classification" else "accuracy"
-    chosen, lines = {}, ["| method | " + " | ".join(f"lr x {f:g}" for f in factors) + " | chosen |",
-                         "|---|" + "---|" * (len(factors) + 1)]
-    for method, default in choice.defaults().items():
-        by_lr = scores.get(method, {})
+    chosen, lines = {}, ["| method | " + " | ".join(f"lr x {f:g}" for f in columns) + " | chosen |",
+                         "|---|" + "---|" * (len(columns) + 1)]
+    for method, default in defaults.items():
+        factors, best = needed[method]
         cells = []
-        for factor in factors:
-            lr = float(f"{default * factor:.3g}")
-            found = next((v for k, v in by_lr.items() if abs(k - lr) <= 1e-9 + 1e-6 * lr), None)
-            cells.append("—" if not found else f"{lr:g}: {statistics.mean(found):.1f}" +
-                         ("" if len(found) == 2 else f" ({len(found)} seed)"))
-        complete = [k for k, v in by_lr.items() if len(v) == 2]
-        if len(complete) == len(factors):
-            best = max(complete, key=lambda k: statistics.mean(by_lr[k]))
-            chosen[method] = best
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {chosen.get(method, '—')} |")
+        for factor in columns:
+            lr, found = float(f"{default * factor:.3g}"), scores[method].get(factor)
+            if not found:
+                cells.append("—" if factor in factors else "")
+                continue
+            cells.append(f"{lr:g}: {statistics.mean(found):.1f}" + ("" if len(found) == len(SEEDS) else
+                                                                      f" ({len(found)} seed)"))
+        if best is not None:
+            chosen[method] = float(f"{default * best:.3g}")
+            at_edge = best in (factors[0], factors[-1])  # only once the grid can grow no further
+            cells = [f"**{c}**" if f == best else c for f, c in zip(columns, cells)]
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {chosen.get(method, '—')}"
+                     + (" (edge of the grown grid)" if best is not None and at_edge else "") + " |")
     command = "python benchmarks/curve_lrs.py choose" + ("" if choice.curve == "sst2-curve" else f" --curve {choice.curve}")
     table = "\n".join([f"# Small-data learning rates for {choice.curve}, chosen on held-out training rows", "",
                        f"n = {choice.choice_size} training rows from the training file less its last {HELD_OUT:,}; "
                        f"the curve's budget (100 steps, batch 16, last step scored); held-out {metric} on those "
-                       f"{HELD_OUT:,} rows, % (mean of seeds 0 and 1). lr and head_lr move together.", "",
+                       f"{HELD_OUT:,} rows, % (mean of seeds 0 and 1). lr and head_lr move together. The default "
+                       f"rate x {{{', '.join(f'{f:g}' for f in choice.factors)}}} first; where a method scored best "
+                       "at an edge, the grid grew past it (x 30, x 100; x 0.1, x 0.03) until the best was inside "
+                       "(blank: not needed). Chosen in bold.", "",
                        *lines, "", f"Command: `{command}`", ""])
     table += budget
     choice.folder.mkdir(parents=True, exist_ok=True)
     (choice.folder / "table.md").write_text(table)
-    # the curve report reads it: each method's rows at other rates are then shown, never picked
-    if chosen:
+    # the curve report reads it: each method's rows at other rates are then shown, never picked.
+    # Only a whole choice is written: a method missing from it would have its rows never picked.
+    if len(chosen) == len(defaults):
         rates_file(CURVES_DIR, choice.name).write_text(json.dumps(chosen, indent=1) + "\n")
     print(table)
     return chosen
