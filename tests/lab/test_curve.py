@@ -7,7 +7,7 @@ import pytest
 
 from conftest import DEMO
 from helpers import fake_row, ptune
-from ptune.errors import ConfigError
+from ptune.errors import ConfigError, PtuneError
 from ptune.lab.compare.cells import cell_path, write_cell
 from ptune.lab.compare.curve import (CURVES, parse_sizes, rates_file, read_curve, size_folder, size_protocol,
                                      steps_for, without_rates, write_curve_report)
@@ -192,3 +192,11 @@ def test_report_only_rewrites_each_size_table_in_the_curves_order_and_the_whole_
     table = (tmp_path / "sst2-n32" / "table.md").read_text()
     assert table.index("| ptune[injection=deep] |") < table.index("| linear-probe |")
     assert "n = 32" in result.stdout and "n = 128" in result.stdout
+
+
+def test_a_grid_extends_with_another_number_of_timed_passes_but_not_another_budget(tmp_path):
+    base = ProtocolConfig(data="somewhere/sst2", batch_size=16, max_length=66)
+    check_protocol(tmp_path, base)
+    check_protocol(tmp_path, dataclasses.replace(base, eval_repeats=1))  # timing only: same scores
+    with pytest.raises(PtuneError, match="differs in \\['batch_size'\\]"):
+        check_protocol(tmp_path, dataclasses.replace(base, batch_size=32))

@@ -109,6 +109,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "train_features": len(train_features), "dev_features": len(dev_features),
         "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / state.train_seconds,
         "eval_samples_per_s": len(dev_features) / sorted(eval_seconds)[len(eval_seconds) // 2],
+        "eval_repeats": len(eval_seconds),
         "trainable_parameters": counts["trainable"], "total_parameters": counts["total"],
         "trainable_percent": 100 * counts["trainable"] / counts["total"],
         "inference_parameters": inference_parameters, "inference_bytes": inference_bytes,

@@ -21,6 +21,9 @@ from ptune.errors import PtuneError
 
 PROTOCOL_FILE = "protocol.json"
 RESULTS_FILE = "results.jsonl"
+MEASUREMENT_ONLY = ("eval_repeats",)
+"""Protocol fields that change how a cell is timed, never what it trains or scores: a grid may be
+extended with another value (each cell records its own)."""
 
 
 def protocol_differences(output: Path, protocol: ProtocolConfig) -> list[str] | None:
@@ -31,7 +34,8 @@ def protocol_differences(output: Path, protocol: ProtocolConfig) -> list[str] | 
     defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
     previous = {**defaults, **json.loads(saved.read_text())}  # fields added since the grid began: defaults
     current = protocol.to_dict()
-    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    return sorted(k for k in set(previous) | set(current)
+                  if previous.get(k) != current.get(k) and k not in MEASUREMENT_ONLY)
 
 
 def check_protocol(output: Path, protocol: ProtocolConfig) -> None:
