@@ -81,6 +81,7 @@ def test_the_advice_table_has_a_line_per_size(curves):
     (curve,) = load_curves(curves)
     table = advice_table(curve)
     assert "| 32 | ptune[injection=deep] | 64.0 ± 2.0 |" in table and "| 128 | peft-lora | 79.0 ± 1.0 |" in table
+    assert advice_table(curve, min_seeds=99).startswith("No measured size has a point with 99 finished seeds yet")
 
 
 def test_the_advice_takes_each_method_at_its_held_out_rate_never_the_best_rate_on_dev(tmp_path):

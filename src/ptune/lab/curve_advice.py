@@ -181,6 +181,8 @@ def format_curve_advice(advice: CurveAdvice | None, task: str) -> list[str]:
 def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
     """One line per measured size: what `ptune advise` answers there (BENCHMARKS.md quotes it)."""
     points = candidates(curve, min_seeds)
+    if not points:
+        return f"No measured size has a point with {min_seeds} finished seeds yet: nothing to advise from."
     sizes = sorted({p["size"] for p in points})
     lines = ["| labelled examples | use | scores (mean ± std) | best parameter-efficient | lab's rule |",
              "|---|---|---|---|---|"]
