@@ -37,7 +37,7 @@ def add_protocol_flags(p) -> None:
                         "last step either way")
     p.add_argument("--eval-repeats", type=int, default=None, metavar="N",
                    help="timed passes over dev after training, for eval samples/s (default: 3; 1 when only the "
-                        "scores matter)")
+                        "scores matter; it changes no score, so a grid extends with another count)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                    help="one precision for every method (default: auto, bf16 where native)")
     p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false", default=None,

@@ -54,7 +54,8 @@ class ProtocolConfig:
     dev split is not read. For choosing defaults without tuning to dev."""
     eval_repeats: int = 3
     """Timed passes over the dev set after training (the eval samples/s is their median); a grid
-    that only needs scores (choosing a learning rate) sets 1."""
+    that only needs scores (choosing a learning rate, the learning curves) sets 1. It times a cell
+    and changes no score, so a grid may be extended with another count (each cell records its own)."""
 
     def __post_init__(self) -> None:
         problems = number_problems(self)
