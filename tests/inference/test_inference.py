@@ -23,7 +23,7 @@ def dev():
 
 
 def test_int8_backbone_is_quantised_and_agrees_with_fp32(adapter, dev):
-    fp32 = Predictor(adapter)
+    fp32 = Predictor(adapter, precision="fp32")
     int8 = Predictor(adapter, quantize="int8")
     linears = [m for m in int8.model.backbone.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     assert linears and not any(isinstance(m, torch.nn.Linear) for m in int8.model.backbone.modules())
@@ -33,8 +33,9 @@ def test_int8_backbone_is_quantised_and_agrees_with_fp32(adapter, dev):
 
 
 def test_compiled_predictor_matches_eager(adapter, dev):
-    eager = Predictor(adapter).logits(dev[:20])
-    compiled = Predictor(adapter, compile=True).logits(dev[:20])
+    # fp32 on both sides: the default precision, "auto", picks bf16 on CPUs with avx512_bf16 or AMX
+    eager = Predictor(adapter, precision="fp32").logits(dev[:20])
+    compiled = Predictor(adapter, precision="fp32", compile=True).logits(dev[:20])
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
 
 
@@ -51,7 +52,7 @@ def test_bf16_predictor_stores_the_backbone_in_bf16_and_agrees_with_autocast(ada
     from ptune.data import tokenize
     from ptune.engine.batched import predict_logits
 
-    fp32 = Predictor(adapter)
+    fp32 = Predictor(adapter, precision="fp32")  # not "auto": that is bf16 on CPUs with native bf16
     prefer_eager_attention(fp32.model)  # as the bf16 Predictor does on CPU
     features = tokenize(dev, tokenizer=fp32.tokenizer, max_length=fp32.model.max_text_length(), labels=None)
     kwargs = {"batch_size": fp32.batch_size, "pad_token_id": fp32.tokenizer.pad_token_id}
