@@ -200,6 +200,10 @@ def summary_line(metrics: dict) -> str:
     best = metrics["best_dev"]
     last = {k: metrics["final_dev"][k] for k in best if k in metrics["final_dev"]}
     scores = lambda d: "  ".join(f"{k} {v:.4f}" for k, v in d.items())  # noqa: E731
+    if not metrics.get("dev_examples"):
+        return (f"no dev set: the adapter of the last step ({metrics['steps']}/{metrics['steps_total']}) is saved, "
+                f"unscored  train {metrics['train_samples_per_s']:.1f} samples/s  "
+                f"trainable {metrics['parameters']['trainable']:,} ({metrics['trainable_percent']:.2f}%)")
     return (f"best checkpoint (step {metrics['best_step']}/{metrics['steps_total']}, saved): dev {scores(best)}\n"
             f"last step: dev {scores(last)}  train {metrics['train_samples_per_s']:.1f} samples/s  "
             f"trainable {metrics['parameters']['trainable']:,} ({metrics['trainable_percent']:.2f}%)")

@@ -41,6 +41,9 @@ def tracker_problems(report_to: str) -> list[str]:
         return [f"report_to={report_to!r}: expected 'none' or a comma-separated list of {sorted(TRACKERS)}"]
     return []
 POOLINGS = ("cls", "mean", "text_mean")
+HEAD_INITS = ("random", "probe")
+MAX_AUTO_EVALUATIONS = 10
+"""Evaluations of a run with eval_every=0 at most (ptune.training.loop.auto_eval_every)."""
 DEFAULT_ENCODERS = {"input": MLPEncoderConfig, "deep": lambda: EmbeddingEncoderConfig(init="random")}
 """Input-level prompts train through the residual MLP; deep prompts are free parameters by default,
 as in P-tuning v2's scripts (reparameterisation off)."""
@@ -152,7 +155,9 @@ class TrainConfig:
     seed: int = 0
     max_train_samples: int | None = None
     eval_every: int = 0
-    """Evaluate (and checkpoint) every N optimizer steps; 0 = only at the end of each epoch."""
+    """Evaluate (and checkpoint) every N optimizer steps; 0 = automatic: at the end of each epoch when
+    that is at most MAX_AUTO_EVALUATIONS a run and dev examples scored stay within training examples
+    seen, else evenly by steps within both limits (a small set is scored once, at the end)."""
     eval_batch_size: int = 64
     early_stopping_patience: int = 0
     """Stop after this many evaluations without a better dev metric; 0 = never stop early."""
@@ -166,6 +171,12 @@ class TrainConfig:
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
     fp32_finish: float = 0.0
     """Under bf16, run this fraction of the optimizer steps, the last ones, in fp32 (0 to 1)."""
+    head_init: str = "random"
+    """How the head starts: `random` (N(0, 0.02) weights), or `probe`: the logistic regression fitted to
+    convergence on what the head reads of the training rows, with the prompt as it starts (LP-FT)."""
+    init_from: str | None = None
+    """An adapter folder whose prompt starts this one (a related task's, or a multi-task run's
+    shared prompt); its head too when the task and labels are the same."""
     report_to: str = "none"
     """Experiment trackers: `tensorboard` (event files in <output>/tensorboard), `wandb`, both comma-separated, or `none`."""
 
@@ -199,6 +210,8 @@ class TrainConfig:
                             "f1, precision or recall (token classification), f1 or exact (question answering)")
         if not 0 <= self.fp32_finish <= 1:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
+        if self.head_init not in HEAD_INITS:
+            problems.append(f"head_init={self.head_init!r}: expected one of {list(HEAD_INITS)}")
         problems += precision_problems(self.precision) + device_problems(self.device)
         problems += tracker_problems(self.report_to)
         if problems:

@@ -154,6 +154,8 @@ def test_a_task_drawn_for_no_step_gets_no_adapter_and_a_warning(specs, tiny_back
         assert any(f"task {name!r} was drawn for none of the 2 steps" in line for line in said)
     for name in set(metrics["tasks"]) - set(untrained):
         assert (tmp_path / "joint" / name / "ptune_config.json").exists()
+    log = [json.loads(line) for line in (tmp_path / "joint" / "train_log.jsonl").read_text().splitlines()]
+    assert not any("eval" in entry and entry["task"] in untrained for entry in log)  # no dev pass for them
 
 
 def test_a_shared_encoder_is_one_network_with_per_task_embeddings(specs, tiny_backbone_dir, tmp_path):

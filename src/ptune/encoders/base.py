@@ -13,6 +13,7 @@ from ptune.registry import add_unique, qualified
 from ptune.validation import number_problems
 
 ENCODERS: dict[str, tuple[type["EncoderConfig"], type["PromptEncoder"]]] = {}
+INITS = ("vocab", "random", "zero", "text")
 
 
 def register_encoder(name: str, config_cls: type["EncoderConfig"]):
@@ -33,8 +34,11 @@ class EncoderConfig:
 
     name: ClassVar[str] = "base"
     init: str = "vocab"
-    """How the k input embeddings start: `vocab` copies k random vocabulary embeddings of the
-    backbone (they start on the manifold the backbone was trained on), `random` draws N(0, 1)."""
+    """How the k prompt rows start: `vocab` copies k random vocabulary embeddings of the backbone
+    (they start on the manifold the backbone was trained on), `random` draws N(0, 1), `zero` starts
+    at 0, `text` starts from k tokens of the training rows: their word embeddings (input-level
+    prompts), or the frozen backbone's own keys and values of them in context, layer by layer
+    (deep prompts of free rows; ptune.training.start)."""
 
     def __post_init__(self) -> None:
         problems = number_problems(self) or self.problems()
@@ -42,8 +46,8 @@ class EncoderConfig:
             raise ConfigError(f"{type(self).__name__}", problems)
 
     def problems(self) -> list[str]:
-        if self.init not in ("vocab", "random"):
-            return [f"init={self.init!r}: expected 'vocab' or 'random'"]
+        if self.init not in INITS:
+            return [f"init={self.init!r}: expected one of {list(INITS)}"]
         return []
 
     def to_dict(self) -> dict[str, Any]:

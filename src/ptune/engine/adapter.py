@@ -7,6 +7,7 @@ from torch import nn
 
 from ptune.config import PTuningConfig
 from ptune.encoders import PromptEncoder, build_encoder
+from ptune.errors import ConfigError
 from ptune.injections import INJECTIONS
 from ptune.runtime import fp32_region
 from ptune.tasks import get_task
@@ -36,9 +37,18 @@ class TaskAdapter(nn.Module):
         self.uses_prompt_table = False
 
     def _init_encoder(self, word_embeddings: torch.Tensor, generator: torch.Generator) -> None:
-        if self.config.encoder.init == "vocab":
+        init = self.config.encoder.init
+        if init == "text" and self.config.injection == "deep" and self.config.encoder.name != "embedding":
+            raise ConfigError("PTuningConfig", [
+                f"init='text' with deep prompts sets the prompt rows to the backbone's own keys and values, which "
+                f"an encoder network ({self.config.encoder.name!r}) does not output; use encoder=embedding, or "
+                "init='vocab' or 'random'"])
+        if init == "vocab":
             self.encoder.init_from_vocabulary(word_embeddings, generator)
-        else:
+        elif init == "zero":
+            with torch.no_grad():
+                self.encoder.embedding.weight.zero_()
+        else:  # random, and text until the training start replaces the rows with the text's (ptune.training.start)
             with torch.no_grad():
                 self.encoder.embedding.weight.normal_(0.0, 1.0, generator=generator)
 

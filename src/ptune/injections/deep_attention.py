@@ -123,6 +123,9 @@ def prompted_attention(module, query, key, value, attention_mask, **kwargs):
     """query/key/value: (batch, heads, seq, head_dim); prepends the layer's prompt keys/values."""
     kernel = getattr(module.config, INNER, "sdpa")
     inner = module.ptune_eager_kernel if kernel == "eager" else _kernel(kernel)
+    capture = getattr(module, "ptune_capture", None)
+    if capture is not None:  # the backbone's own keys/values of a text, in call order (text-initialised prompts)
+        capture.append((key.detach(), value.detach()))
     prompt = getattr(module, "ptune_prompt", None)
     if prompt is not None:
         keys, values, keep, masks = prompt.take()
@@ -171,3 +174,18 @@ def extend_mask(mask: torch.Tensor | None, keep: torch.Tensor | None, *, batch: 
         fill = 0 if additive else True
         text = torch.full((batch, 1, q_length, q_length), fill, dtype=text.dtype, device=device)
     return torch.cat([prompt, text.expand(batch, 1, q_length, text.shape[-1])], dim=-1)
+
+
+@contextmanager
+def captured_keys_values(layers: list[nn.Module]):
+    """For the forward passes inside: every call of the attention modules `layers` (an interface
+    family's, `install` gave them) appends its (keys, values), each (batch, heads, seq, head_dim), to
+    the yielded list, in call order (a depth per call, shared modules included)."""
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    try:
+        for layer in layers:
+            layer.ptune_capture = calls
+        yield calls
+    finally:
+        for layer in layers:
+            layer.ptune_capture = None

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from ptune.config import TrainConfig
+from ptune.config import MAX_AUTO_EVALUATIONS, TrainConfig
 from ptune.data.batching import shard, training_batches
 from ptune.engine.backbone import prefer_eager_attention
 from ptune.engine.batched import MODEL_INPUTS, predict_outputs, to_device
@@ -29,6 +29,7 @@ from ptune.engine.precision import FrozenCast, frozen_linear_parameters, stored_
 from ptune.errors import ConfigError, PtuneError
 from ptune.tasks import Task, get_task
 from ptune.training import trackers
+from ptune.training.start import describe, start_adapter, starts_anything
 from ptune.training.checkpoint import (
     LoopState,
     has_checkpoint,
@@ -53,6 +54,8 @@ class FitResult:
     state: LoopState
     final_metrics: dict
     steps_total: int
+    start: dict | None = None
+    """What the training start did (ptune.training.start), when it did anything."""
 
 
 def optimizer_groups(model, config: TrainConfig) -> list[dict]:
@@ -238,11 +241,31 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     schedule = Schedule([member], seed=config.seed, rank=accelerator.process_index, world=accelerator.num_processes)
     steps_per_epoch = schedule.steps_per_epoch("")
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch), config.min_steps)
-    return fit_members(model, [member], schedule=schedule, total_steps=total_steps,
-                       eval_every=config.eval_every or steps_per_epoch, config=config, run_dir=run_dir,
-                       pad_token_id=pad_token_id, accelerator=accelerator, resume=resume,
-                       show_progress=show_progress, bf16_weights=bf16_weights, patience=config.early_stopping_patience,
-                       stop_all_on_patience=True)
+    start = None
+    if starts_anything(model, config) and not (resume and has_checkpoint(run_dir)):
+        start = start_adapter(model, train_features, config=config, pad_token_id=pad_token_id,
+                              label_names=label_names, accelerator=accelerator)
+        if show_progress and accelerator.is_local_main_process:
+            print(describe(start), file=sys.stderr)
+    every = config.eval_every or auto_eval_every(
+        total_steps, steps_per_epoch=steps_per_epoch, samples_per_step=config.batch_size * accelerator.num_processes,
+        dev_examples=len(dev_features))
+    result = fit_members(model, [member], schedule=schedule, total_steps=total_steps, eval_every=every, config=config,
+                         run_dir=run_dir, pad_token_id=pad_token_id, accelerator=accelerator, resume=resume,
+                         show_progress=show_progress, bf16_weights=bf16_weights,
+                         patience=config.early_stopping_patience, stop_all_on_patience=True)
+    result.start = start
+    return result
+
+
+def auto_eval_every(total_steps: int, *, steps_per_epoch: int, samples_per_step: int, dev_examples: int) -> int:
+    """The evaluation interval of `eval_every=0`: at each epoch's end when that keeps within the
+    limits, else evenly by steps, so that a run evaluates at most MAX_AUTO_EVALUATIONS times and
+    scores no more dev examples than it trains on (at least once, at its last step). With 32
+    training rows and 872 dev sentences that is one evaluation, not one per step."""
+    afforded = (total_steps * samples_per_step) // max(dev_examples, 1)
+    evaluations = max(1, min(MAX_AUTO_EVALUATIONS, afforded))
+    return max(min(steps_per_epoch, total_steps), math.ceil(total_steps / evaluations))
 
 
 def fit_members(container, members: list[Member], *, schedule: Schedule, total_steps: int, eval_every: int,
@@ -315,7 +338,8 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
                          step=state.step)
         if state.step % eval_every == 0 or state.step == total_steps:
             for other in members:
-                if other.name in stopped:
+                # A task no step has trained yet is the untrained adapter: nothing to learn from scoring it.
+                if other.name in stopped or not other.dev_features or not records[other.name].get("steps"):
                     continue
                 model_of = other.model if multi else container
                 metrics = evaluate(model_of, other.dev_features, config=other.config, pad_token_id=pad_token_id,
@@ -329,9 +353,8 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
                 trackers.log(accelerator, {f"{prefix}{k}": v for k, v in headline.items()}, step=state.step)
                 if speaking:
                     best = records[other.name].get("best_step") == state.step
-                    untrained = "  (not trained yet)" if not records[other.name]["steps"] else ""
                     progress.write(f"step {state.step}: {other.name + ' ' if multi else ''}dev " + "  ".join(
-                        f"{k} {v:.4f}" for k, v in headline.items()) + ("  (best)" if best else untrained),
+                        f"{k} {v:.4f}" for k, v in headline.items()) + ("  (best)" if best else ""),
                         file=sys.stderr)
                 if out_of_patience:
                     if stop_all_on_patience:
@@ -348,7 +371,9 @@ def fit_members(container, members: list[Member], *, schedule: Schedule, total_s
             accelerator.wait_for_everyone()
     progress.close()
     for member in members:  # resumed from a checkpoint taken at the very end
-        if member.name not in final:
+        if member.name not in final and not member.dev_features:
+            final[member.name] = {}  # no dev set: nothing to score
+        elif member.name not in final:
             final[member.name] = evaluate(member.model if multi else container, member.dev_features,
                                           config=member.config, pad_token_id=pad_token_id,
                                           label_names=member.label_names, accelerator=accelerator, task=member.task)

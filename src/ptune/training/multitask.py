@@ -44,6 +44,7 @@ from ptune.training.checkpoint import has_checkpoint
 from ptune.training.loop import (
     Member,
     Schedule,
+    auto_eval_every,
     fit_members,
     metric_name,
     optimizer_groups,
@@ -128,7 +129,8 @@ class MultiTaskConfig:
     steps: int | None = None
     """Total optimizer steps (default: the sum of every task's planned steps)."""
     eval_every: int | None = None
-    """Evaluate every task every N steps (default: a tenth of the run)."""
+    """Evaluate every trained task every N steps (default: at most ten evaluations a run, and no more dev
+    examples scored than training examples seen; ptune.training.loop.auto_eval_every)."""
     patience: int = 0
     """Stop sampling a task after this many evaluations without a better dev metric; 0 = never."""
     shared_encoder: bool = False
@@ -366,7 +368,10 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     shared = share_encoder(models) if run.shared_encoder else 0
     container = MultiTaskModel(models)
     total_steps = run.steps or sum(s.planned_steps for s in states.values())
-    eval_every = run.eval_every or max(1, total_steps // 10)
+    batch = sum(s.config.batch_size for s in states.values()) / len(states)
+    eval_every = run.eval_every or auto_eval_every(total_steps, steps_per_epoch=total_steps,
+                                                   samples_per_step=round(batch),
+                                                   dev_examples=sum(len(s.dev_features) for s in states.values()))
     sampler = TaskSampler({n: s.planned_steps for n, s in states.items()}, sampling=run.sampling,
                           temperature=run.temperature, seed=run.seed)
     # Each step trains one task: under DDP the other tasks' parameters get no gradient that step.

@@ -64,6 +64,10 @@ class DataConfig:
                                              "separated by commas, e.g. 0=negative,1=positive"])
         return {written.strip(): name.strip() for written, name in pairs}
 
+    def has_dev(self) -> bool:
+        """False for a single training file without `dev`: there is nothing to score or select on."""
+        return self.dev is not None or not Path(self.train).is_file()
+
     def read(self, split: str, report: LoadReport, task: Task):
         examples = self._read(split, report, task)
         names = self.renaming()
@@ -73,9 +77,8 @@ class DataConfig:
 
     def _read(self, split: str, report: LoadReport, task: Task):
         source = self.train if split == "train" else (self.dev or self.train)
-        if split == "dev" and self.dev is None and Path(self.train).is_file():
-            raise ConfigError("DataConfig", [f"train={self.train!r} is a single file, so there is no dev split "
-                                             "in it; pass --dev-data FILE or a folder with train and dev files"])
+        if split == "dev" and not self.has_dev():
+            return []  # a single training file: the run keeps its last step (ptune.training.run.train)
         return task.read(source, split=split, skip_bad_rows=self.skip_bad_rows, report=report,
                          text_column=self.text_column, pair_column=self.pair_column, label_column=self.label_column)
 
@@ -279,10 +282,14 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         run.ptuning, task=task.adapt_config(run.ptuning.task, train_examples)))
     if len(labels) < 2:
         raise PtuneError(f"the training data has {len(labels)} distinct label(s) {list(labels.names)}; need 2 or more")
-    if not dev_examples:
+    if not dev_examples and run.data.has_dev():
         raise DataError(f"the dev data ({run.data.dev or run.data.train}) has no examples; "
                         "give a dev file with a header and at least one row")
-    task.check_labels(dev_examples, labels, run.data.dev or run.data.train)
+    if dev_examples:
+        task.check_labels(dev_examples, labels, run.data.dev or run.data.train)
+    else:
+        log(f"{run.data.train} is a single file and no --dev-data was given: training without a dev set, "
+            "keeping the adapter of the last step (pass --dev-data FILE to score the run and keep its best step)")
     backbone, tokenizer = load_backbone(run.model)
     run = dataclasses.replace(run, ptuning=dataclasses.replace(
         run.ptuning, task=task.bind_tokenizer(run.ptuning.task, tokenizer, labels)))
@@ -291,7 +298,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     # Every check on the data runs before the output folder is touched (--overwrite included).
     settings = run.ptuning.task
     train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
-    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
+    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels,
+                                 config=settings) if dev_examples else []
     per_epoch = math.ceil(len(train_features) / run.training.batch_size)
     if run.training.min_steps > math.ceil(run.training.epochs * per_epoch):
         log(f"{len(train_features):,} training examples make {per_epoch} optimizer step(s) an epoch: training "
@@ -313,11 +321,13 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
 
     def save_best(metrics: dict) -> None:
         best.clear()
-        best.update(task.headline(metrics))
+        best.update(task.headline(metrics) if metrics else {})
         if accelerator.is_main_process:
             save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
                          backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
-                         extra={"dev_metrics": task.headline(metrics), "train_examples": len(train_features),
+                         extra={"dev_metrics": task.headline(metrics) if metrics else {},
+                                "selection": "best dev step" if metrics else "last step (no dev set)",
+                                "train_examples": len(train_features),
                                 "label_aliases": run.data.renaming(), "inputs": task.input_form_of(train_examples),
                                 "training": {"data": run.data.train, "dev": run.data.dev, "command": command}})
             accelerator.unwrap_model(model).unfold_prompt()
@@ -331,6 +341,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
             restore_replaced(output, replaced)
             log(f"the new run failed; the run that --overwrite replaced is back in {output}")
         raise
+    if not dev_features:  # no dev set: the last step is the adapter
+        save_best({})
     trackers.finish(accelerator)
     if replaced is not None:
         shutil.rmtree(replaced)
@@ -348,6 +360,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         "inference_bytes": inference_size_bytes(output) if (output / CONFIG_FILE).exists() else None,
         "label_names": list(labels.names), "precision": accelerator.mixed_precision,
         "processes": accelerator.num_processes,
+        "selection": "best dev step" if dev_features else "last step (no dev set)",
+        "start": result.start,
     }
     metrics["is_main_process"] = accelerator.is_main_process
     if accelerator.is_main_process:

@@ -1,0 +1,180 @@
+"""How a task adapter starts, before its first optimizer step.
+
+- The prompt: as its encoder config's `init` made it (random rows, zeros, vocabulary rows), or from
+  training text (`init="text"`): k tokens drawn from the training rows, and the rows set to what the
+  frozen backbone itself computes for them: their word embeddings for input-level prompts, their
+  keys and values in context, layer by layer, for deep prompts (prefix tuning's "prefill" start,
+  with the task's own text). Or from another adapter (`TrainConfig.init_from`): a related task's
+  prompt, or a multi-task run's.
+- The head: random, or fitted to convergence on what it reads with the starting prompt
+  (`TrainConfig.head_init="probe"`, LP-FT: the prompt then gets a useful gradient from step one).
+
+`start_adapter` applies all of it to a fresh PTuningModel and says what it did.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from ptune.config import PTuningConfig, TrainConfig
+from ptune.engine.batched import MODEL_INPUTS, default_collate
+from ptune.errors import ConfigError
+from ptune.injections import deep_attention
+
+TEXT_INIT_ROWS = 64
+"""Training rows the k prompt tokens are drawn from (fewer when the set is smaller)."""
+
+
+def text_positions(features: list[dict], *, count: int, seed: int) -> list[tuple[int, int]]:
+    """`count` (row, position) pairs of real text tokens ([CLS] and the final [SEP] left out) from
+    up to TEXT_INIT_ROWS training rows, drawn with `seed`; sorted. Repeats only when the rows hold
+    fewer tokens than `count`."""
+    rng = random.Random(f"text-init:{seed}")
+    rows = sorted(rng.sample(range(len(features)), min(TEXT_INIT_ROWS, len(features))))
+    pool = [(row, position) for row in rows for position in range(1, len(features[row]["input_ids"]) - 1)]
+    if not pool:
+        raise ConfigError("init", ["init='text': the training rows hold no text tokens to start the prompt from"])
+    picks = rng.sample(pool, count) if len(pool) >= count else rng.choices(pool, k=count)
+    return sorted(picks)
+
+
+@torch.no_grad()
+def text_rows(model, features: list[dict], *, seed: int, pad_token_id: int, autocast=None) -> torch.Tensor:
+    """(k, width): the prompt rows `init="text"` starts from (see the module docstring)."""
+    from contextlib import nullcontext
+
+    prompted, k = model.prompted, model.num_virtual_tokens
+    picks = text_positions(features, count=k, seed=seed)
+    rows = sorted({row for row, _ in picks})
+    batch = default_collate([features[r] for r in rows], pad_token_id=pad_token_id)
+    device = prompted.word_embeddings.weight.device
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    where = {row: i for i, row in enumerate(rows)}
+    index = torch.tensor([where[row] for row, _ in picks], device=device)
+    position = torch.tensor([p for _, p in picks], device=device)
+    if model.config.injection != "deep":
+        return prompted.word_embeddings(batch["input_ids"][index, position]).float()
+    if prompted.family.hook != "interface":
+        raise ConfigError("init", [f"init='text' for deep prompts reads the backbone's attention keys and values, "
+                                   f"which ptune captures only on families routed through transformers' attention "
+                                   f"interface; {prompted.config.model_type!r} is not; use init='random'"])
+    was_training = prompted.model.training  # the backbone's own mode (dropout off unless the run keeps it on)
+    prompted.model.eval()
+    try:
+        with deep_attention.captured_keys_values(prompted.attention_layers) as calls, \
+                (autocast if autocast is not None else nullcontext()):
+            prompted(**{name: batch.get(name) for name in MODEL_INPUTS})
+    finally:
+        prompted.model.train(was_training)
+    if len(calls) != prompted.num_layers:
+        raise ConfigError("init", [f"init='text': captured {len(calls)} attention calls, expected one per depth "
+                                   f"({prompted.num_layers})"])
+    # Each call: keys, values (batch, heads, seq, head_dim) -> per pick (heads * head_dim) each.
+    per_layer = [torch.cat([keys[index, :, position].flatten(1), values[index, :, position].flatten(1)], dim=1)
+                 for keys, values in calls]
+    return torch.cat(per_layer, dim=1).float()  # (k, layers * 2 * key width), the deep prompt's row layout
+
+
+def start_from_adapter(model, folder: str | Path, *, label_names) -> list[str]:
+    """Copies another adapter's prompt (and its head, for the same task and labels) into `model`.
+    Returns what was copied; refuses, naming both, when the prompts' shapes or kinds differ."""
+    from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, load_tensors, read_adapter_config
+
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file():
+        raise ConfigError("init_from", [f"init_from={str(folder)!r} is not an adapter folder ({CONFIG_FILE} is "
+                                        "missing); give the --output folder of a finished `ptune train` run"])
+    record = read_adapter_config(folder)
+    try:
+        source = PTuningConfig.from_dict(record["ptuning"])
+    except (KeyError, TypeError, ValueError, ConfigError) as err:
+        raise ConfigError("init_from", [f"{folder / CONFIG_FILE}: damaged ptuning settings ({err})"]) from None
+    mine = model.config
+    if source.injection != mine.injection:
+        raise ConfigError("init_from", [f"{folder} holds {source.injection} prompts, this run trains {mine.injection} "
+                                        f"prompts; pass --injection {source.injection} or start from another adapter"])
+    tensors = load_tensors(folder / INFERENCE_FILE)
+    table, expected = tensors.get("prompt_table"), tuple(model.prompt_table.shape)
+    if table is None or tuple(table.shape) != expected:
+        found = tuple(table.shape) if table is not None else None
+        raise ConfigError("init_from", [
+            f"{folder}'s prompt is {found} (virtual tokens, width), this run's is {expected}: the number of virtual "
+            f"tokens ({source.num_virtual_tokens} there, {mine.num_virtual_tokens} here) and the backbone must match; "
+            f"pass --num-virtual-tokens {source.num_virtual_tokens} with the same --model"])
+    done = []
+    encoder = model.encoder
+    same_encoder = source.encoder.to_dict() | {"init": None} == mine.encoder.to_dict() | {"init": None}
+    if same_encoder and (folder / ENCODER_FILE).is_file():
+        state = load_tensors(folder / ENCODER_FILE)
+        if {k: tuple(v.shape) for k, v in state.items()} == {k: tuple(v.shape) for k, v in encoder.state_dict().items()}:
+            encoder.load_state_dict(state)
+            done.append(f"prompt encoder from {folder}")
+    if not done:
+        if mine.encoder.name != "embedding":
+            raise ConfigError("init_from", [
+                f"{folder} has no {mine.encoder.name!r} encoder of this shape to copy, only its prompt table; a "
+                f"table starts free prompt rows: pass --encoder embedding (or the source's settings)"])
+        with torch.no_grad():
+            encoder.embedding.weight.copy_(table)
+        done.append(f"prompt rows from {folder}")
+    same_labels = record.get("task", {}).get("type") == mine.task.name and \
+        list(record.get("task", {}).get("label_names", [])) == [str(n) for n in label_names]
+    head = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
+    if same_labels and {k: tuple(v.shape) for k, v in head.items()} == \
+            {k: tuple(v.shape) for k, v in model.head.state_dict().items()}:
+        model.head.load_state_dict(head)
+        done.append("head (same task and labels)")
+    return done
+
+
+def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad_token_id: int, label_names,
+                  accelerator=None) -> dict:
+    """Applies init_from, init='text' and head_init='probe' to a fresh ptune model (in that order:
+    the probe reads the prompt the run starts with). Returns a record of what was done."""
+    record: dict = {}
+    autocast = accelerator.autocast() if accelerator is not None else None
+    if accelerator is not None:
+        model.to(accelerator.device)
+    if config.init_from:
+        if model.config.encoder.init == "text":
+            raise ConfigError("init_from", ["init_from and init='text' both choose the starting prompt; give one"])
+        record["init_from"] = start_from_adapter(model, config.init_from, label_names=label_names)
+    elif model.config.encoder.init == "text":
+        rows = text_rows(model, train_features, seed=config.seed, pad_token_id=pad_token_id, autocast=autocast)
+        with torch.no_grad():
+            model.encoder.embedding.weight.copy_(rows.to(model.encoder.embedding.weight.device))
+        record["prompt"] = f"text: {model.num_virtual_tokens} tokens of the training rows"
+    if config.head_init == "probe":
+        if not hasattr(model.head, "out") or model.task.name not in ("classification", "token_classification"):
+            raise ConfigError("head_init", [f"head_init='probe' fits a linear head for classification or token "
+                                            f"classification; this run's task is {model.task.name!r} with a "
+                                            f"{type(model.head).__name__}; use head_init='random'"])
+        from ptune.training.head_probe import fit_head
+
+        record["head"] = fit_head(model, train_features, pad_token_id=pad_token_id, batch_size=config.eval_batch_size,
+                                  seed=config.seed, autocast=accelerator.autocast() if accelerator is not None else None)
+    return record
+
+
+def describe(record: dict) -> str:
+    parts = []
+    if "init_from" in record:
+        parts.append("started from " + ", ".join(record["init_from"]))
+    if "prompt" in record:
+        parts.append("prompt from " + record["prompt"])
+    if "head" in record:
+        head = record["head"]
+        parts.append(f"head fitted as a probe (C {head['C']}, cross-validated score {head['cv_score']})")
+    return "; ".join(parts)
+
+
+def starts_anything(model, config: TrainConfig) -> bool:
+    settings = getattr(model, "config", None)
+    return isinstance(settings, PTuningConfig) and bool(
+        config.init_from or config.head_init != "random" or settings.encoder.init == "text")
+
+
+__all__ = ["TEXT_INIT_ROWS", "describe", "start_adapter", "start_from_adapter", "starts_anything", "text_positions",
+           "text_rows", "json"]
