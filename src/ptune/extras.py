@@ -16,7 +16,7 @@ from ptune.errors import PtuneError
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("fastapi", "uvicorn", "prometheus_client"),
-    "compare": ("peft", "matplotlib"),
+    "compare": ("peft", "matplotlib", "setfit"),
     "peft": ("peft",),
     "onnx": ("onnx", "onnxruntime", "onnxscript"),
     "hub": ("datasets",),

@@ -72,7 +72,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         if closed_form:
             result = fit_closed_form(model, train_features=train_features, dev_features=dev_features, config=config,
                                      pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
-                                     accelerator=accelerator)
+                                     accelerator=accelerator, examples=train)
         else:
             result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
                          run_dir=Path(run_dir), pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
@@ -126,14 +126,16 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     }
 
 
-def fit_closed_form(model, *, train_features, dev_features, config, pad_token_id, label_names, accelerator):
+def fit_closed_form(model, *, train_features, dev_features, config, pad_token_id, label_names, accelerator,
+                    examples=None):
     """A head fitted in closed form (the logistic probe) instead of the training loop, scored on
     dev once afterwards, as the loop scores its last step."""
     from ptune.training.checkpoint import LoopState
     from ptune.training.loop import FitResult, evaluate
 
+    raw = {"examples": examples} if getattr(model, "wants_examples", False) else {}  # SetFit tokenises its own pairs
     model.fit_closed_form(train_features, pad_token_id=pad_token_id, batch_size=config.eval_batch_size,
-                          seed=config.seed)
+                          seed=config.seed, **raw)
     state = LoopState(train_seconds=model.fit_report["seconds"], samples_seen=len(train_features))
     metrics = evaluate(model, dev_features, config=config, pad_token_id=pad_token_id, label_names=label_names,
                        accelerator=accelerator, task=model.task)

@@ -14,7 +14,11 @@ def add_protocol_flags(p) -> None:
     p.add_argument("--model", default=None, help="backbone name or path (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--protocol", choices=sorted(PRESETS) + sorted(CURVES), default=None,
                    help="a named protocol's budget (train size, epochs, batch, max length); flags below override it. "
-                        "sst2-curve / conll-curve: a learning curve, one grid per training size")
+                        "sst2-curve / conll-curve: a learning curve, one grid per training size; fewshot: K = 8, 16, "
+                        "32, 64 rows per class (../shared/BENCHMARK.md's fewshot suite; --train-sizes for others)")
+    p.add_argument("--eval-split", choices=("dev", "test"), default=None,
+                   help="the split scored (default: dev; the fewshot protocol scores test where the data has no dev "
+                        "split, as CR and TREC)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: 0,1,2; 0-4 for a learning curve)")
     p.add_argument("--output", required=True, help="grid folder: one result file per (method, seed); re-running "
                                                    "skips finished cells")
@@ -77,13 +81,33 @@ def protocol_from_args(args) -> ProtocolConfig:
         "group_by_length", "text_column", "pair_column", "label_column", "validation_from_train", "task",
         "eval_every", "eval_repeats")
         if getattr(args, name) is not None}
+    if getattr(args, "eval_split", None):
+        fields["eval_split"] = args.eval_split
     if args.protocol in CURVES:
         curve = CURVES[args.protocol]
+        task = fields.get("task", curve.task)
+        per_class = curve.per_class and task == "classification"
+        if curve.per_class and "eval_split" not in fields:
+            fields["eval_split"] = "dev" if has_split(args.data, "dev") else "test"
         return ProtocolConfig(data=args.data, **{"batch_size": curve.batch_size, "max_length": curve.max_length,
-                                                 "task": curve.task, **fields})
+                                                 "task": curve.task, "per_class": per_class, **fields})
     if args.protocol:
         return ProtocolConfig.preset(args.protocol, data=args.data, **fields)
     return ProtocolConfig(data=args.data, **fields)
+
+
+def has_split(data: str, split: str) -> bool:
+    """Whether the local folder `data` holds a `split` file (a Hub name is assumed to)."""
+    from ptune.data.sources import find_split_file
+    from ptune.errors import DataError
+
+    if not Path(data).is_dir():
+        return True
+    try:
+        find_split_file(Path(data), split)
+    except DataError:
+        return False
+    return True
 
 
 def curve_sizes(args) -> list[int] | None:
@@ -151,25 +175,28 @@ def run_curve(args, base: ProtocolConfig, sizes: list[int], methods: list[str], 
     """One resumable grid per training size, then the curve's table, JSON and plot."""
     from ptune.lab.compare.curve import curve_order, data_name, size_folder, size_protocol, write_curve_report
     from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
+    from ptune.lab.compare.protocol import label_count
     from ptune.lab.compare.report import write_reports
 
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     failed = 0
+    classes = label_count(base) if base.per_class else None
     for size in sizes:
-        protocol, folder = size_protocol(base, size), size_folder(output, base, size)
+        protocol, folder = size_protocol(base, size, classes), size_folder(output, base, size)
         if args.report_only:
             if not (folder / "cells").exists():
                 continue
             check_protocol(folder, protocol)
             write_results(folder)
         else:
-            log(f"== training size {size:,}: {folder}")
+            log(f"== training size {size:,}{' per class' if base.per_class else ''}: {folder}")
             failed += sum("error" in r for r in run_grid(protocol, methods=methods, output=folder, log=log,
                                                          seeds=parse_seeds(args.seeds or "0,1,2,3,4"),
                                                          isolate=not args.in_process))
         rows = all_rows(folder)  # the curve's method order, not this run's: a run of some methods keeps the table
         write_reports(folder, rows, order=curve_order(r["method"] for r in rows), kind="comparison", plots=False,
-                      lab_column=False, title=f"Comparison: {data_name(base)}, {size:,} training examples")
+                      lab_column=False, title=f"Comparison: {data_name(base)}, {size:,} training examples"
+                      + (" per class" if base.per_class else ""))
     # every size measured under these settings, not only this run's: a run of one more size keeps the rest
     written = write_curve_report(output, data=data_name(base), protocol=base, plots=not args.no_plots)
     print(written[0].read_text())
@@ -180,11 +207,11 @@ def run_curve(args, base: ProtocolConfig, sizes: list[int], methods: list[str], 
 
 
 def cmd_compare(args) -> int:
-    from ptune.lab.compare.curve import CURVE_METHODS
+    from ptune.lab.compare.curve import CURVE_METHODS, FEWSHOT_METHODS
     from ptune.lab.compare.methods import TABLE_6_1, split_methods
 
     curve = args.protocol in CURVES or getattr(args, "train_sizes", None)
-    default = CURVE_METHODS if curve else TABLE_6_1
+    default = FEWSHOT_METHODS if args.protocol == "fewshot" else CURVE_METHODS if curve else TABLE_6_1
     return run(args, split_methods(args.methods) if args.methods else list(default), "comparison")
 
 

@@ -38,12 +38,18 @@ class CurveProtocol:
     batch_size: int = 16
     max_length: int = 128
     task: str = "classification"
+    per_class: bool = False
+    """Sizes count rows per class (K), drawn per class (ProtocolConfig.per_class)."""
 
 
 CURVES = {
     "sst2-curve": CurveProtocol(sizes=(32, 128, 512, 2048), max_length=66),
     "conll-curve": CurveProtocol(sizes=(50, 200, 1000), task="token_classification"),
+    # ../shared/BENCHMARK.md's fewshot suite: K = 8-64 per class (CoNLL: --task token_classification
+    # --train-sizes 25,50,100,200 sentences), scored on dev, or on test where a data set has no dev split.
+    "fewshot": CurveProtocol(sizes=(8, 16, 32, 64), per_class=True),
 }
+FEWSHOT_METHODS = ("ptune", "peft-lora", "full-ft", "logistic-probe", "setfit")
 CURVE_METHODS = ("ptune[injection=deep]", "ptune[injection=input]", "peft-ptuning", "peft-lora", "bitfit",
                  "full-ft", "linear-probe", "logistic-probe")
 
@@ -53,10 +59,16 @@ def steps_for(size: int, batch_size: int) -> int:
     return min(MAX_STEPS, max(MIN_STEPS, EPOCHS_AT_LEAST * math.ceil(size / batch_size)))
 
 
-def size_protocol(base: ProtocolConfig, size: int) -> ProtocolConfig:
-    """The grid protocol of one training size: its step budget as epochs, one evaluation at the end."""
-    steps = steps_for(size, base.batch_size)
-    return dataclasses.replace(base, train_size=size, epochs=steps / math.ceil(size / base.batch_size),
+def size_protocol(base: ProtocolConfig, size: int, classes: int | None = None) -> ProtocolConfig:
+    """The grid protocol of one training size (rows, or rows per class when `base.per_class`, with
+    `classes` classes in the training file): its step budget as epochs, one evaluation at the end."""
+    if base.per_class and classes is None:
+        from ptune.lab.compare.protocol import label_count
+
+        classes = label_count(base)
+    rows = size * classes if base.per_class else size
+    steps = steps_for(rows, base.batch_size)
+    return dataclasses.replace(base, train_size=size, epochs=steps / math.ceil(rows / base.batch_size),
                                eval_every=steps)
 
 
@@ -167,7 +179,8 @@ def curve_summary(points: list[CurvePoint], *, name: str, protocol: dict, metric
             "points": [p.to_dict() for p in points]}
 
 
-def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, order=CURVE_METHODS) -> str:
+def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, order=CURVE_METHODS, label: str = "n") -> str:
+    """`label`: what a size counts, `n` rows or `K` rows per class."""
     sizes = sorted({p.size for p in points})
     methods = in_order(points, order)
     cell = {(p.method, p.size): p for p in points}
@@ -178,7 +191,7 @@ def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, ord
         lines += ["Rows in *italics* are not candidates: a rate other than the one chosen for their method on "
                   "held-out training rows, or a method with no held-out choice. They are shown for comparison "
                   "and never picked as best.", ""]
-    lines += ["| method | " + " | ".join(f"n = {s:,}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    lines += ["| method | " + " | ".join(f"{label} = {s:,}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for method in methods:
         values = []
         for size in sizes:
@@ -188,14 +201,14 @@ def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, ord
         label = method if method in chosen else f"*{method}*"
         lines.append(f"| {label} | " + " | ".join(values) + " |")
     steps = {s: max(p.steps for p in points if p.size == s) for s in sizes}  # the closed-form probe takes none
-    lines += ["", "steps per size: " + ", ".join(f"n = {s:,}: {steps[s]}" for s in sizes)]
+    lines += ["", "steps per size: " + ", ".join(f"{label} = {s:,}: {steps[s]}" for s in sizes)]
     best = []
     for size in sizes:
         here = [p for p in points if p.size == size and p.chosen]
         if not here:
             continue
         top = max(here, key=lambda p: p.mean)
-        best.append(f"n = {size:,}: {top.method} ({top.mean:.1f} ± {top.std:.1f})")
+        best.append(f"{label} = {size:,}: {top.method} ({top.mean:.1f} ± {top.std:.1f})")
     lines += ["", "best per size: " + "; ".join(best), ""]
     return "\n".join(lines)
 
@@ -261,7 +274,9 @@ def write_curve_report(output: Path, *, data: str, protocol: ProtocolConfig | No
     backbone = protocol.get("model") or "bundled all-MiniLM-L6-v2"
     title = f"Learning curve: {data}, {backbone}"
     written = [output / f"{data}-curve.md", output / f"{data}-curve.json"]
-    table = format_curve_table(points, title=title, metric=metric)
+    per_class = protocol.get("per_class", False)
+    table = format_curve_table(points, title=title + (" (K rows per class)" if per_class else ""), metric=metric,
+                               label="K" if per_class else "n")
     for name, changed in left_out.items():
         table += f"\nleft out: {name}, run under other settings (differs in {', '.join(changed)})\n"
     written[0].write_text(table)

@@ -9,6 +9,7 @@
     linear-probe                frozen backbone + ptune's head, no virtual tokens
     logistic-probe              the same head fitted to convergence (logistic regression, C by
                                 cross-validation on the training rows); no learning rate
+    setfit                      the `setfit` package with its documented defaults (sentence tasks)
 
 Each method has its own default learning rates (stated in every result row); `lr=` and
 `head_lr=` override them like any other TrainConfig field.
@@ -91,6 +92,14 @@ def _build_logistic_probe(context: BuildContext, settings: dict):
     return LogisticProbe(backbone, num_labels=context.num_labels, seed=context.seed, task=context.task, **settings)
 
 
+def _build_setfit(context: BuildContext, settings: dict):
+    from ptune.lab.compare.setfit_method import SetFitClassifier
+
+    if settings:
+        raise ConfigError("method", [f"setfit runs with its documented defaults; {sorted(settings)} not understood"])
+    return SetFitClassifier(context.model_path, num_labels=context.num_labels, seed=context.seed, task=context.task)
+
+
 def _hf(train: str):
     def build(context: BuildContext, settings: dict):
         _check_kwargs(baselines.build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train", "task"))
@@ -131,6 +140,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("linear-probe", "Linear probe (no virtual tokens)", 5e-3, 5e-3, _build_linear_probe, "ptune"),
     Method("logistic-probe", "Linear probe, converged (logistic regression)", None, None, _build_logistic_probe,
            "ptune"),
+    Method("setfit", "SetFit (contrastive body + logistic head)", None, None, _build_setfit, "setfit"),
 ]}
 """Default learning rates: the sst2-minilm reference settings (the better of those tried there);
 the linear probe uses ptune's head learning rate, so it differs from ptune only in the prompt. The

@@ -52,6 +52,13 @@ class ProtocolConfig:
     validation_from_train: int | None = None
     """Score on the last N rows of the training file (in file order) and train on the others; the
     dev split is not read. For choosing defaults without tuning to dev."""
+    per_class: bool = False
+    """`train_size` counts rows per class (the fewshot protocol's K): for each class, its rows in file
+    order shuffled by random.Random(seed), the first K kept (nested across K for one seed); a class
+    with fewer rows gives all of them. Classification only."""
+    eval_split: str = "dev"
+    """The split scored: `dev`, or `test` where the data's standard evaluation split is its test file
+    and it has no dev split (CR and TREC in the few-shot literature)."""
     eval_repeats: int = 3
     """Timed passes over the dev set after training (the eval samples/s is their median); a grid
     that only needs scores (choosing a learning rate, the learning curves) sets 1. It times a cell
@@ -69,6 +76,11 @@ class ProtocolConfig:
             problems.append(f"eval_every={self.eval_every}: expected >= 0 (0: once an epoch)")
         if self.max_length < 2:
             problems.append(f"max_length={self.max_length}: expected >= 2")
+        if self.eval_split not in ("dev", "test"):
+            problems.append(f"eval_split={self.eval_split!r}: expected 'dev' or 'test'")
+        if self.per_class and self.task != "classification":
+            problems.append(f"per_class=True draws K rows per class, which applies to classification; for "
+                            f"{self.task} give train_size in rows (sentences)")
         if self.validation_from_train is not None and self.validation_from_train < 1:
             problems.append(f"validation_from_train={self.validation_from_train}: expected >= 1")
         if problems:
@@ -96,11 +108,38 @@ class ProtocolConfig:
                                                      f"training file has only {len(train)} rows"])
             train, dev = train[: -self.validation_from_train], train[-self.validation_from_train:]
         else:
-            dev = task.read(self.data, split="dev", report=LoadReport(), **names)
-        if self.train_size is not None:
+            dev = task.read(self.data, split=self.eval_split, report=LoadReport(), **names)
+        if self.train_size is not None and self.per_class:
+            train = [train[i] for i in per_class_draw([e.label for e in train], self.train_size, seed)]
+        elif self.train_size is not None:
             order = list(range(len(train)))
             random.Random(seed).shuffle(order)
             train = [train[i] for i in order[: self.train_size]]
         labels = task.label_set(train)
         task.check_labels(dev, labels, self.data)
         return train, dev, labels
+
+
+def per_class_draw(labels: list, shots: int, seed: int) -> list[int]:
+    """Row indices of `shots` rows per class (all of a smaller class), in file order: each class's
+    rows shuffled by random.Random(seed), in the order the classes first appear, the first `shots`
+    kept; so one seed's draws are nested across `shots`."""
+    by_class: dict = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(label, []).append(index)
+    rng = random.Random(seed)
+    chosen = []
+    for rows in by_class.values():
+        rows = list(rows)
+        rng.shuffle(rows)
+        chosen += rows[:shots]
+    return sorted(chosen)
+
+
+def label_count(protocol: ProtocolConfig) -> int:
+    """Classes in the protocol's training file (a per-class budget counts rows from it)."""
+    from ptune.tasks import get_task
+
+    names = {"text_column": protocol.text_column, "pair_column": protocol.pair_column,
+             "label_column": protocol.label_column}
+    return len({e.label for e in get_task(protocol.task).read(protocol.data, split="train", report=LoadReport(), **names)})

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Choosing the deep-prompt recipe on held-out training rows, never on dev: the conll-curve and
+# sst2-curve protocols (nested subsets, batch 16, the last step scored) with the score taken on the
+# last rows of the training file (--validation-from-train), outside every subset. Seeds 0 and 1.
+# Options: encoder_init=text (the backbone's own keys/values of training tokens), head_init=probe
+# (LP-FT; the fitted head moved at a small head_lr), the budget (min_steps), the rate.
+# Resumable: finished cells are skipped.
+#   nohup nice -n 19 bash benchmarks/run_recipe_choice.sh > /tmp/recipe-choice.log 2>&1 &
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PTUNE_THREADS=2 HF_HUB_OFFLINE=1
+PTUNE=.venv/bin/ptune
+R=benchmarks/results/recipe-choice
+grid() {  # curve, data, size, held-out rows, methods
+  $PTUNE compare --protocol "$1" --data "$2" --train-sizes "$3" --validation-from-train "$4" --seeds 0,1 \
+    --eval-repeats 1 --no-plots --output "$R/$1" --methods "$5"
+}
+D="injection=deep;lr=0.05"
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[$D;head_lr=0.05],ptune[$D;head_lr=0.05;min_steps=400],ptune[$D;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$D;head_lr=0.05;encoder_init=text]"
+# the probe-head start at other rates: the prompt's, and the head's
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[injection=deep;lr=0.1;head_lr=0.001;head_init=probe],ptune[injection=deep;lr=0.02;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.005;head_init=probe]"
+S="injection=deep;lr=0.09"
+grid sst2-curve ../shared/data/sst2 32 1000 \
+  "ptune[$S;head_lr=0.09],ptune[$S;head_lr=0.001;head_init=probe],ptune[$S;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$S;head_lr=0.09;encoder_init=text]"
