@@ -24,3 +24,10 @@ grid conll-curve ../shared/data/conll2003 50 500 \
 S="injection=deep;lr=0.09"
 grid sst2-curve ../shared/data/sst2 32 1000 \
   "ptune[$S;head_lr=0.09],ptune[$S;head_lr=0.001;head_init=probe],ptune[$S;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$S;head_lr=0.09;encoder_init=text]"
+# the text start at gentler rates (its rows are already the backbone's own: a rate of 5e-2 moves them
+# far at once), the lab's MLP reparameterisation at its own small rates, a longer budget with the probe head
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[injection=deep;lr=0.01;head_lr=0.05;encoder_init=text],ptune[injection=deep;lr=0.003;head_lr=0.05;encoder_init=text],ptune[injection=deep;encoder=mlp;lr=0.0001;head_lr=0.05],ptune[injection=deep;encoder=mlp;lr=0.0003;head_lr=0.05],ptune[$D;head_lr=0.001;head_init=probe;min_steps=400]"
+# prompt length on token tasks (the default is 50 positions)
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[$D;head_lr=0.05;num_virtual_tokens=100],ptune[$D;head_lr=0.05;num_virtual_tokens=20]"

@@ -67,3 +67,12 @@ def test_setfit_cell_trains_its_body_and_head_and_scores_on_the_grids_features(t
     assert row["trainable_parameters"] == row["total_parameters"] and row["inference_bytes"] > 100_000
     with pytest.raises(ConfigError, match="documented defaults"):
         run_cell(protocol, "setfit[num_iterations=20]", seed=0)
+
+
+def test_a_method_naming_a_path_gets_one_cell_file_in_cells():
+    from pathlib import Path
+
+    from ptune.lab.compare.cells import cell_path
+
+    path = cell_path(Path("grid"), "ptune[init_from=runs/sst2]", 3)
+    assert path.parent == Path("grid/cells") and path.name == "ptune[init_from=runs%2Fsst2]__seed3.json"

@@ -10,7 +10,9 @@ CELLS = "cells"
 
 
 def cell_path(output: Path, method: str, seed: int) -> Path:
-    return output / CELLS / f"{method}__seed{seed}.json"
+    """One file per (method, seed); a path inside a setting (`ptune[init_from=runs/sst2]`) keeps its
+    slashes out of the file name."""
+    return output / CELLS / f"{method.replace('/', '%2F')}__seed{seed}.json"
 
 
 def write_cell(path: Path, row: dict) -> None:

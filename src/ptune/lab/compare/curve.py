@@ -198,8 +198,8 @@ def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, ord
             p = cell.get((method, size))
             values.append("—" if p is None else f"{p.mean:.1f} ± {p.std:.1f}" + ("" if len(p.scores) >= 5 else
                                                                                f" ({len(p.scores)} seed{'s' * (len(p.scores) > 1)})"))
-        label = method if method in chosen else f"*{method}*"
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
+        name = method if method in chosen else f"*{method}*"
+        lines.append(f"| {name} | " + " | ".join(values) + " |")
     steps = {s: max(p.steps for p in points if p.size == s) for s in sizes}  # the closed-form probe takes none
     lines += ["", "steps per size: " + ", ".join(f"{label} = {s:,}: {steps[s]}" for s in sizes)]
     best = []
