@@ -16,6 +16,15 @@ grid() {  # curve, data, size, held-out rows, methods
     --eval-repeats 1 --no-plots --output "$R/$1" --methods "$5"
 }
 D="injection=deep;lr=0.05"
+# the layer the token head reads (benchmarks/experiments/layer_probe.py: a probe on layer 3 or 4 of the
+# bundled MiniLM tags entities far better than one on its last layer)
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[$D;head_lr=0.05;layer=3],ptune[$D;head_lr=0.05;layer=4],ptune[$D;head_lr=0.001;head_init=probe;layer=3],ptune[$D;head_lr=0.001;head_init=probe;layer=4]"
+# the layer chosen on the training rows themselves (cross-validated probes), as a user's run would
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[$D;head_lr=0.05;choose_layer=true],ptune[$D;head_lr=0.001;head_init=probe;choose_layer=true]"
+grid sst2-curve ../shared/data/sst2 32 1000 \
+  "ptune[injection=deep;lr=0.09;head_lr=0.09;choose_layer=true]"
 grid conll-curve ../shared/data/conll2003 50 500 \
   "ptune[$D;head_lr=0.05],ptune[$D;head_lr=0.05;min_steps=400],ptune[$D;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$D;head_lr=0.05;encoder_init=text]"
 # the probe-head start at other rates: the prompt's, and the head's
@@ -31,3 +40,8 @@ grid conll-curve ../shared/data/conll2003 50 500 \
 # prompt length on token tasks (the default is 50 positions)
 grid conll-curve ../shared/data/conll2003 50 500 \
   "ptune[$D;head_lr=0.05;num_virtual_tokens=100],ptune[$D;head_lr=0.05;num_virtual_tokens=20]"
+# rte-minilm (all 2,490 pairs less the 490 held out, 5 epochs, batch 16): the probe-head start and
+# the converged probe it starts from, beside the default deep prompt
+$PTUNE compare --protocol rte-minilm --data ../shared/data/rte --validation-from-train 490 --seeds 0,1 \
+  --eval-repeats 1 --no-plots --output $R/rte-minilm \
+  --methods "logistic-probe,ptune[head_init=probe;head_lr=0.001],ptune"

@@ -174,6 +174,9 @@ class TrainConfig:
     head_init: str = "random"
     """How the head starts: `random` (N(0, 0.02) weights), or `probe`: the logistic regression fitted to
     convergence on what the head reads of the training rows, with the prompt as it starts (LP-FT)."""
+    choose_layer: bool = False
+    """Before training, choose the layer the head reads (TaskConfig.layer) by cross-validated logistic
+    probes on the training rows, one per layer, with the prompt as it starts (classification, NER)."""
     init_from: str | None = None
     """An adapter folder whose prompt starts this one (a related task's, or a multi-task run's
     shared prompt); its head too when the task and labels are the same."""

@@ -160,3 +160,36 @@ def test_a_transferred_prompt_of_another_shape_or_kind_is_refused(tiny_bert, dem
     with pytest.raises(ConfigError, match="is not an adapter folder"):
         start_adapter(deep_model(tiny_bert, init="random"), features, config=TrainConfig(init_from=str(tmp_path)), pad_token_id=0,
                       label_names=labels.names)
+
+
+def test_the_head_reads_the_layer_its_cross_validated_probe_ranks_best(tiny_bert, demo):
+    from ptune.training.start import choose_layer
+
+    features, tokenizer, labels = demo
+    model = deep_model(tiny_bert, init="random")
+    head = {k: v.clone() for k, v in model.head.state_dict().items()}
+    record = choose_layer(model, features, pad_token_id=tokenizer.pad_token_id, batch_size=16, seed=0)
+    assert set(record["scores"]) == {1, 2} and record["rows"] == len(features)
+    best = max(record["scores"], key=lambda layer: (record["scores"][layer], layer))
+    assert record["layer"] == best and model.config.task.layer == (None if best == 2 else best)
+    assert all(torch.equal(v, head[k]) for k, v in model.head.state_dict().items())  # the head is left as it was
+
+
+def test_a_head_on_an_earlier_layer_reads_that_layers_states(tiny_bert, demo):
+    from ptune.tasks import ClassificationConfig
+
+    features, tokenizer, _ = demo
+    batch = model_batch = None
+    outputs = {}
+    for layer in (None, 1, 2):
+        config = PTuningConfig(num_virtual_tokens=4, injection="deep", task=ClassificationConfig(layer=layer),
+                               max_length=32)
+        model = PTuningModel(tiny_bert[0], config, num_labels=2, seed=0).eval()
+        batch = model.task.collate(features[:8], pad_token_id=tokenizer.pad_token_id)
+        with torch.no_grad():
+            outputs[layer] = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    assert torch.equal(outputs[None], outputs[2]) and not torch.allclose(outputs[1], outputs[2])
+    with pytest.raises(ConfigError, match="layer=3: this backbone has layers 0"):
+        PTuningModel(tiny_bert[0], PTuningConfig(task=ClassificationConfig(layer=3)), num_labels=2)
+    with pytest.raises(ConfigError, match="layer=-1"):
+        ClassificationConfig(layer=-1)

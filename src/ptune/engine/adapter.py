@@ -29,6 +29,9 @@ class TaskAdapter(nn.Module):
             config.encoder, num_virtual_tokens=config.num_virtual_tokens, hidden_size=backbone.embedding_size,
             output_size=width)
         self._init_encoder(backbone.word_embeddings.weight, generator)
+        layer, depth = getattr(config.task, "layer", None), backbone.config.num_hidden_layers
+        if layer is not None and layer > depth:
+            raise ConfigError("PTuningConfig", [f"layer={layer}: this backbone has layers 0 (the embeddings) to {depth}"])
         self.head = self.task.build_head(backbone.hidden_size, num_labels, config.task)
         self._init_head(generator)
         if hasattr(self.head, "check_backbone"):  # before anything trains or is written (the cloze head's MLM head)

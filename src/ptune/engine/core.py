@@ -43,7 +43,8 @@ def select_rows(output: BackboneOutput, rows: torch.Tensor) -> BackboneOutput:
     return BackboneOutput(states=output.states[rows], mask=output.mask[rows], text_index=output.text_index,
                           cls_index=output.cls_index,
                           input_ids=None if output.input_ids is None else output.input_ids[rows],
-                          prompted=output.prompted)
+                          prompted=output.prompted,
+                          layers=None if output.layers is None else tuple(layer[rows] for layer in output.layers))
 
 
 class Engine(nn.Module):

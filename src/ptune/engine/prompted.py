@@ -36,11 +36,26 @@ class BackboneOutput:
     """(batch, seq) the text's token ids (a cloze head finds its [MASK] in them)."""
     prompted: "PromptedBackbone | None" = None
     """The backbone that made these states (a cloze head scores words with its MLM head or embeddings)."""
+    layers: tuple | None = None
+    """Every layer's states, (batch, k + seq, hidden) each: the embeddings (0), then layer 1 to N (the
+    last is `states`), in the backbone's dtype. A head may read an earlier layer (TaskConfig.layer)."""
 
     @property
     def text_states(self) -> torch.Tensor:
         """(batch, seq, hidden): the states of the text tokens, in input_ids' order."""
         return self.states[:, self.text_index]
+
+    def states_at(self, layer: int | None) -> torch.Tensor:
+        """(batch, k + seq, hidden) in fp32: the states of `layer` (None or the last: `states`)."""
+        if layer is None or self.layers is None or layer == len(self.layers) - 1:
+            return self.states
+        if not 0 <= layer < len(self.layers):
+            raise ValueError(f"layer {layer}: this backbone has layers 0 (embeddings) to {len(self.layers) - 1}")
+        return self.layers[layer].float()
+
+    def text_states_at(self, layer: int | None) -> torch.Tensor:
+        """(batch, seq, hidden): the text tokens' states of `layer`."""
+        return self.states_at(layer)[:, self.text_index]
 
     @property
     def text_mask(self) -> torch.Tensor:
@@ -117,9 +132,10 @@ class PromptedBackbone(nn.Module):
             for name, part in prompts.parts.items():
                 stack.enter_context(INJECTIONS[name].during(self, part))
             arguments = stack.enter_context(family_hooks.positions_in(self.model, self.family, inputs))
-            states = self.model(**arguments).last_hidden_state.float()  # (batch, k + seq, hidden)
+            result = self.model(**arguments, output_hidden_states=True)  # computed anyway; a head may read an earlier one
+            states = result.last_hidden_state.float()  # (batch, k + seq, hidden)
         return BackboneOutput(states=states, mask=inputs["attention_mask"], text_index=text_index, cls_index=cls_index,
-                              input_ids=input_ids, prompted=self)
+                              input_ids=input_ids, prompted=self, layers=result.hidden_states)
 
     def build_inputs(self, input_ids, attention_mask, token_type_ids=None, prompts: Prompts | None = None):
         """(backbone keyword arguments with input-level prompts inserted, text positions, [CLS] index)."""

@@ -40,6 +40,11 @@ class TaskConfig:
 
     name: ClassVar[str] = "base"
     head_dropout: float = 0.1
+    layer: int | None = None
+    """The backbone layer whose states the head reads: 0 (the embeddings) to N (the last); None: the
+    last. A frozen backbone's middle layers can carry more of what a task needs than its last (the
+    bundled sentence embedder's layer 3-4 states tag entities far better than its last ones);
+    `--choose-layer` picks it on the training rows."""
 
     def __post_init__(self) -> None:
         problems = number_problems(self) or self.problems()
@@ -47,9 +52,13 @@ class TaskConfig:
             raise ConfigError(type(self).__name__, problems)
 
     def problems(self) -> list[str]:
+        problems = []
         if not 0.0 <= self.head_dropout < 1.0:
-            return [f"head_dropout={self.head_dropout}: expected 0 <= dropout < 1"]
-        return []
+            problems.append(f"head_dropout={self.head_dropout}: expected 0 <= dropout < 1")
+        if self.layer is not None and (isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 0):
+            problems.append(f"layer={self.layer!r}: expected a layer number, 0 (the embeddings) to the backbone's "
+                            "last, or None for the last")
+        return problems
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.name, **dataclasses.asdict(self)}

@@ -49,6 +49,9 @@ class ClassificationConfig(TaskConfig):
             found.append(f"pooling={self.pooling!r}: expected one of {POOLINGS}")
         if self.head not in HEADS:
             found.append(f"head={self.head!r}: expected one of {HEADS}")
+        if self.head == "cloze" and self.layer is not None:
+            found.append(f"layer={self.layer}: the cloze head reads the mask through the backbone's MLM head, which "
+                         "reads the last layer; leave layer unset")
         if self.head == "cloze":
             found += template_problems(self.template)
             if not self.label_words:
@@ -121,12 +124,13 @@ class ClassificationTask(Task):
     def logits(self, head, output, config: ClassificationConfig) -> torch.Tensor:
         if config.head == "cloze":
             return head(output)
+        states = output.states_at(config.layer)
         if config.pooling == "cls":
-            pooled = output.states[:, output.cls_index]
+            pooled = states[:, output.cls_index]
         elif config.pooling == "text_mean":
-            pooled = pool(output.text_states, output.text_mask, pooling="mean", cls_index=0)
+            pooled = pool(states[:, output.text_index], output.text_mask, pooling="mean", cls_index=0)
         else:
-            pooled = pool(output.states, output.mask, pooling="mean", cls_index=0)
+            pooled = pool(states, output.mask, pooling="mean", cls_index=0)
         return head(pooled)  # (batch, num_labels)
 
     def loss(self, logits, batch):

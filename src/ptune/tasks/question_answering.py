@@ -169,7 +169,7 @@ class QuestionAnsweringTask(Task):
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
-        return head(output.text_states)  # (batch, seq, 2): text tokens only, never virtual ones
+        return head(output.text_states_at(config.layer))  # (batch, seq, 2): text tokens only, never virtual ones
 
     def loss(self, logits, batch):
         allowed = batch["allowed"]

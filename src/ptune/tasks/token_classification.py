@@ -104,7 +104,7 @@ class TokenClassificationTask(Task):
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
-        return head(output.text_states)  # (batch, seq, num_labels): text tokens only, never virtual ones
+        return head(output.text_states_at(config.layer))  # (batch, seq, num_labels): text tokens only, never virtual ones
 
     def loss(self, logits, batch):
         return nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)

@@ -62,7 +62,7 @@ def head_inputs(model, features: list[dict], *, pad_token_id: int, batch_size: i
 
 
 def fit_head(model, features: list[dict], *, pad_token_id: int, batch_size: int, seed: int,
-             scoring: str | None = None, autocast=None) -> dict:
+             scoring: str | None = None, autocast=None, grid: tuple[float, ...] = C_GRID) -> dict:
     """Fit `model.head.out` on `features` (see the module docstring); returns what was chosen:
     C, folds, the cross-validated score, labelled positions, iterations and seconds."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
@@ -84,7 +84,7 @@ def fit_head(model, features: list[dict], *, pad_token_id: int, batch_size: int,
     else:
         splitter, n_folds = folds
         scoring = scoring or ("accuracy" if model.task.name == "classification" else "f1_macro")
-        fitted = LogisticRegressionCV(Cs=list(C_GRID), cv=list(splitter.split(scaled, targets, groups)),
+        fitted = LogisticRegressionCV(Cs=list(grid), cv=list(splitter.split(scaled, targets, groups)),
                                       scoring=scoring, l1_ratios=(0.0,), use_legacy_attributes=False,
                                       max_iter=5000).fit(scaled, targets)
         chosen = float(fitted.C_)

@@ -242,7 +242,7 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
     steps_per_epoch = schedule.steps_per_epoch("")
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch), config.min_steps)
     start = None
-    if starts_anything(model, config) and not (resume and has_checkpoint(run_dir)):
+    if starts_anything(model, config):  # a resumed run too: the start decides the head's layer
         start = start_adapter(model, train_features, config=config, pad_token_id=pad_token_id,
                               label_names=label_names, accelerator=accelerator)
         if show_progress and accelerator.is_local_main_process:

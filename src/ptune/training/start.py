@@ -129,10 +129,53 @@ def start_from_adapter(model, folder: str | Path, *, label_names) -> list[str]:
     return done
 
 
+LAYER_CHOICE_ROWS = 500
+"""Training rows (sentences) the layer choice fits its probes on at most: enough to rank six to
+twelve layers, and a few seconds a layer, whatever the size of the training set."""
+LAYER_CHOICE_GRID = tuple(float(c) for c in (1e-3, 1e-2, 1e-1, 1.0, 10.0))
+"""A coarser C grid than the head's own fit: ranking layers needs each one's best, roughly."""
+
+
+def choose_layer(model, features: list[dict], *, pad_token_id: int, batch_size: int, seed: int,
+                 autocast=None) -> dict:
+    """Sets `model.config.task.layer` to the layer whose logistic probe scores best in k-fold
+    cross-validation on (up to LAYER_CHOICE_ROWS of) the training rows, with the prompt as it
+    starts; layers 1 to N compete (the embeddings, 0, are a word lookup). The head is left as it was.
+    Returns each layer's cross-validated score and the choice."""
+    from ptune.training.head_probe import fit_head
+
+    if model.task.name not in ("classification", "token_classification") or not hasattr(model.head, "out"):
+        raise ConfigError("choose_layer", [f"choose_layer fits a linear probe per layer, for classification or token "
+                                           f"classification with a linear head; this run's task is {model.task.name!r}"])
+    rows = features
+    if len(features) > LAYER_CHOICE_ROWS:
+        rows = [features[i] for i in sorted(random.Random(f"layer:{seed}").sample(range(len(features)),
+                                                                                 LAYER_CHOICE_ROWS))]
+    saved = {k: v.clone() for k, v in model.head.state_dict().items()}
+    settings = model.config.task
+    scores = {}
+    try:
+        for layer in range(1, model.prompted.config.num_hidden_layers + 1):
+            settings.layer = layer
+            fit = fit_head(model, rows, pad_token_id=pad_token_id, batch_size=batch_size, seed=seed, autocast=autocast,
+                           grid=LAYER_CHOICE_GRID)
+            scores[layer] = fit["cv_score"]
+    finally:
+        model.head.load_state_dict(saved)
+    if any(score is None for score in scores.values()):  # a label with one example: nothing to cross-validate
+        settings.layer = None
+        return {"layer": None, "scores": scores, "rows": len(rows), "why": "too few rows per label to cross-validate"}
+    best = max(scores, key=lambda layer: (scores[layer], layer))  # ties: the later layer
+    settings.layer = None if best == model.prompted.config.num_hidden_layers else best
+    return {"layer": best, "scores": scores, "rows": len(rows)}
+
+
 def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad_token_id: int, label_names,
                   accelerator=None) -> dict:
-    """Applies init_from, init='text' and head_init='probe' to a fresh ptune model (in that order:
-    the probe reads the prompt the run starts with). Returns a record of what was done."""
+    """Applies init_from, init='text', choose_layer and head_init='probe' to a fresh ptune model (in
+    that order: the layer choice and the probe read the prompt the run starts with). Returns a record
+    of what was done. Every step is seeded, so a resumed run redoes the same start (the layer choice
+    is part of the model) before its checkpoint replaces the trained weights."""
     record: dict = {}
     autocast = accelerator.autocast() if accelerator is not None else None
     if accelerator is not None:
@@ -146,6 +189,10 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
         with torch.no_grad():
             model.encoder.embedding.weight.copy_(rows.to(model.encoder.embedding.weight.device))
         record["prompt"] = f"text: {model.num_virtual_tokens} tokens of the training rows"
+    if config.choose_layer:
+        record["layer"] = choose_layer(model, train_features, pad_token_id=pad_token_id,
+                                       batch_size=config.eval_batch_size, seed=config.seed,
+                                       autocast=accelerator.autocast() if accelerator is not None else None)
     if config.head_init == "probe":
         if not hasattr(model.head, "out") or model.task.name not in ("classification", "token_classification"):
             raise ConfigError("head_init", [f"head_init='probe' fits a linear head for classification or token "
@@ -164,6 +211,9 @@ def describe(record: dict) -> str:
         parts.append("started from " + ", ".join(record["init_from"]))
     if "prompt" in record:
         parts.append("prompt from " + record["prompt"])
+    if "layer" in record:
+        parts.append(f"head reads layer {record['layer']['layer']} (chosen by cross-validated probes on "
+                     f"{record['layer']['rows']} training rows)")
     if "head" in record:
         head = record["head"]
         parts.append(f"head fitted as a probe (C {head['C']}, cross-validated score {head['cv_score']})")
@@ -173,7 +223,7 @@ def describe(record: dict) -> str:
 def starts_anything(model, config: TrainConfig) -> bool:
     settings = getattr(model, "config", None)
     return isinstance(settings, PTuningConfig) and bool(
-        config.init_from or config.head_init != "random" or settings.encoder.init == "text")
+        config.init_from or config.head_init != "random" or settings.encoder.init == "text" or config.choose_layer)
 
 
 __all__ = ["TEXT_INIT_ROWS", "describe", "start_adapter", "start_from_adapter", "starts_anything", "text_positions",
