@@ -16,32 +16,26 @@ grid() {  # curve, data, size, held-out rows, methods
     --eval-repeats 1 --no-plots --output "$R/$1" --methods "$5"
 }
 D="injection=deep;lr=0.05"
+# The plain start (a random head on the last layer; the defaults before the recipe) and single changes
+# to it. These cells ran before the recipe became the default for NER, when these strings meant the
+# plain start: run again today, a string without head_init/choose_layer gets the recipe's start.
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[$D;head_lr=0.05],ptune[$D;head_lr=0.05;min_steps=400],ptune[$D;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$D;head_lr=0.05;encoder_init=text]"
+grid conll-curve ../shared/data/conll2003 50 500 \
+  "ptune[injection=deep;lr=0.1;head_lr=0.001;head_init=probe],ptune[injection=deep;lr=0.02;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.005;head_init=probe]"
 # the layer the token head reads (benchmarks/experiments/layer_probe.py: a probe on layer 3 or 4 of the
 # bundled MiniLM tags entities far better than one on its last layer)
 grid conll-curve ../shared/data/conll2003 50 500 \
   "ptune[$D;head_lr=0.05;layer=3],ptune[$D;head_lr=0.05;layer=4],ptune[$D;head_lr=0.001;head_init=probe;layer=3],ptune[$D;head_lr=0.001;head_init=probe;layer=4]"
-# the layer chosen on the training rows themselves (cross-validated probes), as a user's run would
+# the layer chosen on the training rows themselves (cross-validated probes), as a user's run does;
+# with the probe head this is the recipe (ptune.defaults.START_RECIPES), then each option on top of it
 grid conll-curve ../shared/data/conll2003 50 500 \
-  "ptune[$D;head_lr=0.05;choose_layer=true],ptune[$D;head_lr=0.001;head_init=probe;choose_layer=true]"
-grid sst2-curve ../shared/data/sst2 32 1000 \
-  "ptune[injection=deep;lr=0.09;head_lr=0.09;choose_layer=true]"
-grid conll-curve ../shared/data/conll2003 50 500 \
-  "ptune[$D;head_lr=0.05],ptune[$D;head_lr=0.05;min_steps=400],ptune[$D;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$D;head_lr=0.05;encoder_init=text]"
-# the probe-head start at other rates: the prompt's, and the head's
-grid conll-curve ../shared/data/conll2003 50 500 \
-  "ptune[injection=deep;lr=0.1;head_lr=0.001;head_init=probe],ptune[injection=deep;lr=0.02;head_lr=0.001;head_init=probe],ptune[$D;head_lr=0.005;head_init=probe]"
+  "ptune[$D;head_lr=0.05;head_init=random;choose_layer=true],ptune[$D;head_init=probe;choose_layer=true],ptune[$D;head_init=probe;choose_layer=true;encoder_init=text],ptune[$D;head_init=probe;choose_layer=true;min_steps=400],ptune[injection=deep;encoder=mlp;lr=0.0001;head_init=probe;choose_layer=true]"
 S="injection=deep;lr=0.09"
 grid sst2-curve ../shared/data/sst2 32 1000 \
-  "ptune[$S;head_lr=0.09],ptune[$S;head_lr=0.001;head_init=probe],ptune[$S;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$S;head_lr=0.09;encoder_init=text]"
-# the text start at gentler rates (its rows are already the backbone's own: a rate of 5e-2 moves them
-# far at once), the lab's MLP reparameterisation at its own small rates, a longer budget with the probe head
-grid conll-curve ../shared/data/conll2003 50 500 \
-  "ptune[injection=deep;lr=0.01;head_lr=0.05;encoder_init=text],ptune[injection=deep;lr=0.003;head_lr=0.05;encoder_init=text],ptune[injection=deep;encoder=mlp;lr=0.0001;head_lr=0.05],ptune[injection=deep;encoder=mlp;lr=0.0003;head_lr=0.05],ptune[$D;head_lr=0.001;head_init=probe;min_steps=400]"
-# prompt length on token tasks (the default is 50 positions)
-grid conll-curve ../shared/data/conll2003 50 500 \
-  "ptune[$D;head_lr=0.05;num_virtual_tokens=100],ptune[$D;head_lr=0.05;num_virtual_tokens=20]"
+  "ptune[$S;head_lr=0.09],ptune[$S;head_lr=0.001;head_init=probe],ptune[$S;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$S;head_lr=0.09;encoder_init=text],ptune[$S;head_lr=0.09;choose_layer=true],ptune[$S;head_init=probe;choose_layer=true]"
 # rte-minilm (all 2,490 pairs less the 490 held out, 5 epochs, batch 16): the probe-head start and
 # the converged probe it starts from, beside the default deep prompt
 $PTUNE compare --protocol rte-minilm --data ../shared/data/rte --validation-from-train 490 --seeds 0,1 \
   --eval-repeats 1 --no-plots --output $R/rte-minilm \
-  --methods "logistic-probe,ptune[head_init=probe;head_lr=0.001],ptune"
+  --methods "logistic-probe,ptune[head_init=probe],ptune,ptune[head_init=probe;choose_layer=true]"

@@ -24,7 +24,8 @@ def expected_from_defaults(task: str) -> dict:
     injection = defaults.default_injection(task)
     return {"injection": injection, "num_virtual_tokens": defaults.default_prompt_length(task, injection),
             "max_length": defaults.default_max_length(task),
-            "lr": defaults.default_learning_rate(task, injection, "embedding" if injection == "deep" else "mlp")}
+            "lr": defaults.default_learning_rate(task, injection, "embedding" if injection == "deep" else "mlp"),
+            **defaults.default_start(task)}
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -34,8 +35,22 @@ def test_cli_with_no_flags_trains_what_defaults_py_says(task):
     assert run.ptuning.injection == expected["injection"] == "deep"
     assert run.ptuning.num_virtual_tokens == expected["num_virtual_tokens"]
     assert run.ptuning.max_length == expected["max_length"]
-    assert run.training.lr == run.training.head_lr == expected["lr"]
+    assert run.training.lr == expected["lr"]
+    probe = expected["head_init"] == "probe"
+    assert run.training.head_lr == (defaults.PROBE_HEAD_LR if probe else expected["lr"])
+    assert run.training.head_init == expected["head_init"] and run.training.choose_layer == expected["choose_layer"]
+    assert (task == "token_classification") == probe == run.training.choose_layer  # the measured start recipe
     assert run.ptuning.encoder.name == "embedding" and run.ptuning.encoder.init == "random"
+
+
+def test_a_given_layer_or_start_wins_over_the_recipe():
+    run = cli_run("--task", "ner", "--data", "some/folder", "--layer", "2")
+    assert run.training.choose_layer is False and run.ptuning.task.layer == 2 and run.training.head_init == "probe"
+    run = cli_run("--task", "ner", "--data", "some/folder", "--head-init", "random", "--no-choose-layer")
+    assert run.training.head_init == "random" and run.training.choose_layer is False
+    assert run.training.head_lr == run.training.lr
+    printed = resolve("token_classification", {"head_init": "random"}).to_dict()["training"]
+    assert printed["head_init"] == "random" and printed["choose_layer"] is True
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -171,12 +171,14 @@ class TrainConfig:
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
     fp32_finish: float = 0.0
     """Under bf16, run this fraction of the optimizer steps, the last ones, in fp32 (0 to 1)."""
-    head_init: str = "random"
+    head_init: str | None = None
     """How the head starts: `random` (N(0, 0.02) weights), or `probe`: the logistic regression fitted to
-    convergence on what the head reads of the training rows, with the prompt as it starts (LP-FT)."""
-    choose_layer: bool = False
+    convergence on what the head reads of the training rows, with the prompt as it starts (LP-FT).
+    Default: the task's measured recipe (ptune.defaults.START_RECIPES)."""
+    choose_layer: bool | None = None
     """Before training, choose the layer the head reads (TaskConfig.layer) by cross-validated logistic
-    probes on the training rows, one per layer, with the prompt as it starts (classification, NER)."""
+    probes on the training rows, one per layer, with the prompt as it starts (classification, NER).
+    Default: the task's measured recipe, unless a layer is given."""
     init_from: str | None = None
     """An adapter folder whose prompt starts this one (a related task's, or a multi-task run's
     shared prompt); its head too when the task and labels are the same."""
@@ -213,7 +215,7 @@ class TrainConfig:
                             "f1, precision or recall (token classification), f1 or exact (question answering)")
         if not 0 <= self.fp32_finish <= 1:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
-        if self.head_init not in HEAD_INITS:
+        if self.head_init is not None and self.head_init not in HEAD_INITS:
             problems.append(f"head_init={self.head_init!r}: expected one of {list(HEAD_INITS)}")
         problems += precision_problems(self.precision) + device_problems(self.device)
         problems += tracker_problems(self.report_to)

@@ -68,3 +68,18 @@ def default_learning_rate(task: str, injection: str, encoder: str | None = None)
 
 def default_prompt_length(task: str, injection: str) -> int:
     return PROMPT_LENGTHS.get((task, injection), 20)
+
+
+START_RECIPES: dict[str, dict] = {"token_classification": {"head_init": "probe", "choose_layer": True}}
+"""How an adapter starts, per task, where a measured start beat the plain one (random head on the
+last layer): on held-out CoNLL rows (50 training sentences, benchmarks/run_recipe_choice.sh), a head
+on the layer its cross-validated probes rank best, started as that probe, scored far above the
+plain start (BENCHMARKS.md, "The recipe for small data"). Other tasks start plainly."""
+
+PROBE_HEAD_LR = 1e-3
+"""The head's rate when it starts as a fitted probe: small, so training refines the fitted head
+instead of overwriting it while the prompt learns (LP-FT); 5e-3 and the prompt's 5e-2 scored lower."""
+
+
+def default_start(task: str) -> dict:
+    return {"head_init": "random", "choose_layer": False, **START_RECIPES.get(task, {})}

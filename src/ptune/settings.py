@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ptune.config import DEFAULT_ENCODERS, PTuningConfig, TrainConfig
-from ptune.defaults import SMALL_DATA_MIN_STEPS, default_injection, default_learning_rate
+from ptune.defaults import (
+    PROBE_HEAD_LR,
+    SMALL_DATA_MIN_STEPS,
+    default_injection,
+    default_learning_rate,
+    default_start,
+)
 from ptune.encoders import ENCODERS, EncoderConfig
 from ptune.errors import ConfigError
 from ptune.tasks import get_task
@@ -99,11 +105,16 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
 
 
 def resolve_training(training: TrainConfig, ptuning: PTuningConfig) -> TrainConfig:
-    """`training` with the learning rates the user left unset filled in for the adapter's task,
-    injection and encoder (ptune.defaults); idempotent."""
+    """`training` with what the user left unset filled in for the adapter's task, injection and
+    encoder (ptune.defaults): the learning rates and how the adapter starts; idempotent."""
     lr = training.lr if training.lr is not None else default_learning_rate(
         ptuning.task.name, ptuning.injection, ptuning.encoder.name)
-    return dataclasses.replace(training, lr=lr, head_lr=training.head_lr if training.head_lr is not None else lr)
+    start = default_start(ptuning.task.name)
+    head_init = training.head_init if training.head_init is not None else start["head_init"]
+    choose_layer = training.choose_layer if training.choose_layer is not None else (
+        start["choose_layer"] and getattr(ptuning.task, "layer", None) is None)
+    head_lr = training.head_lr if training.head_lr is not None else (PROBE_HEAD_LR if head_init == "probe" else lr)
+    return dataclasses.replace(training, lr=lr, head_lr=head_lr, head_init=head_init, choose_layer=choose_layer)
 
 
 def flat_settings(run_dict: Mapping[str, Any]) -> dict[str, Any]:

@@ -193,3 +193,18 @@ def test_a_head_on_an_earlier_layer_reads_that_layers_states(tiny_bert, demo):
         PTuningModel(tiny_bert[0], PTuningConfig(task=ClassificationConfig(layer=3)), num_labels=2)
     with pytest.raises(ConfigError, match="layer=-1"):
         ClassificationConfig(layer=-1)
+
+
+def test_a_bf16_run_starts_with_the_layer_choice_and_the_probe_head_then_trains(tiny_bert, demo, tmp_path):
+    from ptune.training.loop import fit
+    from ptune.training.run import make_accelerator
+
+    features, tokenizer, labels = demo
+    model = deep_model(tiny_bert, init="text")
+    config = TrainConfig(head_init="probe", choose_layer=True, epochs=1, batch_size=16, eval_batch_size=16,
+                         lr=1e-2, head_lr=1e-3, precision="bf16")
+    result = fit(model, train_features=features, dev_features=features[:16], config=config, run_dir=tmp_path,
+                 pad_token_id=tokenizer.pad_token_id, label_names=labels.names, accelerator=make_accelerator("bf16"),
+                 show_progress=False)
+    assert set(result.start) == {"prompt", "layer", "head"} and result.state.step == 5
+    assert result.start["layer"]["layer"] in (1, 2) and result.start["head"]["train_positions"] == len(features)

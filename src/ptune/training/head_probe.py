@@ -27,7 +27,8 @@ ABSENT_BIAS = -1e4
 def head_inputs(model, features: list[dict], *, pad_token_id: int, batch_size: int, autocast=None):
     """(inputs, targets, groups): what `model.head.out` reads for every labelled position, its label,
     and the example it comes from (folds never split an example). `model` maps a collated batch's
-    (input_ids, attention_mask, token_type_ids) to logits through `model.head`."""
+    (input_ids, attention_mask, token_type_ids) to logits through `model.head`; `autocast`, if given,
+    makes a fresh precision context for each batch (accelerate's autocast)."""
     from contextlib import nullcontext
 
     captured = []
@@ -40,7 +41,7 @@ def head_inputs(model, features: list[dict], *, pad_token_id: int, batch_size: i
         for start in range(0, len(features), batch_size):
             batch = model.task.collate(features[start:start + batch_size], pad_token_id=pad_token_id)
             captured.clear()
-            with autocast if autocast is not None else nullcontext():
+            with autocast() if autocast is not None else nullcontext():
                 model(**{k: (v.to(device) if v is not None else None) for k, v in (
                     ("input_ids", batch["input_ids"]), ("attention_mask", batch["attention_mask"]),
                     ("token_type_ids", batch.get("token_type_ids")))})

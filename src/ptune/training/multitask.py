@@ -41,6 +41,7 @@ from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
+from ptune.training.start import describe, start_adapter, starts_anything
 from ptune.training.loop import (
     Member,
     Schedule,
@@ -366,6 +367,11 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     states = {spec.name: load_task(spec, backbone=backbone, tokenizer=tokenizer, run=run, log=log) for spec in run.tasks}
     models = {name: state.model for name, state in states.items()}
     shared = share_encoder(models) if run.shared_encoder else 0
+    for name, state in states.items():  # each task's start (its prompt, head layer and head), as a single-task run's
+        if starts_anything(state.model, state.config):
+            record = start_adapter(state.model, state.train_features, config=state.config,
+                                   pad_token_id=tokenizer.pad_token_id, label_names=state.labels.names)
+            log(f"{name}: {describe(record)}")
     container = MultiTaskModel(models)
     total_steps = run.steps or sum(s.planned_steps for s in states.values())
     batch = sum(s.config.batch_size for s in states.values()) / len(states)

@@ -64,7 +64,7 @@ def text_rows(model, features: list[dict], *, seed: int, pad_token_id: int, auto
     prompted.model.eval()
     try:
         with deep_attention.captured_keys_values(prompted.attention_layers) as calls, \
-                (autocast if autocast is not None else nullcontext()):
+                (autocast() if autocast is not None else nullcontext()):
             prompted(**{name: batch.get(name) for name in MODEL_INPUTS})
     finally:
         prompted.model.train(was_training)
@@ -132,6 +132,8 @@ def start_from_adapter(model, folder: str | Path, *, label_names) -> list[str]:
 LAYER_CHOICE_ROWS = 500
 """Training rows (sentences) the layer choice fits its probes on at most: enough to rank six to
 twelve layers, and a few seconds a layer, whatever the size of the training set."""
+PROBE_ROWS = 2000
+"""Training rows the probe head is fitted on at most (a seeded sample of a larger set)."""
 LAYER_CHOICE_GRID = tuple(float(c) for c in (1e-3, 1e-2, 1e-1, 1.0, 10.0))
 """A coarser C grid than the head's own fit: ranking layers needs each one's best, roughly."""
 
@@ -177,7 +179,7 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
     of what was done. Every step is seeded, so a resumed run redoes the same start (the layer choice
     is part of the model) before its checkpoint replaces the trained weights."""
     record: dict = {}
-    autocast = accelerator.autocast() if accelerator is not None else None
+    autocast = accelerator.autocast if accelerator is not None else None  # a fresh context per forward
     if accelerator is not None:
         model.to(accelerator.device)
     if config.init_from:
@@ -191,8 +193,7 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
         record["prompt"] = f"text: {model.num_virtual_tokens} tokens of the training rows"
     if config.choose_layer:
         record["layer"] = choose_layer(model, train_features, pad_token_id=pad_token_id,
-                                       batch_size=config.eval_batch_size, seed=config.seed,
-                                       autocast=accelerator.autocast() if accelerator is not None else None)
+                                       batch_size=config.eval_batch_size, seed=config.seed, autocast=autocast)
     if config.head_init == "probe":
         if not hasattr(model.head, "out") or model.task.name not in ("classification", "token_classification"):
             raise ConfigError("head_init", [f"head_init='probe' fits a linear head for classification or token "
@@ -200,8 +201,11 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
                                             f"{type(model.head).__name__}; use head_init='random'"])
         from ptune.training.head_probe import fit_head
 
-        record["head"] = fit_head(model, train_features, pad_token_id=pad_token_id, batch_size=config.eval_batch_size,
-                                  seed=config.seed, autocast=accelerator.autocast() if accelerator is not None else None)
+        rows = train_features  # an initialisation: a sample of a large set fits it as well, in seconds
+        if len(rows) > PROBE_ROWS:
+            rows = [rows[i] for i in sorted(random.Random(f"probe:{config.seed}").sample(range(len(rows)), PROBE_ROWS))]
+        record["head"] = fit_head(model, rows, pad_token_id=pad_token_id, batch_size=config.eval_batch_size,
+                                  seed=config.seed, autocast=autocast)
     return record
 
 
