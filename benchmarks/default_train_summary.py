@@ -22,14 +22,18 @@ METRIC = {"sst2": "accuracy", "conll": "f1", "rte": "accuracy"}
 
 
 def defaults_table() -> list[str]:
-    lines = ["| task | injection | prompt positions | encoder | lr (prompt / head) | max_length | epochs | batch | precision |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | injection | prompt positions | encoder | head start | head layer | lr (prompt / head) | max_length "
+             "| epochs | batch | evaluations | precision |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for task in ("classification", "token_classification", "question_answering"):
         r = resolve(task)
         p, t = r.ptuning, r.training
         encoder = f"{p.encoder.name} (init {p.encoder.init})"
-        lines.append(f"| {task} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {t.lr:g} / {t.head_lr:g} | "
-                     f"{p.max_length} | {t.epochs:g} | {t.batch_size} | {t.precision} |")
+        layer = "chosen on the training rows" if t.choose_layer else ("last" if p.task.layer is None else p.task.layer)
+        evaluations = f"every {t.eval_every} steps" if t.eval_every else "at most 10, within the rows trained"
+        lines.append(f"| {task} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {t.head_init} | {layer} | "
+                     f"{t.lr:g} / {t.head_lr:g} | {p.max_length} | {t.epochs:g} | {t.batch_size} | {evaluations} | "
+                     f"{t.precision} |")
     return lines
 
 
