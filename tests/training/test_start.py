@@ -208,3 +208,15 @@ def test_a_bf16_run_starts_with_the_layer_choice_and_the_probe_head_then_trains(
                  show_progress=False)
     assert set(result.start) == {"prompt", "layer", "head"} and result.state.step == 5
     assert result.start["layer"]["layer"] in (1, 2) and result.start["head"]["train_positions"] == len(features)
+
+
+def test_the_layer_score_copes_with_a_label_seen_in_one_example_only():
+    from ptune.training.start import out_of_fold_score
+
+    rng = np.random.default_rng(0)
+    targets = np.array([0] * 40 + [1] * 20 + [2])  # label 2: one position of one example
+    inputs = rng.normal(size=(len(targets), 8)) + targets[:, None]
+    groups = np.arange(len(targets)) // 3
+    score = out_of_fold_score(inputs, targets, groups, seed=0, metric="macro_f1")
+    assert score is not None and 0.3 < score <= 1
+    assert out_of_fold_score(inputs[:2], targets[:2], np.zeros(2), seed=0, metric="accuracy") is None

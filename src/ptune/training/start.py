@@ -134,17 +134,51 @@ LAYER_CHOICE_ROWS = 500
 twelve layers, and a few seconds a layer, whatever the size of the training set."""
 PROBE_ROWS = 2000
 """Training rows the probe head is fitted on at most (a seeded sample of a larger set)."""
-LAYER_CHOICE_GRID = tuple(float(c) for c in (1e-3, 1e-2, 1e-1, 1.0, 10.0))
-"""A coarser C grid than the head's own fit: ranking layers needs each one's best, roughly."""
+LAYER_CHOICE_GRID = (0.01, 0.1, 1.0)
+"""Regularisation strengths each layer's probe is tried at (its best counts): ranking layers needs
+each one's score roughly, not its exact optimum."""
+LAYER_CHOICE_FOLDS = 5
+
+
+def out_of_fold_score(inputs, targets, groups, *, seed: int, metric: str, grid=LAYER_CHOICE_GRID) -> float | None:
+    """The best, over `grid`, of a logistic probe's score on out-of-fold predictions (folds by
+    example, so an example's positions are never split; scored pooled over every position):
+    accuracy, or macro-F1 over the labels present (tagging, where most positions are O). A label
+    absent from a fold's training part is simply never predicted there, so rare labels need no
+    special case. None with fewer than two examples."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.preprocessing import StandardScaler
+
+    folds = min(LAYER_CHOICE_FOLDS, len(np.unique(groups)))
+    if folds < 2:
+        return None
+    splits = list(GroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(inputs, targets, groups))
+    best = None
+    for strength in grid:
+        predicted = np.empty_like(targets)
+        for train, held in splits:
+            seen = np.unique(targets[train])
+            if len(seen) < 2:  # one label to learn from: it is the answer
+                predicted[held] = seen[0]
+                continue
+            scaler = StandardScaler().fit(inputs[train])
+            probe = LogisticRegression(C=strength, max_iter=2000).fit(scaler.transform(inputs[train]), targets[train])
+            predicted[held] = probe.predict(scaler.transform(inputs[held]))
+        score = accuracy_score(targets, predicted) if metric == "accuracy" else f1_score(targets, predicted, average="macro")
+        best = score if best is None else max(best, score)
+    return float(best)
 
 
 def choose_layer(model, features: list[dict], *, pad_token_id: int, batch_size: int, seed: int,
                  autocast=None) -> dict:
-    """Sets `model.config.task.layer` to the layer whose logistic probe scores best in k-fold
-    cross-validation on (up to LAYER_CHOICE_ROWS of) the training rows, with the prompt as it
-    starts; layers 1 to N compete (the embeddings, 0, are a word lookup). The head is left as it was.
-    Returns each layer's cross-validated score and the choice."""
-    from ptune.training.head_probe import fit_head
+    """Sets `model.config.task.layer` to the layer whose logistic probe scores best out of fold on
+    (up to LAYER_CHOICE_ROWS of) the training rows, with the prompt as it starts; layers 1 to N
+    compete (the embeddings, 0, are a word lookup); ties go to the later layer. The head is not
+    touched. Returns each layer's score and the choice."""
+    from ptune.training.head_probe import head_inputs
 
     if model.task.name not in ("classification", "token_classification") or not hasattr(model.head, "out"):
         raise ConfigError("choose_layer", [f"choose_layer fits a linear probe per layer, for classification or token "
@@ -153,23 +187,24 @@ def choose_layer(model, features: list[dict], *, pad_token_id: int, batch_size: 
     if len(features) > LAYER_CHOICE_ROWS:
         rows = [features[i] for i in sorted(random.Random(f"layer:{seed}").sample(range(len(features)),
                                                                                  LAYER_CHOICE_ROWS))]
-    saved = {k: v.clone() for k, v in model.head.state_dict().items()}
     settings = model.config.task
+    metric = "accuracy" if model.task.name == "classification" else "macro_f1"
+    depth = model.prompted.config.num_hidden_layers
     scores = {}
     try:
-        for layer in range(1, model.prompted.config.num_hidden_layers + 1):
+        for layer in range(1, depth + 1):
             settings.layer = layer
-            fit = fit_head(model, rows, pad_token_id=pad_token_id, batch_size=batch_size, seed=seed, autocast=autocast,
-                           grid=LAYER_CHOICE_GRID)
-            scores[layer] = fit["cv_score"]
+            inputs, targets, groups = head_inputs(model, rows, pad_token_id=pad_token_id, batch_size=batch_size,
+                                                  autocast=autocast)
+            scores[layer] = out_of_fold_score(inputs, targets, groups, seed=seed, metric=metric)
     finally:
-        model.head.load_state_dict(saved)
-    if any(score is None for score in scores.values()):  # a label with one example: nothing to cross-validate
         settings.layer = None
-        return {"layer": None, "scores": scores, "rows": len(rows), "why": "too few rows per label to cross-validate"}
-    best = max(scores, key=lambda layer: (scores[layer], layer))  # ties: the later layer
-    settings.layer = None if best == model.prompted.config.num_hidden_layers else best
-    return {"layer": best, "scores": scores, "rows": len(rows)}
+    if any(score is None for score in scores.values()):
+        return {"layer": None, "scores": scores, "rows": len(rows), "metric": metric,
+                "why": "fewer than two training rows: nothing to hold out"}
+    best = max(scores, key=lambda layer: (scores[layer], layer))
+    settings.layer = None if best == depth else best
+    return {"layer": best, "scores": scores, "rows": len(rows), "metric": metric}
 
 
 def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad_token_id: int, label_names,

@@ -120,6 +120,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "learning_rates": {"lr": config.lr, "head_lr": config.head_lr},
         **({"closed_form_fit": model.fit_report} if closed_form else {}),
+        **({"start": result.start} if getattr(result, "start", None) else {}),  # the adapter's start (ptune.training.start)
         "precision": "bf16" if resolve_precision(config.precision) == "bf16" else "fp32", "group_by_length": config.group_by_length,
         "loss_curve": [[entry["step"], entry["loss"]] for entry in losses if "loss" in entry],
         "torch": torch.__version__, "threads": torch.get_num_threads(), "code": code_version(),
