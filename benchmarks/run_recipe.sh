@@ -16,12 +16,12 @@ PTUNE=.venv/bin/ptune
 R=benchmarks/results/recipe
 C=benchmarks/results/curves
 RECIPE="ptune[injection=deep;lr=0.05;head_init=probe;choose_layer=true]"
-conll_size() {
+conll_size() {  # size [seeds]
   $PTUNE compare --protocol conll-curve --data ../shared/data/conll2003 --train-sizes $1 --no-plots \
-    --eval-repeats 1 --output $C --methods "$RECIPE"
+    --eval-repeats 1 --output $C --methods "$RECIPE" --seeds "${2:-0,1,2,3,4}"
 }
 conll_size 50
 conll_size 200
 $PTUNE compare --protocol conll-minilm --data ../shared/data/conll2003 --seeds 0 --eval-repeats 1 --no-plots \
   --output $R/conll-minilm --methods "$RECIPE"
-conll_size 1000
+conll_size 1000 0,1
