@@ -206,7 +206,7 @@ def test_a_bf16_run_starts_with_the_layer_choice_and_the_probe_head_then_trains(
     result = fit(model, train_features=features, dev_features=features[:16], config=config, run_dir=tmp_path,
                  pad_token_id=tokenizer.pad_token_id, label_names=labels.names, accelerator=make_accelerator("bf16"),
                  show_progress=False)
-    assert set(result.start) == {"prompt", "layer", "head"} and result.state.step == 5
+    assert set(result.start) == {"prompt", "layer", "head", "seconds"} and result.state.step == 5
     assert result.start["layer"]["layer"] in (1, 2) and result.start["head"]["train_positions"] == len(features)
 
 

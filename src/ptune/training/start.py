@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import torch
@@ -215,6 +216,7 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
     of what was done. Every step is seeded, so a resumed run redoes the same start (the layer choice
     is part of the model) before its checkpoint replaces the trained weights."""
     record: dict = {}
+    started = time.perf_counter()
     autocast = accelerator.autocast if accelerator is not None else None  # a fresh context per forward
     if accelerator is not None:
         model.to(accelerator.device)
@@ -242,6 +244,7 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
             rows = [rows[i] for i in sorted(random.Random(f"probe:{config.seed}").sample(range(len(rows)), PROBE_ROWS))]
         record["head"] = fit_head(model, rows, pad_token_id=pad_token_id, batch_size=config.eval_batch_size,
                                   seed=config.seed, autocast=autocast)
+    record["seconds"] = time.perf_counter() - started  # what the start costs beside the training loop
     return record
 
 
