@@ -159,9 +159,12 @@ def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None
     points = []
     for folder in folders:
         rows = [r for r in all_rows(folder) if "error" not in r]
+        protocol = json.loads((folder / "protocol.json").read_text()) if (folder / "protocol.json").exists() else {}
         for method in dict.fromkeys(r["method"] for r in rows):
             runs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["seed"])
-            points.append(CurvePoint(method=method, size=runs[0]["train_examples"],
+            # a fewshot grid's size is its K per class; a curve's, the rows trained
+            size = protocol["train_size"] if protocol.get("per_class") else runs[0]["train_examples"]
+            points.append(CurvePoint(method=method, size=size,
                                      scores=[100 * r["dev_score"] for r in runs], seeds=[r["seed"] for r in runs],
                                      steps=runs[0]["steps"], lr=runs[0].get("learning_rates", {}).get("lr"),
                                      trainable_percent=runs[0]["trainable_percent"]))
