@@ -30,6 +30,15 @@ def test_bom_crlf_blank_lines_and_whitespace(tmp_path):
     assert [(e.label, e.text) for e in examples] == [("1", "good film"), ("0", "bad film")]
 
 
+def test_a_doubled_separator_with_nothing_between_is_read_as_one(tmp_path, shared_data):
+    """CR's test file has `1<TAB><TAB> If, like me ...` on line 31: the empty field holds nothing."""
+    path = tmp_path / "test.tsv"
+    path.write_text("label\tsentence\n1\t\t If, like me you simply want an iPod\n0\tdull\n")
+    assert [(e.label, e.text) for e in load_examples(path)] == [("1", "If, like me you simply want an iPod"), ("0", "dull")]
+    cr = load_examples(shared_data / "cr" / "test.tsv")
+    assert len(cr) == 451 and cr[29].text.startswith("If, like me")
+
+
 def test_malformed_row_names_file_and_line(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_text("label\tsentence\n1\tfine\n0\ttoo\tmany\n1\t\n")

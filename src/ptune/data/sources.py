@@ -107,6 +107,10 @@ def read_delimited(path: Path, *, skip_bad_rows: bool, report: LoadReport, requi
     for line, fields in rows[1:]:
         origin = f"{path}:{line}"
         try:
+            if len(fields) > len(header) and sum(bool(f.strip()) for f in fields) == len(header):
+                # a stray doubled separator (CR's test file has `1<TAB><TAB> If, like me ...`): the empty
+                # fields hold nothing, and dropping them leaves exactly one value per column
+                fields = [f for f in fields if f.strip()]
             if len(fields) != len(header):
                 raise DataError(f"{origin}: expected {len(header)} fields ({', '.join(header)}), found {len(fields)}")
             examples.append(_row_to_example(dict(zip(header, fields)), columns, origin, require_label=require_label))
