@@ -215,6 +215,8 @@ class TrainConfig:
                             "f1, precision or recall (token classification), f1 or exact (question answering)")
         if not 0 <= self.fp32_finish <= 1:
             problems.append(f"fp32_finish={self.fp32_finish}: expected a fraction of the steps, 0 to 1 (e.g. 0.2)")
+        if self.init_from is not None and not str(self.init_from).strip():
+            problems.append("init_from='': expected an adapter folder, or leave it out to start fresh")
         if self.head_init is not None and self.head_init not in HEAD_INITS:
             problems.append(f"head_init={self.head_init!r}: expected one of {list(HEAD_INITS)}")
         problems += precision_problems(self.precision) + device_problems(self.device)

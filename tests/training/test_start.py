@@ -106,7 +106,7 @@ def test_a_probe_head_for_a_task_without_a_linear_head_is_refused(tiny_bert, dem
     features, tokenizer, labels = demo
     config = PTuningConfig(num_virtual_tokens=4, injection="deep", task=QuestionAnsweringConfig(), max_length=32)
     model = PTuningModel(tiny_bert[0], config, num_labels=2)
-    with pytest.raises(ConfigError, match="head_init='probe' fits a linear head"):
+    with pytest.raises(ConfigError, match="head_init='probe' fits a linear probe"):
         start_adapter(model, features, config=TrainConfig(head_init="probe"), pad_token_id=0, label_names=labels.names)
 
 
@@ -220,3 +220,16 @@ def test_the_layer_score_copes_with_a_label_seen_in_one_example_only():
     score = out_of_fold_score(inputs, targets, groups, seed=0, metric="macro_f1")
     assert score is not None and 0.3 < score <= 1
     assert out_of_fold_score(inputs[:2], targets[:2], np.zeros(2), seed=0, metric="accuracy") is None
+
+
+def test_a_bad_start_is_refused_before_the_output_folder_is_touched(tiny_backbone_dir, tmp_path):
+    from ptune.training.run import DataConfig, RunConfig, train
+
+    for training, message in ((TrainConfig(init_from=str(tmp_path / "nowhere")), "is not an adapter folder"),):
+        run = RunConfig(model=str(tiny_backbone_dir), data=DataConfig(train=str(DEMO)), output=str(tmp_path / "out"),
+                        training=training)
+        with pytest.raises(ConfigError, match=message):
+            train(run, show_progress=False)
+        assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="init_from='': expected an adapter folder"):
+        TrainConfig(init_from="  ")

@@ -33,6 +33,7 @@ from ptune.tasks import Task, get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
 from ptune.training.loop import fit
+from ptune.training.start import check_start
 
 RUN_CONFIG_FILE = "run_config.json"
 STARTED_KEY = "started"
@@ -294,6 +295,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     run = dataclasses.replace(run, ptuning=dataclasses.replace(
         run.ptuning, task=task.bind_tokenizer(run.ptuning.task, tokenizer, labels)))
     model = PTuningModel(backbone, run.ptuning, num_labels=len(labels), seed=run.training.seed)
+    check_start(model, run.training)  # a bad --init-from or start option, refused before the folder is touched
     length = model.max_text_length()
     # Every check on the data runs before the output folder is touched (--overwrite included).
     settings = run.ptuning.task

@@ -78,10 +78,24 @@ def text_rows(model, features: list[dict], *, seed: int, pad_token_id: int, auto
     return torch.cat(per_layer, dim=1).float()  # (k, layers * 2 * key width), the deep prompt's row layout
 
 
-def start_from_adapter(model, folder: str | Path, *, label_names) -> list[str]:
-    """Copies another adapter's prompt (and its head, for the same task and labels) into `model`.
-    Returns what was copied; refuses, naming both, when the prompts' shapes or kinds differ."""
-    from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, load_tensors, read_adapter_config
+def check_start(model, config: TrainConfig) -> None:
+    """Refuses, before anything is written, a start this model cannot take: an `init_from` that is
+    not a matching adapter, a probe head or layer choice for a task without a linear head."""
+    if not starts_anything(model, config):
+        return
+    linear = hasattr(model.head, "out") and model.task.name in ("classification", "token_classification")
+    for name, wanted in (("head_init='probe'", config.head_init == "probe"), ("choose_layer", config.choose_layer)):
+        if wanted and not linear:
+            raise ConfigError("start", [f"{name} fits a linear probe, for classification or token classification; "
+                                        f"this run's task is {model.task.name!r}: leave it out"])
+    if config.init_from:
+        source_prompt(model, config.init_from)
+
+
+def source_prompt(model, folder: str | Path):
+    """(settings, adapter record, inference tensors) of the adapter `folder`, checked against `model`:
+    the same injection and prompt shape, or a one-line refusal naming both."""
+    from ptune.format.artifacts import CONFIG_FILE, INFERENCE_FILE, load_tensors, read_adapter_config
 
     folder = Path(folder)
     if not (folder / CONFIG_FILE).is_file():
@@ -104,6 +118,17 @@ def start_from_adapter(model, folder: str | Path, *, label_names) -> list[str]:
             f"{folder}'s prompt is {found} (virtual tokens, width), this run's is {expected}: the number of virtual "
             f"tokens ({source.num_virtual_tokens} there, {mine.num_virtual_tokens} here) and the backbone must match; "
             f"pass --num-virtual-tokens {source.num_virtual_tokens} with the same --model"])
+    return source, record, tensors
+
+
+def start_from_adapter(model, folder: str | Path, *, label_names) -> list[str]:
+    """Copies another adapter's prompt (and its head, for the same task and labels) into `model`.
+    Returns what was copied; refuses, naming both, when the prompts' shapes or kinds differ."""
+    from ptune.format.artifacts import ENCODER_FILE, load_tensors
+
+    folder = Path(folder)
+    source, record, tensors = source_prompt(model, folder)
+    table, mine = tensors["prompt_table"], model.config
     done = []
     encoder = model.encoder
     same_encoder = source.encoder.to_dict() | {"init": None} == mine.encoder.to_dict() | {"init": None}
@@ -215,6 +240,7 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
     that order: the layer choice and the probe read the prompt the run starts with). Returns a record
     of what was done. Every step is seeded, so a resumed run redoes the same start (the layer choice
     is part of the model) before its checkpoint replaces the trained weights."""
+    check_start(model, config)
     record: dict = {}
     started = time.perf_counter()
     autocast = accelerator.autocast if accelerator is not None else None  # a fresh context per forward
@@ -233,10 +259,6 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
         record["layer"] = choose_layer(model, train_features, pad_token_id=pad_token_id,
                                        batch_size=config.eval_batch_size, seed=config.seed, autocast=autocast)
     if config.head_init == "probe":
-        if not hasattr(model.head, "out") or model.task.name not in ("classification", "token_classification"):
-            raise ConfigError("head_init", [f"head_init='probe' fits a linear head for classification or token "
-                                            f"classification; this run's task is {model.task.name!r} with a "
-                                            f"{type(model.head).__name__}; use head_init='random'"])
         from ptune.training.head_probe import fit_head
 
         rows = train_features  # an initialisation: a sample of a large set fits it as well, in seconds
