@@ -35,7 +35,10 @@ S="injection=deep;lr=0.09"
 grid sst2-curve ../shared/data/sst2 32 1000 \
   "ptune[$S;head_lr=0.09],ptune[$S;head_lr=0.001;head_init=probe],ptune[$S;head_lr=0.001;head_init=probe;encoder_init=text],ptune[$S;head_lr=0.09;encoder_init=text],ptune[$S;head_lr=0.09;choose_layer=true],ptune[$S;head_init=probe;choose_layer=true]"
 # rte-minilm (all 2,490 pairs less the 490 held out, 5 epochs, batch 16): the probe-head start and
-# the converged probe it starts from, beside the default deep prompt
+# the converged probe it starts from, beside the default deep prompt; then the budget (P-tuning v2
+# trains RTE for 100 epochs): 20 epochs (2,500 steps)
 $PTUNE compare --protocol rte-minilm --data ../shared/data/rte --validation-from-train 490 --seeds 0 \
   --eval-repeats 1 --no-plots --output $R/rte-minilm \
   --methods "logistic-probe,ptune[head_init=probe;choose_layer=true],ptune"
+$PTUNE compare --protocol rte-minilm --data ../shared/data/rte --validation-from-train 490 --seeds 0 \
+  --eval-repeats 1 --no-plots --output $R/rte-minilm --methods "ptune[min_steps=2500]"

@@ -186,7 +186,7 @@ CASES = [
          kept=lambda w: w.root / "d" / "dev.tsv"),
     Case("eval: `--json` onto the adapter's own config, even with `--overwrite`",
          lambda w: ["eval", "--adapter", w.run, "--data", DEMO, "--json", w.run / "ptune_config.json", "--overwrite"],
-         says=("belongs to the adapter",), kept=lambda w: w.run),
+         says=("whose files ptune manages",), kept=lambda w: w.run),
     Case("eval: `--compare-base --base-train-samples -5`",
          lambda w: ["eval", "--adapter", w.run, "--data", DEMO, "--compare-base", "--base-train-samples", "-5"],
          says=("base-train-samples",)),
@@ -255,6 +255,59 @@ CASES = [
                                                               w.file("short.txt", "abc\n")], says=("shorter than 16",)),
     Case("serve: `--cors-origins example.com` (no scheme)",
          lambda w: ["serve", "--adapter", f"sst2={w.run}", "--cors-origins", "example.com"], says=("is not an origin",)),
+    # ---- the third audit ------------------------------------------------------------------------
+    Case("predict: `--output EXPORT/model.onnx --overwrite` (into the export it would read)",
+         lambda w: ["predict", "--adapter", w.run, "great", "--output", fake_export(w) / "model.onnx", "--overwrite"],
+         says=("whose files ptune manages",), kept=lambda w: fake_export(w)),
+    Case("predict: an export whose model.onnx is truncated", lambda w: ["predict", "--adapter", fake_export(w), "great"],
+         says=("model.onnx: damaged, ONNX Runtime cannot load it",)),
+    Case("train: `--seed 99999999999999999999`", lambda w: w.train("--seed", "99999999999999999999"),
+         says=("seed=99999999999999999999: expected 0 to 4294967295",)),
+    Case("eval: `\"num_virtual_tokens\": \"20\"` in the config",
+         lambda w: ["eval", "--adapter", w.damaged("tokens-text", edit_json(("ptuning", "num_virtual_tokens"), "20")),
+                    "--data", DEMO], says=("num_virtual_tokens='20': expected a number, not str",)),
+    Case("eval: `\"num_virtual_tokens\": true` in the config",
+         lambda w: ["eval", "--adapter", w.damaged("tokens-bool", edit_json(("ptuning", "num_virtual_tokens"), True)),
+                    "--data", DEMO], says=("num_virtual_tokens=True: expected a number, not bool",)),
+    Case("predict: label names edited to `[0, null]`",
+         lambda w: ["predict", "--adapter", w.damaged("labels-null", edit_json(("task", "label_names"), [0, None])),
+                    "great"], says=("every label name must be a non-empty string",)),
+    Case("predict: label names edited to `[\"a\", \"a\"]`",
+         lambda w: ["predict", "--adapter", w.damaged("labels-twice", edit_json(("task", "label_names"), ["a", "a"])),
+                    "great"], says=("label names must be distinct",)),
+    Case("predict: an adapter whose head holds NaN", lambda w: ["predict", "--adapter", w.damaged("nan", nan_head), "great"],
+         says=("hold NaN or infinite values",)),
+    Case("predict: an adapter naming `/etc` as its backbone",
+         lambda w: ["predict", "--adapter", w.damaged("etc", edit_json(("backbone", "name"), "/etc")), "great"],
+         says=("names the local backbone '/etc'", "pass --model PATH")),
+    Case("predict: an adapter naming `../../../../etc/passwd` as its backbone",
+         lambda w: ["predict", "--adapter", w.damaged("passwd", edit_json(("backbone", "name"), "../../../../etc/passwd")),
+                    "great"], says=("pass --model PATH",)),
+    Case("train: `--text-column label --label-column label`", lambda w: w.train("--text-column", "label", "--label-column",
+                                                                                "label"),
+         says=("column 'label' is chosen as both the text and the label",)),
+    Case("train: `--max-length 2`", lambda w: w.train("--max-length", "2"), says=("max_length=2: expected at least 3",)),
+    Case("train: `--max-length 100000`", lambda w: w.train("--max-length", "100000"),
+         says=("max_length=100000: this backbone reads at most",)),
+    Case("predict: a file of text pairs for a single-text adapter",
+         lambda w: ["predict", "--adapter", w.run, "--file",
+                    w.file("pairs.tsv", "sentence1\tsentence2\na man sleeps\ta person rests\n")],
+         says=("was trained on single texts, but input 1", "is a text pair")),
+    Case("train: `--data ''`", lambda w: ["train", "--data", "", "--output", w.root / "new-run", *w.flags],
+         says=("the data path is empty",)),
+    Case("train: `--data FIFO`", lambda w: w.train(data=fifo(w)), says=("not a regular file",)),
+    Case("train: a folder whose train.tsv is a folder", lambda w: w.train(data=folder_with(w, "dir-split", "folder")),
+         says=("train.tsv: a folder, not a train file",)),
+    Case("train: a folder whose train.tsv is a symlink loop", lambda w: w.train(data=folder_with(w, "loop-split", "loop")),
+         says=("a symbolic link that leads nowhere",)),
+    Case("predict: `--file DIRECTORY`", lambda w: ["predict", "--adapter", w.run, "--file", w.root],
+         says=("a folder, not a text file",)),
+    Case("predict: `--file /dev/zero`", lambda w: ["predict", "--adapter", w.run, "--file", "/dev/zero"],
+         says=("not a regular file",)),
+    Case("serve: `--workers 100000`", lambda w: ["serve", "--adapter", f"sst2={w.run}", "--workers", "100000"],
+         says=("expected at most",)),
+    Case("compare: `--seeds -1`", lambda w: ["compare", "--data", DEMO, "--seeds", "-1", "--output", w.root / "grid"],
+         says=("--seeds '-1'",)),
     # ---- other commands ------------------------------------------------------------------------
     Case("bare `ptune` (prints the commands)", lambda w: [], exit=0),
     Case("compare: unknown method", lambda w: ["compare", "--data", DEMO, "--methods", "p-tune", "--output",
@@ -264,6 +317,61 @@ CASES = [
     Case("advise: `--model-size 0`", lambda w: ["advise", "--task", "ner", "--model-size", "0", "--train-size", "10"],
          says=("model",)),
 ]
+
+
+def edit_json(keys: tuple, value) -> Callable[[Path], None]:
+    def change(folder: Path) -> None:
+        path = folder / "ptune_config.json"
+        config = json.loads(path.read_text())
+        target = config
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+        path.write_text(json.dumps(config))
+    return change
+
+
+def nan_head(folder: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(folder / "inference.safetensors")
+    name = next(k for k in tensors if k.startswith("head.") and k.endswith("weight"))
+    tensors[name][0, 0] = float("nan")
+    save_file(tensors, folder / "inference.safetensors")
+
+
+def fake_export(w: Workspace) -> Path:
+    """An export folder whose model.onnx was cut short (a copy interrupted)."""
+    folder = w.root / "export"
+    if not folder.exists():
+        folder.mkdir()
+        shutil.copy(w.model / "tokenizer.json", folder / "tokenizer.json")
+        (folder / "model.onnx").write_bytes(b"\x08\x07truncated")
+        (folder / "ptune_export.json").write_text(json.dumps({
+            "task": "classification", "label_names": ["negative", "positive"], "max_text_length": 32,
+            "inputs": ["input_ids", "attention_mask", "token_type_ids"], "input_form": "text"}))
+    return folder
+
+
+def fifo(w: Workspace) -> Path:
+    import os
+
+    path = w.root / "fifo.tsv"
+    if not path.exists():
+        os.mkfifo(path)
+    return path
+
+
+def folder_with(w: Workspace, name: str, kind: str) -> Path:
+    """A data folder whose train.tsv is a folder, or a link to itself."""
+    folder = w.root / name
+    if not folder.exists():
+        folder.mkdir()
+        if kind == "folder":
+            (folder / "train.tsv").mkdir()
+        else:
+            (folder / "train.tsv").symlink_to(folder / "train.tsv")
+    return folder
 
 
 def corrupt_checkpoint(folder: Path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import re
 from pathlib import Path
 
@@ -14,6 +15,9 @@ DEMO = ROOT / "src" / "ptune" / "resources"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The backbone folders a run names are remembered per user (ptune.format.trusted_backbones): the
+# suite's tiny backbones are remembered in a folder of its own, never in the user's cache.
+os.environ.setdefault("PTUNE_HOME", tempfile.mkdtemp(prefix="ptune-home-"))
 torch.set_num_threads(2)
 
 

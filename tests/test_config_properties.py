@@ -51,7 +51,7 @@ NUMBER = st.one_of(SPECIAL, st.integers(), st.floats(allow_nan=True, allow_infin
 def numeric_fields(cls) -> list[str]:
     """The fields annotated int or float (optional or not)."""
     return [f.name for f in dataclasses.fields(cls)
-            if {part.strip() for part in str(f.type).split("|")} & {"int", "float"} and f.name != "seed"]
+            if {part.strip() for part in str(f.type).split("|")} & {"int", "float"}]
 
 
 CASES = [(name, field) for name, factory in CONFIGS.items()

@@ -212,3 +212,38 @@ def test_an_output_that_cannot_be_a_folder_is_one_line(tiny_backbone_dir, tmp_pa
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert f"--output {output}:" in refused.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_disk_full_at_the_first_adapter_save_leaves_the_folder_as_it_was(tiny_backbone_dir, tmp_path, monkeypatch,
+                                                                          capsys):
+    import errno
+
+    import ptune.format.artifacts as artifacts
+    from ptune.cli import main
+
+    real = artifacts.save_file
+
+    def full_on_the_encoder(tensors, path, *args, **kwargs):
+        if ".prompt_encoder.safetensors." in str(path):  # the adapter's second file: the first is half the save
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tensors, path, *args, **kwargs)
+
+    monkeypatch.setattr(artifacts, "save_file", full_on_the_encoder)
+    output = tmp_path / "run"
+    code = main(["train", "--model", str(tiny_backbone_dir), "--data", str(DEMO), "--output", str(output),
+                 "--epochs", "1", "--batch-size", "16", "--num-virtual-tokens", "4", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no space left on device" in err and "nothing was written" in err
+    assert not output.exists()  # no inference.safetensors, no run_config.json: nothing claims to be a run
+
+
+def test_sigterm_before_the_first_checkpoint_does_not_promise_one(tiny_backbone_dir, tmp_path):
+    fifo = tmp_path / "train.tsv"
+    os.mkfifo(fifo)
+    result = train(tiny_backbone_dir, tmp_path / "run", "--data", fifo)  # a FIFO is refused, never waited on
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+    from ptune.cli import resume_hint
+
+    class Args:
+        command, output = "train", str(tmp_path / "never")
+    assert "nothing to resume" in resume_hint(Args())

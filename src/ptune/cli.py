@@ -302,9 +302,12 @@ def read_inputs(args) -> list:
     for text in args.texts:
         inputs += [line.strip() for line in read_lines(sys.stdin.buffer, "stdin")] if text == "-" else [text]
     if args.file:
+        from ptune.data.sources import not_a_data_file
+
         path = Path(args.file)
-        if not path.is_file():
-            raise PtuneError(f"--file {path}: no such file")
+        problem = not_a_data_file(path, "text")
+        if problem or not path.exists():
+            raise PtuneError(f"--file {problem or f'{path}: no such file'}")
         if path.suffix in (".tsv", ".csv", ".jsonl", ".json"):
             inputs += [Example(e.text, e.text_pair) for e in load_examples(path, require_label=False)]
         else:
@@ -340,9 +343,12 @@ def read_qa_inputs(args) -> list:
     if args.texts == ["-"]:
         lines += [("stdin", n, line) for n, line in enumerate(read_lines(sys.stdin.buffer, "stdin"), 1)]
     if args.file:
+        from ptune.data.sources import not_a_data_file
+
         path = Path(args.file)
-        if not path.is_file():
-            raise PtuneError(f"--file {path}: no such file")
+        problem = not_a_data_file(path, "text")
+        if problem or not path.exists():
+            raise PtuneError(f"--file {problem or f'{path}: no such file'}")
         if path.suffix == ".json":
             inputs += read_squad_file(path)
         else:
@@ -374,12 +380,30 @@ def cmd_predict(args) -> int:
     from ptune.format.artifacts import read_adapter_config, resolve_adapter
     from ptune.tasks import get_task
 
-    task = get_task(read_adapter_config(resolve_adapter(args.adapter))["task"].get("type", "classification"))
+    config = read_adapter_config(resolve_adapter(args.adapter))
+    task = get_task(config["task"].get("type", "classification"))
     if task.input_form == "qa":
         return predict_answers(args, read_qa_inputs(args))
     if args.question is not None or args.context is not None:
         raise PtuneError(f"--question/--context are for question-answering adapters; this one is {task.name}")
-    return write_predictions(args, read_inputs(args), predictor_for(args))
+    inputs = read_inputs(args)
+    check_input_form(args, inputs, task.served_input_form(config.get("inputs")))
+    return write_predictions(args, inputs, predictor_for(args))
+
+
+def check_input_form(args, inputs: list, form: str | None) -> None:
+    """Texts for a single-text adapter, pairs for a pair adapter, as the server demands: a pair run
+    through a single-text adapter (or the reverse) answers something it was never trained on."""
+    for number, item in enumerate(inputs, 1):
+        if not item:
+            continue
+        pair = not isinstance(item, str) and item.text_pair is not None
+        if form == "pair" and not pair:
+            raise PtuneError(f"{args.adapter} was trained on text pairs, but input {number} is a single text; give a "
+                             "TSV, CSV or JSONL --file with two text columns (e.g. sentence1, sentence2)")
+        if form in ("text", "words") and pair:
+            raise PtuneError(f"{args.adapter} was trained on single texts, but input {number} of {args.file} is a text "
+                             "pair; give a file with one text column")
 
 
 def write_predictions(args, inputs: list, predictor) -> int:
@@ -411,6 +435,7 @@ def predict_with_export(args) -> int:
                          "do(es) not apply; predict with the adapter folder for those")
     inputs = read_inputs(args)
     predictor = OnnxPredictor(args.adapter, batch_size=args.batch_size)
+    check_input_form(args, inputs, predictor.config.get("input_form"))
     return write_predictions(args, inputs, predictor)
 
 
@@ -849,6 +874,19 @@ def stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, terminate)
 
 
+def resume_hint(args) -> str:
+    """What an interrupted training left: a checkpoint to resume from, or nothing."""
+    if args.command not in ("train", "multitask") or not getattr(args, "output", None):
+        return ""
+    from pathlib import Path
+
+    from ptune.training.checkpoint import has_checkpoint
+
+    if has_checkpoint(Path(args.output)):
+        return "; the last checkpoint is kept: run the same command with --resume to continue"
+    return "; it stopped before its first checkpoint, so there is nothing to resume: run it again"
+
+
 def threading_main() -> bool:
     import threading
 
@@ -876,8 +914,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ptune {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
-        hint = ("; the last checkpoint is kept: run the same command with --resume to continue"
-                if args.command in ("train", "multitask") else "")
+        hint = resume_hint(args)
         print(f"ptune {args.command}: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}{hint}",
               file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130

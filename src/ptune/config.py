@@ -98,8 +98,9 @@ class PTuningConfig:
         if stride is not None and stride >= self.max_length:
             problems.append(f"doc_stride={stride} is not below max_length={self.max_length}: windows of a long "
                             "context must overlap by less than their length")
-        if self.max_length < 2:
-            problems.append(f"max_length={self.max_length}: expected at least 2 (for [CLS] and [SEP])")
+        if self.max_length < 3:
+            problems.append(f"max_length={self.max_length}: expected at least 3 ([CLS], a word piece of text, [SEP]); "
+                            "with less the model reads no text at all")
         if problems:
             raise ConfigError("PTuningConfig", problems)
 
@@ -204,6 +205,8 @@ class TrainConfig:
             problems.append(f"weight_decay={self.weight_decay}: expected >= 0, e.g. 0.01")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio={self.warmup_ratio}: expected 0 <= ratio < 1")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed={self.seed}: expected 0 to {2**32 - 1} (the range numpy and torch seed from)")
         if self.min_steps < 0:
             problems.append(f"min_steps={self.min_steps}: expected >= 0 (0: epochs alone decide)")
         if self.max_train_samples is not None and self.max_train_samples < 1:

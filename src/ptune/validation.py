@@ -11,13 +11,18 @@ import math
 
 
 def number_problems(config) -> list[str]:
-    """One problem per number field of the dataclass `config` that is NaN, infinite, or (for an
-    int field) not a whole number. A whole float in an int field (JSON and YAML files write 16.0)
+    """One problem per number field of the dataclass `config` that is not a number (a string, a
+    boolean), NaN, infinite, or (for an int field) not a whole number. A whole float in an int field (JSON and YAML files write 16.0)
     becomes an int in place."""
     problems = []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         kinds = {part.strip() for part in str(f.type).split("|")}
+        numeric = bool(kinds & {"int", "float"}) and not kinds & {"bool", "str", "Any"}
+        if numeric and (isinstance(value, (bool, str)) or value is not None and not isinstance(value, (int, float))):
+            # A config file (or an edited adapter) can hold "20" or true where a number belongs
+            problems.append(f"{f.name}={value!r}: expected a number, not {type(value).__name__}")
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if isinstance(value, float) and not math.isfinite(value):

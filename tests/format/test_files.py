@@ -67,3 +67,52 @@ def test_an_output_folder_is_checked_without_leaving_anything(tmp_path):
         check_output_folder(tmp_path / "file" / "a" / "b")
     assert check_output_folder(tmp_path / "new" / "run") == tmp_path / "new" / "run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # the probe left nothing, made nothing
+
+
+@pytest.mark.parametrize("marker", ["ptune_config.json", "run_config.json", "ptune_export.json"])
+def test_an_output_file_is_never_inside_an_adapter_run_or_export_folder(tmp_path, marker):
+    owned = tmp_path / "folder"
+    (owned / "checkpoints").mkdir(parents=True)
+    (owned / marker).write_text("{}")
+    (owned / "model.onnx").write_bytes(b"91 MB of graph")
+    for target in (owned / "model.onnx", owned / "predictions.jsonl", owned / "checkpoints" / "out.json"):
+        with pytest.raises(PtuneError, match="whose files ptune manages"):
+            check_output_file(target, overwrite=True, flag="--output")
+    assert (owned / "model.onnx").read_bytes() == b"91 MB of graph"
+    assert check_output_file(tmp_path / "predictions.jsonl", overwrite=False, flag="--output")
+
+
+def test_files_written_together_are_all_written_or_none(tmp_path):
+    import errno
+
+    from ptune.format.files import write_together
+
+    first, second = tmp_path / "inference.safetensors", tmp_path / "ptune_config.json"
+
+    def disk_full(temp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(PtuneError, match="no space left on device.*nothing was written"):
+        write_together({first: lambda p: p.write_text("new"), second: disk_full}, what="adapter")
+    assert list(tmp_path.iterdir()) == []
+    first.write_text("old")
+    second.write_text("old")
+    with pytest.raises(PtuneError, match="the previous adapter is kept"):
+        write_together({first: lambda p: p.write_text("new"), second: disk_full}, what="adapter")
+    assert first.read_text() == "old" and second.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inference.safetensors", "ptune_config.json"]
+    write_together({first: lambda p: p.write_text("new"), second: lambda p: p.write_text("new")}, what="adapter")
+    assert first.read_text() == "new" and second.read_text() == "new"
+
+
+def test_predict_never_writes_into_the_export_it_reads(random_adapters, tmp_path, capsys):
+    from ptune.cli import main
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "ptune_export.json").write_text("{}")
+    (export / "model.onnx").write_bytes(b"graph")
+    assert main(["predict", "--adapter", str(random_adapters["sst2"]), "great", "--output", str(export / "model.onnx"),
+                 "--overwrite"]) == 2
+    assert "whose files ptune manages" in capsys.readouterr().err
+    assert (export / "model.onnx").read_bytes() == b"graph"

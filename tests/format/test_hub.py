@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ptune.format.artifacts import backbone_to_load, load_adapter
+from ptune.format.trusted_backbones import remember
 from ptune.errors import ArtifactError
 from ptune.format.hub import push_to_hub
 from ptune.format.hub_ids import BUNDLED_HUB_ID, backbone_hub_id
@@ -101,6 +102,7 @@ def test_backbones_are_recorded_by_hub_id_where_they_have_one(tmp_path):
     assert backbone_hub_id(str(snapshot)) == "org/encoder"
     assert backbone_hub_id(str(tmp_path)) is None
     assert backbone_to_load({"name": "/machine/elsewhere/model", "hub_id": "org/encoder"}) == "org/encoder"
+    remember(tmp_path)  # a folder the user gave to --model before
     assert backbone_to_load({"name": str(tmp_path), "hub_id": None}) == str(tmp_path)
 
 

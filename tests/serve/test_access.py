@@ -1,6 +1,7 @@
 """Access control and request ids: 401 without a key, 200 with one, keys compared in constant time
 and never logged, rotation without a restart, CORS off unless asked, an id on every response."""
 import logging
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -83,9 +84,30 @@ def test_a_changed_key_file_takes_effect_without_a_restart(bank, key_file):
     key_file.write_text("a-brand-new-key-after-rotation\n")
     keys._checked = 0.0  # as if a second had passed
     assert keys.allows(b"a-brand-new-key-after-rotation") and not keys.allows(KEY.encode())
-    key_file.write_text("")  # emptied by mistake while serving: the keys in force stay
-    keys._checked = 0.0
-    assert keys.allows(b"a-brand-new-key-after-rotation")
+
+
+@pytest.mark.parametrize("change", ["emptied", "deleted", "truncated", "garbled"])
+def test_a_key_file_emptied_or_removed_while_serving_revokes_every_key(bank, key_file, change, caplog):
+    caplog.set_level(logging.ERROR)
+    with client(bank, api_key_file=str(key_file)) as http:
+        assert http.post("/v1/predict", json=BODY, headers=bearer(KEY)).status_code == 200
+        if change == "deleted":
+            key_file.unlink()
+        else:
+            key_file.write_bytes({"emptied": b"", "truncated": KEY[:5].encode() + b"\n",
+                                  "garbled": b"\xff\xfe\x00garbage"}[change])
+        time.sleep(1.1)  # keys are looked at again at most once a second
+        for key in (KEY, OTHER):
+            refused = http.post("/v1/predict", json=BODY, headers=bearer(key))
+            assert refused.status_code == 401, change
+        assert http.get("/healthz").status_code == 200
+        key_file.write_text(f"{OTHER}\n")  # fixed: the keys in it work again
+        time.sleep(1.1)
+        assert http.post("/v1/predict", json=BODY, headers=bearer(OTHER)).status_code == 200
+        assert http.post("/v1/predict", json=BODY, headers=bearer(KEY)).status_code == 401
+    revoked = [r.getMessage() for r in caplog.records if "every key is revoked" in r.getMessage()]
+    assert len(revoked) == 1  # said once, not once per request
+    assert KEY not in caplog.text and OTHER not in caplog.text
 
 
 @pytest.mark.parametrize("content, message", [
@@ -148,3 +170,45 @@ def test_the_python_client_sends_its_key(bank, key_file, monkeypatch):
         monkeypatch.setenv("PTUNE_API_KEY", KEY)
         assert PtuneClient(url).tasks()
 
+
+
+def test_the_api_docs_page_needs_no_third_party_script_and_the_schema_needs_a_key(bank, key_file):
+    import re
+
+    with client(bank, api_key_file=str(key_file)) as http:
+        page = http.get("/docs")
+        assert page.status_code == 200 and "/openapi.json" in page.text
+        assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"?https?:", page.text)  # nothing fetched from elsewhere
+        assert "http://" not in page.text and "https://" not in page.text
+        assert http.get("/redoc").status_code in (401, 404)
+        assert http.get("/openapi.json").status_code == 401
+        assert http.get("/").status_code == 200  # the playground: static, its calls carry the typed key
+
+
+def test_the_openapi_schema_types_every_answer(bank):
+    with client(bank) as http:
+        spec = http.get("/openapi.json").json()
+    def answer(path, method="get"):
+        return spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    predictions = answer("/v1/predict", "post")["properties"]["predictions"]["items"]["anyOf"]
+    assert {p["title"] for p in predictions} == {"Classification", "Entities", "Answer"}
+    assert set(answer("/v1/tasks")["properties"]) == {"tasks", "backbone"}
+    assert answer("/v1/tasks")["properties"]["tasks"]["items"]["required"][:3] == ["name", "task", "labels"]
+    assert set(answer("/healthz")["required"]) == {"status", "tasks", "queue_depth"}
+    with client(bank) as http:  # and the answers have those shapes
+        tasks = http.get("/v1/tasks").json()
+        assert set(TASK_KEYS) <= set(tasks["tasks"][0])
+        assert set(http.get("/healthz").json()) <= set(answer("/healthz")["properties"])
+
+
+TASK_KEYS = ("name", "task", "labels", "input", "injection", "virtual_tokens", "max_length", "dev_metrics", "input_help")
+
+
+def test_behind_a_proxy_that_echoes_the_request_id_it_is_sent_once(bank):
+    app = create_app(bank, ServeConfig(), echo_request_id=False)
+    with TestClient(app) as http:
+        reply = http.get("/healthz", headers={"X-Request-ID": "from-the-proxy"})
+    assert "x-request-id" not in reply.headers
+    with client(bank) as http:
+        reply = http.get("/healthz", headers={"X-Request-ID": "from-the-client"})
+    assert reply.headers.get_list("x-request-id") == ["from-the-client"]

@@ -177,6 +177,7 @@ def test_a_full_queue_answers_503_with_retry_after(bank, monkeypatch):
             assert first.result().status_code == 200 and second.result().status_code == 200
     assert full.status_code == 503 and full.headers["retry-after"] == "1"
     assert full.json()["error"]["kind"] == "queue_full"
+    assert "(4 inputs waiting; with this request's 1 it would pass its limit of 4)" in full.json()["error"]["message"]
 
 
 def test_adapters_are_added_and_removed_while_serving_under_load(random_adapters, tiny_backbone_dir, tmp_path, caplog):

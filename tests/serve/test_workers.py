@@ -133,3 +133,53 @@ def test_threads_are_shared_out_and_bad_worker_counts_refused(capsys, monkeypatc
 
     assert main(["serve", "--adapter", "a=x", "--workers", "0"]) == 2
     assert "--workers 0" in capsys.readouterr().err
+
+
+def test_a_worker_killed_under_load_is_replaced_and_counted(workers_server):
+    import os
+    import re
+    import threading
+
+    server, url, adapters, watched = workers_server
+    pids, deadline = {}, time.monotonic() + 60
+    while 1 not in pids and time.monotonic() < deadline:
+        health = fresh_health(url)
+        pids[health["worker"]] = health["pid"]
+    assert 1 in pids, "worker 1 never answered"
+    outcomes, stop = [], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                with httpx.Client(timeout=30) as client:
+                    outcomes.append(client.post(url + "/v1/predict", json={"task": "sst2", "inputs": TEXTS}).status_code)
+            except httpx.HTTPError:
+                outcomes.append("failed")
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    os.kill(pids[1], signal.SIGKILL)
+    killed_at = time.monotonic()
+    replaced, deadline = None, time.monotonic() + 120
+    while replaced is None and time.monotonic() < deadline:
+        try:
+            health = fresh_health(url)
+        except httpx.HTTPError:
+            continue
+        if health["worker"] == 1 and health["pid"] != pids[1]:
+            replaced = health["pid"]
+    recovered_in = time.monotonic() - killed_at
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert replaced is not None, "worker 1 was not started again"
+    assert server.poll() is None  # the server lives on
+    assert outcomes.count(200) > 0 and outcomes[-1] == 200
+    assert outcomes.count("failed") <= 4 * 2  # at most the requests the killed worker held
+    with httpx.Client() as client:
+        metrics = client.get(url + "/metrics").text
+    assert re.search(r"^ptune_worker_restarts 1\.0$", metrics, re.M), metrics
+    print(f"worker kill under load: {outcomes.count(200)} answered, {outcomes.count('failed')} failed, "
+          f"replaced in {recovered_in:.1f} s")

@@ -286,3 +286,10 @@ def test_start_and_end_logits_cover_the_text_only_never_virtual_positions(tiny_b
         logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
     assert logits.shape == (1, len(window["input_ids"]), 2)  # one row per text token, none for the 5 virtual ones
     assert round_trip(window) == "great film"
+
+
+def test_a_gold_answer_that_normalises_to_nothing_still_makes_the_question_answerable():
+    # The official script: qid_to_has_ans = bool(qa["answers"]), decided before normalising.
+    scores = squad_scores([(["The"], ""), (["Paris"], "Paris"), ([], "")])
+    assert scores["HasAns_total"] == 2 and scores["NoAns_total"] == 1
+    assert scores["HasAns_exact"] == 100.0  # "The" normalises to nothing: only "" matches it, as the script scores

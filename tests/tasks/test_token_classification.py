@@ -119,6 +119,20 @@ def test_entities_come_back_with_character_offsets():
     assert all(sentence.text[e["start"]:e["end"]] == e["text"] and 0.99 < e["score"] <= 1 for e in entities)
 
 
+def test_a_word_keeps_the_combining_marks_that_follow_its_letters():
+    text = "e\u0301\u0301\u0301 Pari\u0301s, ni\u00f1o and \u0939\u093f\u0928\u094d\u0926\u0940."
+    sentence = TaggedSentence.from_text(text)
+    assert sentence.words == ("e\u0301\u0301\u0301", "Pari\u0301s", ",", "ni\u00f1o", "and",
+                              "\u0939\u093f\u0928\u094d\u0926\u0940", ".")
+    assert sentence.spans[:2] == ((0, 4), (5, 11))
+    labels = ("O", "B-LOC")
+    logits = torch.full((10, 2), -5.0)
+    logits[:, 0] = 5.0
+    logits[1, 1], logits[2, 1] = 9.0, 9.0
+    entities = TASK.decode(logits, sentence, {"first_piece": list(range(1, 8))}, labels)["entities"]
+    assert [(e["text"], e["start"], e["end"]) for e in entities] == [("e\u0301\u0301\u0301", 0, 4), ("Pari\u0301s", 5, 11)]
+
+
 @pytest.mark.integration
 def test_conll_smoke_run_beats_the_all_o_baseline(shared_data, tmp_path):
     """MiniLM with deep prompts, 1,600 CoNLL sentences (50 steps), scored on 500 dev sentences."""

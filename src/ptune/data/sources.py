@@ -44,17 +44,44 @@ def find_columns(header: list[str], origin: str, *, text_column=None, pair_colum
         missing = [c for c in (text_column, pair_column) if c and c not in header]
         if missing:
             raise DataError(f"{origin}: column(s) {missing} not in header {header}")
-        return Columns(text_column, pair_column, label)
+        return distinct(Columns(text_column, pair_column, label), origin)
     for first, second in PAIR_COLUMNS:
         if first in names and second in names:
-            return Columns(names[first], names[second], label)
+            return distinct(Columns(names[first], names[second], label), origin)
     text = next((names[c] for c in TEXT_COLUMNS if c in names), None)
     if text is None:
         raise DataError(
             f"{origin}: no text column in header {header}; expected one of {list(TEXT_COLUMNS)} "
             f"or a pair {[list(p) for p in PAIR_COLUMNS]} (or pass --text-column)"
         )
-    return Columns(text, None, label)
+    return distinct(Columns(text, None, label), origin)
+
+
+def distinct(columns: Columns, origin: str) -> Columns:
+    """A column read as two things (the label as the text) would train on the answer."""
+    roles = [(role, name) for role, name in (("text", columns.text), ("pair", columns.pair), ("label", columns.label))
+             if name is not None]
+    for i, (role, name) in enumerate(roles):
+        for other, other_name in roles[i + 1:]:
+            if name == other_name:
+                raise DataError(f"{origin}: column {name!r} is chosen as both the {role} and the {other}; "
+                                "give each role its own column (--text-column, --pair-column, --label-column)")
+    return columns
+
+
+def not_a_data_file(path: Path, what: str = "data") -> str | None:
+    """Why `path` cannot be read as a data file (a folder, a FIFO or device that would block or never
+    end, a broken or looping link), or None when it is a regular file."""
+    if path.is_symlink() and not path.exists():
+        return f"{path}: a symbolic link that leads nowhere (its target is missing, or the links form a loop)"
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return f"{path}: a folder, not a {what} file"
+    if not path.is_file():
+        return (f"{path}: not a regular file (a FIFO, device or socket, which could block or never end); "
+                f"save the {what} to a file first")
+    return None
 
 
 def _row_to_example(row: dict, columns: Columns, origin: str, *, require_label: bool) -> Example:
@@ -163,6 +190,9 @@ def find_split_file(folder: Path, split: str) -> Path:
     for stem in SPLIT_STEMS[split]:
         for suffix in SUFFIXES:
             candidate = folder / f"{stem}{suffix}"
+            problem = not_a_data_file(candidate, split)
+            if problem:
+                raise DataError(f"{problem}; the {split} split of {folder} is read from it")
             if candidate.is_file():
                 return candidate
     names = sorted(p.name for p in folder.iterdir())
@@ -186,9 +216,14 @@ def load_examples(
     """Examples of one split from a file, a folder of split files, or a Hub name like `glue/sst2`."""
     report = report if report is not None else LoadReport()
     names = {"text_column": text_column, "pair_column": pair_column, "label_column": label_column}
+    if not str(source).strip():
+        raise DataError("the data path is empty; give a file, a folder of split files, or a Hub name like glue/sst2")
     path = Path(source)
     if path.is_dir():
         path = find_split_file(path, split)
+    problem = not_a_data_file(path)
+    if problem:
+        raise DataError(problem)
     if not path.exists():
         if _looks_like_hub_name(str(source)):
             require("hub", f"{source}: no such file or folder here; as the name of a Hub data set, reading it",

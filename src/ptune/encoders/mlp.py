@@ -11,6 +11,10 @@ from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 
+MAX_HIDDEN_MULT = 64
+"""A prompt encoder 64 times as wide as the backbone is already far past any measured use."""
+
+
 @dataclass
 class MLPEncoderConfig(EncoderConfig):
     depth: int = 1
@@ -30,8 +34,8 @@ class MLPEncoderConfig(EncoderConfig):
         found = super().problems()
         if not 0 <= self.depth <= 4:
             found.append(f"depth={self.depth}: expected 0 to 4 hidden layers (0: one linear map)")
-        if self.hidden_mult <= 0:
-            found.append(f"hidden_mult={self.hidden_mult}: expected a positive multiple, e.g. 2")
+        if not 0 < self.hidden_mult <= MAX_HIDDEN_MULT:
+            found.append(f"hidden_mult={self.hidden_mult}: expected a positive multiple up to {MAX_HIDDEN_MULT}, e.g. 2")
         if self.activation not in ACTIVATIONS:
             found.append(f"activation={self.activation!r}: expected one of {sorted(ACTIVATIONS)}")
         if not 0.0 <= self.dropout < 1.0:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ptune.format.trusted_backbones import remember
 from ptune.errors import PtuneError
 
 BUNDLED = "bundled:all-MiniLM-L6-v2"
@@ -66,6 +67,8 @@ def load_backbone(name: str | None):
             "or a local folder with config.json, weights and tokenizer files."
         ) from err
     freeze(model)
+    if os.path.isdir(path) and not (name is None or name == "bundled" or name.startswith("bundled:")):
+        remember(path)  # a folder the user named: their adapters trained on it may name it later
     return model, tokenizer
 
 

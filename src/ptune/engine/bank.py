@@ -100,7 +100,7 @@ class AdapterBank:
         if not adapters:
             raise ConfigError("AdapterBank", ["no adapters given; pass at least one name=DIR"])
         first = resolve_adapter(next(iter(adapters.values())))
-        backbone_name = model_name or backbone_to_load(read_adapter_config(first)["backbone"])
+        backbone_name = model_name or backbone_to_load(read_adapter_config(first)["backbone"], first)
         backbone, tokenizer = load_backbone(backbone_name)
         bank = cls(backbone, tokenizer, backbone_name=backbone_name, precision=precision, device=device)
         for name, path in adapters.items():
@@ -114,7 +114,7 @@ class AdapterBank:
         if model_name is None and example_adapter is None:
             raise ConfigError("AdapterBank", ["no adapter to take the backbone from: pass --model NAME, or put an "
                                               "adapter folder in --adapter-dir, or pass --adapter NAME=DIR"])
-        name = model_name or backbone_to_load(read_adapter_config(example_adapter)["backbone"])
+        name = model_name or backbone_to_load(read_adapter_config(example_adapter)["backbone"], example_adapter)
         backbone, tokenizer = load_backbone(name)
         return cls(backbone, tokenizer, backbone_name=name, precision=precision, device=device)
 

@@ -19,7 +19,8 @@ from ptune import __version__
 from ptune.config import PTuningConfig
 from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.errors import ArtifactError
-from ptune.format.files import atomic_write
+from ptune.format.adapter_checks import config_problems, finite_or_refuse, recorded_backbone
+from ptune.format.files import write_together
 from ptune.format.hub_ids import backbone_hub_id
 from ptune.format.runs import recover_replaced_run
 
@@ -53,10 +54,10 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
     if broken:
         raise ArtifactError(f"refusing to save an adapter to {directory} whose {', '.join(broken)} hold NaN or "
                             "infinite values; the training that made them diverged")
-    atomic_write(directory / INFERENCE_FILE, lambda p: save_file(inference, p))
+    writers = {directory / INFERENCE_FILE: lambda p: save_file(inference, p)}
     if model.encoder is not None:
         encoder = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
-        atomic_write(directory / ENCODER_FILE, lambda p: save_file(encoder, p))
+        writers[directory / ENCODER_FILE] = lambda p: save_file(encoder, p)
     config = {
         "format_version": FORMAT_VERSION,
         "task": {"type": model.config.task.name, "label_names": list(label_names)},
@@ -72,7 +73,8 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
         "versions": versions(),
         **(extra or {}),
     }
-    atomic_write(directory / CONFIG_FILE, lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+    writers[directory / CONFIG_FILE] = lambda p: p.write_text(json.dumps(config, indent=2) + "\n")
+    write_together(writers, what="adapter")  # all of it or none: a full disk never mixes two adapters
     return directory
 
 
@@ -96,6 +98,9 @@ def read_adapter_config(directory: str | Path) -> dict:
     missing += [f"backbone.{k}" for k in ("name", "fingerprint") if "backbone" not in missing and k not in config["backbone"]]
     if missing:
         raise ArtifactError(f"{path}: damaged, missing {missing}; restore it from a copy or train again")
+    problems = config_problems(config)
+    if problems:
+        raise ArtifactError(f"{path}: refused, {'; '.join(problems)}. Restore it from a copy or train again")
     return config
 
 
@@ -122,7 +127,7 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     config = read_adapter_config(directory)
     ptuning = adapter_settings(directory, config)
     if backbone is None:
-        backbone, tokenizer = load_backbone(model_name or backbone_to_load(config["backbone"]))
+        backbone, tokenizer = load_backbone(model_name or backbone_to_load(config["backbone"], directory))
     check_backbone(directory, config, fingerprint(backbone), allow_mismatch=allow_backbone_mismatch)
     model = PTuningModel(backbone, ptuning, num_labels=len(config["task"]["label_names"]))
     load_adapter_weights(model.adapter, directory, config, with_encoder=with_encoder)
@@ -149,6 +154,9 @@ def adapter_settings(directory: Path, config: dict) -> PTuningConfig:
         return PTuningConfig.from_dict(config["ptuning"])
     except PtuneError as err:
         raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings: {err}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as err:  # a field of the wrong kind deeper down
+        raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings ({type(err).__name__}: {err}); "
+                            "restore it from a copy or train again") from None
 
 
 def load_adapter_weights(adapter, directory: Path, config: dict, *, with_encoder: bool = False) -> None:
@@ -156,6 +164,7 @@ def load_adapter_weights(adapter, directory: Path, config: dict, *, with_encoder
     encoder when `with_encoder`), each checked against the shapes the config implies."""
     settings = adapter.config
     inference = load_tensors(directory / INFERENCE_FILE)
+    finite_or_refuse(directory / INFERENCE_FILE, inference)
     head = {k[5:]: v for k, v in inference.items() if k.startswith("head.")}
     check_shapes(directory / INFERENCE_FILE,
                  {"prompt_table": adapter.prompt_table, **{f"head.{k}": v for k, v in adapter.head.state_dict().items()}},
@@ -165,6 +174,7 @@ def load_adapter_weights(adapter, directory: Path, config: dict, *, with_encoder
     adapter.head.load_state_dict(head)
     if with_encoder:
         encoder = load_tensors(directory / ENCODER_FILE)
+        finite_or_refuse(directory / ENCODER_FILE, encoder)
         check_shapes(directory / ENCODER_FILE, adapter.encoder.state_dict(), encoder, hint="the encoder settings differ")
         adapter.encoder.load_state_dict(encoder)
     else:
@@ -173,12 +183,10 @@ def load_adapter_weights(adapter, directory: Path, config: dict, *, with_encoder
     adapter.uses_prompt_table = not with_encoder
 
 
-def backbone_to_load(record: dict) -> str:
-    """The recorded backbone; a folder of another machine that is not here falls back to its Hub id."""
-    name, hub_id = record["name"], record.get("hub_id")
-    if hub_id and name.startswith("/") and not Path(name).exists():
-        return hub_id
-    return name
+def backbone_to_load(record: dict, directory: str | Path = "the adapter") -> str:
+    """The backbone the adapter records, if it may name it by itself: the bundled model or a Hub id
+    (a local folder's Hub repo when it came from one); a local path needs --model (adapter_checks)."""
+    return recorded_backbone(directory, record)
 
 
 def check_shapes(path: Path, expected: dict[str, torch.Tensor], found: dict, *, hint: str) -> None:

@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 
 from ptune.errors import PtuneError
+from ptune.tasks import get_task
 from ptune.format.exported import EXPORT_FILE, INPUTS, MODEL_FILE
-from ptune.format.files import check_output_folder
+from ptune.format.files import atomic_write, check_output_folder
+from ptune.format.lock import output_lock
 
 
 def require_onnx():
@@ -40,7 +42,15 @@ def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_n
         raise PtuneError(f"--output {output}: model.onnx exists; pass --overwrite to replace it, or choose another folder")
     model, tokenizer, config = load_adapter(adapter, model_name=model_name, allow_backbone_mismatch=allow_backbone_mismatch)
     model.eval()
-    output.mkdir(parents=True, exist_ok=True)
+    with output_lock(output, command="ptune export"):  # one writer per export folder
+        if (output / MODEL_FILE).exists() and not overwrite:  # written meanwhile by another export
+            raise PtuneError(f"--output {output}: model.onnx exists; pass --overwrite to replace it, or choose another "
+                             "folder")
+        return write_export(model, tokenizer, config, output, ort)
+
+
+def write_export(model, tokenizer, config: dict, output: Path, ort) -> dict:
+    """The export files, each written whole (a temp name, then a rename), the config last."""
     sample = tokenizer(["an example to trace the graph with", "a shorter one"], padding=True, return_tensors="pt")
     example = tuple(sample.get(name, torch.zeros_like(sample["input_ids"])) for name in INPUTS)
     dynamic = {name: {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", min=2, max=model.max_text_length())}
@@ -53,12 +63,14 @@ def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_n
         program = torch.onnx.export(model, example, input_names=list(INPUTS), output_names=["logits"],
                                     dynamic_shapes=dynamic, dynamo=True, verbose=False)
     quiet.setLevel(level)
-    program.save(str(output / MODEL_FILE))
+    atomic_write(output / MODEL_FILE, lambda temp: program.save(str(temp)))
     tokenizer.save_pretrained(output)
-    (output / EXPORT_FILE).write_text(json.dumps({
+    export_config = json.dumps({
         "task": config["task"]["type"], "label_names": config["task"]["label_names"],
         "max_text_length": model.max_text_length(), "inputs": list(INPUTS), "outputs": ["logits"],
-        "backbone": config["backbone"], "ptuning": config["ptuning"]}, indent=2) + "\n")
+        "backbone": config["backbone"], "ptuning": config["ptuning"],
+        "input_form": get_task(config["task"]["type"]).served_input_form(config.get("inputs"))}, indent=2) + "\n"
+    atomic_write(output / EXPORT_FILE, lambda temp: temp.write_text(export_config))
     difference = check_against_torch(model, tokenizer, output / MODEL_FILE, ort)
     return {"output": str(output), "max_abs_logit_difference": difference}
 

@@ -10,9 +10,9 @@ from typing import Callable
 
 from ptune.errors import PtuneError
 
-PROTECTED_NAMES = ("ptune_config.json", "inference.safetensors", "prompt_encoder.safetensors",
-                   "run_config.json", "metrics.json", "train_log.jsonl")
-"""Files of an adapter or run folder: an output flag never writes over them."""
+FOLDER_MARKERS = {"ptune_config.json": "adapter", "run_config.json": "run", "ptune_export.json": "export",
+                  "multitask_config.json": "multi-task run"}
+"""A file that makes its folder an adapter, run or export: no output flag writes anywhere inside one."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -38,6 +38,31 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def write_together(writers: dict[Path, Callable[[Path], None]], *, what: str) -> None:
+    """Write several files as one: each is filled under a temp name first, and only when all are
+    written do they replace their targets, in the given order (a config last makes a folder
+    complete). A failed write leaves every target as it was and no temp file behind."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, write in writers.items():
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(handle)
+            temps[path] = Path(temp)
+            write(temps[path])
+            os.chmod(temp, 0o666 & ~current_umask())
+    except Exception as err:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+        first = next(iter(writers))
+        reason = write_failure(err, first.parent)
+        if not isinstance(err, OSError) and reason != NO_SPACE:
+            raise
+        kept = f"the previous {what} is kept" if any(p.exists() for p in writers) else "nothing was written"
+        raise PtuneError(f"writing the {what} in {first.parent} failed ({reason}); {kept}") from None
+    for path, temp in temps.items():
+        os.replace(temp, path)
 
 
 NO_SPACE = "no space left on device"
@@ -109,9 +134,9 @@ def check_output_file(path: str | Path, *, overwrite: bool, flag: str, inputs=()
         raise PtuneError(f"{flag} {path}: the folder {path.parent} does not exist; create it first")
     if path.is_dir():
         raise PtuneError(f"{flag} {path}: that is a folder; give a file name")
-    owned = (path.parent / "ptune_config.json").exists() or (path.parent / "run_config.json").exists()
-    if path.name in PROTECTED_NAMES and owned:
-        raise PtuneError(f"{flag} {path}: that file belongs to the adapter or run in {path.parent}; "
+    owner = owning_folder(path)
+    if owner is not None:
+        raise PtuneError(f"{flag} {path}: that is inside the {owner[1]} {owner[0]}, whose files ptune manages; "
                          "write the output somewhere else")
     replaced = input_it_would_replace(path, inputs)
     if replaced is not None:
@@ -122,6 +147,18 @@ def check_output_file(path: str | Path, *, overwrite: bool, flag: str, inputs=()
     return path
 
 
+def owning_folder(path: Path) -> tuple[Path, str] | None:
+    """The adapter, run or export folder that `path` lies in (at any depth), with its kind, or None."""
+    for folder in Path(os.path.abspath(path)).parents:
+        for marker, kind in FOLDER_MARKERS.items():
+            if (folder / marker).is_file():
+                return folder, kind
+    return None
+
+
 def write_output_text(path: str | Path, text: str, *, overwrite: bool, flag: str, inputs=()) -> None:
-    target = check_output_file(path, overwrite=overwrite, flag=flag, inputs=inputs)
-    atomic_write(target, lambda temp: temp.write_text(text, encoding="utf-8"))
+    from ptune.format.lock import output_lock
+
+    with output_lock(path, folder=False, flag=flag):  # checked again under the lock: one writer wins
+        target = check_output_file(path, overwrite=overwrite, flag=flag, inputs=inputs)
+        atomic_write(target, lambda temp: temp.write_text(text, encoding="utf-8"))

@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from ptune.format.lock import LOCK_NAME
+
 REPLACED_PREFIX = ".replaced-"
 INTERRUPTED_PREFIX = ".interrupted-"
 RUN_FILES = ("run_config.json", "ptune_config.json", "metrics.json", "train_log.jsonl", "checkpoints",
@@ -20,6 +22,12 @@ RUN_FILES = ("run_config.json", "ptune_config.json", "metrics.json", "train_log.
 """What a run folder holds; an --overwrite moves exactly these aside."""
 
 log = logging.getLogger("ptune")
+
+
+def run_entries(folder: Path) -> list[Path]:
+    """What a run folder holds that is a run's: not the runs kept aside, not the folder's lock."""
+    return [p for p in Path(folder).iterdir()
+            if not p.name.startswith((REPLACED_PREFIX, INTERRUPTED_PREFIX)) and p.name != LOCK_NAME]
 
 
 def replaced_runs(folder: Path) -> list[Path]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ptune.errors import PtuneError
+from ptune.errors import ArtifactError, PtuneError
 from ptune.extras import require
 from ptune.format.exported import MODEL_FILE, read_export_config
 
@@ -36,8 +36,12 @@ class OnnxPredictor:
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad), pad_token=pad)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(self.folder / MODEL_FILE), options,
-                                                    providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(str(self.folder / MODEL_FILE), options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime's own error types: a truncated or foreign model.onnx
+            raise ArtifactError(f"{self.folder / MODEL_FILE}: damaged, ONNX Runtime cannot load it "
+                                f"({str(err).strip().splitlines()[0][:200]}); export the adapter again") from None
 
     def pad_token(self) -> str:
         try:

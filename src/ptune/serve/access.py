@@ -6,7 +6,7 @@ ASGI middleware in front of the app: it gives every request an id (the client's 
 when it is a plain token, a fresh one otherwise) and sends it back in the response, refuses a
 request without a valid key with 401 (every key compared in constant time; no key is ever
 logged), and writes one access line per request with its id, status and time. `/healthz` needs
-no key (load balancers ask it), nor does the playground page at `/`.
+no key (load balancers ask it), nor do the two static pages, `/` (playground) and `/docs`.
 """
 from __future__ import annotations
 
@@ -22,8 +22,10 @@ from pathlib import Path
 from ptune.errors import PtuneError
 
 log = logging.getLogger("ptune.serve.access")
-OPEN_PATHS = frozenset({"/healthz", "/"})
-"""Answered without a key: liveness checks, and the playground page (its API calls carry the key typed in it)."""
+OPEN_PATHS = frozenset({"/healthz", "/", "/docs"})
+"""Answered without a key: liveness checks, and two static pages that hold no data (the playground
+and the API docs; a browser cannot send a key when it opens a page): every call they make, to
+/openapi.json or the API, carries the key typed into them."""
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MIN_KEY_LENGTH = 16
 
@@ -38,8 +40,10 @@ class ApiKeys:
         self.reload(strict=True)
 
     def reload(self, *, strict: bool = False) -> None:
-        """Read the file again if it changed. At start-up (`strict`) a missing, unreadable or empty
-        file is an error; while serving, the keys in force stay until the file is readable again."""
+        """Read the file again if it changed. At start-up (`strict`) a missing, unreadable, empty or
+        garbled file is an error; while serving it revokes every key (fail closed: emptying or
+        deleting the file is how an operator shuts everyone out) until the file holds keys again."""
+        stamp = None
         try:
             stat = self.path.stat()
             stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
@@ -49,8 +53,13 @@ class ApiKeys:
         except (OSError, UnicodeDecodeError, PtuneError) as err:
             if strict:
                 raise PtuneError(f"--api-key-file {self.path}: {err}") from None
-            log.error("--api-key-file %s could not be read again (%s); the keys read before stay in force",
-                      self.path, type(err).__name__)
+            if stamp is None and self._stamp == "gone" or self._stamp == ("bad", stamp):
+                return  # said once per state of the file
+            with self._lock:
+                self._keys, self._stamp = (), "gone" if stamp is None else ("bad", stamp)
+            reason = "is gone" if stamp is None else f"cannot be used ({type(err).__name__}: {err})"
+            log.error("--api-key-file %s %s: every key is revoked, every request but /healthz gets 401 until it "
+                      "holds valid keys again", self.path, reason)
             return
         with self._lock:
             self._keys, self._stamp = keys, stamp
@@ -103,8 +112,10 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> bytes | None:
 class RequestGate:
     """ASGI middleware: request ids, the key check, one access-log line per request."""
 
-    def __init__(self, app, *, keys: ApiKeys | None, access_log: bool = True, on_refused=None):
+    def __init__(self, app, *, keys: ApiKeys | None, access_log: bool = True, on_refused=None, echo_id: bool = True):
+        """`echo_id=False` when a proxy in front (Ray Serve's) already sends the id back: once is enough."""
         self.app, self.keys, self.access_log, self.on_refused = app, keys, access_log, on_refused
+        self.echo_id = echo_id
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -117,7 +128,8 @@ class RequestGate:
         async def send_with_id(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+                if self.echo_id:
+                    message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
             await send(message)
 
         try:

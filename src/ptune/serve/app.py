@@ -35,6 +35,8 @@ from ptune.serve.metrics import ServerMetrics
 from ptune.serve.watcher import AdapterDirWatcher
 
 log = logging.getLogger("ptune.serve")
+MAX_PER_CORE = 4
+"""--workers and --threads above this many per core are typos (`--workers 100000`), not plans."""
 INPUT_FORMS = {
     "text": "a string per input",
     "pair": "a [text, text_pair] list of two strings per input",
@@ -69,10 +71,47 @@ ERRORS = {str(code): {"description": why, **ERROR_BODY} for code, why in (
     (408, "the body did not arrive in time"), (413, "too large: body, inputs, or an input"),
     (415, "not sent as application/json"), (422, "valid JSON, but not a request for this task"),
     (500, "an unforeseen failure, logged"), (503, "queue full or shutting down; retry after Retry-After"))}
-PREDICT_RESPONSES = {"200": {"description": "one prediction per input", "content": {"application/json": {"schema": {
-    "type": "object", "required": ["task", "predictions"],
-    "properties": {"task": {"type": "string"}, "predictions": {"type": "array", "items": {"type": "object"}}}}}}},
+NUMBER, STRING, INTEGER = {"type": "number"}, {"type": "string"}, {"type": "integer"}
+OPTIONAL_INTEGER = {"anyOf": [INTEGER, {"type": "null"}]}
+CLASSIFICATION = {"title": "Classification", "type": "object", "required": ["label", "probabilities"],
+                  "properties": {"label": STRING, "probabilities": {"type": "object", "additionalProperties": NUMBER,
+                                                                     "description": "label name -> probability"}}}
+ENTITY = {"type": "object", "required": ["type", "words", "score", "text"],
+          "properties": {"type": STRING, "words": {"type": "array", "items": INTEGER, "minItems": 2, "maxItems": 2,
+                                                  "description": "first word, one past the last"},
+                         "score": NUMBER, "text": STRING, "start": INTEGER, "end": INTEGER}}
+ENTITIES = {"title": "Entities", "type": "object", "required": ["entities", "tags"],
+            "properties": {"entities": {"type": "array", "items": ENTITY}, "tags": {"type": "array", "items": STRING}}}
+SPAN = {"type": "object", "required": ["text", "start", "end", "score"],
+        "properties": {"text": STRING, "start": INTEGER, "end": INTEGER, "score": NUMBER}}
+ANSWER = {"title": "Answer", "type": "object", "required": ["answer", "start", "end", "score", "no_answer"],
+          "properties": {"answer": STRING, "start": OPTIONAL_INTEGER, "end": OPTIONAL_INTEGER, "score": NUMBER,
+                         "no_answer": {"type": "boolean"},
+                         "no_answer_score": {"anyOf": [NUMBER, {"type": "null"}]},
+                         "best_span": {"anyOf": [SPAN, {"type": "null"}]}}}
+PREDICT_RESPONSES = {"200": {"description": "one prediction per input, in input order", "content": {"application/json": {
+    "schema": {"type": "object", "required": ["task", "predictions"],
+               "properties": {"task": STRING, "predictions": {"type": "array", "items": {
+                   "anyOf": [CLASSIFICATION, ENTITIES, ANSWER]}}}}}}},
     **ERRORS}
+TASK_INFO = {"type": "object", "required": ["name", "task", "labels", "input", "injection", "virtual_tokens",
+                                            "max_length", "dev_metrics", "input_help"],
+             "properties": {"name": STRING, "task": {"type": "string", "enum": ["classification", "token_classification",
+                                                                                "question_answering"]},
+                            "labels": {"type": "array", "items": STRING}, "input": {"type": "string", "enum": list(INPUT_FORMS)},
+                            "injection": STRING, "virtual_tokens": INTEGER, "max_length": INTEGER,
+                            "dev_metrics": {"type": "object", "additionalProperties": NUMBER}, "input_help": STRING}}
+TASKS_RESPONSES = {"200": {"description": "the loaded tasks and the backbone they share", "content": {"application/json": {
+    "schema": {"type": "object", "required": ["tasks", "backbone"],
+               "properties": {"tasks": {"type": "array", "items": TASK_INFO},
+                              "backbone": {"type": "object", "required": ["name", "fingerprint"],
+                                           "properties": {"name": {"anyOf": [STRING, {"type": "null"}]},
+                                                          "fingerprint": STRING}}}}}}}}
+HEALTH_RESPONSES = {"200": {"description": "alive; tasks loaded and inputs waiting", "content": {"application/json": {
+    "schema": {"type": "object", "required": ["status", "tasks", "queue_depth"],
+               "properties": {"status": {"type": "string", "enum": ["ok"]}, "tasks": INTEGER, "queue_depth": INTEGER,
+                              "worker": {"anyOf": [INTEGER, STRING], "description": "under --workers or Ray"},
+                              "pid": INTEGER}}}}}}
 
 
 class RequestError(Exception):
@@ -189,11 +228,14 @@ def check_input_form(item, form: str, task: str, i: int) -> list[str]:
 
 
 def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
-               worker: int | str | None = None, batcher=None) -> FastAPI:
+               worker: int | str | None = None, batcher=None, echo_request_id: bool = True,
+               worker_restarts=None) -> FastAPI:
     """`worker`: this process's index under `--workers` or its Ray Serve replica id (said in
     /healthz), None for a single server. `batcher(bank, config, on_batch)`: what batches the inputs
     of concurrent requests (default: ptune's MicroBatcher; the Ray backend: Ray Serve's @serve.batch);
-    it has `depth`, `async run(entry, features)` and `stop()`."""
+    it has `depth`, `async run(entry, features)` and `stop()`. `echo_request_id=False` behind a proxy
+    that sends X-Request-ID back itself (Ray Serve's). `worker_restarts()`: workers restarted so far
+    (under --workers), reported in /metrics."""
     config = (config or ServeConfig()).for_device(bank.device)
     metrics = ServerMetrics()
     state: dict = {}
@@ -209,6 +251,8 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
                 on_error=lambda name, message: metrics.errors.labels(kind="adapter_load").inc())
             await anyio.to_thread.run_sync(state["watcher"].start)
         metrics.tasks.set_function(lambda: len(bank))
+        if worker_restarts is not None:
+            metrics.worker_restarts.set_function(worker_restarts)
         metrics.queue.set_function(lambda: state["batcher"].depth)
         yield
         # Graceful shutdown: the server has stopped accepting connections and finished in-flight
@@ -217,10 +261,12 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
             state["watcher"].stop()
         await anyio.to_thread.run_sync(state["batcher"].stop)
 
-    app = FastAPI(title="ptune", summary="P-tuned task adapters on one frozen backbone", lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: ptune serves its own page instead.
+    app = FastAPI(title="ptune", summary="P-tuned task adapters on one frozen backbone", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.bank, app.state.config, app.state.metrics = bank, config, metrics
     keys = ApiKeys(config.api_key_file) if config.api_key_file else None
-    app.add_middleware(RequestGate, keys=keys, access_log=config.access_log,
+    app.add_middleware(RequestGate, keys=keys, access_log=config.access_log, echo_id=echo_request_id,
                        on_refused=lambda: metrics.errors.labels(kind="unauthorized").inc())
     origins = cors_origins(config.cors_origins)
     if origins:  # outermost: a browser's preflight is answered before the key check
@@ -268,7 +314,9 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         try:
             logits = await state["batcher"].run(entry, features)
         except QueueFull:
-            raise RequestError(503, "queue_full", f"the queue is full ({config.max_queue} inputs waiting); "
+            waiting = state["batcher"].depth
+            raise RequestError(503, "queue_full", f"the queue is full ({waiting} inputs waiting; with this request's "
+                                                  f"{len(features)} it would pass its limit of {config.max_queue}); "
                                                   f"retry after {config.retry_after_seconds} s",
                                headers={"Retry-After": str(config.retry_after_seconds)}) from None
         except ShuttingDown:
@@ -286,19 +334,25 @@ def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_na
         return {"task": entry.name, "predictions": predictions}
 
     playground = (Path(__file__).parent / "playground.html").read_text(encoding="utf-8")
+    api_docs = (Path(__file__).parent / "docs.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
         """The playground: pick a task, type inputs, see labels, entities or the answer."""
         return HTMLResponse(playground)
 
-    @app.get("/v1/tasks")
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs_page():
+        """The API's endpoints and shapes, read from /openapi.json; no script from anywhere else."""
+        return HTMLResponse(api_docs)
+
+    @app.get("/v1/tasks", responses=TASKS_RESPONSES)
     async def tasks():
         return {"tasks": [entry.describe() | {"input_help": INPUT_FORMS[entry.input_form]}
                           for entry in bank.entries().values()],
                 "backbone": {"name": bank.backbone_name, "fingerprint": bank.fingerprint}}
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses=HEALTH_RESPONSES)
     async def healthz():
         batcher = state.get("batcher")
         health = {"status": "ok", "tasks": len(bank), "queue_depth": batcher.depth if batcher else 0}
@@ -323,11 +377,24 @@ def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "
     import torch
     import uvicorn
 
+    from ptune.serve.protocol import uvicorn_settings
     from ptune.serve.watcher import adapter_folders
     from ptune.serve.workers import check_workers, run_workers
 
     if workers < 1 or (threads is not None and threads < 1):
         raise ConfigError("serve flags", [f"--workers {workers} / --threads {threads}: expected 1 or more"])
+    cores = os.cpu_count() or 1
+    if workers > MAX_PER_CORE * cores or (threads or 0) > MAX_PER_CORE * cores:
+        raise ConfigError("serve flags", [f"--workers {workers} / --threads {threads}: this machine has {cores} core(s); "
+                                          f"expected at most {MAX_PER_CORE * cores} of each (a worker per core is plenty)"])
+    if config.adapter_dir:
+        where = Path(config.adapter_dir)
+        if where.exists() and not where.is_dir():
+            raise ConfigError("serve flags", [f"--adapter-dir {where}: that is a file; give a folder of adapter folders"])
+        if not where.exists():
+            show_log(log_level)
+            log.warning("--adapter-dir %s does not exist (yet): nothing is served from it until it is created "
+                        "and adapter folders are put in it", where)
     named = dict(adapters)
     if named:
         bank = AdapterBank.from_adapters(named, model_name=model_name, precision=config.precision, device=config.device)
@@ -347,7 +414,7 @@ def serve(adapters: dict[str, str | Path], config: ServeConfig, *, host: str = "
         torch.set_num_threads(threads)
     app = create_app(bank, config, fixed_names=set(named))
     # ptune writes its own access line (with the request id); uvicorn's would say the same without it.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_settings(config))
 
 
 def show_log(level: str) -> None:

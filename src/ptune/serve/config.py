@@ -32,6 +32,10 @@ class ServeConfig:
     body_timeout_seconds: float = 10.0
     """How long a request's body may take to arrive; a client that declares more bytes than it
     sends (or stalls) is answered 408 instead of holding a connection open."""
+    header_timeout_seconds: float = 10.0
+    """How long a client may take to send a request's line and headers (from its connection, or from
+    the previous answer on a kept-alive connection); a slower client is disconnected, so headers
+    trickled a byte at a time cannot hold connections open."""
     adapter_dir: str | None = None
     """Every subfolder holding an adapter is served under the subfolder's name; folders added or
     removed while serving are picked up or dropped within `poll_seconds`."""
@@ -62,7 +66,7 @@ class ServeConfig:
                 problems.append(f"{name}={getattr(self, name)}: expected >= 1")
         if self.max_wait_ms < 0:
             problems.append(f"max_wait_ms={self.max_wait_ms}: expected >= 0")
-        for name in ("poll_seconds", "body_timeout_seconds"):
+        for name in ("poll_seconds", "body_timeout_seconds", "header_timeout_seconds"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)}: expected > 0")
         problems += precision_problems(self.precision) + device_problems(self.device)

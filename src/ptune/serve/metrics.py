@@ -21,6 +21,8 @@ class ServerMetrics:
                                      buckets=(1, 2, 3, 4, 8, 16), registry=r)
         self.queue = Gauge("ptune_queue_depth", "Inputs waiting for a forward", registry=r)
         self.tasks = Gauge("ptune_tasks_loaded", "Tasks in the bank", registry=r)
+        self.worker_restarts = Gauge("ptune_worker_restarts", "Workers that died after serving and were started "
+                                     "again (under --workers; 0 otherwise)", registry=r)
 
     def observe_request(self, task: str, inputs: int, seconds: float) -> None:
         self.requests.labels(task=task).inc()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -149,7 +150,9 @@ class PtuneReplica:
         from ptune.serve.app import create_app
 
         replica = serve.get_replica_context().replica_id.unique_id
+        # Ray Serve's proxy sends X-Request-ID back itself (the id it gave, or the client's): once is enough
         return create_app(self.bank, self.spec.config, fixed_names=set(self.spec.adapters), worker=replica,
+                          echo_request_id=False,
                           batcher=lambda bank, config, on_batch: RayBatcher(self, bank, config, on_batch))
 
     async def run_rows(self, rows: list) -> list:
@@ -210,6 +213,19 @@ def coerce(value, kind):
     return value
 
 
+def local_ray_exposure(environ) -> str:
+    """What a local Ray instance opens beyond ptune's own port, in one line. Ray's gRPC servers (GCS,
+    raylet, workers, its agents) listen on every interface whatever node address they are given
+    (measured with `ss -ltnp` on Ray 2.60: `*:PORT`); Ray's token authentication is what guards them."""
+    if str(environ.get("RAY_AUTH_MODE", "")).lower() == "disabled":
+        return ("RAY_AUTH_MODE=disabled: the local Ray instance's own ports (GCS, raylet, workers) listen on every "
+                "interface WITHOUT authentication; anyone who reaches this machine can run code on it. Unset "
+                "RAY_AUTH_MODE, or firewall those ports (README, 'Ray Serve')")
+    return ("the local Ray instance's own ports (GCS, raylet, workers) listen on every interface, as Ray's do; "
+            "Ray's token authentication guards them. To keep them private, firewall them or run in a container "
+            "without published ports (README, 'Ray Serve'); ptune's HTTP port is bound to --host only")
+
+
 def run_ray(spec: ReplicaSpec, scaling: ScalingConfig, *, host: str, port: int, address: str | None) -> None:
     """Start (or join) Ray, deploy the bank on Ray Serve at http://host:port/, serve until SIGINT/SIGTERM."""
     import ray
@@ -221,7 +237,9 @@ def run_ray(spec: ReplicaSpec, scaling: ScalingConfig, *, host: str, port: int, 
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if address:
         ray.init(address=address, log_to_driver=True)
-    else:  # a local instance, bound to loopback unless the server itself listens wider
+    else:  # a local instance, its node address loopback unless the server itself listens wider
+        note = local_ray_exposure(os.environ)
+        (log.error if "disabled" in note else log.warning)(note)
         ray.init(include_dashboard=False, log_to_driver=True,
                  **({"_node_ip_address": "127.0.0.1"} if loopback else {}))
     stop = threading.Event()

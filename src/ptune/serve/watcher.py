@@ -60,7 +60,8 @@ class AdapterDirWatcher:
                 continue
             try:
                 self.bank.add(name, folder, replace=True)
-            except (PtuneError, OSError) as err:
+            except Exception as err:  # whatever an adapter's files hold, it is named once per state, not per poll
+                err = err if isinstance(err, (PtuneError, OSError)) else f"{type(err).__name__}: {err}"
                 self.failed[name] = state
                 log.error("task %r not loaded from %s: %s", name, folder, err)
                 if self.on_error:

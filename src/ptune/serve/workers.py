@@ -8,8 +8,9 @@ forked child that uses more than one thread), and serves as worker 0 itself. Eac
 engine, micro-batcher and adapter-folder watcher around them, and accepts connections from the
 shared socket; the kernel spreads connections over the workers. Adapters are small and loaded by
 every worker from the same folders, so a folder added to `--adapter-dir` reaches every worker
-within `--poll-seconds`. A worker that dies is started again; SIGINT/SIGTERM stops them all
-gracefully (requests in flight finish).
+within `--poll-seconds`. A worker that dies after it began serving is started again (its own
+in-flight requests fail, no other; restarts are counted in /metrics); one that fails while starting
+stops the server with its error. SIGINT/SIGTERM stops them all gracefully (requests in flight finish).
 
 Each worker's /metrics and /healthz describe that worker (/healthz names its pid): scrape them per
 worker, or add them up.
@@ -20,7 +21,6 @@ import logging
 import os
 import signal
 import socket
-import time
 from dataclasses import dataclass
 
 import torch
@@ -101,8 +101,6 @@ def plain_config(config):
     return config
 
 
-STARTUP_SECONDS = 60.0
-"""A worker that exits sooner than this after starting failed to start: stop, do not retry."""
 
 
 def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: str, port: int, workers: int,
@@ -115,6 +113,7 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
     import uvicorn
 
     from ptune.serve.app import create_app
+    from ptune.serve.protocol import uvicorn_settings
 
     check_workers(workers, bank)
     state = share_weights(bank.backbone)
@@ -125,32 +124,38 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
                       threads=threads_per_worker(workers, threads), log_level=log_level)
     torch.set_num_threads(spec.threads)
     context = mp.get_context("spawn")
-    started: dict[int, float] = {}
+    ready: dict[int, object] = {}
+    restarts = context.Value("i", 0)  # shared: every worker's /metrics reports it
     failure: list[str] = []
     done = threading.Event()
 
     def start(index: int):
-        process = context.Process(target=worker_main, args=(spec, sock, state, index), name=f"ptune-worker-{index}",
-                                  daemon=False)
+        ready[index] = context.Event()  # set by the worker once it is about to accept connections
+        process = context.Process(target=worker_main, args=(spec, sock, state, index, ready[index], restarts),
+                                  name=f"ptune-worker-{index}", daemon=False)
         process.start()
-        started[index] = time.monotonic()
         return process
 
     processes = {i: start(i) for i in range(1, workers)}
-    app = create_app(bank, config, fixed_names=fixed_names, worker=0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=30, access_log=False))
+    app = create_app(bank, config, fixed_names=fixed_names, worker=0, worker_restarts=lambda: restarts.value)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, **uvicorn_settings(config)))
 
     def supervise() -> None:
         while not done.wait(0.2):
             for index, process in list(processes.items()):
                 if process.is_alive() or done.is_set():
                     continue
-                if time.monotonic() - started[index] < STARTUP_SECONDS:
+                if not ready[index].is_set():  # it never got as far as serving: its error is a start-up one
                     failure.append(f"worker {index} failed to start (exit code {process.exitcode}); its error is "
                                    "above. The other workers are stopped")
                     server.should_exit = True
                     return
-                log.error("worker %d (pid %s) exited with %s; starting it again", index, process.pid, process.exitcode)
+                # A worker that served and died (killed, out of memory): its connections' requests fail,
+                # the others' do not; a fresh one takes its place.
+                with restarts.get_lock():
+                    restarts.value += 1
+                log.error("worker %d (pid %s) exited with %s after serving; starting it again (restart %d)",
+                          index, process.pid, process.exitcode, restarts.value)
                 processes[index] = start(index)
 
     supervisor = threading.Thread(target=supervise, name="ptune-supervisor", daemon=True)
@@ -177,7 +182,8 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
         raise PtuneError(failure[0])
 
 
-def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Tensor], index: int) -> None:
+def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Tensor], index: int, ready=None,
+                restarts=None) -> None:
     """One worker: the shared weights in a backbone of its own, the app, uvicorn on the shared socket."""
     import uvicorn
     from transformers import AutoModel
@@ -185,6 +191,7 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Te
     from ptune.engine.backbone import freeze
     from ptune.engine.bank import AdapterBank
     from ptune.serve.app import create_app, show_log
+    from ptune.serve.protocol import uvicorn_settings
 
     torch.set_num_threads(spec.threads)
     show_log(spec.log_level)
@@ -196,7 +203,9 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Te
                        device="cpu", fingerprint=spec.fingerprint)
     for name, path in spec.adapters.items():
         bank.add(name, path)  # --adapter-dir's folders: the worker's watcher loads them as it starts
-    app = create_app(bank, spec.config, fixed_names=spec.fixed_names, worker=index)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=spec.log_level, timeout_graceful_shutdown=30,
-                                           access_log=False))
+    app = create_app(bank, spec.config, fixed_names=spec.fixed_names, worker=index,
+                     worker_restarts=(lambda: restarts.value) if restarts is not None else None)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=spec.log_level, **uvicorn_settings(spec.config)))
+    if ready is not None:
+        ready.set()
     server.run(sockets=[sock])

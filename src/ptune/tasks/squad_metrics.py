@@ -46,13 +46,15 @@ def gold_answers(texts: list[str]) -> list[str]:
 
 def squad_scores(questions: list[tuple[list[str], str]]) -> dict:
     """[(gold answer texts, predicted text)] -> percentages as the official script reports them:
-    exact, f1 and total, and HasAns_/NoAns_ splits where both kinds are present."""
+    exact, f1 and total, and HasAns_/NoAns_ splits (a question with any gold answer is HasAns)."""
     exact, f1, has_answer = [], [], []
-    for golds, predicted in questions:
-        golds = gold_answers(golds)
+    for given, predicted in questions:
+        golds = gold_answers(given)
         exact.append(max(exact_score(g, predicted) for g in golds))
         f1.append(max(f1_score(g, predicted) for g in golds))
-        has_answer.append(golds != [""])
+        # The official script splits by whether the question lists any answer at all, before
+        # normalising: an answer such as "the" that normalises to nothing still makes it HasAns.
+        has_answer.append(bool(given))
     out = {"exact": 100.0 * sum(exact) / max(1, len(exact)), "f1": 100.0 * sum(f1) / max(1, len(f1)), "total": len(exact)}
     for name, keep in (("HasAns", True), ("NoAns", False)):
         rows = [i for i, h in enumerate(has_answer) if h == keep]

@@ -18,6 +18,7 @@ one module shared by every task, each keeping its own virtual-token embeddings a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -36,11 +37,14 @@ from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.format.artifacts import save_adapter
 from ptune.format.files import check_output_folder
+from ptune.format.lock import output_lock
+from ptune.format.runs import run_entries
 from ptune.format.hub import write_model_card
 from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
+from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.start import describe, start_adapter, starts_anything
 from ptune.training.loop import (
     Member,
@@ -303,9 +307,13 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     task.check_labels(dev_examples, labels, spec.data.dev or spec.data.train)
     spec.ptuning = dataclasses.replace(spec.ptuning, task=task.bind_tokenizer(spec.ptuning.task, tokenizer, labels))
     model = PTuningModel(backbone, spec.ptuning, num_labels=len(labels), seed=run.seed)
+    check_max_length(model, spec.ptuning.max_length)
     length = model.max_text_length()
     settings = spec.ptuning.task
     train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
+    note = truncation_note(train_features, length, task_name=task.name)
+    if note:
+        log(f"{spec.name}: {note}")
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     config = run.train_config(spec)
     planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
@@ -322,7 +330,7 @@ def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: b
     if resume:
         check_multitask_resumable(output, run)
         return None
-    if not output.exists() or not any(output.iterdir()):
+    if not output.exists() or not run_entries(output):
         output.mkdir(parents=True, exist_ok=True)
         return None
     if not overwrite:
@@ -332,8 +340,9 @@ def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: b
         raise PtuneError(f"{output} is not empty and holds no multi-task run ({RUN_FILE} is missing); refusing to "
                          "delete it even with --overwrite. Choose an empty or new folder.")
     replaced = output.parent / f".{output.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
-    output.rename(replaced)
-    output.mkdir()
+    replaced.mkdir()
+    for entry in run_entries(output):  # entry by entry: the folder's lock stays where it is
+        entry.rename(replaced / entry.name)
     return replaced
 
 
@@ -383,67 +392,73 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     # Each step trains one task: under DDP the other tasks' parameters get no gradient that step.
     accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output, find_unused_parameters=True)
     # Every check on the data and settings has run: only now is the output folder touched.
-    replaced = None
-    if accelerator.is_main_process:
-        replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
-        write_json(output / RUN_FILE, run.to_dict())
-    accelerator.wait_for_everyone()
-    trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
-        t.name: t.to_dict() for t in run.tasks}})
-    backbone_print = fingerprint(backbone)
-    members = [Member(name=name, model=state.model, train_features=state.train_features,
-                      dev_features=state.dev_features, config=state.config, label_names=state.labels.names,
-                      task=state.task, metric=state.metric,
-                      on_best=best_saver(state, output / name, run=run, backbone_print=backbone_print, command=command))
-               for name, state in states.items()]
-    schedule = Schedule(members, seed=run.seed, weights=sampler.weights, rank=accelerator.process_index,
-                        world=accelerator.num_processes)
-    loop_config = TrainConfig(warmup_ratio=run.warmup_ratio, max_grad_norm=run.max_grad_norm, seed=run.seed,
-                              precision=run.precision, lr=1e-3)  # rates are the members' own
-    started = time.perf_counter()
-    try:
-        with training_precision(container, accelerator) as bf16_weights:
-            result = fit_members(container, members, schedule=schedule, total_steps=total_steps, eval_every=eval_every,
-                                 config=loop_config, run_dir=output, pad_token_id=tokenizer.pad_token_id,
-                                 accelerator=accelerator, resume=resume, show_progress=show_progress,
-                                 bf16_weights=bf16_weights, patience=run.patience,
-                                 optimizer_groups_fn=lambda: deduplicated_groups(states))
-    except BaseException:
+    with contextlib.ExitStack() as held:
+        if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
+            held.enter_context(output_lock(output, command=command, say=log))
+        replaced = None
+        if accelerator.is_main_process:
+            replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
+            write_json(output / RUN_FILE, run.to_dict())
+        accelerator.wait_for_everyone()
+        trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
+            t.name: t.to_dict() for t in run.tasks}})
+        backbone_print = fingerprint(backbone)
+        members = [Member(name=name, model=state.model, train_features=state.train_features,
+                          dev_features=state.dev_features, config=state.config, label_names=state.labels.names,
+                          task=state.task, metric=state.metric,
+                          on_best=best_saver(state, output / name, run=run, backbone_print=backbone_print, command=command))
+                   for name, state in states.items()]
+        schedule = Schedule(members, seed=run.seed, weights=sampler.weights, rank=accelerator.process_index,
+                            world=accelerator.num_processes)
+        loop_config = TrainConfig(warmup_ratio=run.warmup_ratio, max_grad_norm=run.max_grad_norm, seed=run.seed,
+                                  precision=run.precision, lr=1e-3)  # rates are the members' own
+        started = time.perf_counter()
+        try:
+            with training_precision(container, accelerator) as bf16_weights:
+                result = fit_members(container, members, schedule=schedule, total_steps=total_steps, eval_every=eval_every,
+                                     config=loop_config, run_dir=output, pad_token_id=tokenizer.pad_token_id,
+                                     accelerator=accelerator, resume=resume, show_progress=show_progress,
+                                     bf16_weights=bf16_weights, patience=run.patience,
+                                     optimizer_groups_fn=lambda: deduplicated_groups(states))
+        except BaseException:
+            if replaced is not None:
+                for entry in run_entries(output):
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                for entry in replaced.iterdir():
+                    entry.rename(output / entry.name)
+                replaced.rmdir()
+                log(f"the new run failed; the run that --overwrite replaced is back in {output}")
+            raise
+        trackers.finish(accelerator)
         if replaced is not None:
-            shutil.rmtree(output)
-            replaced.rename(output)
-            log(f"the new run failed; the run that --overwrite replaced is back in {output}")
-        raise
-    trackers.finish(accelerator)
-    if replaced is not None:
-        shutil.rmtree(replaced)
-    records = result.state.tasks
-    separate = sum(s.model.parameter_counts()["trainable"] for s in states.values())
-    metrics = {
-        "tasks": {name: {"task": s.task.name, "metric": s.metric, "best_step": records[name].get("best_step"),
-                         "best_dev": records[name].get("best_dev", {}), "final_dev": records[name].get("final_dev", {}),
-                         "steps_trained": records[name].get("steps", 0), "planned_steps": s.planned_steps,
-                         "stopped_at": records[name].get("stopped_at"), "train_examples": len(s.train_features),
-                         "dev_examples": len(s.dev_features), "lr": s.config.lr, "adapter": str(output / name)}
-                  for name, s in states.items()},
-        "steps": result.state.step, "steps_total": total_steps, "sampling": run.sampling, "temperature": run.temperature,
-        "sampling_probabilities": sampler.probabilities(),
-        "shared_encoder": run.shared_encoder, "train_seconds": result.state.train_seconds,
-        "wall_seconds": time.perf_counter() - started, "precision": accelerator.mixed_precision,
-        "trainable_parameters": separate - shared, "parameters_shared_away": shared,
-        "backbone_parameters": sum(p.numel() for p in backbone.parameters()),
-    }
-    metrics["processes"] = accelerator.num_processes
-    if accelerator.is_main_process:
-        for name, task_metrics in metrics["tasks"].items():
-            if not task_metrics["steps_trained"]:
-                log(f"warning: task {name!r} was drawn for none of the {total_steps} steps (sampling "
-                    f"{run.sampling}, probability {sampler.probabilities()[name]:.3f}); no adapter was written "
-                    "for it. Raise --steps, or use --sampling uniform")
-            elif not task_metrics["best_dev"]:
-                log(f"warning: task {name!r} was never evaluated; no adapter was written for it")
-        write_json(output / "metrics.json", metrics)
-    return metrics
+            shutil.rmtree(replaced)
+        records = result.state.tasks
+        separate = sum(s.model.parameter_counts()["trainable"] for s in states.values())
+        metrics = {
+            "tasks": {name: {"task": s.task.name, "metric": s.metric, "best_step": records[name].get("best_step"),
+                             "best_dev": records[name].get("best_dev", {}), "final_dev": records[name].get("final_dev", {}),
+                             "steps_trained": records[name].get("steps", 0), "planned_steps": s.planned_steps,
+                             "stopped_at": records[name].get("stopped_at"), "train_examples": len(s.train_features),
+                             "dev_examples": len(s.dev_features), "lr": s.config.lr, "adapter": str(output / name)}
+                      for name, s in states.items()},
+            "steps": result.state.step, "steps_total": total_steps, "sampling": run.sampling, "temperature": run.temperature,
+            "sampling_probabilities": sampler.probabilities(),
+            "shared_encoder": run.shared_encoder, "train_seconds": result.state.train_seconds,
+            "wall_seconds": time.perf_counter() - started, "precision": accelerator.mixed_precision,
+            "trainable_parameters": separate - shared, "parameters_shared_away": shared,
+            "backbone_parameters": sum(p.numel() for p in backbone.parameters()),
+        }
+        metrics["processes"] = accelerator.num_processes
+        if accelerator.is_main_process:
+            for name, task_metrics in metrics["tasks"].items():
+                if not task_metrics["steps_trained"]:
+                    log(f"warning: task {name!r} was drawn for none of the {total_steps} steps (sampling "
+                        f"{run.sampling}, probability {sampler.probabilities()[name]:.3f}); no adapter was written "
+                        "for it. Raise --steps, or use --sampling uniform")
+                elif not task_metrics["best_dev"]:
+                    log(f"warning: task {name!r} was never evaluated; no adapter was written for it")
+            write_json(output / "metrics.json", metrics)
+        return metrics
 
 
 def deduplicated_groups(states: dict[str, TaskState]) -> list[dict]:

@@ -1,6 +1,7 @@
 """`ptune train` as a function: data in, adapter folder + metrics.json + train_log.jsonl out."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -19,19 +20,21 @@ from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbo
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
+from ptune.format.lock import output_lock
 from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
 from ptune.format.runs import (
-    INTERRUPTED_PREFIX,
     REPLACED_PREFIX,
     RUN_FILES,
     recover_replaced_run,
+    run_entries,
 )
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_training
 from ptune.tasks import Task, get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
+from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.loop import fit
 from ptune.training.start import check_start
 
@@ -130,13 +133,9 @@ def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: boo
             log(recovered)
         if never_checkpointed(output):
             log(f"{output}: reusing the folder of a run that stopped before its first checkpoint")
-            for name in ("run_config.json", "train_log.jsonl", "tensorboard", "checkpoints"):
-                target = output / name
-                if target.exists():
-                    shutil.rmtree(target) if target.is_dir() else target.unlink()
+            discard_unsaved_run(output)
     replaced = None
-    if output.exists() and any(p for p in output.iterdir() if not p.name.startswith((REPLACED_PREFIX,
-                                                                                     INTERRUPTED_PREFIX))):
+    if output.exists() and run_entries(output):
         if not overwrite:
             raise PtuneError(f"{output} is not empty; pass --overwrite to replace the run in it, "
                              "--resume to continue it, or choose another --output")
@@ -156,7 +155,7 @@ def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: boo
 def never_checkpointed(output: Path) -> bool:
     """A run folder whose run stopped before its first checkpoint: its settings (and maybe a log)
     but no checkpoint and no adapter; nothing in it is a result."""
-    present = {p.name for p in output.iterdir() if not p.name.startswith((REPLACED_PREFIX, INTERRUPTED_PREFIX))}
+    present = {p.name for p in run_entries(output)}
     return RUN_CONFIG_FILE in present and present <= {RUN_CONFIG_FILE, "train_log.jsonl", "tensorboard", "checkpoints"} \
         and not has_checkpoint(output)
 
@@ -210,6 +209,15 @@ def flatten(data: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def discard_unsaved_run(output: Path) -> None:
+    """A run that stopped before its first checkpoint or adapter: its settings and log hold no result,
+    so they go (a later `--resume` would have nothing to continue)."""
+    for name in ("run_config.json", "train_log.jsonl", "tensorboard", "checkpoints"):
+        target = output / name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
 def restore_replaced(output: Path, replaced: Path) -> None:
@@ -296,12 +304,16 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         run.ptuning, task=task.bind_tokenizer(run.ptuning.task, tokenizer, labels)))
     model = PTuningModel(backbone, run.ptuning, num_labels=len(labels), seed=run.training.seed)
     check_start(model, run.training)  # a bad --init-from or start option, refused before the folder is touched
+    check_max_length(model, run.ptuning.max_length)
     length = model.max_text_length()
     # Every check on the data runs before the output folder is touched (--overwrite included).
     settings = run.ptuning.task
     train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels,
                                  config=settings) if dev_examples else []
+    note = truncation_note(train_features, length, task_name=task.name)
+    if note:
+        log(note)
     per_epoch = math.ceil(len(train_features) / run.training.batch_size)
     if run.training.min_steps > math.ceil(run.training.epochs * per_epoch):
         log(f"{len(train_features):,} training examples make {per_epoch} optimizer step(s) an epoch: training "
@@ -311,63 +323,68 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
                                    device=run.training.device)
     replaced, started = None, {"command": command, "data": {"train": data_fingerprint(train_examples),
                                                              "dev": data_fingerprint(dev_examples)}}
-    if accelerator.is_main_process:
-        replaced, started = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log,
-                                           started=started)
-    # A resumed run's model card keeps the command that started it.
-    command = started.get("command") or command
-    accelerator.wait_for_everyone()
-    backbone_print = fingerprint(backbone)
-    trackers.start(accelerator, run_name=output.name or "ptune", settings=run.to_dict())
-    best: dict = {}
-
-    def save_best(metrics: dict) -> None:
-        best.clear()
-        best.update(task.headline(metrics) if metrics else {})
+    with contextlib.ExitStack() as held:
+        if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
+            held.enter_context(output_lock(output, command=command, say=log))
         if accelerator.is_main_process:
-            save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
-                         backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
-                         extra={"dev_metrics": task.headline(metrics) if metrics else {},
-                                "selection": "best dev step" if metrics else "last step (no dev set)",
-                                "train_examples": len(train_features),
-                                "label_aliases": run.data.renaming(), "inputs": task.input_form_of(train_examples),
-                                "training": {"data": run.data.train, "dev": run.data.dev, "command": command}})
-            accelerator.unwrap_model(model).unfold_prompt()
+            replaced, started = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log,
+                                               started=started)
+        # A resumed run's model card keeps the command that started it.
+        command = started.get("command") or command
+        accelerator.wait_for_everyone()
+        backbone_print = fingerprint(backbone)
+        trackers.start(accelerator, run_name=output.name or "ptune", settings=run.to_dict())
+        best: dict = {}
 
-    try:
-        result = fit(model, train_features=train_features, dev_features=dev_features, config=run.training,
-                     run_dir=output, pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
-                     accelerator=accelerator, resume=resume, on_best=save_best, show_progress=show_progress)
-    except BaseException:
+        def save_best(metrics: dict) -> None:
+            best.clear()
+            best.update(task.headline(metrics) if metrics else {})
+            if accelerator.is_main_process:
+                save_adapter(accelerator.unwrap_model(model), output, label_names=list(labels.names),
+                             backbone_name=run.model, overwrite=True, backbone_fingerprint=backbone_print,
+                             extra={"dev_metrics": task.headline(metrics) if metrics else {},
+                                    "selection": "best dev step" if metrics else "last step (no dev set)",
+                                    "train_examples": len(train_features),
+                                    "label_aliases": run.data.renaming(), "inputs": task.input_form_of(train_examples),
+                                    "training": {"data": run.data.train, "dev": run.data.dev, "command": command}})
+                accelerator.unwrap_model(model).unfold_prompt()
+
+        try:
+            result = fit(model, train_features=train_features, dev_features=dev_features, config=run.training,
+                         run_dir=output, pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
+                         accelerator=accelerator, resume=resume, on_best=save_best, show_progress=show_progress)
+        except BaseException:
+            if replaced is not None:
+                restore_replaced(output, replaced)
+                log(f"the new run failed; the run that --overwrite replaced is back in {output}")
+            elif not resume and accelerator.is_main_process and never_checkpointed(output):
+                discard_unsaved_run(output)  # nothing to resume from: the folder is left as it was found
+            raise
+        if not dev_features:  # no dev set: the last step is the adapter
+            save_best({})
+        trackers.finish(accelerator)
         if replaced is not None:
-            restore_replaced(output, replaced)
-            log(f"the new run failed; the run that --overwrite replaced is back in {output}")
-        raise
-    if not dev_features:  # no dev set: the last step is the adapter
-        save_best({})
-    trackers.finish(accelerator)
-    if replaced is not None:
-        shutil.rmtree(replaced)
-    counts = accelerator.unwrap_model(model).parameter_counts()
-    state = result.state
-    metrics = {
-        "task": task.name,
-        # The headline is the best checkpoint, the one saved and served; the last step is beside it.
-        "best_step": state.best_step, "best_dev": best or saved_dev_metrics(output),
-        "metric": run.training.metric or task.primary_metric,
-        "final_dev": result.final_metrics, "steps": state.step, "steps_total": result.steps_total,
-        "train_examples": len(train_features), "dev_examples": len(dev_features), "skipped_rows": len(report.skipped),
-        "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / max(state.train_seconds, 1e-9),
-        "parameters": counts, "trainable_percent": 100 * counts["trainable"] / counts["total"],
-        "inference_bytes": inference_size_bytes(output) if (output / CONFIG_FILE).exists() else None,
-        "label_names": list(labels.names), "precision": accelerator.mixed_precision,
-        "processes": accelerator.num_processes,
-        "selection": "best dev step" if dev_features else "last step (no dev set)",
-        "start": result.start,
-    }
-    metrics["is_main_process"] = accelerator.is_main_process
-    if accelerator.is_main_process:
-        write_json(output / "metrics.json", {k: v for k, v in metrics.items() if k != "is_main_process"})
-        if (output / CONFIG_FILE).exists():
-            write_model_card(output, command=command)
-    return metrics
+            shutil.rmtree(replaced)
+        counts = accelerator.unwrap_model(model).parameter_counts()
+        state = result.state
+        metrics = {
+            "task": task.name,
+            # The headline is the best checkpoint, the one saved and served; the last step is beside it.
+            "best_step": state.best_step, "best_dev": best or saved_dev_metrics(output),
+            "metric": run.training.metric or task.primary_metric,
+            "final_dev": result.final_metrics, "steps": state.step, "steps_total": result.steps_total,
+            "train_examples": len(train_features), "dev_examples": len(dev_features), "skipped_rows": len(report.skipped),
+            "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / max(state.train_seconds, 1e-9),
+            "parameters": counts, "trainable_percent": 100 * counts["trainable"] / counts["total"],
+            "inference_bytes": inference_size_bytes(output) if (output / CONFIG_FILE).exists() else None,
+            "label_names": list(labels.names), "precision": accelerator.mixed_precision,
+            "processes": accelerator.num_processes,
+            "selection": "best dev step" if dev_features else "last step (no dev set)",
+            "start": result.start,
+        }
+        metrics["is_main_process"] = accelerator.is_main_process
+        if accelerator.is_main_process:
+            write_json(output / "metrics.json", {k: v for k, v in metrics.items() if k != "is_main_process"})
+            if (output / CONFIG_FILE).exists():
+                write_model_card(output, command=command)
+        return metrics

@@ -129,9 +129,12 @@ def curve_sizes(args) -> list[int] | None:
 
 def parse_seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise PtuneError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds or any(not 0 <= seed < 2**32 for seed in seeds):
+        raise PtuneError(f"--seeds {text!r}: expected comma-separated integers from 0 to {2**32 - 1}, e.g. 0,1,2")
+    return seeds
 
 
 def run(args, methods: list[str], kind: str) -> int:
@@ -141,11 +144,22 @@ def run(args, methods: list[str], kind: str) -> int:
     from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
     from ptune.lab.compare.report import write_reports
 
+    from ptune.format.lock import output_lock
+
     protocol = protocol_from_args(args)
     output = Path(args.output)
     sizes = curve_sizes(args)
     if not args.report_only:
         protocol.examples(seed=0)  # a missing or malformed data set: one error here, not one per cell
+    with output_lock(output, command=f"ptune {'compare' if kind == 'comparison' else 'ablate'}"):
+        return run_in(args, protocol, sizes, methods, output, kind)
+
+
+def run_in(args, protocol, sizes, methods: list[str], output: Path, kind: str) -> int:
+    """`run` under the lock of its output folder."""
+    from ptune.lab.compare.grid import all_rows, check_protocol, run_grid, write_results
+    from ptune.lab.compare.report import write_reports
+
     if sizes is not None:
         return run_curve(args, protocol, sizes, methods, output)
     if args.report_only:
