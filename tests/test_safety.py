@@ -110,7 +110,7 @@ def test_predict_output_and_eval_json_never_overwrite_silently(finished_run, tmp
 def test_an_adapters_own_files_are_never_an_output(finished_run, name):
     before = (finished_run / name).read_bytes()
     refused = ptune("eval", "--adapter", finished_run, "--data", DEMO, "--json", finished_run / name, "--overwrite")
-    assert refused.returncode == 2 and "belongs to the adapter" in refused.stderr
+    assert refused.returncode == 2 and "whose files ptune manages" in refused.stderr
     assert (finished_run / name).read_bytes() == before
 
 

@@ -116,3 +116,15 @@ def test_predict_never_writes_into_the_export_it_reads(random_adapters, tmp_path
                  "--overwrite"]) == 2
     assert "whose files ptune manages" in capsys.readouterr().err
     assert (export / "model.onnx").read_bytes() == b"graph"
+
+
+def test_an_output_folder_is_never_inside_an_adapter_run_or_export(tmp_path):
+    from ptune.format.files import check_output_folder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run_config.json").write_text("{}")
+    with pytest.raises(PtuneError, match="inside the run .*choose a folder outside it"):
+        check_output_folder(run / "export")
+    assert check_output_folder(run) == run  # the run's own folder: --overwrite and --resume decide
+    assert check_output_folder(tmp_path / "other") == tmp_path / "other"

@@ -57,3 +57,19 @@ def test_a_training_into_a_folder_being_written_is_refused_and_touches_nothing(t
     finished = train(tiny_backbone_dir, output)  # once the holder is done
     assert finished.returncode == 0, finished.stderr
     assert (output / "ptune_config.json").exists() and not (output / LOCK_NAME).exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "multitask"])
+def test_compare_and_multitask_refuse_an_output_being_written(tiny_backbone_dir, tmp_path, capsys, command):
+    from conftest import DEMO
+    from ptune.cli import main
+
+    output = tmp_path / "out"
+    args = {"compare": ["compare", "--data", str(DEMO), "--model", str(tiny_backbone_dir), "--methods", "linear-probe",
+                        "--seeds", "0", "--output", str(output), "--no-plots"],
+            "multitask": ["multitask", "--model", str(tiny_backbone_dir), "--task", f"a=classification:{DEMO}",
+                          "--task", f"b=classification:{DEMO}", "--steps", "2", "--output", str(output)]}[command]
+    with output_lock(output, command="ptune other"):
+        assert main(args) == 2
+        assert "being written by another ptune process" in capsys.readouterr().err
+        assert sorted(p.name for p in output.iterdir()) == [LOCK_NAME]

@@ -340,3 +340,25 @@ def test_the_batch_size_is_sized_for_the_device():
     assert ServeConfig(max_batch_size=8).for_device(torch.device("cuda")).max_batch_size == 8
     with pytest.raises(Exception, match="max_batch_size=0"):
         ServeConfig(max_batch_size=0)
+
+
+def test_an_adapter_dir_that_does_not_exist_is_said_and_one_that_is_a_file_refused(tmp_path, monkeypatch, caplog):
+    from ptune.engine.bank import AdapterBank
+    from ptune.errors import ConfigError
+    from ptune.serve.app import serve
+    from ptune.serve.config import ServeConfig
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop()
+
+    monkeypatch.setattr(AdapterBank, "for_backbone", stop)  # the checks before loading are what is tested
+    caplog.set_level("WARNING", logger="ptune")
+    with pytest.raises(Stop):
+        serve({}, ServeConfig(adapter_dir=str(tmp_path / "not-yet")), model_name="m")
+    assert "--adapter-dir" in caplog.text and "does not exist (yet)" in caplog.text
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="that is a file"):
+        serve({}, ServeConfig(adapter_dir=str(tmp_path / "a-file")), model_name="m")

@@ -108,10 +108,15 @@ def input_it_would_replace(path: Path, inputs) -> str | None:
 def check_output_folder(path: str | Path, *, flag: str = "--output") -> Path:
     """The folder a command may write a run or an adapter into (it may not exist yet), or a
     PtuneError that says why not: a file there or above it, or a place this process cannot write
-    (no permission, a read-only or virtual file system such as /proc). Nothing is left behind."""
+    (no permission, a read-only or virtual file system such as /proc), or a place inside another
+    adapter, run or export folder. Nothing is left behind."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise PtuneError(f"{flag} {path}: that is a file, not a folder; choose a folder for the output")
+    owner = owning_folder(path)
+    if owner is not None:
+        raise PtuneError(f"{flag} {path}: that is inside the {owner[1]} {owner[0]}, whose files ptune manages; "
+                         "choose a folder outside it")
     existing = path
     while not existing.exists():
         existing = existing.parent
