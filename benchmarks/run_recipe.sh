@@ -25,3 +25,6 @@ conll_size 200
 $PTUNE compare --protocol conll-minilm --data ../shared/data/conll2003 --seeds 0 --eval-repeats 1 --no-plots \
   --output $R/conll-minilm --methods "$RECIPE"
 conll_size 1000 0,1
+# rte-minilm on dev with the recipe's start (the plain deep-prompt cells are in compare-rte-minilm)
+$PTUNE compare --protocol rte-minilm --data ../shared/data/rte --seeds 0,1,2 --eval-repeats 1 --no-plots \
+  --output benchmarks/results/compare-rte-minilm --methods "ptune[injection=deep;head_init=probe;choose_layer=true]"
