@@ -393,10 +393,9 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     accelerator = make_accelerator(run.precision, report_to=run.report_to, output=output, find_unused_parameters=True)
     # Every check on the data and settings has run: only now is the output folder touched.
     with contextlib.ExitStack() as held:
+        replaced = None
         if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
             held.enter_context(output_lock(output, command=command, say=log))
-        replaced = None
-        if accelerator.is_main_process:
             replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
             write_json(output / RUN_FILE, run.to_dict())
         accelerator.wait_for_everyone()

@@ -326,7 +326,6 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     with contextlib.ExitStack() as held:
         if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
             held.enter_context(output_lock(output, command=command, say=log))
-        if accelerator.is_main_process:
             replaced, started = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log,
                                                started=started)
         # A resumed run's model card keeps the command that started it.
