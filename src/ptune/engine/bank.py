@@ -15,7 +15,7 @@ import torch
 from ptune.data.transforms import collate
 from ptune.engine.adapter import TaskAdapter
 from ptune.engine.backbone import fingerprint as backbone_fingerprint, load_backbone
-from ptune.engine.batched import to_device
+from ptune.engine.batched import MODEL_INPUTS, to_device
 from ptune.engine.core import Engine
 from ptune.errors import ConfigError
 from ptune.format.artifacts import (
@@ -26,8 +26,6 @@ from ptune.format.artifacts import (
     read_adapter_config,
 )
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass

@@ -60,7 +60,6 @@ from ptune.validation import number_problems
 
 SAMPLINGS = ("proportional", "temperature", "uniform")
 RUN_FILE = "multitask_config.json"
-LOG_EVERY = 10
 
 
 @dataclass
