@@ -134,3 +134,21 @@ def random_adapters(tiny_bert, tiny_backbone_dir, tmp_path) -> dict[str, Path]:
                                       injection=injection, placement=placement, k=k, seed=i,
                                       inputs="pair" if name == "rte" else None)
             for i, (name, (task, injection, placement, k)) in enumerate(KINDS.items())}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_backbone_dir, tmp_path_factory) -> Path:
+    """One finished `ptune train` on the tiny backbone (tests/helpers.TRAIN_FLAGS), trained once per
+    session; modules take a copy of their own (`copy_of_tiny_run`), so none changes another's."""
+    from helpers import train
+
+    output = tmp_path_factory.mktemp("tiny-run") / "run"
+    result = train(tiny_backbone_dir, output)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def copy_of_tiny_run(tiny_run: Path, tmp_path_factory, name: str) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp(name) / "run"))

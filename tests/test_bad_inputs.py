@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,6 @@ import pytest
 
 from bad_inputs import CASES, Workspace
 from conftest import ROOT
-from helpers import train
 
 
 DOC = ROOT / "docs" / "bad-inputs.md"
@@ -26,10 +26,9 @@ PRINTED: dict[str, tuple[int, str]] = {}
 
 
 @pytest.fixture(scope="module")
-def workspace(tiny_backbone_dir, tmp_path_factory):
+def workspace(tiny_backbone_dir, tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad-inputs")
-    run = root / "run"
-    assert train(tiny_backbone_dir, run).returncode == 0
+    run = Path(shutil.copytree(tiny_run, root / "run"))
     yield Workspace(root=root, model=tiny_backbone_dir, run=run)
     if os.environ.get("PTUNE_WRITE_BAD_INPUTS") == "1" and len(PRINTED) == len(CASES):
         write_doc(root, tiny_backbone_dir)

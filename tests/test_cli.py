@@ -5,18 +5,15 @@ import sys
 
 import pytest
 
-from conftest import DEMO
-from helpers import ptune, train
+from conftest import DEMO, copy_of_tiny_run
+from helpers import ptune
 
 pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
 
 @pytest.fixture(scope="module")
-def adapter(tiny_backbone_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("cli") / "adapter"
-    result = train(tiny_backbone_dir, output)
-    assert result.returncode == 0, result.stderr
-    return output
+def adapter(tiny_run, tmp_path_factory):
+    return copy_of_tiny_run(tiny_run, tmp_path_factory, "cli")
 
 
 def test_eval_prints_a_table_and_writes_json(adapter, tmp_path):

@@ -9,18 +9,15 @@ import sys
 
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, copy_of_tiny_run
 from helpers import ptune, train
 
 pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_backbone_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("safety") / "run"
-    result = train(tiny_backbone_dir, output)
-    assert result.returncode == 0, result.stderr
-    return output
+def finished_run(tiny_run, tmp_path_factory):
+    return copy_of_tiny_run(tiny_run, tmp_path_factory, "safety")
 
 
 def snapshot(folder):

@@ -11,15 +11,13 @@ from ptune.format.trusted_backbones import remember
 from ptune.errors import ArtifactError
 from ptune.format.hub import push_to_hub
 from ptune.format.hub_ids import BUNDLED_HUB_ID, backbone_hub_id
-from helpers import ptune, train
+from conftest import copy_of_tiny_run
+from helpers import ptune
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_backbone_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("hub") / "adapter"
-    result = train(tiny_backbone_dir, output)
-    assert result.returncode == 0, result.stderr
-    return output
+def trained(tiny_run, tmp_path_factory):
+    return copy_of_tiny_run(tiny_run, tmp_path_factory, "hub")
 
 
 def test_training_writes_a_model_card_with_scores_and_the_command(trained):

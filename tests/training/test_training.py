@@ -6,17 +6,14 @@ import sys
 
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, copy_of_tiny_run
 from helpers import TRAIN_FLAGS, killed_after, losses, metrics, ptune, train
 
 pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
 @pytest.fixture(scope="module")
-def reference_run(tiny_backbone_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("runs") / "reference"
-    result = train(tiny_backbone_dir, output)
-    assert result.returncode == 0, result.stderr
-    return output
+def reference_run(tiny_run, tmp_path_factory):
+    return copy_of_tiny_run(tiny_run, tmp_path_factory, "runs")
 
 
 def test_run_writes_adapter_metrics_and_log(reference_run):
