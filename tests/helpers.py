@@ -47,3 +47,20 @@ def fake_row(method, seed, accuracy=0.8, **extra):
             "trainable_parameters": 1000, "total_parameters": 100000, "trainable_percent": 1.0,
             "inference_parameters": 500, "inference_bytes": 2048, "peak_rss_mb": 900.0,
             "learning_rates": {"lr": 5e-3, "head_lr": 5e-3}, "loss_curve": [[10, 0.7], [20, 0.5]], **extra}
+
+
+def assert_head_is_sklearns_fit(model, features, *, inputs, targets, C: float, pad_token_id: int) -> None:
+    """`model`'s probabilities on `features` equal scikit-learn's LogisticRegression fitted at `C` on the
+    standardised head inputs (what ptune.training.head_probe writes into the head)."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(inputs)
+    reference = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(inputs), targets)
+    batch = model.task.collate(features, pad_token_id=pad_token_id)
+    model.eval()
+    with torch.no_grad():
+        ours = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).softmax(-1).numpy()
+    np.testing.assert_allclose(ours, reference.predict_proba(scaler.transform(inputs)), atol=1e-4)

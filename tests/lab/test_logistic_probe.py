@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from conftest import DEMO
+from helpers import assert_head_is_sklearns_fit
 from ptune.lab.compare.cell import run_cell
 from ptune.lab.compare.logistic_probe import C_GRID, LogisticProbe, cross_validation
 from ptune.lab.compare.protocol import ProtocolConfig
@@ -22,9 +23,6 @@ def demo_features(tiny_bert):
 
 def test_the_fitted_head_gives_sklearns_probabilities(tiny_bert, demo_features):
     """Standardisation and sklearn's binary one-logit form are folded into the head exactly."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     features, tokenizer, _ = demo_features
     probe = LogisticProbe(tiny_bert[0], num_labels=2, seed=0)
     report = probe.fit_closed_form(features, pad_token_id=tokenizer.pad_token_id, batch_size=16, seed=0)
@@ -32,13 +30,8 @@ def test_the_fitted_head_gives_sklearns_probabilities(tiny_bert, demo_features):
     assert report["train_positions"] == len(features)
 
     inputs, targets, _ = probe.head_inputs(features, pad_token_id=tokenizer.pad_token_id, batch_size=16)
-    scaler = StandardScaler().fit(inputs)
-    reference = LogisticRegression(C=report["C"], max_iter=5000).fit(scaler.transform(inputs), targets)
-    batch = probe.task.collate(features, pad_token_id=tokenizer.pad_token_id)
-    probe.eval()
-    with torch.no_grad():
-        ours = probe(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).softmax(-1).numpy()
-    np.testing.assert_allclose(ours, reference.predict_proba(scaler.transform(inputs)), atol=1e-4)
+    assert_head_is_sklearns_fit(probe, features, inputs=inputs, targets=targets, C=report["C"],
+                                pad_token_id=tokenizer.pad_token_id)
 
 
 def test_a_label_absent_from_training_is_never_predicted(tiny_bert, demo_features):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import DEMO
+from helpers import assert_head_is_sklearns_fit
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.encoders import EmbeddingEncoderConfig, MLPEncoderConfig
 from ptune.engine.model import PTuningModel
@@ -80,9 +81,6 @@ def test_text_init_of_a_deep_encoder_network_is_refused(tiny_bert):
 
 
 def test_probe_head_gives_sklearns_probabilities_on_the_starting_prompt(tiny_bert, demo):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     from ptune.training.head_probe import head_inputs
 
     features, tokenizer, labels = demo
@@ -91,13 +89,8 @@ def test_probe_head_gives_sklearns_probabilities_on_the_starting_prompt(tiny_ber
                            pad_token_id=tokenizer.pad_token_id, label_names=labels.names)
     assert record["head"]["cv_folds"] == 5 and record["head"]["train_positions"] == len(features)
     inputs, targets, _ = head_inputs(model, features, pad_token_id=tokenizer.pad_token_id, batch_size=16)
-    scaler = StandardScaler().fit(inputs)
-    reference = LogisticRegression(C=record["head"]["C"], max_iter=5000).fit(scaler.transform(inputs), targets)
-    batch = model.task.collate(features, pad_token_id=tokenizer.pad_token_id)
-    model.eval()
-    with torch.no_grad():
-        ours = model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).softmax(-1).numpy()
-    np.testing.assert_allclose(ours, reference.predict_proba(scaler.transform(inputs)), atol=1e-4)
+    assert_head_is_sklearns_fit(model, features, inputs=inputs, targets=targets, C=record["head"]["C"],
+                                pad_token_id=tokenizer.pad_token_id)
 
 
 def test_a_probe_head_for_a_task_without_a_linear_head_is_refused(tiny_bert, demo):
