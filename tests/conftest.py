@@ -18,7 +18,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The backbone folders a run names are remembered per user (ptune.format.trusted_backbones): the
 # suite's tiny backbones are remembered in a folder of its own, never in the user's cache.
 os.environ.setdefault("PTUNE_HOME", tempfile.mkdtemp(prefix="ptune-home-"))
-torch.set_num_threads(2)
+# Under pytest-xdist each of the two workers takes one core; alone, the suite takes both.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 def vocabulary() -> list[str]:
