@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
-from ptune.format.artifacts import load_adapter, save_adapter
+from ptune.engine.model import load_adapter, save_adapter
 from ptune.config import PTuningConfig
 from ptune.encoders import ENCODERS
 from ptune.injections import INJECTIONS

@@ -54,9 +54,10 @@ def clean_venv(folder: Path, dependencies: Path) -> Path:
 def install_and_run(package: Path, venv: Path, dependencies: Path, tmp_path: Path) -> None:
     python = clean_venv(venv, dependencies)
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", package)
-    located = run(python, "-c", "import ptune; print(ptune.__file__)").strip()
+    # a PYTHONPATH naming a source tree would shadow the installed copy: the clean venv runs without one
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HF_HUB_OFFLINE": "1"}
+    located = run(python, "-c", "import ptune; print(ptune.__file__)", env=env).strip()
     assert located.startswith(str(venv)), located  # the installed copy, not the source tree
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     from ptune import __version__
 
     assert run(venv / "bin" / "ptune", "--version", env=env).strip() == f"ptune {__version__}"
@@ -77,7 +78,7 @@ def test_the_sdist_and_wheel_build_install_into_a_clean_venv_and_run_the_demo(de
         sources = archive.getnames()
         archive.extractall(tmp_path / "unpacked", filter="data")
     top = sources[0].split("/")[0]
-    for needed in ("LICENSE", "README.md", "pyproject.toml", "src/ptune/resources/dev.tsv", "src/ptune/cli.py"):
+    for needed in ("LICENSE", "README.md", "pyproject.toml", "src/ptune/resources/dev.tsv", "src/ptune/cli/main.py"):
         assert f"{top}/{needed}" in sources, needed
     wheel = build("wheel", tmp_path / "unpacked" / top, tmp_path / "wheel-from-sdist")
     assert sorted(zipfile.ZipFile(wheel).namelist()) == sorted(names)  # the same package either way

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import DEMO, copy_of_tiny_run
-from helpers import ptune, train
+from helpers import ptune_here, train, train_here
 
 pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
@@ -31,7 +31,7 @@ def test_overwrite_with_bad_dev_data_keeps_the_finished_run(tiny_backbone_dir, f
     shutil.copytree(finished_run, output)
     before = snapshot(output)
     (tmp_path / "dev.tsv").write_text(dev_text)
-    result = ptune("train", "--model", tiny_backbone_dir, "--data", DEMO / "train.tsv", "--dev-data", tmp_path / "dev.tsv",
+    result = ptune_here("train", "--model", tiny_backbone_dir, "--data", DEMO / "train.tsv", "--dev-data", tmp_path / "dev.tsv",
                    "--output", output, "--overwrite", "--no-progress")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert snapshot(output) == before
@@ -78,7 +78,7 @@ def test_overwrite_stopped_mid_training_puts_the_old_run_back(tiny_backbone_dir,
 def test_successful_overwrite_leaves_no_backup(tiny_backbone_dir, finished_run, tmp_path):
     output = tmp_path / "run"
     shutil.copytree(finished_run, output)
-    assert train(tiny_backbone_dir, output, "--overwrite", "--seed", "3").returncode == 0
+    assert train_here(tiny_backbone_dir, output, "--overwrite", "--seed", "3").returncode == 0
     assert not [p for p in output.iterdir() if p.name.startswith(".replaced-")]
 
 
@@ -87,7 +87,7 @@ def test_successful_overwrite_leaves_no_backup(tiny_backbone_dir, finished_run, 
     (["--weight-decay", "-0.1"], "weight_decay=-0.1"),
 ])
 def test_flags_that_would_train_backwards_are_refused(tiny_backbone_dir, tmp_path, flags, message):
-    result = train(tiny_backbone_dir, tmp_path / "bad", *flags)
+    result = train_here(tiny_backbone_dir, tmp_path / "bad", *flags)
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "bad").exists()
 
@@ -95,30 +95,30 @@ def test_flags_that_would_train_backwards_are_refused(tiny_backbone_dir, tmp_pat
 def test_predict_output_and_eval_json_never_overwrite_silently(finished_run, tmp_path):
     target = tmp_path / "precious.jsonl"
     target.write_text("keep me")
-    refused = ptune("predict", "--adapter", finished_run, "great", "--output", target)
+    refused = ptune_here("predict", "--adapter", finished_run, "great", "--output", target)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and target.read_text() == "keep me"
-    refused = ptune("eval", "--adapter", finished_run, "--data", DEMO, "--json", target)
+    refused = ptune_here("eval", "--adapter", finished_run, "--data", DEMO, "--json", target)
     assert refused.returncode == 2 and target.read_text() == "keep me"
-    assert ptune("predict", "--adapter", finished_run, "great", "--output", target, "--overwrite").returncode == 0
+    assert ptune_here("predict", "--adapter", finished_run, "great", "--output", target, "--overwrite").returncode == 0
     assert json.loads(target.read_text())["text"] == "great"
 
 
 @pytest.mark.parametrize("name", ["ptune_config.json", "inference.safetensors", "metrics.json"])
 def test_an_adapters_own_files_are_never_an_output(finished_run, name):
     before = (finished_run / name).read_bytes()
-    refused = ptune("eval", "--adapter", finished_run, "--data", DEMO, "--json", finished_run / name, "--overwrite")
+    refused = ptune_here("eval", "--adapter", finished_run, "--data", DEMO, "--json", finished_run / name, "--overwrite")
     assert refused.returncode == 2 and "whose files ptune manages" in refused.stderr
     assert (finished_run / name).read_bytes() == before
 
 
 def test_output_in_a_missing_folder_is_one_line(finished_run, tmp_path):
-    result = ptune("predict", "--adapter", finished_run, "great", "--output", tmp_path / "no" / "out.jsonl")
+    result = ptune_here("predict", "--adapter", finished_run, "great", "--output", tmp_path / "no" / "out.jsonl")
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_blank_input_lines_keep_their_place(finished_run, tmp_path):
     (tmp_path / "in.txt").write_text("great film\n\nawful\n")
-    result = ptune("predict", "--adapter", finished_run, "--file", tmp_path / "in.txt")
+    result = ptune_here("predict", "--adapter", finished_run, "--file", tmp_path / "in.txt")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["great film", "", "awful"]
     assert rows[1]["label"] is None and rows[1]["error"] == "empty input"
@@ -126,7 +126,7 @@ def test_blank_input_lines_keep_their_place(finished_run, tmp_path):
 
 def test_non_utf8_input_is_one_line(finished_run, tmp_path):
     (tmp_path / "in.txt").write_bytes(b"fine\ncaf\xe9 au lait\n")
-    result = ptune("predict", "--adapter", finished_run, "--file", tmp_path / "in.txt")
+    result = ptune_here("predict", "--adapter", finished_run, "--file", tmp_path / "in.txt")
     assert result.returncode == 2 and "in.txt:2: not UTF-8" in result.stderr
 
 
@@ -157,7 +157,7 @@ def test_resume_with_a_damaged_checkpoint_is_one_line(tiny_backbone_dir, finishe
     output = tmp_path / "run"
     shutil.copytree(finished_run, output)
     (output / "checkpoints" / "last" / "optimizer.pt").write_bytes(b"garbage")
-    result = train(tiny_backbone_dir, output, "--resume")
+    result = train_here(tiny_backbone_dir, output, "--resume")
     assert result.returncode == 2 and "checkpoint" in result.stderr and "damaged" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -166,19 +166,19 @@ def test_resume_with_a_damaged_checkpoint_is_one_line(tiny_backbone_dir, finishe
                                            ("dev.jsonl", b'{"text": "fine", "label": "positive"}\n{"text": "caf\xe9"}\n')])
 def test_non_utf8_data_files_name_the_line(finished_run, tmp_path, name, content):
     (tmp_path / name).write_bytes(content)
-    result = ptune("eval", "--adapter", finished_run, "--data", tmp_path / name)
+    result = ptune_here("eval", "--adapter", finished_run, "--data", tmp_path / name)
     assert result.returncode == 2 and f"{name}:2: not UTF-8" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_eval_and_predict_refuse_a_zero_batch(finished_run):
     for command in (["eval", "--data", DEMO], ["predict", "great"]):
-        result = ptune(command[0], "--adapter", finished_run, *command[1:], "--batch-size", "0")
+        result = ptune_here(command[0], "--adapter", finished_run, *command[1:], "--batch-size", "0")
         assert result.returncode == 2 and "batch_size=0" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_header_only_eval_data_is_one_line(finished_run, tmp_path):
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\n")
-    result = ptune("eval", "--adapter", finished_run, "--data", tmp_path / "dev.tsv")
+    result = ptune_here("eval", "--adapter", finished_run, "--data", tmp_path / "dev.tsv")
     assert result.returncode == 2 and "no examples" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -205,7 +205,7 @@ def test_an_output_that_cannot_be_a_folder_is_one_line(tiny_backbone_dir, tmp_pa
               "proc": "/proc/ptune-run"}[where]
     if where == "proc" and not os.path.isdir("/proc"):
         pytest.skip("no /proc on this system")
-    refused = train(tiny_backbone_dir, output)
+    refused = train_here(tiny_backbone_dir, output)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert f"--output {output}:" in refused.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
@@ -215,17 +215,17 @@ def test_a_disk_full_at_the_first_adapter_save_leaves_the_folder_as_it_was(tiny_
                                                                           capsys):
     import errno
 
-    import ptune.format.artifacts as artifacts
+    import ptune.engine.model as saving
     from ptune.cli import main
 
-    real = artifacts.save_file
+    real = saving.save_file
 
     def full_on_the_encoder(tensors, path, *args, **kwargs):
         if ".prompt_encoder.safetensors." in str(path):  # the adapter's second file: the first is half the save
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(tensors, path, *args, **kwargs)
 
-    monkeypatch.setattr(artifacts, "save_file", full_on_the_encoder)
+    monkeypatch.setattr(saving, "save_file", full_on_the_encoder)
     output = tmp_path / "run"
     code = main(["train", "--model", str(tiny_backbone_dir), "--data", str(DEMO), "--output", str(output),
                  "--epochs", "1", "--batch-size", "16", "--num-virtual-tokens", "4", "--no-progress"])
@@ -237,9 +237,9 @@ def test_a_disk_full_at_the_first_adapter_save_leaves_the_folder_as_it_was(tiny_
 def test_sigterm_before_the_first_checkpoint_does_not_promise_one(tiny_backbone_dir, tmp_path):
     fifo = tmp_path / "train.tsv"
     os.mkfifo(fifo)
-    result = train(tiny_backbone_dir, tmp_path / "run", "--data", fifo)  # a FIFO is refused, never waited on
+    result = train_here(tiny_backbone_dir, tmp_path / "run", "--data", fifo)  # a FIFO is refused, never waited on
     assert result.returncode == 2 and "not a regular file" in result.stderr
-    from ptune.cli import resume_hint
+    from ptune.cli.signals import resume_hint
 
     class Args:
         command, output = "train", str(tmp_path / "never")

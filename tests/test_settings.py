@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ptune import defaults
-from ptune.cli import build_parser, run_config_from_args
+from ptune.cli import build_parser
+from ptune.cli.train import run_config_from_args
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.defaults import SMALL_DATA_MIN_STEPS
 from ptune.errors import ConfigError
@@ -154,7 +155,8 @@ def test_flat_settings_inverts_the_printed_form():
 
 
 def test_every_command_takes_a_config_file_of_its_options(tmp_path, capsys):
-    from ptune.cli import apply_config_file, main
+    from ptune.cli import main
+    from ptune.cli.flags import apply_config_file
 
     path = tmp_path / "eval.json"
     path.write_text(json.dumps({"adapter": "runs/x", "data": "d", "batch_size": 7, "precision": "fp32"}))

@@ -6,7 +6,7 @@ length-sorted batches of 32), same dropout masks, at the initial prompt and at a
 """
 import random, sys, torch
 torch.set_num_threads(2)
-from ptune.format.artifacts import load_adapter
+from ptune.engine.model import load_adapter
 from ptune.engine.backbone import load_backbone, prefer_eager_attention
 from ptune.config import PTuningConfig
 from ptune.data import LabelSet, load_examples, tokenize

@@ -6,7 +6,7 @@ padding), same dropout masks: logits and the prompt encoder's gradients.
 """
 import random, sys, torch
 torch.set_num_threads(2)
-from ptune.format.artifacts import load_adapter
+from ptune.engine.model import load_adapter
 from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.transforms import collate
 

@@ -83,3 +83,8 @@ instead of overwriting it while the prompt learns (LP-FT); 5e-3 and the prompt's
 
 def default_start(task: str) -> dict:
     return {"head_init": "random", "choose_layer": False, **START_RECIPES.get(task, {})}
+
+
+SAMPLE_BUDGET = {"epochs": 8.0, "batch_size": 16, "eval_every": 15}
+"""What the bundled sentiment sample (233 sentences) trains with: `ptune demo`, and `ptune train`
+without --data unless the flags say otherwise (one epoch of 32 would be 8 steps)."""

@@ -4,15 +4,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ptune.config import PTuningConfig, TrainConfig
+from ptune.defaults import SAMPLE_BUDGET
 from ptune.inference.evaluation import evaluate_adapter
 from ptune.inference.predictor import Predictor
+from ptune.settings import resolve
 from ptune.tasks import get_task
 from ptune.training.run import DataConfig, RunConfig, train
 
 SAMPLE = Path(__file__).parent / "resources"
-SAMPLE_BUDGET = {"epochs": 8.0, "batch_size": 16, "eval_every": 15}
-"""What the demo trains the bundled sample with; `ptune train` without --data does the same."""
 EXAMPLES = [
     "The plot drags, and the jokes land with a thud.",
     "A warm, funny and surprisingly moving little film.",
@@ -23,9 +22,9 @@ EXAMPLES = [
 
 def run_demo(*, output: str, epochs: float = 8) -> dict:
     started = time.perf_counter()
-    run = RunConfig(model=None, data=DataConfig(train=str(SAMPLE)), output=output,
-                    ptuning=PTuningConfig(num_virtual_tokens=20, max_length=64),
-                    training=TrainConfig(**{**SAMPLE_BUDGET, "epochs": epochs}))
+    settings = resolve("classification", {**SAMPLE_BUDGET, "epochs": epochs, "num_virtual_tokens": 20, "max_length": 64})
+    run = RunConfig(model=None, data=DataConfig(train=str(SAMPLE)), output=output, ptuning=settings.ptuning,
+                    training=settings.training)
     print(f"ptune demo: P-tuning all-MiniLM-L6-v2 (bundled) on the bundled sentiment sample -> {output}")
     metrics = train(run, show_progress=True)
     report = evaluate_adapter(output, data=str(SAMPLE), compare_base=True)

@@ -11,7 +11,7 @@ from ptune.engine.adapter import TaskAdapter
 from ptune.engine.core import Engine
 from ptune.engine.families import FAMILIES
 from ptune.engine.model import PTuningModel
-from ptune.format.artifacts import load_adapter, save_adapter
+from ptune.engine.model import load_adapter, save_adapter
 from ptune.tasks import TASKS
 
 TASK_CASES = ["classification", "pairs", "token_classification", "question_answering"]

@@ -8,7 +8,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ptune.errors import ArtifactError
-from ptune.format.artifacts import load_adapter, read_adapter_config
+from ptune.engine.model import load_adapter
+from ptune.format.artifacts import read_adapter_config
 from ptune.format.exported import read_export_config
 
 

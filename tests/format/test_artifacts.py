@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE, load_adapter, save_adapter
+from ptune.engine.model import load_adapter, save_adapter
+from ptune.format.artifacts import CONFIG_FILE, ENCODER_FILE, INFERENCE_FILE
 from ptune.config import PTuningConfig
 from ptune.encoders import ENCODERS
 from ptune.errors import ArtifactError

@@ -6,7 +6,8 @@ import shutil
 import pytest
 import torch
 
-from ptune.format.artifacts import backbone_to_load, load_adapter
+from ptune.engine.model import load_adapter
+from ptune.format.artifacts import backbone_to_load
 from ptune.format.trusted_backbones import remember
 from ptune.errors import ArtifactError
 from ptune.format.hub import push_to_hub

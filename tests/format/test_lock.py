@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from helpers import train
+from helpers import train, train_here
 from ptune.errors import PtuneError
 from ptune.format.lock import LOCK_NAME, lock_path, output_lock
 
@@ -54,7 +54,7 @@ def test_a_training_into_a_folder_being_written_is_refused_and_touches_nothing(t
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert f"being written by another ptune process {os.getpid()}" in refused.stderr
         assert sorted(p.name for p in output.iterdir()) == [LOCK_NAME]  # the holder's folder, untouched
-    finished = train(tiny_backbone_dir, output)  # once the holder is done
+    finished = train_here(tiny_backbone_dir, output)  # once the holder is done
     assert finished.returncode == 0, finished.stderr
     assert (output / "ptune_config.json").exists() and not (output / LOCK_NAME).exists()
 

@@ -47,7 +47,7 @@ def test_int8_with_bf16_is_refused_with_the_reason(adapter):
 
 
 def test_bf16_predictor_stores_the_backbone_in_bf16_and_agrees_with_autocast(adapter, dev):
-    from ptune.format.artifacts import load_adapter
+    from ptune.engine.model import load_adapter
     from ptune.engine.backbone import prefer_eager_attention
     from ptune.data import tokenize
     from ptune.engine.batched import predict_logits

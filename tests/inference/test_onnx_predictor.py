@@ -18,7 +18,7 @@ TEXTS = ["the food was great and the staff were kind", "bad", "an honest, moving
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, tiny_backbone_dir):
     from conftest import build_tiny_model, save_random_adapter
-    from ptune.format.export import export_onnx
+    from ptune.inference.export import export_onnx
 
     backbone = build_tiny_model("bert")
     folder = tmp_path_factory.mktemp("onnx-predict")

@@ -107,7 +107,7 @@ def test_deep_prompts_keep_padding_invariance_and_agree_across_kernels():
 @pytest.mark.parametrize("encoder", [EmbeddingEncoderConfig(init="random"), MLPEncoderConfig(depth=1)],
                          ids=["embedding", "mlp"])
 def test_folded_deep_table_equals_the_encoder_and_survives_save_load(encoder, tmp_path):
-    from ptune.format.artifacts import load_adapter, save_adapter
+    from ptune.engine.model import load_adapter, save_adapter
 
     model = deep_model("bert", encoder=encoder)
     with torch.no_grad():

@@ -345,7 +345,7 @@ def test_the_batch_size_is_sized_for_the_device():
 def test_an_adapter_dir_that_does_not_exist_is_said_and_one_that_is_a_file_refused(tmp_path, monkeypatch, caplog):
     from ptune.engine.bank import AdapterBank
     from ptune.errors import ConfigError
-    from ptune.serve.app import serve
+    from ptune.serve.server import serve
     from ptune.serve.config import ServeConfig
 
     class Stop(Exception):

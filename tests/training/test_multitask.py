@@ -210,7 +210,8 @@ def test_the_cli_trains_from_flags_and_never_overwrites_silently(tiny_backbone_d
 
 
 def test_a_spec_file_sets_per_task_settings(tmp_path):
-    from ptune.cli import build_parser, multitask_config
+    from ptune.cli import build_parser
+    from ptune.cli.multitask import multitask_config
 
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"tasks": {"sst2": {"data": "d/sst2", "train_size": 100, "epochs": 2, "lr": 0.01},

@@ -104,7 +104,7 @@ def test_a_probe_head_for_a_task_without_a_linear_head_is_refused(tiny_bert, dem
 
 
 def saved(model, folder, labels):
-    from ptune.format.artifacts import save_adapter
+    from ptune.engine.model import save_adapter
 
     with torch.no_grad():
         model.encoder.embedding.weight.normal_()

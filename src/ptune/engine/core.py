@@ -132,6 +132,11 @@ class Engine(nn.Module):
             output = select_rows(output, torch.tensor(positions, device=output.states.device))
         return adapter.logits(output)
 
+    def states(self, input_ids, attention_mask, token_type_ids=None) -> BackboneOutput:
+        """The backbone's own output, no prompt: what the lab's probes and a prompt's start from
+        text read. The same forward as every adapter's, with nothing injected."""
+        return self.prompted(input_ids, attention_mask, token_type_ids)
+
     def logits(self, input_ids, attention_mask, token_type_ids=None, *, adapter) -> torch.Tensor:
         """Every row through one adapter: (batch, labels) or (batch, seq, labels). The same
         forward as `run_groups` for a group of one adapter, with the batch size never read as a

@@ -82,7 +82,7 @@ def recorded_backbone(directory, record: dict) -> str:
     """The backbone an adapter may name by itself: the bundled model, a Hub id (the recorded one, or the
     Hub repo a local copy came from), or a local folder the user named before. Any other local path is
     refused with the flag that loads it."""
-    from ptune.engine.backbone import BUNDLED
+    from ptune.format.hub_ids import BUNDLED
 
     name, hub_id = record["name"], record.get("hub_id")
     if name == BUNDLED or name == "bundled":

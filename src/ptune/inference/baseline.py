@@ -7,7 +7,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from ptune.data import Example, LabelSet, collate, sorted_batches, tokenize
-from ptune.engine.backbone import accepts_token_type_ids
+from ptune.engine.core import Engine
 from ptune.tasks.heads import pool
 from ptune.tasks.metrics import classification_metrics
 
@@ -17,11 +17,11 @@ def pooled_features(backbone, tokenizer, examples: list[Example], *, pooling: st
                     batch_size: int = 64) -> np.ndarray:
     features = tokenize(examples, tokenizer=tokenizer, max_length=max_length, labels=None)
     out = np.zeros((len(features), backbone.config.hidden_size), dtype=np.float32)
-    backbone.eval()
+    engine = Engine(backbone)
+    engine.eval()
     for indices in sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size):
         batch = collate([features[i] for i in indices], pad_token_id=tokenizer.pad_token_id)
-        types = {"token_type_ids": batch["token_type_ids"]} if accepts_token_type_ids(backbone) else {}
-        states = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **types).last_hidden_state
+        states = engine.states(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).states
         if pooling == "text_mean":
             pooling = "mean"  # no virtual tokens here: the mean over the text is the mean
         out[indices] = pool(states, batch["attention_mask"], pooling=pooling, cls_index=0).float().numpy()

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ptune.format.artifacts import load_adapter
+from ptune.engine.model import load_adapter
 from ptune.data import Example
 from ptune.data.conll import TaggedSentence
 from ptune.errors import ConfigError

@@ -194,7 +194,7 @@ def add_onnx_variant(adapter, examples, chosen, predictions, times, *, batch_siz
     label = "onnxruntime (fp32)"
     options = {"export": "onnx"}
     try:
-        from ptune.format.export import export_onnx
+        from ptune.inference.export import export_onnx
         from ptune.inference.predictor import Predictor
 
         folder = Path(tempfile.mkdtemp(prefix="ptune-onnx-"))

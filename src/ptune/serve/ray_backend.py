@@ -137,7 +137,7 @@ class RayBatcher:
 @serve.ingress()
 class PtuneReplica:
     def __init__(self, spec: ReplicaSpec):
-        from ptune.serve.app import show_log
+        from ptune.serve.logs import show_log
 
         if spec.threads:
             torch.set_num_threads(spec.threads)
@@ -230,7 +230,7 @@ def run_ray(spec: ReplicaSpec, scaling: ScalingConfig, *, host: str, port: int, 
     """Start (or join) Ray, deploy the bank on Ray Serve at http://host:port/, serve until SIGINT/SIGTERM."""
     import ray
 
-    from ptune.serve.app import show_log
+    from ptune.serve.logs import show_log
 
     show_log(spec.log_level)
     load_bank(spec)  # every check `ptune serve` makes, here, before any replica starts

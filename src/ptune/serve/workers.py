@@ -190,7 +190,8 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Te
 
     from ptune.engine.backbone import freeze
     from ptune.engine.bank import AdapterBank
-    from ptune.serve.app import create_app, show_log
+    from ptune.serve.app import create_app
+    from ptune.serve.logs import show_log
     from ptune.serve.protocol import uvicorn_settings
 
     torch.set_num_threads(spec.threads)

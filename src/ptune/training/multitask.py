@@ -35,7 +35,7 @@ from ptune.data import LoadReport
 from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
-from ptune.format.artifacts import save_adapter
+from ptune.engine.model import save_adapter
 from ptune.format.files import check_output_folder
 from ptune.format.lock import output_lock
 from ptune.format.runs import run_entries

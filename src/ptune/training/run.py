@@ -19,7 +19,8 @@ from ptune.data.examples import data_fingerprint
 from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
-from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes, save_adapter
+from ptune.engine.model import save_adapter
+from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes
 from ptune.format.lock import output_lock
 from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card

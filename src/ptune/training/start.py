@@ -66,7 +66,7 @@ def text_rows(model, features: list[dict], *, seed: int, pad_token_id: int, auto
     try:
         with deep_attention.captured_keys_values(prompted.attention_layers) as calls, \
                 (autocast() if autocast is not None else nullcontext()):
-            prompted(**{name: batch.get(name) for name in MODEL_INPUTS})
+            model.engine.states(**{name: batch.get(name) for name in MODEL_INPUTS})
     finally:
         prompted.model.train(was_training)
     if len(calls) != prompted.num_layers:
@@ -292,4 +292,4 @@ def starts_anything(model, config: TrainConfig) -> bool:
 
 
 __all__ = ["TEXT_INIT_ROWS", "describe", "start_adapter", "start_from_adapter", "starts_anything", "text_positions",
-           "text_rows", "json"]
+           "text_rows"]

@@ -99,10 +99,10 @@ class LinearProbe(nn.Module):
     def __init__(self, backbone: nn.Module, *, num_labels: int, pooling: str = "mean", head_dropout: float = 0.1,
                  seed: int = 0, task: str = "classification"):
         super().__init__()
-        from ptune.engine.prompted import PromptedBackbone
+        from ptune.engine.core import Engine
         from ptune.tasks import get_task
 
-        self.prompted = PromptedBackbone(backbone)
+        self.engine = Engine(backbone)  # its forward with nothing injected: the frozen features
         self.backbone = backbone
         self.task = get_task(task)
         options = {"head_dropout": head_dropout, **({"pooling": pooling} if self.task.name == "classification" else {})}
@@ -123,7 +123,7 @@ class LinearProbe(nn.Module):
         return self.position_limit
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
-        return self.task.logits(self.head, self.prompted(input_ids, attention_mask, token_type_ids), self.task_config)
+        return self.task.logits(self.head, self.engine.states(input_ids, attention_mask, token_type_ids), self.task_config)
 
     def trainable_parameters(self):
         return {"encoder": [], "head": list(self.head.parameters())}

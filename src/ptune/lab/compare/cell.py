@@ -205,7 +205,8 @@ def state_epochs(result, train_features, config) -> float:
 
 def inference_files(model, folder: Path, labels) -> tuple[int, int]:
     """(bytes on disk, parameters) of what inference needs beyond the public backbone."""
-    from ptune.format.artifacts import inference_size_bytes, save_adapter
+    from ptune.engine.model import save_adapter
+    from ptune.format.artifacts import inference_size_bytes
 
     if hasattr(model, "save_inference_files"):
         return model.save_inference_files(folder)

@@ -56,10 +56,10 @@ def add_protocol_flags(p) -> None:
                    help="write the tables and plots from the cells already in --output; train nothing")
 
 
-def add_compare_parser(commands) -> None:
+def add_compare_parser(commands, *, help: str) -> None:
     from ptune.lab.compare.methods import METHODS, TABLE_6_1
 
-    p = commands.add_parser("compare", help="train and evaluate several methods under one protocol (table 6.1)",
+    p = commands.add_parser("compare", help=help,
                             description="Methods: " + ", ".join(METHODS) + ". Settings in brackets, e.g. "
                             "'ptune[encoder=lstm;lr=1e-2]', 'peft-lora[r=16]'.")
     p.add_argument("--methods", default=None,
@@ -69,8 +69,8 @@ def add_compare_parser(commands) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def add_ablate_parser(commands) -> None:
-    p = commands.add_parser("ablate", help="ptune's P-tuning with one component changed per row (table 6.2)")
+def add_ablate_parser(commands, *, help: str) -> None:
+    p = commands.add_parser("ablate", help=help)
     add_protocol_flags(p)
     p.set_defaults(func=cmd_ablate, seeds="0")
 

@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 @pytest.mark.parametrize("injection, task", [("input", None), ("deep", TokenClassificationConfig())],
                          ids=["input-classification", "deep-token-classification"])
 def test_exported_graph_matches_pytorch_on_other_shapes(tiny_bert, tiny_backbone_dir, tmp_path, injection, task):
-    from ptune.format.export import export_onnx
+    from ptune.inference.export import export_onnx
 
     backbone, tokenizer = tiny_bert
     options = {"task": task} if task else {}
@@ -60,7 +60,7 @@ def test_deep_prompts_export_on_the_families_with_their_own_attention_or_positio
     from conftest import build_tokenizer
     from family_configs import family_model
     from ptune.engine.backbone import load_backbone
-    from ptune.format.export import export_onnx
+    from ptune.inference.export import export_onnx
 
     tokenizer = build_tokenizer(tmp_path)
     tokenizer.save_pretrained(tmp_path / "backbone")

@@ -33,7 +33,7 @@ def require_onnx():
 def export_onnx(adapter, output: str | Path, *, overwrite: bool = False, model_name: str | None = None,
                 allow_backbone_mismatch: bool = False) -> dict:
     ort = require_onnx()
-    from ptune.format.artifacts import load_adapter
+    from ptune.engine.model import load_adapter
 
     output = check_output_folder(output)
     if (output / "ptune_config.json").exists() or (output / "run_config.json").exists():
