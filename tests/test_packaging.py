@@ -53,9 +53,11 @@ def clean_venv(folder: Path, dependencies: Path) -> Path:
 
 def install_and_run(package: Path, venv: Path, dependencies: Path, tmp_path: Path) -> None:
     python = clean_venv(venv, dependencies)
-    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", package)
-    # a PYTHONPATH naming a source tree would shadow the installed copy: the clean venv runs without one
+    # a PYTHONPATH naming a source tree would shadow the installed copy (pip would even skip the
+    # install, finding ptune there): the clean venv is installed and run without one
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HF_HUB_OFFLINE": "1"}
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", package,
+        env=env)
     located = run(python, "-c", "import ptune; print(ptune.__file__)", env=env).strip()
     assert located.startswith(str(venv)), located  # the installed copy, not the source tree
     from ptune import __version__

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ptune.data.conll import read_conll
 from ptune.data.sources import load_examples
+from ptune.data.examples import unicode_problem
 from ptune.data.squad import read_squad_file
 from ptune.errors import PtuneError
 
@@ -114,4 +115,44 @@ def test_squad_reader_takes_any_json_document(document):
 @BUDGET
 @given(data=st.binary(max_size=300))
 def test_squad_reader_takes_any_bytes(data):
-    outcome(read_squad_file, file_with(data, ".json"))
+    # Random bytes are never a SQuAD document with a question in it: refused, in one line (outcome).
+    assert outcome(read_squad_file, file_with(data, ".json")) is None
+
+
+PLAIN = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
+
+
+@st.composite
+def well_formed_squad(draw):
+    """A valid SQuAD 2.0 document and, in reading order, the questions it holds: (id, question,
+    context, answers, impossible). Answers are spans of their context."""
+    expected, articles = [], []
+    for a in range(draw(st.integers(1, 2))):
+        paragraphs = []
+        for p in range(draw(st.integers(0, 2))):
+            context = draw(PLAIN.filter(lambda t: unicode_problem(t) is None))
+            qas = []
+            for q in range(draw(st.integers(0, 3))):
+                question = draw(PLAIN.filter(lambda t: t.strip() and unicode_problem(t) is None))
+                spans = [] if not context else draw(st.lists(st.tuples(st.integers(0, len(context) - 1),
+                                                                       st.integers(1, 10)), max_size=2))
+                answers = tuple((context[start:start + size], start) for start, size in spans)
+                impossible = not answers
+                identifier = f"q{a}.{p}.{q}"
+                qas.append({"id": identifier, "question": question, "is_impossible": impossible,
+                            "answers": [{"text": text, "answer_start": start} for text, start in answers]})
+                expected.append((identifier, question, context, answers, impossible))
+            paragraphs.append({"context": context, "qas": qas})
+        articles.append({"title": f"article {a}", "paragraphs": paragraphs})
+    return {"version": "v2.0", "data": articles}, expected
+
+
+@BUDGET
+@given(document=well_formed_squad())
+def test_squad_reader_reads_every_question_of_a_well_formed_document(document):
+    document, expected = document
+    read = outcome(read_squad_file, file_with(json.dumps(document).encode(), ".json"))
+    if not expected:  # a document without questions is refused, saying so
+        assert read is None
+        return
+    assert [(e.id, e.question, e.context, e.answers, e.is_impossible) for e in read] == expected

@@ -294,3 +294,36 @@ def test_multitask_under_two_cpu_processes(tiny_backbone_dir, tmp_path):
     assert sum(t["steps_trained"] for t in metrics["tasks"].values()) == 8
     for name in ("sentiment", "pairs"):
         assert (tmp_path / "ddp" / name / "inference.safetensors").exists()
+
+
+def test_an_interrupted_multitask_overwrite_is_recovered_like_a_single_task_one(tiny_backbone_dir, tmp_path):
+    """The one overwrite scheme (format.runs): a multi-task --overwrite killed mid-run leaves the old
+    run aside; the next command into the folder puts it back, sets the unfinished run aside, and
+    never touches a file the user keeps beside the run."""
+    from helpers import killed_after, ptune, ptune_here
+
+    output = tmp_path / "run"
+
+    def run(*extra, launcher=None):
+        args = ("multitask", "--model", tiny_backbone_dir, "--task", f"a=classification:{DEMO}", "--task",
+                f"b=classification:{DEMO}", "--output", output, "--steps", "16", "--eval-every", "4",
+                "--precision", "fp32", *extra)
+        return ptune(*args, launcher=launcher) if launcher else ptune_here(*args)
+
+    def snapshot():
+        return {p.relative_to(output).as_posix(): p.read_bytes() for p in sorted(output.rglob("*"))
+                if p.is_file() and not p.relative_to(output).parts[0].startswith(".")}
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    (output / "notes.txt").write_text("mine")
+    before = snapshot()
+    killed = run("--overwrite", "--seed", "3", launcher=killed_after(9))
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert len(list(output.glob(".replaced-*"))) == 1 and (output / "notes.txt").read_text() == "mine"
+    again = run()  # the old run comes back first; then, without --overwrite, the folder is refused
+    assert again.returncode == 2 and "back in place" in again.stderr, again.stderr
+    assert snapshot() == before
+    assert not list(output.glob(".replaced-*"))
+    (aside,) = output.glob(".interrupted-*")
+    assert {"multitask_config.json", "checkpoints", "a", "b"} <= {p.name for p in aside.iterdir()}

@@ -1,15 +1,18 @@
 """Run folders replaced with --overwrite: the old run is never lost.
 
-`ptune train --overwrite` moves the old run into `<output>/.replaced-<time>-<pid>/` and deletes it
-only once the new run has finished. A new run that is killed (SIGKILL, power loss) cannot put it
+`ptune train --overwrite` and `ptune multitask --overwrite` move the old run's own entries (never a
+file the user put beside them) into `<output>/.replaced-<time>-<pid>/` and delete them only once the
+new run has finished; a new run that fails puts them back itself (`restore_replaced`). A new run that is killed (SIGKILL, power loss) cannot put it
 back itself, so the next command that touches the folder does (`recover_replaced_run`): the old
 run returns to its place and the unfinished one is kept aside in `.interrupted-<time>/`, and the
 command says so. (`ptune train --resume` instead continues the unfinished run.)
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -19,7 +22,10 @@ REPLACED_PREFIX = ".replaced-"
 INTERRUPTED_PREFIX = ".interrupted-"
 RUN_FILES = ("run_config.json", "ptune_config.json", "metrics.json", "train_log.jsonl", "checkpoints",
              "inference.safetensors", "prompt_encoder.safetensors", "README.md", "tensorboard")
-"""What a run folder holds; an --overwrite moves exactly these aside."""
+"""What a single-task run folder holds."""
+MULTITASK_RUN_FILE = "multitask_config.json"
+MULTITASK_FILES = (MULTITASK_RUN_FILE, "metrics.json", "train_log.jsonl", "checkpoints", "tensorboard")
+"""What a multi-task run folder holds besides one adapter folder per task (named after the task)."""
 
 log = logging.getLogger("ptune")
 
@@ -28,6 +34,44 @@ def run_entries(folder: Path) -> list[Path]:
     """What a run folder holds that is a run's: not the runs kept aside, not the folder's lock."""
     return [p for p in Path(folder).iterdir()
             if not p.name.startswith((REPLACED_PREFIX, INTERRUPTED_PREFIX)) and p.name != LOCK_NAME]
+
+
+def task_names(config: Path) -> set[str]:
+    """The task names a multi-task run's config lists (their adapter folders sit beside it)."""
+    try:
+        tasks = json.loads(config.read_text(encoding="utf-8")).get("tasks", [])
+        return {t["name"] for t in tasks if isinstance(t, dict) and isinstance(t.get("name"), str)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return set()
+
+
+def owned_entries(folder: Path) -> list[Path]:
+    """The entries of `folder` that belong to the ptune run in it, single-task or multi-task: what an
+    --overwrite moves aside and a recovery sets aside. A file the user put beside them is not one."""
+    folder = Path(folder)
+    names = set(RUN_FILES)
+    if (folder / MULTITASK_RUN_FILE).exists():
+        names |= set(MULTITASK_FILES) | task_names(folder / MULTITASK_RUN_FILE)
+    return [p for p in run_entries(folder) if p.name in names]
+
+
+def move_run_aside(folder: Path) -> Path:
+    """--overwrite: the run in `folder` into `folder/.replaced-<time>-<pid>/`, entry by entry (the
+    folder's lock stays where it is). Returns that folder, for `restore_replaced` or deletion."""
+    replaced = Path(folder) / f"{REPLACED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    replaced.mkdir()
+    for entry in owned_entries(folder):
+        entry.rename(replaced / entry.name)
+    return replaced
+
+
+def restore_replaced(folder: Path, replaced: Path) -> None:
+    """The new run failed: its entries go, and the run --overwrite moved aside comes back."""
+    for entry in owned_entries(folder):
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for item in replaced.iterdir():
+        item.rename(Path(folder) / item.name)
+    replaced.rmdir()
 
 
 def replaced_runs(folder: Path) -> list[Path]:
@@ -56,9 +100,8 @@ def recover_replaced_run(folder: str | Path) -> str | None:
     old = pending[-1]
     aside = folder / f"{INTERRUPTED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     aside.mkdir()
-    for name in RUN_FILES:
-        if (folder / name).exists():
-            (folder / name).rename(aside / name)
+    for entry in owned_entries(folder):
+        entry.rename(aside / entry.name)
     for item in old.iterdir():
         item.rename(folder / item.name)
     old.rmdir()

@@ -38,7 +38,13 @@ from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.engine.model import save_adapter
 from ptune.format.files import check_output_folder
 from ptune.format.lock import output_lock
-from ptune.format.runs import run_entries
+from ptune.format.runs import (
+    MULTITASK_RUN_FILE,
+    move_run_aside,
+    recover_replaced_run,
+    restore_replaced,
+    run_entries,
+)
 from ptune.format.hub import write_model_card
 from ptune.settings import flat_settings, resolve, resolve_training
 from ptune.tasks import get_task
@@ -59,7 +65,7 @@ from ptune.training.run import DataConfig, make_accelerator
 from ptune.validation import number_problems
 
 SAMPLINGS = ("proportional", "temperature", "uniform")
-RUN_FILE = "multitask_config.json"
+RUN_FILE = MULTITASK_RUN_FILE
 
 
 @dataclass
@@ -322,13 +328,19 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     return state
 
 
-def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: bool, resume: bool) -> Path | None:
+def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: bool, resume: bool,
+                             log=print) -> Path | None:
     """Refuse a non-empty folder unless it holds a multi-task run and `overwrite` (that run is moved
     aside and deleted only once the new one has finished, put back if it fails) or `resume` (the
-    same settings, a checkpoint to continue from)."""
+    same settings, a checkpoint to continue from). As for `ptune train` (format.runs), a run an
+    earlier --overwrite left half-done is first undone."""
     if resume:
         check_multitask_resumable(output, run)
         return None
+    if output.is_dir():
+        recovered = recover_replaced_run(output)
+        if recovered:
+            log(recovered)
     if not output.exists() or not run_entries(output):
         output.mkdir(parents=True, exist_ok=True)
         return None
@@ -338,11 +350,7 @@ def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: b
     if not (output / RUN_FILE).exists():
         raise PtuneError(f"{output} is not empty and holds no multi-task run ({RUN_FILE} is missing); refusing to "
                          "delete it even with --overwrite. Choose an empty or new folder.")
-    replaced = output.parent / f".{output.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
-    replaced.mkdir()
-    for entry in run_entries(output):  # entry by entry: the folder's lock stays where it is
-        entry.rename(replaced / entry.name)
-    return replaced
+    return move_run_aside(output)
 
 
 def check_multitask_resumable(output: Path, run: MultiTaskConfig) -> None:
@@ -395,7 +403,7 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
         replaced = None
         if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
             held.enter_context(output_lock(output, command=command, say=log))
-            replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume)
+            replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume, log=log)
             write_json(output / RUN_FILE, run.to_dict())
         accelerator.wait_for_everyone()
         trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
@@ -420,11 +428,7 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
                                      optimizer_groups_fn=lambda: deduplicated_groups(states))
         except BaseException:
             if replaced is not None:
-                for entry in run_entries(output):
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-                for entry in replaced.iterdir():
-                    entry.rename(output / entry.name)
-                replaced.rmdir()
+                restore_replaced(output, replaced)
                 log(f"the new run failed; the run that --overwrite replaced is back in {output}")
             raise
         trackers.finish(accelerator)

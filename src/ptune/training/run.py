@@ -5,9 +5,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +22,7 @@ from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes
 from ptune.format.lock import output_lock
 from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
-from ptune.format.runs import (
-    REPLACED_PREFIX,
-    RUN_FILES,
-    recover_replaced_run,
-    run_entries,
-)
+from ptune.format.runs import move_run_aside, recover_replaced_run, restore_replaced, run_entries
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_training
 from ptune.tasks import Task, get_task
@@ -143,11 +136,7 @@ def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: boo
         if not (saved.exists() or (output / CONFIG_FILE).exists()):
             raise PtuneError(f"{output} is not empty and is not a ptune run folder; refusing to delete it "
                              "even with --overwrite. Choose an empty or new folder.")
-        replaced = output / f"{REPLACED_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        replaced.mkdir()
-        for name in RUN_FILES:
-            if (output / name).exists():
-                (output / name).rename(replaced / name)
+        replaced = move_run_aside(output)
     output.mkdir(parents=True, exist_ok=True)
     write_json(saved, {**run.to_dict(), STARTED_KEY: started})
     return replaced, started
@@ -219,17 +208,6 @@ def discard_unsaved_run(output: Path) -> None:
         target = output / name
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
-
-
-def restore_replaced(output: Path, replaced: Path) -> None:
-    """Put the run that --overwrite moved aside back in place of the new run's files."""
-    for name in RUN_FILES:
-        target = output / name
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-    for item in replaced.iterdir():
-        item.rename(output / item.name)
-    replaced.rmdir()
 
 
 def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None, device: str = "auto",
