@@ -243,6 +243,16 @@ def test_comparison_table_csv_and_plots_from_a_results_fixture(fixture_rows, tmp
     assert by_method["peft-prefix"]["failed_seeds"] == "0" and by_method["peft-prefix"]["dev_score_mean"] == ""
 
 
+@pytest.mark.parametrize("protocol, header", [(None, "dev accuracy"), ({"eval_split": "dev"}, "dev accuracy"),
+                                              ({"eval_split": "test"}, "test accuracy")])
+def test_the_table_names_the_split_it_scored(fixture_rows, tmp_path, protocol, header):
+    """The fewshot protocol scores CR and TREC on their test splits: the table says so."""
+    if protocol is not None:
+        (tmp_path / "protocol.json").write_text(json.dumps(protocol))
+    write_reports(tmp_path, fixture_rows, order=["ptune", "peft-lora"], kind="comparison", title="t", plots=False)
+    assert (tmp_path / "table.md").read_text().splitlines()[2].startswith(f"| method | {header} (mean ± std) |")
+
+
 def test_ablation_table_gives_deltas_against_the_full_configuration(fixture_rows, tmp_path):
     write_reports(tmp_path, fixture_rows, order=ablation_methods(), kind="ablation", title="fixture", plots=False,
                   lab_column=True)

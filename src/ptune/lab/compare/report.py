@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from ptune.lab.compare.ablation import FULL, ROWS, AblationRow
@@ -44,11 +45,12 @@ def score_names(summaries: list[Summary]) -> tuple[str, str, str]:
     return "accuracy", "macro-F1", "dev_macro_f1"
 
 
-def comparison_table(summaries: list[Summary], *, lab_column: bool = False) -> str:
+def comparison_table(summaries: list[Summary], *, lab_column: bool = False, split: str = "dev") -> str:
     """Table 6.1's layout: accuracy, parameter efficiency, training time, stability (the std).
-    `lab_column` adds the seed lab's SST-2 numbers (only meaningful for an SST-2 grid)."""
+    `lab_column` adds the seed lab's SST-2 numbers (only meaningful for an SST-2 grid); `split`:
+    the split scored (the fewshot protocol scores test where a data set has no dev split)."""
     metric, second, second_key = score_names(summaries)
-    lines = [f"| method | dev {metric} (mean ± std) | {second} | trainable params | % of model | train time s "
+    lines = [f"| method | {split} {metric} (mean ± std) | {second} | trainable params | % of model | train time s "
              "| train samples/s | eval samples/s | peak RSS MB | inference files | lr | seeds "
              "| lab, BERT-base SST-2: acc / params |",
              "|---" * 13 + "|"]
@@ -129,8 +131,10 @@ def write_reports(output: Path, rows: list[dict], *, order: list[str], kind: str
     """results table (.md), CSV and plots into `output`; returns the files written."""
     summaries = summarize(rows, order)
     written = []
+    protocol = output / "protocol.json"
+    split = json.loads(protocol.read_text()).get("eval_split") or "dev" if protocol.exists() else "dev"
     table = (ablation_table(summaries, lab_column=lab_column) if kind == "ablation"
-             else comparison_table(summaries, lab_column=lab_column))
+             else comparison_table(summaries, lab_column=lab_column, split=split))
     (output / "table.md").write_text(f"# {title}\n\n{table}\n")
     written.append(output / "table.md")
     write_csv(summaries, output / "summary.csv")
