@@ -61,11 +61,16 @@ def build_tiny_model(kind: str = "bert", vocab_size: int | None = None):
 
 @pytest.fixture(scope="session")
 def tiny_backbone_dir(tmp_path_factory) -> Path:
-    """A tiny random-weight BERT + WordPiece tokenizer saved like a Hub model (for CLI tests)."""
+    """A tiny random-weight BERT + WordPiece tokenizer saved like a Hub model (for CLI tests),
+    remembered as a backbone this user gave ptune (as training with --model does), so adapters that
+    name it load in any order the tests run in."""
+    from ptune.format.trusted_backbones import remember
+
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = build_tokenizer(folder)
     tokenizer.save_pretrained(folder)
     build_tiny_model("bert", len(tokenizer)).save_pretrained(folder)
+    remember(folder)
     return folder
 
 

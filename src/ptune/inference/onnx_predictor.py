@@ -31,9 +31,9 @@ class OnnxPredictor:
 
         self.label_names = list(self.config["label_names"])
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        pad = self.pad_token()
         self.tokenizer.enable_truncation(max_length=int(self.config["max_text_length"]))
-        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad), pad_token=pad)
+        self.tokenizer.no_padding()  # batches are padded here, after sorting by length
+        self.pad_id = self.tokenizer.token_to_id(self.pad_token())
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         try:
@@ -52,25 +52,44 @@ class OnnxPredictor:
         pad = pad.get("content") if isinstance(pad, dict) else pad
         return pad or "[PAD]"
 
-    def predict(self, inputs: list) -> list[dict]:
-        """One {"label", "probabilities"} per input: a text, or an object with `text` and `text_pair`."""
+    def logits(self, inputs: list):
+        """(inputs, labels) float64 logits, in input order. Inputs are batched by length, as the
+        Predictor batches them, so a batch is padded to its own longest input only."""
         import numpy as np
 
         if isinstance(inputs, str):
             raise PtuneError("predict() takes a list of texts; wrap a single text in a list")
+        items = [item if isinstance(item, str) else (item.text, item.text_pair) if item.text_pair else item.text
+                 for item in inputs]
+        encodings = self.tokenizer.encode_batch(items) if items else []
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(encodings), len(self.label_names)))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            columns = {name: np.zeros((len(rows), width), dtype=np.int64) for name in
+                       ("input_ids", "attention_mask", "token_type_ids")}
+            columns["input_ids"].fill(self.pad_id)
+            for row, i in enumerate(rows):
+                found = encodings[i]
+                size = len(found.ids)
+                columns["input_ids"][row, :size] = found.ids
+                columns["attention_mask"][row, :size] = found.attention_mask
+                columns["token_type_ids"][row, :size] = found.type_ids
+            feeds = {name: columns[name] for name in self.config["inputs"]}
+            out[rows] = self.session.run(None, feeds)[0].astype(np.float64)
+        return out
+
+    def predict(self, inputs: list) -> list[dict]:
+        """One {"label", "probabilities"} per input: a text, or an object with `text` and `text_pair`."""
+        import numpy as np
+
+        logits = self.logits(inputs)
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
         results = []
-        for start in range(0, len(inputs), self.batch_size):
-            batch = [item if isinstance(item, str) else (item.text, item.text_pair) if item.text_pair else item.text
-                     for item in inputs[start:start + self.batch_size]]
-            encodings = self.tokenizer.encode_batch(batch)
-            columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
-                       "token_type_ids": [e.type_ids for e in encodings]}
-            feeds = {name: np.asarray(columns[name], dtype=np.int64) for name in self.config["inputs"]}
-            logits = self.session.run(None, feeds)[0].astype(np.float64)
-            probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-            probabilities /= probabilities.sum(-1, keepdims=True)
-            for row in probabilities.tolist():
-                best = max(range(len(row)), key=row.__getitem__)
-                results.append({"label": self.label_names[best],
-                                "probabilities": {name: round(p, 6) for name, p in zip(self.label_names, row)}})
+        for row in probabilities.tolist():
+            best = max(range(len(row)), key=row.__getitem__)
+            results.append({"label": self.label_names[best],
+                            "probabilities": {name: round(p, 6) for name, p in zip(self.label_names, row)}})
         return results

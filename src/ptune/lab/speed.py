@@ -167,26 +167,18 @@ INFERENCE_VARIANTS = (  # (label, Predictor options)
 )
 
 
-class OnnxPredictor:
-    """The exported graph through onnxruntime, fed the same length-sorted batches as ptune."""
+class ExportTimer:
+    """The exported graph (ptune.inference.onnx_predictor, what `ptune predict` runs on an export)
+    under the interface the other rows are timed through: `logits(examples)` as a tensor."""
 
-    def __init__(self, folder, predictor, batch_size: int):
-        import onnxruntime
+    def __init__(self, folder, batch_size: int):
+        from ptune.inference.onnx_predictor import OnnxPredictor
 
-        self.session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-        self.predictor, self.batch_size = predictor, batch_size
+        self.onnx = OnnxPredictor(folder, batch_size=batch_size)
+        self.label_names = self.onnx.label_names
 
     def logits(self, examples) -> torch.Tensor:
-        from ptune.data import collate, sorted_batches
-
-        model, tokenizer = self.predictor.model, self.predictor.tokenizer
-        features = tokenize(examples, tokenizer=tokenizer, max_length=model.max_text_length(), labels=None)
-        out = torch.empty(len(features), len(self.predictor.label_names))
-        for indices in sorted_batches([len(f["input_ids"]) for f in features], batch_size=self.batch_size):
-            batch = collate([features[i] for i in indices], pad_token_id=tokenizer.pad_token_id)
-            feeds = {k: batch[k].numpy() for k in ("input_ids", "attention_mask", "token_type_ids")}
-            out[torch.tensor(indices)] = torch.from_numpy(self.session.run(None, feeds)[0])
-        return out
+        return torch.from_numpy(self.onnx.logits(examples))
 
 
 def add_onnx_variant(adapter, examples, chosen, predictions, times, *, batch_size: int, log) -> None:
@@ -195,11 +187,10 @@ def add_onnx_variant(adapter, examples, chosen, predictions, times, *, batch_siz
     options = {"export": "onnx"}
     try:
         from ptune.inference.export import export_onnx
-        from ptune.inference.predictor import Predictor
 
         folder = Path(tempfile.mkdtemp(prefix="ptune-onnx-"))
         export_onnx(adapter, folder, overwrite=True)
-        predictor = OnnxPredictor(folder, Predictor(adapter, batch_size=batch_size), batch_size)
+        predictor = ExportTimer(folder, batch_size)
         predictions[label] = predictor.logits(examples).argmax(-1).numpy()  # warm-up
     except Exception as error:  # a failed option is a row with its error, not a crash
         log(f"{label}: failed: {type(error).__name__}: {error}")
