@@ -183,3 +183,34 @@ def test_a_worker_killed_under_load_is_replaced_and_counted(workers_server):
     assert re.search(r"^ptune_worker_restarts 1\.0$", metrics, re.M), metrics
     print(f"worker kill under load: {outcomes.count(200)} answered, {outcomes.count('failed')} failed, "
           f"replaced in {recovered_in:.1f} s")
+
+
+def test_workers_stop_when_the_serving_process_is_killed(workers_server):
+    """SIGKILL (or the OOM killer) on the serving process leaves no worker serving on, unsupervised,
+    on the port: each worker notices its parent is gone, drains and exits."""
+    import os
+
+    server, url, _, _ = workers_server
+    pids, deadline = {}, time.monotonic() + 60
+    while 1 not in pids and time.monotonic() < deadline:
+        health = fresh_health(url)
+        pids[health["worker"]] = health["pid"]
+    assert 1 in pids, "worker 1 never answered"
+    server.kill()
+    server.wait(30)
+    def running(pid: int) -> bool:  # an exited worker nobody has reaped yet (a zombie) is not running
+        try:
+            os.kill(pid, 0)
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (ProcessLookupError, FileNotFoundError):
+            return False
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not running(pids[1]):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"worker 1 (pid {pids[1]}) still runs 30 s after the serving process was killed")
+    with pytest.raises(httpx.HTTPError):
+        fresh_health(url)

@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ptune.errors import PtuneError
 from ptune.format.lock import LOCK_NAME
 
 REPLACED_PREFIX = ".replaced-"
@@ -72,6 +73,35 @@ def restore_replaced(folder: Path, replaced: Path) -> None:
     for item in replaced.iterdir():
         item.rename(Path(folder) / item.name)
     replaced.rmdir()
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: for naming the settings that differ."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def saved_settings_or_refuse(output: Path, saved: Path, now: dict, *, free=(), skip=()) -> dict:
+    """--resume, single- or multi-task: the settings recorded in `saved` must equal `now` (JSON
+    values), except the `free` ones (where output and trackers go may change) and the `skip` keys
+    (records, not settings); else one refusal naming each difference. Returns the saved record."""
+    try:
+        previous = json.loads(saved.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise PtuneError(f"--resume: {saved} is missing or damaged ({err}); start a new run instead") from None
+    then = flatten({k: v for k, v in previous.items() if k not in skip})
+    current = flatten(json.loads(json.dumps(now)))
+    differing = sorted(k for k in set(then) | set(current) if k not in free and then.get(k) != current.get(k))
+    if differing:
+        details = "; ".join(f"{k}: run has {then.get(k)!r}, now {current.get(k)!r}" for k in differing[:8])
+        raise PtuneError(f"--resume: the settings differ from the run in {output} ({details}); resume with the same "
+                         "flags, or start a new run in another folder")
+    return previous
 
 
 def replaced_runs(folder: Path) -> list[Path]:

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from dataclasses import dataclass
 
 import torch
@@ -207,6 +208,28 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Te
     app = create_app(bank, spec.config, fixed_names=spec.fixed_names, worker=index,
                      worker_restarts=(lambda: restarts.value) if restarts is not None else None)
     server = uvicorn.Server(uvicorn.Config(app, log_level=spec.log_level, **uvicorn_settings(spec.config)))
+    stop_when_orphaned(server, index)
     if ready is not None:
         ready.set()
     server.run(sockets=[sock])
+
+
+ORPHAN_POLL_SECONDS = 1.0
+
+
+def stop_when_orphaned(server, index: int) -> None:
+    """A worker whose supervisor died without stopping it (SIGKILL, out of memory) drains and exits
+    instead of serving on, unsupervised, on the port the next `ptune serve` wants."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent:
+                log.warning("worker %d: the serving process (pid %d) is gone; stopping", index, parent)
+                server.should_exit = True
+                return
+            time.sleep(ORPHAN_POLL_SECONDS)
+
+    threading.Thread(target=watch, name="ptune-orphan-watch", daemon=True).start()

@@ -44,6 +44,7 @@ from ptune.format.runs import (
     recover_replaced_run,
     restore_replaced,
     run_entries,
+    saved_settings_or_refuse,
 )
 from ptune.format.hub import write_model_card
 from ptune.settings import flat_settings, resolve, resolve_training
@@ -354,22 +355,10 @@ def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: b
 
 
 def check_multitask_resumable(output: Path, run: MultiTaskConfig) -> None:
-    from ptune.training.run import flatten
-
     if not has_checkpoint(output):
         raise PtuneError(f"--resume: {output} has no multi-task checkpoint to resume from; drop --resume to start "
                          "a new run")
-    try:
-        previous = flatten(json.loads((output / RUN_FILE).read_text()))
-    except (OSError, json.JSONDecodeError) as err:
-        raise PtuneError(f"--resume: {output / RUN_FILE} is missing or damaged ({err}); start a new run") from None
-    now = flatten(json.loads(json.dumps(run.to_dict())))
-    differing = sorted(k for k in set(previous) | set(now) - {"output", "report_to"}
-                       if k not in ("output", "report_to") and previous.get(k) != now.get(k))
-    if differing:
-        details = "; ".join(f"{k}: run has {previous.get(k)!r}, now {now.get(k)!r}" for k in differing[:5])
-        raise PtuneError(f"--resume: the settings differ from the run in {output} ({details}); resume with the same "
-                         "settings, or start a new run in another folder")
+    saved_settings_or_refuse(output, output / RUN_FILE, run.to_dict(), free=("output", "report_to"))
 
 
 def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bool = False, log=print,

@@ -22,7 +22,13 @@ from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes
 from ptune.format.lock import output_lock
 from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
-from ptune.format.runs import move_run_aside, recover_replaced_run, restore_replaced, run_entries
+from ptune.format.runs import (
+    move_run_aside,
+    recover_replaced_run,
+    restore_replaced,
+    run_entries,
+    saved_settings_or_refuse,
+)
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_training
 from ptune.tasks import Task, get_task
@@ -158,20 +164,11 @@ def check_resumable(output: Path, run: RunConfig, started: dict | None = None) -
         hint = ("the run stopped before its first checkpoint: run the same command without --resume (the folder "
                 "is reused)") if output.is_dir() and never_checkpointed(output) else "drop --resume to start a new run"
         raise PtuneError(f"--resume: {output} has no checkpoint to resume from; {hint}")
-    try:
-        previous = json.loads(saved.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise PtuneError(f"--resume: {saved} is missing or damaged ({err}); start a new run instead") from None
-    then = previous.pop(STARTED_KEY, {}) or {}
-    check_same_data(output, then.get("data", {}), (started or {}).get("data", {}), run)
-    now = run.to_dict()
     # Where the output and the trackers go may change between a run and its resumption.
-    differing = sorted(key for key in {*flatten(previous), *flatten(now)} - {"output", "training.report_to", "training.device"}
-                       if flatten(previous).get(key) != flatten(now).get(key))
-    if differing:
-        details = "; ".join(f"{k}: run has {flatten(previous).get(k)!r}, now {flatten(now).get(k)!r}" for k in differing)
-        raise PtuneError(f"--resume: the settings differ from the run in {output} ({details}); "
-                         "resume with the same flags, or start a new run in another folder")
+    previous = saved_settings_or_refuse(output, saved, run.to_dict(), skip=(STARTED_KEY,),
+                                        free=("output", "training.report_to", "training.device"))
+    then = previous.get(STARTED_KEY) or {}
+    check_same_data(output, then.get("data", {}), (started or {}).get("data", {}), run)
     return then
 
 
@@ -188,17 +185,6 @@ def check_same_data(output: Path, then: dict, now: dict, run: RunConfig) -> None
                   else f"the same {new['examples']:,} examples, but their content differs")
         raise PtuneError(f"--resume: the {split} data ({source}) changed since the run in {output} started "
                          f"({change}); resume with the data it started on, or start a new run in another folder")
-
-
-def flatten(data: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}: for naming the settings that differ."""
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def discard_unsaved_run(output: Path) -> None:
