@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import DEMO, copy_of_tiny_run
-from helpers import ptune
+from helpers import ptune, ptune_here
 
 pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
@@ -17,7 +17,7 @@ def adapter(tiny_run, tmp_path_factory):
 
 
 def test_eval_prints_a_table_and_writes_json(adapter, tmp_path):
-    result = ptune("eval", "--adapter", adapter, "--data", DEMO, "--json", tmp_path / "m.json")
+    result = ptune_here("eval", "--adapter", adapter, "--data", DEMO, "--json", tmp_path / "m.json")
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
     report = json.loads((tmp_path / "m.json").read_text())
@@ -28,7 +28,7 @@ def test_eval_prints_a_table_and_writes_json(adapter, tmp_path):
 
 
 def test_eval_compare_base_reports_what_the_prompt_adds(adapter):
-    result = ptune("eval", "--adapter", adapter, "--data", DEMO, "--compare-base", "--json", "-")
+    result = ptune_here("eval", "--adapter", adapter, "--data", DEMO, "--compare-base", "--json", "-")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert 0.0 <= report["base"]["accuracy"] <= 1.0 and report["base"]["train_examples"] == 233
@@ -36,7 +36,7 @@ def test_eval_compare_base_reports_what_the_prompt_adds(adapter):
 
 def test_predict_texts_stdin_and_files_keep_input_order(adapter, tmp_path):
     texts = ["The food was cold.", "A wonderful, moving film that I loved from start to finish.", "Bad."]
-    by_args = ptune("predict", "--adapter", adapter, *texts)
+    by_args = ptune_here("predict", "--adapter", adapter, *texts)
     assert by_args.returncode == 0, by_args.stderr
     rows = [json.loads(line) for line in by_args.stdout.splitlines()]
     assert [r["text"] for r in rows] == texts
@@ -45,18 +45,18 @@ def test_predict_texts_stdin_and_files_keep_input_order(adapter, tmp_path):
                            input="\n".join(texts) + "\n", capture_output=True, text=True)
     assert [json.loads(line) for line in stdin.stdout.splitlines()] == rows
     (tmp_path / "in.txt").write_text("\n".join(texts))
-    by_file = ptune("predict", "--adapter", adapter, "--file", tmp_path / "in.txt", "--output", tmp_path / "out.jsonl")
+    by_file = ptune_here("predict", "--adapter", adapter, "--file", tmp_path / "in.txt", "--output", tmp_path / "out.jsonl")
     assert by_file.returncode == 0
     assert [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()] == rows
 
 
 def test_predict_without_input_explains_itself(adapter):
-    result = ptune("predict", "--adapter", adapter)
+    result = ptune_here("predict", "--adapter", adapter)
     assert result.returncode == 2 and "nothing to predict" in result.stderr
 
 
 def test_eval_on_a_missing_adapter(tmp_path):
-    result = ptune("eval", "--adapter", tmp_path, "--data", DEMO)
+    result = ptune_here("eval", "--adapter", tmp_path, "--data", DEMO)
     assert result.returncode == 2 and "not a ptune adapter" in result.stderr
 
 
@@ -132,12 +132,12 @@ def test_label_names_for_numeric_tsv_labels_are_kept_by_the_adapter(tiny_backbon
         numbered = [{"negative": "0", "positive": "1"}[l.split("\t", 1)[0]] + "\t" + l.split("\t", 1)[1] for l in lines[1:]]
         (numeric / f"{split}.tsv").write_text("\n".join([lines[0], *numbered]) + "\n")
     assert {l.split("\t")[0] for l in (numeric / "train.tsv").read_text().splitlines()[1:]} == {"0", "1"}
-    result = ptune("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "run", "--epochs", "1",
+    result = ptune_here("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "run", "--epochs", "1",
                    "--num-virtual-tokens", "4", "--label-names", "0=negative,1=positive", "--no-progress")
     assert result.returncode == 0, result.stderr
-    report = json.loads(ptune("eval", "--adapter", tmp_path / "run", "--data", numeric, "--json", "-").stdout)
+    report = json.loads(ptune_here("eval", "--adapter", tmp_path / "run", "--data", numeric, "--json", "-").stdout)
     assert report["label_names"] == ["negative", "positive"] and report["metrics"]["num_examples"] == 60
-    bad = ptune("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "bad", "--label-names", "0:neg")
+    bad = ptune_here("train", "--model", tiny_backbone_dir, "--data", numeric, "--output", tmp_path / "bad", "--label-names", "0:neg")
     assert bad.returncode == 2 and "written=name" in bad.stderr
 
 

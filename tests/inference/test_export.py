@@ -8,7 +8,7 @@ from conftest import build_tiny_model
 from ptune.config import PTuningConfig
 from ptune.engine.model import PTuningModel
 from ptune.tasks import TokenClassificationConfig
-from helpers import ptune, train
+from helpers import ptune_here, train_here
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -43,13 +43,13 @@ def test_exported_graph_matches_pytorch_on_other_shapes(tiny_bert, tiny_backbone
 
 
 def test_export_command_never_overwrites_silently(tiny_backbone_dir, tmp_path):
-    assert train(tiny_backbone_dir, tmp_path / "adapter", "--epochs", "1").returncode == 0
-    first = ptune("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "onnx")
+    assert train_here(tiny_backbone_dir, tmp_path / "adapter", "--epochs", "1").returncode == 0
+    first = ptune_here("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "onnx")
     assert first.returncode == 0, first.stderr[-2000:]
     assert "largest |logit difference| against PyTorch" in first.stdout
-    again = ptune("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "onnx")
+    again = ptune_here("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "onnx")
     assert again.returncode == 2 and "--overwrite" in again.stderr
-    into_adapter = ptune("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "adapter")
+    into_adapter = ptune_here("export", "--adapter", tmp_path / "adapter", "--output", tmp_path / "adapter")
     assert into_adapter.returncode == 2 and "holds an adapter" in into_adapter.stderr
 
 

@@ -2,8 +2,6 @@
 hard cases, span decoding (context only, no-answer for v2), the official metrics, and a tiny-model
 train -> save -> load -> predict round trip (CLI, bank and server)."""
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -210,8 +208,9 @@ def test_metrics_equal_the_official_script_on_the_real_sample(shared_data):
 
 # ---- end to end -------------------------------------------------------------------------------
 def ptune(*args):
-    return subprocess.run([sys.executable, "-m", "ptune.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+    from helpers import ptune_here
+
+    return ptune_here(*args)
 
 
 def test_tiny_model_train_save_load_predict_round_trip(shared_data, tiny_backbone_dir, tmp_path):
