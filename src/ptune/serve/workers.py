@@ -132,7 +132,8 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
 
     def start(index: int):
         ready[index] = context.Event()  # set by the worker once it is about to accept connections
-        process = context.Process(target=worker_main, args=(spec, sock, state, index, ready[index], restarts),
+        process = context.Process(target=worker_main, args=(spec, sock, state, index, ready[index], restarts,
+                                                            os.getpid()),
                                   name=f"ptune-worker-{index}", daemon=False)
         process.start()
         return process
@@ -184,7 +185,7 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
 
 
 def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Tensor], index: int, ready=None,
-                restarts=None) -> None:
+                restarts=None, supervisor: int | None = None) -> None:
     """One worker: the shared weights in a backbone of its own, the app, uvicorn on the shared socket."""
     import uvicorn
     from transformers import AutoModel
@@ -208,7 +209,7 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Te
     app = create_app(bank, spec.config, fixed_names=spec.fixed_names, worker=index,
                      worker_restarts=(lambda: restarts.value) if restarts is not None else None)
     server = uvicorn.Server(uvicorn.Config(app, log_level=spec.log_level, **uvicorn_settings(spec.config)))
-    stop_when_orphaned(server, index)
+    stop_when_orphaned(server, index, supervisor or os.getppid())
     if ready is not None:
         ready.set()
     server.run(sockets=[sock])
@@ -217,12 +218,12 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Te
 ORPHAN_POLL_SECONDS = 1.0
 
 
-def stop_when_orphaned(server, index: int) -> None:
-    """A worker whose supervisor died without stopping it (SIGKILL, out of memory) drains and exits
-    instead of serving on, unsupervised, on the port the next `ptune serve` wants."""
+def stop_when_orphaned(server, index: int, parent: int) -> None:
+    """A worker whose supervisor (`parent`, the pid that started it: known before the worker runs,
+    so one that died during the worker's start-up is caught too) died without stopping it (SIGKILL,
+    out of memory) drains and exits instead of serving on, unsupervised, on the port the next
+    `ptune serve` wants."""
     import threading
-
-    parent = os.getppid()
 
     def watch() -> None:
         while not server.should_exit:
