@@ -41,6 +41,16 @@ def fresh_health(url: str) -> dict:
         return client.get(url + "/healthz").json()
 
 
+def worker_pids(url: str) -> dict[int, int]:
+    """{worker index: pid}, asking on fresh connections until worker 1 has answered too."""
+    pids, deadline = {}, time.monotonic() + 60
+    while 1 not in pids and time.monotonic() < deadline:
+        health = fresh_health(url)
+        pids[health["worker"]] = health["pid"]
+    assert 1 in pids, "worker 1 never answered"
+    return pids
+
+
 def two_task_adapters(backbone, backbone_dir, root) -> dict:
     """A deep-prompt classifier and an input-level tagger on the tiny backbone."""
     return {"sst2": save_random_adapter(backbone, backbone_dir, root / "sst2", task="classification",
@@ -141,11 +151,7 @@ def test_a_worker_killed_under_load_is_replaced_and_counted(workers_server):
     import threading
 
     server, url, adapters, watched = workers_server
-    pids, deadline = {}, time.monotonic() + 60
-    while 1 not in pids and time.monotonic() < deadline:
-        health = fresh_health(url)
-        pids[health["worker"]] = health["pid"]
-    assert 1 in pids, "worker 1 never answered"
+    pids = worker_pids(url)
     outcomes, stop = [], threading.Event()
 
     def load():
@@ -191,11 +197,7 @@ def test_workers_stop_when_the_serving_process_is_killed(workers_server):
     import os
 
     server, url, _, _ = workers_server
-    pids, deadline = {}, time.monotonic() + 60
-    while 1 not in pids and time.monotonic() < deadline:
-        health = fresh_health(url)
-        pids[health["worker"]] = health["pid"]
-    assert 1 in pids, "worker 1 never answered"
+    pids = worker_pids(url)
     server.kill()
     server.wait(30)
     def running(pid: int) -> bool:  # an exited worker nobody has reaped yet (a zombie) is not running
