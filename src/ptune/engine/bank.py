@@ -6,8 +6,6 @@ only its prompt table and head. A batch may mix rows of different tasks; the eng
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,44 +15,18 @@ from ptune.engine.adapter import TaskAdapter
 from ptune.engine.backbone import fingerprint as backbone_fingerprint, load_backbone
 from ptune.engine.batched import MODEL_INPUTS, to_device
 from ptune.engine.core import Engine
+from ptune.engine.entries import BankBase, BankEntry, TASK_NAME_CHARACTERS, check_task_name  # noqa: F401
 from ptune.errors import ConfigError
 from ptune.engine.model import adapter_settings, load_adapter_weights
 from ptune.format.artifacts import backbone_to_load, check_backbone, read_adapter_config
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 
-@dataclass
-class BankEntry:
-    """One task in the bank: its adapter, labels and where it came from."""
+class AdapterBank(BankBase):
+    """Adapters on one frozen backbone, by name, run by the PyTorch engine (ptune.engine.entries
+    holds what every bank does)."""
 
-    name: str
-    adapter: TaskAdapter
-    label_names: list[str]
-    config: dict = field(repr=False)
-    path: Path | None = None
-    max_length: int = 512
-    """Longest text (word pieces, [CLS]/[SEP] included) this adapter reads beside its prompt."""
-
-    @property
-    def task(self):
-        return self.adapter.task
-
-    @property
-    def input_form(self) -> str:
-        """What a request gives: `text`, `pair` (two texts) or `words` (text split into words)."""
-        return self.task.served_input_form(self.config.get("inputs"))
-
-    def describe(self) -> dict:
-        return {"name": self.name, "task": self.task.name, "labels": list(self.label_names),
-                "input": self.input_form, "injection": self.adapter.config.injection,
-                "virtual_tokens": self.adapter.num_virtual_tokens, "max_length": self.max_length,
-                "dev_metrics": self.config.get("dev_metrics", {})}
-
-
-class AdapterBank:
-    """Adapters on one frozen backbone, by name. Adding and removing are thread-safe; a forward
-    pass uses the adapter objects it was given, so a request already holding an adapter finishes
-    with it even if its name is removed meanwhile."""
+    runtime = "torch"
 
     def __init__(self, backbone, tokenizer, *, backbone_name: str | None = None, precision: str = DEFAULT_PRECISION,
                  device: str | torch.device | None = DEFAULT_DEVICE, fingerprint: str | None = None):
@@ -62,18 +34,11 @@ class AdapterBank:
         is; `precision="bf16"` stores the frozen backbone in bf16 once (faster on CPUs with native
         bf16, and on GPUs); prompt tables and heads stay fp32. The fingerprint is taken first (or given:
         a server's workers share weights the parent already fingerprinted)."""
-        self.fingerprint = fingerprint or backbone_fingerprint(backbone)
+        super().__init__(tokenizer, backbone_name=backbone_name, fingerprint=fingerprint or backbone_fingerprint(backbone))
         self.engine = Engine(backbone).eval()
         self.engine.configure(device=device, precision=precision)
         self.prompted = self.engine.prompted
         self.backbone = backbone
-        self.tokenizer = tokenizer
-        self.backbone_name = backbone_name
-        self._entries: dict[str, BankEntry] = {}
-        self._lock = threading.Lock()
-        # A fast tokenizer keeps its truncation settings in shared state that every call resets:
-        # two threads tokenizing at once (a server's requests) could truncate with each other's.
-        self._tokenizer_lock = threading.Lock()
 
     @property
     def device(self) -> torch.device:
@@ -111,13 +76,10 @@ class AdapterBank:
         backbone, tokenizer = load_backbone(name)
         return cls(backbone, tokenizer, backbone_name=name, precision=precision, device=device)
 
-    # ---- membership -------------------------------------------------------------------------
-    def add(self, name: str, path: str | Path, *, replace: bool = False) -> BankEntry:
-        """Load an adapter folder (or Hub id) under `name`; refused when its backbone fingerprint
-        differs from this bank's backbone."""
+    def load_entry(self, name: str, path: str | Path) -> BankEntry:
+        """An adapter folder (or Hub id), checked against this bank's backbone fingerprint."""
         from ptune.format.artifacts import resolve_adapter
 
-        check_task_name(name)
         directory = resolve_adapter(path)
         config = read_adapter_config(directory)
         check_backbone(directory, config, self.fingerprint, name=name)
@@ -127,47 +89,8 @@ class AdapterBank:
         self.engine.attach(adapter)
         adapter.eval()
         room = self.prompted.max_text_length(input_tokens=adapter.input_tokens, placement=settings.placement)
-        entry = BankEntry(name=name, adapter=adapter, label_names=list(config["task"]["label_names"]), config=config,
-                          path=Path(directory), max_length=min(settings.max_length, room))
-        entry.task.prepare_decoding()
-        with self._lock:
-            if name in self._entries and not replace:
-                raise ConfigError("AdapterBank", [f"a task named {name!r} is already loaded "
-                                                  f"(from {self._entries[name].path}); choose another name"])
-            self._entries[name] = entry
-        return entry
-
-    def remove(self, name: str) -> BankEntry | None:
-        with self._lock:
-            return self._entries.pop(name, None)
-
-    def get(self, name: str) -> BankEntry | None:
-        with self._lock:
-            return self._entries.get(name)
-
-    def entries(self) -> dict[str, BankEntry]:
-        with self._lock:
-            return dict(self._entries)
-
-    def __contains__(self, name: str) -> bool:
-        return self.get(name) is not None
-
-    def __len__(self) -> int:
-        return len(self.entries())
-
-    # ---- inputs -----------------------------------------------------------------------------
-    def examples(self, entry: BankEntry, inputs: list) -> list:
-        """Request inputs (strings, [text, pair] for pair tasks, {question, context} for QA) -> the task's examples."""
-        return [entry.task.example(item, i) for i, item in enumerate(inputs)]
-
-    def features(self, entry: BankEntry, examples: list) -> list[dict]:
-        with self._tokenizer_lock:
-            return entry.task.features(examples, tokenizer=self.tokenizer, max_length=entry.max_length, labels=None,
-                                       config=entry.adapter.config.task)
-
-    def decode(self, entry: BankEntry, logits: list[torch.Tensor], examples: list, features: list[dict]) -> list[dict]:
-        """One prediction per example, from the logits of its features."""
-        return entry.task.decode_batch(logits, examples, features, entry.label_names, config=entry.adapter.config.task)
+        return BankEntry(name=name, adapter=adapter, label_names=list(config["task"]["label_names"]), config=config,
+                         path=Path(directory), max_length=min(settings.max_length, room))
 
     # ---- forward passes ---------------------------------------------------------------------
     @torch.inference_mode()
@@ -185,49 +108,4 @@ class AdapterBank:
         batch = to_device({k: batch[k] for k in MODEL_INPUTS}, self.device)
         logits = self.forward(batch, [entry.adapter for entry, _ in rows])
         return [row.cpu()[: len(f["input_ids"])] if row.ndim == 2 else row.cpu() for row, (_, f) in zip(logits, rows)]
-
-    def run_by_length(self, rows: list[tuple[BankEntry, dict]], *, max_padding: float = 0.25) -> list[torch.Tensor]:
-        """`run` over rows of mixed lengths: sorted by length and cut into forwards whose longest row
-        is at most (1 + max_padding) times their shortest, so short rows are not padded to long ones
-        (on a CPU a forward costs about rows x longest length). Tasks still mix within a forward."""
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i][1]["input_ids"]))
-        out: list[torch.Tensor | None] = [None] * len(rows)
-        start = 0
-        while start < len(order):
-            shortest = len(rows[order[start]][1]["input_ids"])
-            end = start + 1
-            while end < len(order) and len(rows[order[end]][1]["input_ids"]) <= (1 + max_padding) * shortest:
-                end += 1
-            chunk = order[start:end]
-            for i, logits in zip(chunk, self.run([rows[i] for i in chunk])):
-                out[i] = logits
-            start = end
-        return out
-
-    def predict(self, requests: list[tuple[str, object]], *, batch_size: int = 64) -> list[dict]:
-        """[(task name, input)] of any tasks, in any order -> one decoded prediction per item, with
-        mixed-task batches of up to `batch_size` rows (a long QA context may take several rows),
-        each run as the server runs its batches (`run_by_length`: similar lengths share a forward)."""
-        items, rows = [], []
-        for name, item in requests:
-            entry = self.get(name)
-            if entry is None:
-                raise ConfigError("AdapterBank.predict", [f"no task named {name!r}; loaded: {sorted(self.entries())}"])
-            example = self.examples(entry, [item])[0]
-            features = self.features(entry, [example])
-            items.append((entry, example, features, len(rows)))
-            rows += [(entry, feature) for feature in features]
-        logits = []
-        for start in range(0, len(rows), batch_size):
-            logits += self.run_by_length(rows[start:start + batch_size])
-        return [self.decode(entry, logits[first:first + len(features)], [example], features)[0]
-                for entry, example, features, first in items]
-
-TASK_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-
-
-def check_task_name(name: str) -> None:
-    if not name or not set(name) <= TASK_NAME_CHARACTERS or name.startswith("."):
-        raise ConfigError("AdapterBank", [f"task name {name!r}: use letters, digits, '-', '_' and '.' "
-                                          "(not starting with '.'), e.g. sst2 or ner-en"])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ptune.engine.groups import group_rows
 from ptune.engine.prompted import BackboneOutput, PromptedBackbone
 from ptune.injections import INJECTIONS, Prompts
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION, resolve_device, uses_bf16
@@ -26,17 +27,8 @@ def forward_key(adapter) -> str | None:
 
 
 def forward_groups(adapters: list) -> list[list[int]]:
-    """Row indices grouped into the fewest backbone forwards: one per distinct forward key; rows
-    whose injection joins any forward (deep prompts) go with the first group."""
-    groups: dict[str | None, list[int]] = {}
-    for row, adapter in enumerate(adapters):
-        groups.setdefault(forward_key(adapter), []).append(row)
-    shared = groups.pop(None, [])
-    if not groups:
-        return [shared]
-    ordered = list(groups.values())
-    ordered[0] = sorted(ordered[0] + shared)
-    return ordered
+    """Row indices grouped into the fewest backbone forwards (ptune.engine.groups)."""
+    return group_rows([forward_key(adapter) for adapter in adapters])
 
 
 def select_rows(output: BackboneOutput, rows: torch.Tensor) -> BackboneOutput:

@@ -19,9 +19,10 @@ from safetensors.torch import load_file
 from ptune import __version__
 from ptune.errors import ArtifactError
 from ptune.format.adapter_checks import config_problems, recorded_backbone
+from ptune.format.files import ADAPTER_CONFIG_FILE
 from ptune.format.runs import recover_replaced_run
 
-CONFIG_FILE = "ptune_config.json"
+CONFIG_FILE = ADAPTER_CONFIG_FILE
 INFERENCE_FILE = "inference.safetensors"
 ENCODER_FILE = "prompt_encoder.safetensors"
 CARD_FILE = "README.md"

@@ -10,7 +10,9 @@ from typing import Callable
 
 from ptune.errors import PtuneError
 
-FOLDER_MARKERS = {"ptune_config.json": "adapter", "run_config.json": "run", "ptune_export.json": "export",
+ADAPTER_CONFIG_FILE = "ptune_config.json"
+"""The file that makes a folder an adapter (ptune.format.artifacts reads it)."""
+FOLDER_MARKERS = {ADAPTER_CONFIG_FILE: "adapter", "run_config.json": "run", "ptune_export.json": "export",
                   "multitask_config.json": "multi-task run"}
 """A file that makes its folder an adapter, run or export: no output flag writes anywhere inside one."""
 

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ptune.data.examples import unicode_problem
-from ptune.engine.bank import AdapterBank, BankEntry
+from ptune.engine.entries import BankBase, BankEntry
 from ptune.serve.access import ApiKeys, RequestGate, cors_origins
 from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from ptune.serve.config import ServeConfig
@@ -171,7 +171,7 @@ def request_id_of(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id", "-")
 
 
-def check_request(payload, bank: AdapterBank, config: ServeConfig) -> tuple[BankEntry, list]:
+def check_request(payload, bank: BankBase, config: ServeConfig) -> tuple[BankEntry, list]:
     """The request's task entry and inputs, or a RequestError saying exactly what is wrong."""
     if not isinstance(payload, dict):
         raise RequestError(422, "invalid_request", 'expected a JSON object {"task": ..., "inputs": [...]}, '
@@ -224,7 +224,7 @@ def check_input_form(item, form: str, task: str, i: int) -> list[str]:
                                                 f"got {json.dumps(item)[:80]}")
 
 
-def create_app(bank: AdapterBank, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
+def create_app(bank: BankBase, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
                worker: int | str | None = None, batcher=None, echo_request_id: bool = True,
                worker_restarts=None) -> FastAPI:
     """`worker`: this process's index under `--workers` or its Ray Serve replica id (said in

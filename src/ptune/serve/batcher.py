@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ptune.engine.bank import AdapterBank, BankEntry
+from ptune.engine.entries import BankBase, BankEntry
 from ptune.serve.config import ServeConfig
 
 
@@ -40,7 +40,7 @@ class Job:
 
 
 class MicroBatcher:
-    def __init__(self, bank: AdapterBank, config: ServeConfig, *,
+    def __init__(self, bank: BankBase, config: ServeConfig, *,
                  on_batch: Callable[[int, int], None] | None = None):
         """`on_batch(rows, tasks)` is told the size and number of distinct tasks of each forward."""
         self.bank, self.config, self.on_batch = bank, config, on_batch

@@ -41,9 +41,13 @@ class ServeConfig:
     removed while serving are picked up or dropped within `poll_seconds`."""
     poll_seconds: float = 2.0
     retry_after_seconds: int = 1
+    runtime: str = "torch"
+    """`torch` serves adapter folders with PyTorch; `onnx` serves exports made with `ptune export
+    --backbone-graph` with ONNX Runtime, all from one backbone graph (no torch needed at serving time)."""
     precision: str = DEFAULT_PRECISION
     """`bf16` stores the frozen backbone in bf16 (prompt tables and heads stay fp32); `fp32`; or `auto`
-    (bf16 where the hardware computes it natively)."""
+    (bf16 where the hardware computes it natively). With `--runtime onnx`: `fp32` (auto) or `int8`
+    (ONNX Runtime's dynamic quantisation of the backbone graph, made once beside it)."""
     device: str = DEFAULT_DEVICE
     """`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`."""
     api_key_file: str | None = None
@@ -69,7 +73,7 @@ class ServeConfig:
         for name in ("poll_seconds", "body_timeout_seconds", "header_timeout_seconds"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)}: expected > 0")
-        problems += precision_problems(self.precision) + device_problems(self.device)
+        problems += runtime_problems(self.runtime, self.precision, self.device)
         for origin in (self.cors_origins or "").split(","):
             origin = origin.strip()
             if origin and origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
@@ -87,3 +91,21 @@ class ServeConfig:
         if self.max_batch_size is not None:
             return self
         return dataclasses.replace(self, max_batch_size=128 if device.type == "cuda" else 32)
+
+
+RUNTIMES = ("torch", "onnx")
+ONNX_PRECISIONS = ("auto", "fp32", "int8")
+
+
+def runtime_problems(runtime: str, precision: str, device: str) -> list[str]:
+    if runtime not in RUNTIMES:
+        return [f"runtime={runtime!r}: expected one of {list(RUNTIMES)}"]
+    if runtime == "torch":
+        return precision_problems(precision) + device_problems(device)
+    problems = []
+    if precision not in ONNX_PRECISIONS:
+        problems.append(f"precision={precision!r}: the ONNX runtime runs {list(ONNX_PRECISIONS)}")
+    if device not in ("auto", "cpu"):
+        problems.append(f"device={device!r}: the ONNX runtime serves on the CPU; use --device cpu (or the PyTorch "
+                        "runtime for a GPU)")
+    return problems

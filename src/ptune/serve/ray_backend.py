@@ -86,16 +86,9 @@ class ScalingConfig:
 
 def load_bank(spec: ReplicaSpec):
     """The bank `ptune serve` would load for these adapters (the same checks and messages)."""
-    from ptune.engine.bank import AdapterBank
-    from ptune.serve.watcher import adapter_folders
+    from ptune.serve.server import load_bank as serve_bank
 
-    config = spec.config
-    if spec.adapters:
-        return AdapterBank.from_adapters(spec.adapters, model_name=spec.model_name, precision=config.precision,
-                                         device=config.device)
-    found = adapter_folders(Path(config.adapter_dir), skip=set()) if config.adapter_dir else {}
-    return AdapterBank.for_backbone(spec.model_name, example_adapter=next(iter(found.values()), None),
-                                    precision=config.precision, device=config.device)
+    return serve_bank(spec.adapters, spec.config, model_name=spec.model_name, threads=spec.threads)
 
 
 class RayBatcher:

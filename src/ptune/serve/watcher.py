@@ -1,6 +1,7 @@
 """Adapters placed in (or removed from) a folder while serving join (or leave) the bank.
 
-Each subfolder holding `ptune_config.json` is served under the subfolder's name. A folder still
+Each subfolder holding `ptune_config.json` (an export's `ptune_export.json` with `--runtime onnx`) is
+served under the subfolder's name. A folder still
 being copied may fail to load; it is tried again whenever its files change, and the failure is
 logged once per state of the files. Removal drops the name only: requests already holding the
 adapter finish with it.
@@ -12,19 +13,20 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from ptune.format.artifacts import CONFIG_FILE
-from ptune.engine.bank import TASK_NAME_CHARACTERS, AdapterBank
+from ptune.engine.entries import TASK_NAME_CHARACTERS, BankBase
+from ptune.format.files import ADAPTER_CONFIG_FILE as CONFIG_FILE
 from ptune.errors import PtuneError
 
 log = logging.getLogger("ptune.serve")
 
 
-def adapter_folders(directory: Path, *, skip: set[str] = frozenset()) -> dict[str, Path]:
-    """{task name: folder} for each subfolder of `directory` holding an adapter (names in `skip` left out)."""
+def adapter_folders(directory: Path, *, skip: set[str] = frozenset(), marker: str = CONFIG_FILE) -> dict[str, Path]:
+    """{task name: folder} for each subfolder of `directory` holding an adapter (the file `marker`),
+    names in `skip` left out."""
     if not directory.is_dir():
         return {}
     return {p.name: p for p in directory.iterdir()
-            if p.is_dir() and (p / CONFIG_FILE).exists() and set(p.name) <= TASK_NAME_CHARACTERS
+            if p.is_dir() and (p / marker).exists() and set(p.name) <= TASK_NAME_CHARACTERS
             and not p.name.startswith(".") and p.name not in skip}
 
 
@@ -34,7 +36,7 @@ def folder_state(folder: Path) -> tuple:
 
 
 class AdapterDirWatcher:
-    def __init__(self, bank: AdapterBank, directory: str | Path, *, poll_seconds: float = 2.0,
+    def __init__(self, bank: BankBase, directory: str | Path, *, poll_seconds: float = 2.0,
                  fixed_names: set[str] = frozenset(), on_error: Callable[[str, str], None] | None = None):
         """`fixed_names`: tasks given on the command line, which a folder of the same name never replaces."""
         self.bank, self.directory, self.poll_seconds = bank, Path(directory), poll_seconds
@@ -46,7 +48,8 @@ class AdapterDirWatcher:
 
     def scan(self) -> None:
         """One pass: load new or changed adapter folders, drop removed ones."""
-        folders = adapter_folders(self.directory, skip=self.fixed_names)
+        folders = adapter_folders(self.directory, skip=self.fixed_names,
+                                  marker=getattr(self.bank, "marker", CONFIG_FILE))
         for name in set(self.loaded) - set(folders):
             self.bank.remove(name)
             del self.loaded[name]

@@ -24,8 +24,6 @@ import socket
 import time
 from dataclasses import dataclass
 
-import torch
-
 from ptune.errors import ConfigError, PtuneError
 from ptune.serve.config import ServeConfig
 
@@ -45,6 +43,8 @@ class WorkerSpec:
     fingerprint: str
     threads: int
     log_level: str = "info"
+    graph_folder: str | None = None
+    """--runtime onnx: the backbone graph folder each worker opens (ONNX Runtime holds its own copy)."""
 
 
 def threads_per_worker(workers: int, threads: int | None) -> int:
@@ -63,7 +63,7 @@ def check_workers(workers: int, bank) -> None:
                                           "--device cpu for CPU workers"])
 
 
-def share_weights(backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
+def share_weights(backbone) -> dict:
     """The backbone's state in shared memory (in place: the parent's model uses it too)."""
     state = backbone.state_dict()
     for tensor in state.values():
@@ -110,20 +110,30 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
     (it holds the bank already, so no runtime is spent on supervising alone), the others are spawned."""
     import threading
 
-    import torch.multiprocessing as mp
     import uvicorn
 
     from ptune.serve.app import create_app
     from ptune.serve.protocol import uvicorn_settings
 
     check_workers(workers, bank)
-    state = share_weights(bank.backbone)
+    onnx = bank.runtime == "onnx"
+    state = None if onnx else share_weights(bank.backbone)
     sock = listening_socket(host, port)
     spec = WorkerSpec(adapters=dict(adapters), config=config, fixed_names=set(fixed_names),
-                      backbone_config=plain_config(bank.backbone.config), tokenizer=bank.tokenizer,
+                      backbone_config=None if onnx else plain_config(bank.backbone.config),
+                      tokenizer=None if onnx else bank.tokenizer,
                       backbone_name=bank.backbone_name, fingerprint=bank.fingerprint,
-                      threads=threads_per_worker(workers, threads), log_level=log_level)
-    torch.set_num_threads(spec.threads)
+                      threads=threads_per_worker(workers, threads), log_level=log_level,
+                      graph_folder=str(bank.engine.folder) if onnx else None)
+    if onnx:
+        import multiprocessing as mp
+
+        bank.engine.threads = spec.threads  # worker 0's sessions open on its first batch
+    else:
+        import torch
+        import torch.multiprocessing as mp
+
+        torch.set_num_threads(spec.threads)
     context = mp.get_context("spawn")
     ready: dict[int, object] = {}
     restarts = context.Value("i", 0)  # shared: every worker's /metrics reports it
@@ -162,8 +172,12 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
 
     supervisor = threading.Thread(target=supervise, name="ptune-supervisor", daemon=True)
     supervisor.start()
-    log.info("serving on http://%s:%d with %d workers, %d torch thread(s) each, the backbone shared (%.1f MB)",
-             host, port, workers, spec.threads, sum(t.numel() * t.element_size() for t in state.values()) / 2**20)
+    if onnx:
+        log.info("serving on http://%s:%d with %d workers, %d ONNX Runtime thread(s) each", host, port, workers,
+                 spec.threads)
+    else:
+        log.info("serving on http://%s:%d with %d workers, %d torch thread(s) each, the backbone shared (%.1f MB)",
+                 host, port, workers, spec.threads, sum(t.numel() * t.element_size() for t in state.values()) / 2**20)
     # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler it found: make that
     # one a no-op, so this process lives on to stop the other workers instead of dying mid-way.
     previous = {s: signal.signal(s, lambda signum, frame: None) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -184,26 +198,38 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
         raise PtuneError(failure[0])
 
 
-def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict[str, torch.Tensor], index: int, ready=None,
-                restarts=None, supervisor: int | None = None) -> None:
-    """One worker: the shared weights in a backbone of its own, the app, uvicorn on the shared socket."""
-    import uvicorn
+def worker_bank(spec: WorkerSpec, state: dict | None):
+    """The worker's bank: the shared weights in a backbone of its own, or (ONNX) the graph folder."""
+    if spec.graph_folder is not None:
+        from ptune.inference.onnx_bank import OnnxBank
+
+        return OnnxBank(spec.graph_folder, precision=spec.config.precision, threads=spec.threads)
+    import torch
     from transformers import AutoModel
 
     from ptune.engine.backbone import freeze
     from ptune.engine.bank import AdapterBank
-    from ptune.serve.app import create_app
-    from ptune.serve.logs import show_log
-    from ptune.serve.protocol import uvicorn_settings
 
     torch.set_num_threads(spec.threads)
-    show_log(spec.log_level)
     backbone = AutoModel.from_config(spec.backbone_config)
     backbone.load_state_dict(state, assign=True)  # the shared tensors themselves, not copies
     freeze(backbone)
     backbone.eval()
-    bank = AdapterBank(backbone, spec.tokenizer, backbone_name=spec.backbone_name, precision=spec.config.precision,
+    return AdapterBank(backbone, spec.tokenizer, backbone_name=spec.backbone_name, precision=spec.config.precision,
                        device="cpu", fingerprint=spec.fingerprint)
+
+
+def worker_main(spec: WorkerSpec, sock: socket.socket, state: dict | None, index: int, ready=None,
+                restarts=None, supervisor: int | None = None) -> None:
+    """One worker: its bank, the app, uvicorn on the shared socket."""
+    import uvicorn
+
+    from ptune.serve.app import create_app
+    from ptune.serve.logs import show_log
+    from ptune.serve.protocol import uvicorn_settings
+
+    show_log(spec.log_level)
+    bank = worker_bank(spec, state)
     for name, path in spec.adapters.items():
         bank.add(name, path)  # --adapter-dir's folders: the worker's watcher loads them as it starts
     app = create_app(bank, spec.config, fixed_names=spec.fixed_names, worker=index,
