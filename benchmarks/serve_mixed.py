@@ -11,6 +11,10 @@ bounds the slow ones). Every answer is checked against the adapter run alone in 
     python benchmarks/serve_mixed.py --adapters benchmarks/results/multitask/joint-seed0 \
         --output benchmarks/results/serve-mixed.json
 
+The `onnx` and `onnx-int8` configurations serve the same adapters with `--runtime onnx`, exported
+once (`ptune export --backbone-graph`) into a temporary folder; their efficiency is against the
+ONNX engine offline, and `agreement` compares every answer of each runtime with the reference.
+
 Writes the table (throughput in inputs/s, latency percentiles, errors, wrong answers, server
 memory) as JSON and prints it as Markdown.
 """
@@ -65,16 +69,64 @@ def reference_answers(adapters: dict[str, Path], requests: list[dict], precision
             for r in requests]
 
 
+def export_adapters(adapters: dict[str, Path], folder: Path) -> tuple[dict[str, Path], dict]:
+    """Each adapter exported against one backbone graph in `folder` (ptune export --backbone-graph);
+    returns the export folders and the seconds each export took."""
+    exports, seconds = {}, {}
+    for name, path in adapters.items():
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ptune.cli", "export", "--adapter", str(path), "--output",
+                        str(folder / name), "--backbone-graph", str(folder / "backbone")], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        exports[name], seconds[name] = folder / name, time.perf_counter() - started
+    return exports, seconds
+
+
+def bank_for(adapters: dict[str, Path], *, runtime: str, precision: str, device: str):
+    if runtime == "onnx":
+        from ptune.inference.onnx_bank import OnnxBank
+
+        return OnnxBank.from_exports({n: str(p) for n, p in adapters.items()}, precision=precision)
+    from ptune.engine.bank import AdapterBank
+
+    return AdapterBank.from_adapters({n: str(p) for n, p in adapters.items()}, precision=precision, device=device)
+
+
+def largest_probability_difference(answers: list[dict], reference: list[dict]) -> float:
+    """Over every classification answer: the largest |probability difference| of any label; over
+    every entity found in both: the largest |score difference|."""
+    worst = 0.0
+    for a, b in zip(answers, reference):
+        if "probabilities" in a:
+            worst = max(worst, max(abs(a["probabilities"][k] - b["probabilities"][k]) for k in a["probabilities"]))
+        for x, y in zip(a.get("entities", []), b.get("entities", [])):
+            if (x["type"], x["words"]) == (y["type"], y["words"]):
+                worst = max(worst, abs(x["score"] - y["score"]))
+    return worst
+
+
+def agreement(bank, requests: list[dict], expected: list[list[dict]]) -> dict:
+    """Every input's answer from `bank` (batches of 32) against the reference: labels and entity
+    lists identical, the largest probability difference."""
+    answers = bank.predict([(r["task"], tuple(x) if isinstance(x, list) else x) for r in requests for x in r["inputs"]],
+                           batch_size=32)
+    reference = [answer for answers_of in expected for answer in answers_of]
+    same = [a.get("label", a.get("entities")) == b.get("label", b.get("entities")) if "entities" not in a
+            else [(e["type"], e["words"]) for e in a["entities"]] == [(e["type"], e["words"]) for e in b["entities"]]
+            for a, b in zip(answers, reference)]
+    return {"inputs": len(same), "answers_identical": sum(same) / len(same),
+            "largest_probability_difference": largest_probability_difference(answers, reference),
+            "agree_within_1e-4": sum(answers_agree(a, b) for a, b in zip(answers, reference)) / len(same)}
+
+
 def offline_rate(adapters: dict[str, Path], requests: list[dict], *, batch_size: int, precision: str,
-                 device: str) -> dict:
+                 device: str, runtime: str = "torch") -> dict:
     """The same engine predicting the same inputs in this process, no HTTP, as the server works:
     each request's inputs tokenized together, batches of `batch_size` inputs in arrival order run
     by length (AdapterBank.run_by_length), each request decoded; inputs/s and CPU ms per input."""
     import resource
 
-    from ptune.engine.bank import AdapterBank
-
-    bank = AdapterBank.from_adapters({n: str(p) for n, p in adapters.items()}, precision=precision, device=device)
+    bank = bank_for(adapters, runtime=runtime, precision=precision, device=device)
 
     def answer(chosen: list[dict]) -> None:
         prepared, rows = [], []
@@ -236,7 +288,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="the servers' and the reference's device (cpu, cuda, cuda:N)")
     parser.add_argument("--configurations", default="batched,unbatched,per-task,workers",
                         help="which to run: batched (one server), unbatched, per-task (one process per task), "
-                             "workers (one server, --workers 2), ray1 / ray2 (--backend ray, 1 or 2 replicas)")
+                             "workers (one server, --workers 2), ray1 / ray2 (--backend ray, 1 or 2 replicas), "
+                             "onnx / onnx-int8 (one server, --runtime onnx, fp32 or int8), onnx-workers")
+    parser.add_argument("--exports", default=None,
+                        help="folder for the ONNX exports of the onnx configurations (default: a temporary one)")
     args = parser.parse_args()
     adapters = {name: Path(args.adapters) / name for name, _ in MIX}
     requests = workload(Path(args.data), args.requests, args.seed)
@@ -262,14 +317,44 @@ def main() -> None:
                                                           "--threads", str(max(1, (os.cpu_count() or 2) // 2)))]),
     }
     chosen = [c.strip() for c in args.configurations.split(",") if c.strip()]
+    onnx_chosen = [c for c in chosen if c.startswith("onnx")]
+    exports, export_seconds, runtimes = {}, {}, {}
+    if onnx_chosen:
+        export_folder = Path(args.exports or tempfile.mkdtemp(prefix="serve-mixed-onnx-"))
+        exports, export_seconds = export_adapters(adapters, export_folder)
+        print(f"exported in {json.dumps(export_seconds)} s", file=sys.stderr)
+    onnx_flags = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
+                  "--runtime", "onnx", "--no-access-log"]
+    known.update({
+        "onnx": ("one server, --runtime onnx, fp32", lambda: [Server(exports, *onnx_flags, "--precision", "fp32")]),
+        "onnx-int8": ("one server, --runtime onnx, int8", lambda: [Server(exports, *onnx_flags, "--precision", "int8")]),
+        "onnx-workers": ("one server, --runtime onnx, fp32, 2 workers",
+                         lambda: [Server(exports, *onnx_flags, "--precision", "fp32", "--workers", "2")]),
+    })
+    runtime_of = {"onnx": ("onnx", "fp32"), "onnx-int8": ("onnx", "int8"), "onnx-workers": ("onnx", "fp32")}
     if not chosen or set(chosen) - set(known):
         parser.error(f"--configurations: choose from {', '.join(known)}")
     configurations = dict(known[c] for c in chosen)
     offline = offline_rate(adapters, requests, batch_size=args.max_batch_size, precision=args.precision,
                            device=args.device)
     print(f"offline: {json.dumps(offline)}", file=sys.stderr)
+    offline_by = {("torch", args.precision): offline}
+    agreements = {}
+    for name in onnx_chosen:
+        key = runtime_of[name]
+        if key not in offline_by:
+            offline_by[key] = offline_rate(exports, requests, batch_size=args.max_batch_size, precision=key[1],
+                                           device="cpu", runtime="onnx")
+            agreements[f"onnx-{key[1]}"] = agreement(bank_for(exports, runtime="onnx", precision=key[1], device="cpu"),
+                                                     requests, expected)
+            print(f"offline {key}: {json.dumps(offline_by[key])}; agreement {json.dumps(agreements[f'onnx-{key[1]}'])}",
+                  file=sys.stderr)
+    if onnx_chosen:
+        agreements[f"torch-{args.precision}"] = agreement(
+            bank_for(adapters, runtime="torch", precision=args.precision, device=args.device), requests, expected)
     rows = []
-    for label, start in configurations.items():
+    for name, (label, start) in zip(chosen, configurations.items()):
+        baseline = offline_by[runtime_of.get(name, ("torch", args.precision))]
         servers = start()
         try:
             urls = {name: (servers[0] if len(servers) == 1 else servers[i]).url for i, (name, _) in enumerate(MIX)}
@@ -283,7 +368,7 @@ def main() -> None:
                 client_after = resource.getrusage(resource.RUSAGE_SELF)
                 answered = max(result["inputs"], 1)
                 result.update(
-                    efficiency=result["inputs_per_s"] / offline["inputs_per_s"],
+                    efficiency=result["inputs_per_s"] / baseline["inputs_per_s"],
                     server_cpu_ms_per_input=1000 * (sum(s.cpu_seconds() for s in servers) - server_cpu) / answered,
                     client_cpu_ms_per_input=1000 * ((client_after.ru_utime - client_cpu.ru_utime)
                                                     + (client_after.ru_stime - client_cpu.ru_stime)) / answered)
@@ -301,7 +386,9 @@ def main() -> None:
               "max_batch_size": args.max_batch_size, "max_wait_ms": args.max_wait_ms, "adapters": str(args.adapters),
               "precision": args.precision, "device": args.device,
               "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "torch": torch.__version__,
-              "command": " ".join([Path(sys.executable).name, *sys.argv]), "offline": offline, "rows": rows}
+              "command": " ".join([Path(sys.executable).name, *sys.argv]), "offline": offline, "rows": rows,
+              "offline_by_runtime": {f"{k[0]}-{k[1]}": v for k, v in offline_by.items()},
+              "agreement": agreements, "export_seconds": export_seconds}
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
 
@@ -319,10 +406,16 @@ def markdown(report: dict) -> str:
                      f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {r['wrong_answers']} | "
                      f"{r['requests']}/{report['requests']} | {r['server_rss_mb_after']:.0f} | "
                      f"{r.get('server_pss_mb_after', nan):.0f} |")
-    if offline:
-        lines.append(f"| offline (same engine, same inputs, batches of {offline['batch_size']}) | — | "
+    for name, offline in (report.get("offline_by_runtime") or {"torch": offline} if offline else {}).items():
+        lines.append(f"| offline {name} (same engine, same inputs, batches of {offline['batch_size']}) | — | "
                      f"{offline['inputs_per_s']:.1f} | 1.00 | {offline['cpu_ms_per_input']:.1f} | — | — | — | — | — | — | "
                      f"{offline['inputs']} inputs | — | — |")
+    if report.get("agreement"):
+        lines += ["", "| engine | inputs | answers identical (labels, entity spans) | within 1e-4 | largest probability "
+                      "difference |", "|---|---|---|---|---|"]
+        for name, a in report["agreement"].items():
+            lines.append(f"| {name} | {a['inputs']} | {a['answers_identical']:.4f} | {a['agree_within_1e-4']:.4f} | "
+                         f"{a['largest_probability_difference']:.2e} |")
     return "\n".join(lines)
 
 

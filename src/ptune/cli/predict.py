@@ -30,17 +30,23 @@ def add_parser(commands) -> None:
 
 
 def cmd_predict(args) -> int:
-    from ptune.format.exported import is_export
+    from ptune.format.exported import is_export, is_shared_export, read_export_config
     from ptune.format.files import check_output_file
 
     if args.output:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output", inputs=[args.file, args.adapter])
-    if is_export(args.adapter):  # an ONNX export: ONNX Runtime, no torch
+    if is_export(args.adapter) and not is_shared_export(args.adapter):  # one folded graph: ONNX Runtime, no torch
         return predict_with_export(args)
-    from ptune.format.artifacts import read_adapter_config, resolve_adapter
     from ptune.tasks import get_task
 
-    config = read_adapter_config(resolve_adapter(args.adapter))
+    if is_shared_export(args.adapter):  # beside a backbone graph: ONNX Runtime, any task
+        refuse_backbone_flags(args)
+        export = read_export_config(args.adapter)
+        config = {"task": {"type": export["task"]}, "inputs": export.get("recorded_inputs")}
+    else:
+        from ptune.format.artifacts import read_adapter_config, resolve_adapter
+
+        config = read_adapter_config(resolve_adapter(args.adapter))
     task = get_task(config["task"].get("type", "classification"))
     if task.input_form == "qa":
         return predict_answers(args, read_qa_inputs(args))
@@ -72,19 +78,29 @@ def predict_with_export(args) -> int:
 
     if args.question is not None or args.context is not None:
         raise PtuneError("--question/--context are for question-answering adapters; predict with the adapter folder")
-    changed = [flag for flag, value in (("--model", args.model), ("--quantize", args.quantize),
-                                        ("--compile", args.compile), ("--allow-backbone-mismatch", args.allow_backbone_mismatch))
-               if value]
-    if changed:
-        raise PtuneError(f"{args.adapter} is an ONNX export, which holds its own backbone: {', '.join(changed)} "
-                         "do(es) not apply; predict with the adapter folder for those")
+    refuse_backbone_flags(args)
     inputs = read_inputs(args)
     predictor = OnnxPredictor(args.adapter, batch_size=args.batch_size)
     check_input_form(args, inputs, predictor.config.get("input_form"))
     return write_predictions(args, inputs, predictor)
 
 
+def refuse_backbone_flags(args) -> None:
+    changed = [flag for flag, value in (("--model", args.model), ("--quantize", args.quantize),
+                                        ("--compile", args.compile), ("--allow-backbone-mismatch", args.allow_backbone_mismatch))
+               if value]
+    if changed:
+        raise PtuneError(f"{args.adapter} is an ONNX export, which holds its own backbone: {', '.join(changed)} "
+                         "do(es) not apply; predict with the adapter folder for those")
+
+
 def predictor_for(args):
+    from ptune.format.exported import is_shared_export
+
+    if is_shared_export(args.adapter):
+        from ptune.inference.onnx_bank import ExportPredictor
+
+        return ExportPredictor(args.adapter, batch_size=args.batch_size)
     from ptune.inference.predictor import Predictor
 
     return Predictor(args.adapter, model_name=args.model, batch_size=args.batch_size,

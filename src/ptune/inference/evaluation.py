@@ -17,18 +17,21 @@ def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str 
                      compile: bool = False, device: str = DEFAULT_DEVICE) -> dict:
     if batch_size < 1:
         raise ConfigError("eval", [f"batch_size={batch_size}: expected >= 1"])
+    from ptune.format.exported import is_shared_export
+
+    if is_shared_export(adapter):
+        if compare_base or model_name or quantize or compile or allow_backbone_mismatch:
+            raise ConfigError("eval", [f"{adapter} is an ONNX export (made with --backbone-graph): --compare-base, "
+                                       "--model, --quantize, --compile and --allow-backbone-mismatch do not apply; "
+                                       "evaluate the adapter folder for those"])
+        return evaluate_export(adapter, data=data, split=split, batch_size=batch_size,
+                               precision="int8" if precision == "int8" else "fp32")
     predictor = Predictor(adapter, model_name=model_name, batch_size=batch_size,
                           allow_backbone_mismatch=allow_backbone_mismatch, precision=precision,
                           quantize=quantize, compile=compile, device=device)
     task = predictor.task
     labels = LabelSet(tuple(predictor.label_names))
-    examples = task.read(data, split=split, report=LoadReport())
-    aliases = predictor.adapter_config.get("label_aliases") or {}  # labels as the training files wrote them
-    if aliases and task.name == "classification":
-        examples = [dataclasses.replace(e, label=aliases.get(e.label, e.label)) for e in examples]
-    if not examples:
-        raise DataError(f"{data}: the {split} split has no examples (only a header?); nothing to evaluate")
-    task.check_labels(examples, labels, str(data))
+    examples = labelled_examples(task, labels, predictor.adapter_config.get("label_aliases") or {}, data, split)
     settings = predictor.model.config.task
     features = task.features(examples, tokenizer=predictor.tokenizer, max_length=predictor.model.max_text_length(),
                              labels=labels, config=settings)
@@ -45,6 +48,30 @@ def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str 
         result["base"] = base_metrics(predictor, labels=labels, data=train_data or data, evaluate=examples,
                                       limit=base_train_samples or seen)
     return result
+
+
+def labelled_examples(task, labels: LabelSet, aliases: dict, data: str, split: str) -> list:
+    examples = task.read(data, split=split, report=LoadReport())
+    if aliases and task.name == "classification":  # labels as the training files wrote them
+        examples = [dataclasses.replace(e, label=aliases.get(e.label, e.label)) for e in examples]
+    if not examples:
+        raise DataError(f"{data}: the {split} split has no examples (only a header?); nothing to evaluate")
+    task.check_labels(examples, labels, str(data))
+    return examples
+
+
+def evaluate_export(export, *, data: str, split: str, batch_size: int, precision: str) -> dict:
+    """The metrics of an export made with --backbone-graph, run by ONNX Runtime as a server runs it."""
+    from ptune.inference.onnx_bank import ExportPredictor
+
+    predictor = ExportPredictor(export, batch_size=batch_size, precision=precision)
+    task, labels = predictor.task, LabelSet(tuple(predictor.label_names))
+    examples = labelled_examples(task, labels, predictor.adapter_config.get("label_aliases") or {}, data, split)
+    features = predictor.features(examples, labels=labels)
+    outputs = predictor.outputs(features)
+    return {"adapter": str(export), "data": str(data), "split": split, "task": task.name, "runtime": "onnx",
+            "precision": precision, "label_names": list(labels.names),
+            "metrics": task.metrics(outputs, features, list(labels.names), config=predictor.entry.adapter.config.task)}
 
 
 def base_metrics(predictor: Predictor, *, labels: LabelSet, data: str, evaluate, limit: int | None) -> dict:

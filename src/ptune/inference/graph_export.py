@@ -224,6 +224,7 @@ def write_adapter_parts(model, config: dict, output: Path, graph_folder: Path, p
         "injection": adapter.config.injection, "placement": placement,
         "forward_key": INJECTIONS[adapter.config.injection].forward_key(adapter.config), "prompt_rows": int(table.shape[0]),
         "layer": adapter.config.task.layer, "dev_metrics": config.get("dev_metrics", {}),
+        "label_aliases": config.get("label_aliases"),
         "backbone_graph": os.path.relpath(graph_folder.resolve(), output.resolve()),
     }
     text = json.dumps(settings, indent=2) + "\n"

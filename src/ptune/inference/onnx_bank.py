@@ -107,6 +107,44 @@ class OnnxBank(BankBase):
         return [decodable(row[: len(f["input_ids"])] if row.ndim == 2 else row) for row, (_, f) in zip(logits, rows)]
 
 
+class ExportPredictor:
+    """`ptune predict` / `ptune eval` on an export made with --backbone-graph, any task: a bank of
+    this one adapter, so its answers are the server's."""
+
+    NAME = "export"
+
+    def __init__(self, folder: str | Path, *, batch_size: int = 64, precision: str = "fp32"):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise PtuneError(f"invalid ExportPredictor: batch_size={batch_size}: expected >= 1")
+        self.batch_size = batch_size
+        self.bank = OnnxBank(graph_of(folder), precision=precision)
+        self.entry = self.bank.add(self.NAME, folder)
+        self.adapter_config = self.entry.adapter.export
+        self.task, self.label_names = self.entry.task, self.entry.label_names
+
+    @property
+    def config(self) -> dict:
+        return self.adapter_config
+
+    def features(self, examples: list, *, labels=None) -> list[dict]:
+        with self.bank._tokenizer_lock:
+            return self.task.features(examples, tokenizer=self.bank.tokenizer, max_length=self.entry.max_length,
+                                      labels=labels, config=self.entry.adapter.config.task)
+
+    def outputs(self, features: list[dict]) -> list:
+        """One logits tensor per feature, in order (forwards of similar lengths, as the server runs them)."""
+        rows = [(self.entry, feature) for feature in features]
+        out = []
+        for start in range(0, len(rows), self.batch_size):
+            out += self.bank.run_by_length(rows[start:start + self.batch_size])
+        return out
+
+    def predict(self, inputs: list) -> list[dict]:
+        if isinstance(inputs, (str, dict)):
+            raise PtuneError("predict() takes a list of inputs; wrap a single one in a list")
+        return self.bank.predict([(self.NAME, item) for item in inputs], batch_size=self.batch_size)
+
+
 def decodable(logits: np.ndarray):
     """What the tasks' decoders take: a torch tensor where torch is installed."""
     import torch

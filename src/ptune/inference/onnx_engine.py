@@ -141,8 +141,10 @@ def stack_prompts(tables: list[np.ndarray | None], width: int) -> tuple[np.ndarr
 
 
 def quantized(path: Path) -> Path:
-    """The int8 copy of a backbone graph (ONNX Runtime's dynamic quantisation: int8 weights, the
-    activations quantised per batch), made once beside it and reused."""
+    """The int8 copy of a backbone graph (ONNX Runtime's dynamic quantisation: int8 weights per
+    output channel, the activations quantised per batch), made once beside it and reused. Per
+    channel, not per tensor: on the bundled MiniLM it kept 96% of answers identical to fp32 against
+    86% (BENCHMARKS.md), at the same speed."""
     target = path.with_name(path.stem + ".int8.onnx")
     if target.is_file():
         return target
@@ -155,9 +157,20 @@ def quantized(path: Path) -> Path:
                          "(once, on any machine that can write the graph folder)")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    import logging
+
+    def write(temp: Path) -> None:
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its advice to pre-process the graph, printed on every call
+        try:
+            quantize_dynamic(str(path), str(temp), weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            root.setLevel(level)
+
     with output_lock(target, folder=False, command="quantize"):
         if not target.is_file():
-            atomic_write(target, lambda temp: quantize_dynamic(str(path), str(temp), weight_type=QuantType.QInt8))
+            atomic_write(target, write)
     return target
 
 
