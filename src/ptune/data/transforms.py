@@ -1,10 +1,14 @@
-"""Pure transforms: examples -> token features -> padded batch tensors."""
+"""Pure transforms: examples -> token features -> padded batch tensors. Features need no torch (a
+server of ONNX exports makes them without it); only `collate` imports it."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ptune.data.examples import Example, LabelSet
 from ptune.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def tokenize(examples: list[Example], *, tokenizer, max_length: int, labels: LabelSet | None) -> list[dict]:
@@ -38,6 +42,8 @@ def add_label(feature: dict, example: Example, labels: LabelSet | None) -> dict:
 
 def collate(features: list[dict], *, pad_token_id: int) -> dict[str, torch.Tensor]:
     """Pads to the longest sequence in the batch (dynamic padding), on the right."""
+    import torch
+
     longest = max(len(f["input_ids"]) for f in features)
     batch = len(features)
     input_ids = torch.full((batch, longest), pad_token_id, dtype=torch.long)

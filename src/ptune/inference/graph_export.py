@@ -137,7 +137,10 @@ def graph_settings(prompted: PromptedBackbone, tokenizer, backbone: dict) -> dic
     return {"backbone": backbone, "injections": {name: INJECTIONS[name].width(prompted) for name in prompt_injections()},
             "hidden_size": prompted.hidden_size, "position_limit": prompted.positions.limit,
             "accepts_position_ids": prompted.positions.accepts_position_ids,
-            "pad_token_id": tokenizer.pad_token_id, "placements": []}
+            "pad_token_id": tokenizer.pad_token_id, "placements": [],
+            # what the backbone's own tokenizer class returns (BERT's: token type ids too), which the
+            # generic fast tokenizer the ONNX runtime loads would not know
+            "model_input_names": list(tokenizer.model_input_names)}
 
 
 def export_with_backbone_graph(adapter: str | Path, output: str | Path, graph_folder: str | Path, *,

@@ -43,10 +43,17 @@ def graph_of(export: str | Path) -> Path:
     return (folder / str(config["backbone_graph"])).resolve()
 
 
-def load_tokenizer(folder: Path):
-    from transformers import AutoTokenizer
+def load_tokenizer(folder: Path, model_input_names: list[str] | None = None):
+    """The backbone's fast tokenizer from the graph folder's tokenizer.json (the file that defines
+    it), as transformers' generic class: AutoTokenizer would import the model side of transformers,
+    and with it torch wherever torch is installed (a second of start-up)."""
+    from transformers import PreTrainedTokenizerFast
 
-    return AutoTokenizer.from_pretrained(str(folder))
+    if not (folder / "tokenizer.json").is_file():
+        raise PtuneError(f"{folder}: no tokenizer.json (the ONNX runtime needs the backbone's fast tokenizer); "
+                         "export the adapter again")
+    names = model_input_names or ["input_ids", "token_type_ids", "attention_mask"]
+    return PreTrainedTokenizerFast.from_pretrained(str(folder), model_input_names=names)
 
 
 class OnnxBank(BankBase):
@@ -61,7 +68,8 @@ class OnnxBank(BankBase):
             raise ConfigError("OnnxBank", [f"precision={precision!r}: the ONNX runtime runs {list(ONNX_PRECISIONS)}"])
         self.engine = OnnxEngine(graph_folder, threads=threads, precision=precision)
         backbone = self.engine.settings["backbone"]
-        super().__init__(load_tokenizer(self.engine.folder), backbone_name=backbone.get("name"),
+        super().__init__(load_tokenizer(self.engine.folder, self.engine.settings.get("model_input_names")),
+                         backbone_name=backbone.get("name"),
                          fingerprint=self.engine.fingerprint)
         self.precision = precision
 
@@ -104,7 +112,7 @@ class OnnxBank(BankBase):
         batch = pad_features([f for _, f in rows], pad_token_id=self.engine.settings["pad_token_id"])
         logits = self.engine.mixed_logits(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
                                           [entry.adapter for entry, _ in rows])
-        return [decodable(row[: len(f["input_ids"])] if row.ndim == 2 else row) for row, (_, f) in zip(logits, rows)]
+        return [row[: len(f["input_ids"])] if row.ndim == 2 else row for row, (_, f) in zip(logits, rows)]
 
 
 class ExportPredictor:
@@ -144,9 +152,3 @@ class ExportPredictor:
             raise PtuneError("predict() takes a list of inputs; wrap a single one in a list")
         return self.bank.predict([(self.NAME, item) for item in inputs], batch_size=self.batch_size)
 
-
-def decodable(logits: np.ndarray):
-    """What the tasks' decoders take: a torch tensor where torch is installed."""
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(logits))

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ptune.errors import ConfigError
 from ptune.registry import add_unique
 from ptune.validation import number_problems
+
+if TYPE_CHECKING:  # a task's model side needs torch; its data and decoding side does not
+    import torch
+    from torch import nn
 
 TASKS: dict[str, "Task"] = {}
 ALIASES = {"ner": "token_classification", "sequence_classification": "classification", "qa": "question_answering",

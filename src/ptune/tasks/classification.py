@@ -4,18 +4,21 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from ptune.data.examples import Example, LabelSet
 from ptune.data.sources import load_examples
 from ptune.data.transforms import collate, tokenize
 from ptune.errors import DataError
-from ptune.tasks.cloze import ClozeHead, Verbalizer, cloze_features, parse_label_words, template_problems
-from ptune.tasks.heads import LinearHead, pool
+from ptune.tasks.cloze import Verbalizer, cloze_features, parse_label_words, template_problems
 from ptune.tasks.base import Task, TaskConfig, register_task
-from ptune.tasks.metrics import classification_metrics, format_metrics_table
+from ptune.tasks.metrics import classification_metrics, format_metrics_table, softmax
+
+if TYPE_CHECKING:  # the head needs torch; features and decoding do not
+    import torch
+    from torch import nn
 
 POOLINGS = ("cls", "mean", "text_mean")
 HEADS = ("linear", "cloze")
@@ -114,6 +117,8 @@ class ClassificationTask(Task):
         return collate(features, pad_token_id=pad_token_id)
 
     def build_head(self, hidden_size, num_labels, config: ClassificationConfig) -> nn.Module:
+        from ptune.tasks.heads import ClozeHead, LinearHead
+
         if config.head == "cloze":
             if config.label_token_ids is None or len(config.label_token_ids) != num_labels:
                 raise DataError("the cloze head's label words were not resolved against the tokenizer "
@@ -122,6 +127,8 @@ class ClassificationTask(Task):
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config: ClassificationConfig) -> torch.Tensor:
+        from ptune.tasks.heads import pool
+
         if config.head == "cloze":
             return head(output)
         states = output.states_at(config.layer)
@@ -134,10 +141,12 @@ class ClassificationTask(Task):
         return head(pooled)  # (batch, num_labels)
 
     def loss(self, logits, batch):
+        from torch import nn
+
         return nn.functional.cross_entropy(logits.float(), batch["labels"])
 
     def metrics(self, logits, features, label_names, *, config=None) -> dict:
-        predictions = torch.stack(list(logits)).argmax(-1).numpy() if len(logits) else np.zeros(0, dtype=int)
+        predictions = np.stack([np.asarray(row) for row in logits]).argmax(-1) if len(logits) else np.zeros(0, dtype=int)
         labels = np.array([f["label"] for f in features])
         return classification_metrics(labels=labels, predictions=predictions, label_names=list(label_names))
 
@@ -145,7 +154,7 @@ class ClassificationTask(Task):
         return format_metrics_table(metrics, list(label_names))
 
     def decode(self, logits, example, feature, label_names, *, config=None) -> dict:
-        row = logits.float().softmax(-1).tolist()
+        row = softmax(logits).tolist()
         best = max(range(len(row)), key=row.__getitem__)
         return {"label": label_names[best],
                 "probabilities": {name: round(p, 6) for name, p in zip(label_names, row)}}

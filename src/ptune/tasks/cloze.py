@@ -18,9 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from ptune.data.transforms import add_label
 from ptune.errors import ConfigError, DataError
 
@@ -177,36 +174,3 @@ def cloze_features(examples, *, tokenizer, max_length: int, labels, config) -> l
     pairs = template.many_pieces([e.text_pair for e in examples]) if has_pairs else [[] for _ in examples]
     return [add_label({"input_ids": template.assemble(text, pair, max_length=max_length)}, e, labels)
             for e, text, pair in zip(examples, texts, pairs)]
-
-
-class ClozeHead(nn.Module):
-    """Label scores at the [MASK]: (batch,) mask states -> (batch, labels).
-
-    Each label's score is the log of the summed probability of its words; the vocabulary's
-    normalizer is the same for every label, so logsumexp over the words' logits is enough.
-    """
-
-    def __init__(self, *, token_ids: list[list[int]], mask_token_id: int):
-        super().__init__()
-        self.mask_token_id = mask_token_id
-        longest = max(len(row) for row in token_ids)
-        self.register_buffer("word_ids", torch.tensor([row + [row[0]] * (longest - len(row)) for row in token_ids]))
-        self.register_buffer("word_mask", torch.tensor([[1] * len(row) + [0] * (longest - len(row)) for row in token_ids],
-                                                       dtype=torch.bool))
-    def init_weights(self, generator: torch.Generator) -> None:
-        """Nothing to draw: the head's only weights are the backbone's frozen MLM head."""
-
-    def check_backbone(self, prompted) -> None:
-        """Load the backbone's MLM head now (refused there if it has none), not at the first forward."""
-        prompted.mlm_head  # noqa: B018
-
-    def forward(self, output) -> torch.Tensor:
-        if output.input_ids is None or output.prompted is None:
-            raise RuntimeError("the cloze head needs the backbone output's input_ids and backbone")
-        at_mask = output.input_ids == self.mask_token_id  # (batch, seq): the one [MASK] of each row
-        position = at_mask.int().argmax(1)
-        rows = torch.arange(output.states.shape[0], device=output.states.device)
-        states = output.states[rows, output.text_index[position]]  # (batch, hidden)
-        vocabulary = output.prompted.mlm_head(states)  # (batch, vocab)
-        word_logits = vocabulary[:, self.word_ids]  # (batch, labels, words)
-        return word_logits.masked_fill(~self.word_mask, float("-inf")).logsumexp(-1)

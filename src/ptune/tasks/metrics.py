@@ -37,3 +37,10 @@ def format_metrics_table(metrics: dict, label_names: list[str]) -> str:
     for name, row in zip(label_names, metrics["confusion_matrix"]):
         lines.append(f"{name:<{width}}  " + "  ".join(f"{v:8d}" for v in row))
     return "\n".join(lines)
+
+
+def softmax(logits) -> np.ndarray:
+    """Probabilities over the last axis of a logits array (numpy or a CPU tensor), in float64."""
+    values = np.asarray(logits, dtype=np.float64)
+    values = np.exp(values - values.max(-1, keepdims=True))
+    return values / values.sum(-1, keepdims=True)

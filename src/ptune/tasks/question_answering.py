@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+import numpy as np
 
 from ptune.data.examples import LabelSet
 from ptune.data.squad import QAExample, load_squad
 from ptune.errors import ConfigError
 from ptune.tasks.squad_metrics import squad_scores
 from ptune.tasks.base import Task, TaskConfig, register_task
-from ptune.tasks.heads import LinearHead
+
+if TYPE_CHECKING:  # the head needs torch; features and decoding do not
+    import torch
+    from torch import nn
 
 CLS_POSITION = 0
 MASKED = -1e4  # the logit a disallowed position (question, special token, padding) gets
@@ -150,6 +153,8 @@ class QuestionAnsweringTask(Task):
         return start, end
 
     def collate(self, features, *, pad_token_id):
+        import torch
+
         from ptune.data.transforms import collate
 
         batch = collate([{k: f[k] for k in ("input_ids", "token_type_ids") if k in f} for f in features],
@@ -166,6 +171,8 @@ class QuestionAnsweringTask(Task):
 
     # ---- model ----------------------------------------------------------------------------
     def build_head(self, hidden_size, num_labels, config) -> nn.Module:
+        from ptune.tasks.heads import LinearHead
+
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
@@ -175,29 +182,32 @@ class QuestionAnsweringTask(Task):
         allowed = batch["allowed"]
         start = logits[..., 0].float().masked_fill(~allowed, MASKED)
         end = logits[..., 1].float().masked_fill(~allowed, MASKED)
+        from torch import nn
+
         return (nn.functional.cross_entropy(start, batch["start_positions"])
                 + nn.functional.cross_entropy(end, batch["end_positions"])) / 2
 
     # ---- decoding -------------------------------------------------------------------------
-    def candidates(self, logits: torch.Tensor, feature: dict, config: QuestionAnsweringConfig) -> tuple[list[Span], float]:
+    def candidates(self, logits, feature: dict, config: QuestionAnsweringConfig) -> tuple[list[Span], float]:
         """One window's valid spans (context only, start <= end, at most max_answer_length) and its
         no-answer score."""
-        start, end = logits[:, 0].float(), logits[:, 1].float()
+        logits = np.asarray(logits, dtype=np.float32)
+        start, end = logits[:, 0], logits[:, 1]
         offsets = feature["offsets"]
-        context = torch.tensor([o is not None for o in offsets])
-        start_scores = start.masked_fill(~context, float("-inf"))
-        end_scores = end.masked_fill(~context, float("-inf"))
+        context = np.array([o is not None for o in offsets], dtype=bool)
+        start_scores = np.where(context, start, -np.inf)
+        end_scores = np.where(context, end, -np.inf)
         k = min(config.n_best, int(context.sum()))
         spans = []
         if k:
-            for s in start_scores.topk(k).indices.tolist():
-                for e in end_scores.topk(k).indices.tolist():
+            for s in best_indices(start_scores, k):
+                for e in best_indices(end_scores, k):
                     if s <= e < s + config.max_answer_length:
                         a, b = offsets[s][0], offsets[e][1]
                         spans.append(Span(feature["context"][a:b], a, b, float(start[s] + end[e])))
         return spans, float(start[CLS_POSITION] + end[CLS_POSITION])
 
-    def answer(self, windows: list[tuple[torch.Tensor, dict]], config: QuestionAnsweringConfig) -> dict:
+    def answer(self, windows: list[tuple[np.ndarray, dict]], config: QuestionAnsweringConfig) -> dict:
         """The best answer across an example's windows (or "" for no answer, SQuAD 2.0)."""
         spans, null_scores = [], []
         for logits, feature in windows:
@@ -249,3 +259,8 @@ class QuestionAnsweringTask(Task):
                 lines.append(f"{meaning:<12} F1 {metrics[f'{name}_f1']:.4f}   exact match "
                              f"{metrics[f'{name}_exact']:.4f}   questions {metrics[f'{name}_total']}")
         return "\n".join(lines)
+
+
+def best_indices(scores: np.ndarray, k: int) -> list[int]:
+    """The indices of the k largest scores, largest first (ties: the earlier index first)."""
+    return np.argsort(-scores, kind="stable")[:k].tolist()

@@ -8,15 +8,20 @@ character offsets in the input text; scores are entity-level (seqeval).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+import numpy as np
 
 from ptune.data.conll import TaggedSentence, load_tagged
 from ptune.data.examples import LabelSet
 from ptune.errors import DataError
-from ptune.tasks.heads import LinearHead
 from ptune.tasks.base import Task, TaskConfig, register_task
+from ptune.tasks.metrics import softmax
+from ptune.tasks.spans import entity_spans
+
+if TYPE_CHECKING:  # the head needs torch; features and decoding do not
+    import torch
+    from torch import nn
 
 IGNORE = -100
 
@@ -89,6 +94,8 @@ class TokenClassificationTask(Task):
         return features
 
     def collate(self, features, *, pad_token_id):
+        import torch
+
         from ptune.data.transforms import collate
 
         batch = collate([{k: f[k] for k in ("input_ids", "token_type_ids") if k in f} for f in features],
@@ -101,17 +108,21 @@ class TokenClassificationTask(Task):
         return batch
 
     def build_head(self, hidden_size, num_labels, config) -> nn.Module:
+        from ptune.tasks.heads import LinearHead
+
         return LinearHead(hidden_size, num_labels, config.head_dropout)
 
     def logits(self, head, output, config) -> torch.Tensor:
         return head(output.text_states_at(config.layer))  # (batch, seq, num_labels): text tokens only, never virtual ones
 
     def loss(self, logits, batch):
+        from torch import nn
+
         return nn.functional.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
 
     def word_tags(self, logits: torch.Tensor, feature: dict, label_names) -> list[str]:
         """A tag per word: the first piece's argmax; "O" for a word cut off by max_length."""
-        best = logits.argmax(-1).tolist()
+        best = np.asarray(logits).argmax(-1).tolist()
         return [label_names[best[p]] if p >= 0 else "O" for p in feature["first_piece"]]
 
     def metrics(self, logits, features, label_names, *, config=None) -> dict:
@@ -141,19 +152,14 @@ class TokenClassificationTask(Task):
             lines.append(f"\n{metrics['truncated_words']} word(s) fell beyond max_length and were scored as O")
         return "\n".join(lines)
 
-    def prepare_decoding(self) -> None:
-        import seqeval.metrics.sequence_labeling  # noqa: F401  (imports scikit-learn: seconds, once)
-
     def decode(self, logits, example: TaggedSentence, feature, label_names, *, config=None) -> dict:
         """Entities with their words and character offsets in the input text."""
-        from seqeval.metrics.sequence_labeling import get_entities
-
         tags = self.word_tags(logits, feature, label_names)
-        probabilities = logits.float().softmax(-1)
+        probabilities = softmax(logits)
         entities = []
-        for kind, first, last in get_entities(tags):
+        for kind, first, last in entity_spans(tags):
             positions = [feature["first_piece"][w] for w in range(first, last + 1) if feature["first_piece"][w] >= 0]
-            score = float(probabilities[positions].max(-1).values.mean()) if positions else 0.0
+            score = float(probabilities[positions].max(-1).mean()) if positions else 0.0
             entity = {"type": kind, "words": [first, last + 1], "score": round(score, 6)}
             if example.spans is not None:
                 start, end = example.spans[first][0], example.spans[last][1]
