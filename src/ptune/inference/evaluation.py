@@ -24,8 +24,7 @@ def evaluate_adapter(adapter, *, data: str, split: str = "dev", model_name: str 
             raise ConfigError("eval", [f"{adapter} is an ONNX export (made with --backbone-graph): --compare-base, "
                                        "--model, --quantize, --compile and --allow-backbone-mismatch do not apply; "
                                        "evaluate the adapter folder for those"])
-        return evaluate_export(adapter, data=data, split=split, batch_size=batch_size,
-                               precision="int8" if precision == "int8" else "fp32")
+        return evaluate_export(adapter, data=data, split=split, batch_size=batch_size)
     predictor = Predictor(adapter, model_name=model_name, batch_size=batch_size,
                           allow_backbone_mismatch=allow_backbone_mismatch, precision=precision,
                           quantize=quantize, compile=compile, device=device)
@@ -60,8 +59,9 @@ def labelled_examples(task, labels: LabelSet, aliases: dict, data: str, split: s
     return examples
 
 
-def evaluate_export(export, *, data: str, split: str, batch_size: int, precision: str) -> dict:
-    """The metrics of an export made with --backbone-graph, run by ONNX Runtime as a server runs it."""
+def evaluate_export(export, *, data: str, split: str = "dev", batch_size: int = 64, precision: str = "fp32") -> dict:
+    """The metrics of an export made with --backbone-graph, run by ONNX Runtime as a server runs it
+    (`precision`: fp32, or int8, the graph's quantised copy)."""
     from ptune.inference.onnx_bank import ExportPredictor
 
     predictor = ExportPredictor(export, batch_size=batch_size, precision=precision)
