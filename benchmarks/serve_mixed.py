@@ -318,7 +318,7 @@ def main() -> None:
     }
     chosen = [c.strip() for c in args.configurations.split(",") if c.strip()]
     onnx_chosen = [c for c in chosen if c.startswith("onnx")]
-    exports, export_seconds, runtimes = {}, {}, {}
+    exports, export_seconds = {}, {}
     if onnx_chosen:
         export_folder = Path(args.exports or tempfile.mkdtemp(prefix="serve-mixed-onnx-"))
         exports, export_seconds = export_adapters(adapters, export_folder)

@@ -108,6 +108,8 @@ def test_an_export_for_other_weights_or_a_missing_graph_is_refused(exported, tmp
     (other / "prompt.npy").write_bytes(b"not an array")
     with pytest.raises(ArtifactError, match="prompt.npy"):
         bank.add("other", other)
+    with pytest.raises(ArtifactError, match="an adapter folder, not an export.*--backbone-graph"):
+        bank.add("other", exported["adapters"]["sst2"])
     assert "other" not in bank
 
 

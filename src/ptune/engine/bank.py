@@ -15,7 +15,7 @@ from ptune.engine.adapter import TaskAdapter
 from ptune.engine.backbone import fingerprint as backbone_fingerprint, load_backbone
 from ptune.engine.batched import MODEL_INPUTS, to_device
 from ptune.engine.core import Engine
-from ptune.engine.entries import BankBase, BankEntry, TASK_NAME_CHARACTERS, check_task_name  # noqa: F401
+from ptune.engine.entries import BankBase, BankEntry
 from ptune.errors import ConfigError
 from ptune.engine.model import adapter_settings, load_adapter_weights
 from ptune.format.artifacts import backbone_to_load, check_backbone, read_adapter_config

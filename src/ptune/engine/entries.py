@@ -119,7 +119,7 @@ class BankBase:
         is at most (1 + max_padding) times their shortest, so short rows are not padded to long ones
         (on a CPU a forward costs about rows x longest length). Tasks still mix within a forward."""
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][1]["input_ids"]))
-        out: list[torch.Tensor | None] = [None] * len(rows)
+        out: list = [None] * len(rows)
         start = 0
         while start < len(order):
             shortest = len(rows[order[start]][1]["input_ids"])

@@ -148,8 +148,6 @@ def export_with_backbone_graph(adapter: str | Path, output: str | Path, graph_fo
                                allow_backbone_mismatch: bool = False) -> dict:
     """Write `adapter`'s parts into `output` and make sure `graph_folder` holds its backbone's graph
     for the adapter's placement (exported on first use; an existing graph of other weights is refused)."""
-    import onnxruntime  # noqa: F401  (the check below runs the export)
-
     from ptune.engine.model import load_adapter
 
     output, graph_folder = check_output_folder(output), check_output_folder(graph_folder, flag="--backbone-graph")

@@ -12,13 +12,11 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from ptune.engine.entries import BankBase, BankEntry
 from ptune.errors import ConfigError, PtuneError
-from ptune.format.exported import EXPORT_FILE, read_export_config
+from ptune.format.exported import EXPORT_FILE
 from ptune.inference.fast_tokenizer import FastTokenizer
-from ptune.inference.onnx_engine import OnnxAdapter, OnnxEngine, pad_features
+from ptune.inference.onnx_engine import OnnxAdapter, OnnxEngine, pad_features, read_shared_export
 
 log = logging.getLogger("ptune.serve")
 ONNX_PRECISIONS = ("fp32", "int8")
@@ -37,10 +35,7 @@ class HostDevice:
 def graph_of(export: str | Path) -> Path:
     """The backbone graph folder an adapter export names."""
     folder = Path(export)
-    config = read_export_config(folder)
-    if config.get("layout") != "shared":
-        raise PtuneError(f"{folder}: a folded export (one model.onnx); serving with --runtime onnx needs exports made "
-                         "with `ptune export --backbone-graph DIR`")
+    config = read_shared_export(folder)
     return (folder / str(config["backbone_graph"])).resolve()
 
 

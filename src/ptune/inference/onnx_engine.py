@@ -83,10 +83,7 @@ class OnnxAdapter:
     @classmethod
     def load(cls, folder: str | Path) -> "OnnxAdapter":
         folder = Path(folder)
-        export = read_export_config(folder)
-        if export.get("layout") != "shared":
-            raise ArtifactError(f"{folder}: a folded export (one model.onnx); serving from the backbone graph needs an "
-                                "export made with `ptune export --backbone-graph DIR`")
+        export = read_shared_export(folder)
         try:
             table = np.load(folder / ADAPTER_PROMPT_FILE, allow_pickle=False)
         except (OSError, ValueError) as err:
@@ -126,6 +123,25 @@ class OnnxAdapter:
             if self._head is None:
                 self._head = open_session(self.head_path, threads=1)  # a head is one small matmul
             return self._head
+
+
+def read_shared_export(folder: Path) -> dict:
+    """An export made with --backbone-graph, or an ArtifactError saying what the folder is instead
+    and the command that makes one."""
+    from ptune.format.exported import is_export
+    from ptune.format.files import ADAPTER_CONFIG_FILE
+
+    make = "ptune export --adapter ADAPTER --output EXPORT --backbone-graph GRAPH_DIR"
+    if not is_export(folder):
+        if (folder / ADAPTER_CONFIG_FILE).is_file():
+            raise ArtifactError(f"{folder}: an adapter folder, not an export: serve it with the PyTorch runtime "
+                                f"(no --runtime onnx), or export it first: {make.replace('ADAPTER', str(folder))}")
+        raise ArtifactError(f"{folder}: not an export (no ptune_export.json); make one with {make}")
+    export = read_export_config(folder)
+    if export.get("layout") != "shared":
+        raise ArtifactError(f"{folder}: a folded export (one model.onnx); the ONNX runtime serves exports that share "
+                            f"a backbone graph: {make}")
+    return export
 
 
 def stack_prompts(tables: list[np.ndarray | None], width: int) -> tuple[np.ndarray, np.ndarray]:

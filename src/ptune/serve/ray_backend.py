@@ -24,7 +24,6 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 import torch
