@@ -227,3 +227,28 @@ def test_an_onnx_server_answers_every_task_without_importing_torch_or_scikit_lea
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"answers": [200] * 5, "pages": [200] * 6, "loaded": []}
+
+
+@pytest.mark.parametrize("model_type", ["deberta-v2", "modernbert"])
+def test_the_shared_graph_exports_on_the_families_with_their_own_attention_or_positions(model_type, tmp_path):
+    """DeBERTa's attention hook and ModernBERT's position-counted windows, with per-row prompts as
+    graph inputs: an input-level and a deep adapter on one graph, each equal to PyTorch."""
+    from conftest import build_tokenizer
+    from family_configs import family_model
+    from ptune.config import PTuningConfig
+    from ptune.engine.backbone import load_backbone
+    from ptune.engine.model import PTuningModel
+    from ptune.inference.graph_export import export_with_backbone_graph
+
+    tokenizer = build_tokenizer(tmp_path)
+    tokenizer.save_pretrained(tmp_path / "backbone")
+    family_model(model_type, vocab_size=len(tokenizer)).save_pretrained(tmp_path / "backbone")
+    backbone = load_backbone(str(tmp_path / "backbone"))[0]
+    for name, injection in (("deep", "deep"), ("input", "input")):
+        model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=3, injection=injection), num_labels=3)
+        with torch.no_grad():
+            for p in model.encoder.parameters():
+                p.normal_()
+        model.save_pretrained(tmp_path / name, label_names=["a", "b", "c"], backbone_name=str(tmp_path / "backbone"))
+        result = export_with_backbone_graph(tmp_path / name, tmp_path / f"{name}-export", tmp_path / "graph")
+        assert result["max_abs_logit_difference"] < 1e-4, (name, result)
