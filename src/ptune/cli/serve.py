@@ -15,11 +15,13 @@ def add_parser(commands) -> None:
                    help="a task to serve: its name in requests and its adapter folder or Hub id (repeatable)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", default=None, help="backbone to load instead of the one the adapters record")
+    p.add_argument("--model", default=None, help="backbone to load instead of the one the adapters record (--runtime "
+                                                 "onnx with --adapter-dir alone: the backbone graph folder)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes answering on the port, the backbone's weights in memory once (default: 1)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per worker or Ray replica (default: the cores shared out among the workers)")
+                   help="torch (or ONNX Runtime) threads per worker or Ray replica (default: the cores shared out "
+                        "among the workers)")
     p.add_argument("--backend", choices=("uvicorn", "ray"), default="uvicorn",
                    help="uvicorn (default: this machine, --workers processes) or ray (Ray Serve: --replicas of the "
                         "whole bank, on a local Ray instance or --ray-address's cluster; extra `ray`)")
