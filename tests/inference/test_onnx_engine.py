@@ -252,3 +252,36 @@ def test_the_shared_graph_exports_on_the_families_with_their_own_attention_or_po
         model.save_pretrained(tmp_path / name, label_names=["a", "b", "c"], backbone_name=str(tmp_path / "backbone"))
         result = export_with_backbone_graph(tmp_path / name, tmp_path / f"{name}-export", tmp_path / "graph")
         assert result["max_abs_logit_difference"] < 1e-4, (name, result)
+
+
+def test_two_onnx_workers_answer_on_one_port(exported):
+    """`--workers 2 --runtime onnx`: each worker opens the graph itself (no shared torch weights)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "ptune.cli", "serve", "--runtime", "onnx", "--workers", "2",
+                               "--port", str(port), "--no-access-log", f"--adapter=ner={exported['exports']['ner']}",
+                               f"--adapter=sst2={exported['exports']['sst2']}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        seen, deadline = set(), time.time() + 120
+        while len(seen) < 2 and time.time() < deadline:
+            assert server.poll() is None, server.stderr.read()[-3000:]
+            try:  # a fresh connection each time: the kernel spreads them over the workers
+                seen.add(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["worker"])
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        assert seen == {0, 1}
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"task": "ner", "inputs": [WORDS]}, timeout=30)
+        assert answer.status_code == 200 and "entities" in answer.json()["predictions"][0]
+    finally:
+        server.terminate()
+        server.wait(60)

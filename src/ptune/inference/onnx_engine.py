@@ -205,6 +205,12 @@ class OnnxEngine:
     def fingerprint(self) -> str:
         return self.settings["backbone"]["fingerprint"]
 
+    def use_threads(self, threads: int | None) -> None:
+        """Run with `threads` from now on: sessions already open are reopened on their next batch."""
+        with self._lock:
+            self.threads = threads
+            self._sessions.clear()
+
     def session(self, placement: str):
         with self._lock:
             if placement not in self._sessions:

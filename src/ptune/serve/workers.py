@@ -128,7 +128,7 @@ def run_workers(bank, adapters: dict[str, str], config: ServeConfig, *, host: st
     if onnx:
         import multiprocessing as mp
 
-        bank.engine.threads = spec.threads  # worker 0's sessions open on its first batch
+        bank.engine.use_threads(spec.threads)  # worker 0 shares the cores like the others
     else:
         import torch
         import torch.multiprocessing as mp
