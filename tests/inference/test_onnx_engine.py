@@ -118,6 +118,8 @@ def test_the_export_command_refuses_what_it_would_overwrite_or_mix(exported, tmp
     again = ptune_here("export", "--adapter", adapter, "--output", exported["exports"]["sst2"], "--backbone-graph",
                        exported["graph"])
     assert again.returncode == 2 and "--overwrite" in again.stderr
+    empty = ptune_here("export", "--adapter", adapter, "--output", tmp_path / "x", "--backbone-graph", "")
+    assert empty.returncode == 2 and "--backbone-graph ''" in empty.stderr and not (tmp_path / "x").exists()
     same = ptune_here("export", "--adapter", adapter, "--output", tmp_path / "g", "--backbone-graph", tmp_path / "g")
     assert same.returncode == 2 and "one folder" in same.stderr
     (tmp_path / "busy").mkdir()

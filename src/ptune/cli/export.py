@@ -2,6 +2,8 @@
 parts beside one graph of its backbone that many adapters share (`ptune serve --runtime onnx`)."""
 from __future__ import annotations
 
+from ptune.errors import PtuneError
+
 HELP = "an adapter as ONNX: folded into one graph, or beside a backbone graph many adapters share"
 
 
@@ -25,7 +27,10 @@ def cmd_export(args) -> int:
     from ptune.extras import require
 
     require("onnx", "ptune export")
-    if args.backbone_graph:
+    if args.backbone_graph is not None:
+        if not args.backbone_graph.strip():
+            raise PtuneError("--backbone-graph '': give the folder the backbone graph goes in (or leave the flag out "
+                             "for one folded graph)")
         from ptune.inference.graph_export import export_with_backbone_graph
 
         result = export_with_backbone_graph(args.adapter, args.output, args.backbone_graph, overwrite=args.overwrite,
