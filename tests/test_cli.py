@@ -78,10 +78,28 @@ def test_cli_end_to_end_on_the_bundled_minilm(tmp_path):
     assert labels == ["positive", "negative"]
 
 
-LIGHT_HELP = ("eval", "predict", "push", "export", "serve", "demo", "bench", "ablate", "advise")
-"""Commands whose `--help` imports neither torch nor transformers, as `ptune --help` does not.
-train, multitask and compare build their flags from settings dataclasses that still sit in modules
-beside torch (the encoders', tasks' and injections' own modules)."""
+LAB_COMMANDS = ("compare", "ablate", "advise")
+"""The lab's own commands: their flags are the lab's (protocols, methods), so their help reads it."""
+COMMANDS = ("train", "multitask", "eval", "predict", "push", "export", "serve", "demo", "bench", *LAB_COMMANDS)
+
+
+def help_imports(commands) -> list[str]:
+    script = ("import sys\n"
+              "from ptune.cli import main\n"
+              "for argv in sys.argv[1:]:\n"
+              "    try:\n"
+              "        main([*argv.split(), '--help'])\n"
+              "    except SystemExit as stop:\n"
+              "        assert stop.code == 0, argv\n"
+              "print(sorted(m for m in ('torch', 'transformers', 'peft', 'sklearn', 'ptune.lab') if m in sys.modules))\n")
+    result = ptune(launcher=[sys.executable, "-c", script], *commands)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_help_of_commands_outside_the_lab_imports_no_torch_and_no_lab():
+    # train and multitask build their flags from the settings dataclasses: those import without torch
+    assert help_imports(["", *(c for c in COMMANDS if c not in LAB_COMMANDS)]) == []
 
 
 def test_version_and_help_import_no_torch():
@@ -96,7 +114,7 @@ def test_version_and_help_import_no_torch():
               "        assert stop.code == 0, argv\n"
               "    print(f'{argv or \"ptune\"} {time.perf_counter() - started:.3f}', file=sys.stderr)\n"
               "print(sorted(m for m in ('torch', 'transformers', 'peft', 'sklearn') if m in sys.modules))\n")
-    result = ptune(launcher=[sys.executable, "-c", script], *("", *LIGHT_HELP))
+    result = ptune(launcher=[sys.executable, "-c", script], *("", *COMMANDS))
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
     for line in result.stderr.splitlines():  # building a parser reads a few dataclasses, nothing more

@@ -23,6 +23,9 @@ def imports(path: Path, *, top_level_only: bool) -> set[str]:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("ptune"))
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+              and node.args and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("ptune")):
+            found.add(node.args[0].value)  # importlib.import_module("ptune.x"): an import all the same
     return found
 
 

@@ -13,9 +13,9 @@ _EXPORTS = {
     "MLPEncoderConfig": "ptune.encoders", "LSTMEncoderConfig": "ptune.encoders", "EmbeddingEncoderConfig": "ptune.encoders",
     "ClassificationConfig": "ptune.tasks", "TokenClassificationConfig": "ptune.tasks",
     "PTuningModel": "ptune.engine.model", "TaskAdapter": "ptune.engine.adapter", "PromptedBackbone": "ptune.engine.prompted",
-    "Predictor": "ptune.inference.predictor", "DataConfig": "ptune.training.run", "RunConfig": "ptune.training.run",
+    "Predictor": "ptune.inference.predictor", "DataConfig": "ptune.training.configs", "RunConfig": "ptune.training.configs",
     "train": "ptune.training.run",
-    "AdapterBank": "ptune.engine.bank", "MultiTaskConfig": "ptune.training.multitask", "TaskSpec": "ptune.training.multitask",
+    "AdapterBank": "ptune.engine.bank", "MultiTaskConfig": "ptune.training.configs", "TaskSpec": "ptune.training.configs",
     "train_multitask": "ptune.training.multitask", "ServeConfig": "ptune.serve.config",
     "Engine": "ptune.engine.core", "resolve": "ptune.settings",
 }

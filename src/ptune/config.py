@@ -15,7 +15,7 @@ from ptune.encoders import (
     encoder_config_from_dict,
 )
 from ptune.errors import ConfigError
-from ptune.injections import INJECTIONS
+from ptune.injections.catalog import INJECTION_MODULES
 from ptune.runtime import (
     DEFAULT_DEVICE,
     DEFAULT_PRECISION,
@@ -83,8 +83,8 @@ class PTuningConfig:
             self.injection = default_injection(self.task.name)
         if self.max_length is None:
             self.max_length = default_max_length(self.task.name)
-        if self.injection not in INJECTIONS:
-            problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTIONS)}")
+        if self.injection not in INJECTION_MODULES:
+            problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTION_MODULES)}")
         else:
             if self.encoder is None:
                 self.encoder = DEFAULT_ENCODERS[self.injection]()

@@ -27,7 +27,7 @@ from ptune.defaults import (
     default_learning_rate,
     default_start,
 )
-from ptune.encoders import ENCODERS, EncoderConfig
+from ptune.encoders import ENCODER_CONFIGS, EncoderConfig
 from ptune.errors import ConfigError
 from ptune.tasks import get_task
 
@@ -42,10 +42,10 @@ def flags(names, prefix: str = "") -> str:
 
 
 def encoder_fields(name: str) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(ENCODERS[name][0]))
+    return frozenset(f.name for f in dataclasses.fields(ENCODER_CONFIGS[name]))
 
 
-ALL_ENCODER_FIELDS = frozenset().union(*(encoder_fields(n) for n in ENCODERS))
+ALL_ENCODER_FIELDS = frozenset().union(*(encoder_fields(n) for n in ENCODER_CONFIGS))
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
         return dataclasses.replace(name, **fields) if fields else name
     if isinstance(name, dict):
         name, fields = name.get("type"), {**{k: v for k, v in name.items() if k != "type"}, **fields}
-    if name is not None and name not in ENCODERS:
-        raise ConfigError("settings", [f"encoder={name!r}: expected one of {sorted(ENCODERS)}"])
+    if name is not None and name not in ENCODER_CONFIGS:
+        raise ConfigError("settings", [f"encoder={name!r}: expected one of {sorted(ENCODER_CONFIGS)}"])
     default = DEFAULT_ENCODERS[injection]() if injection in DEFAULT_ENCODERS else None
     if default is None:
         return None  # PTuningConfig names the unknown injection
@@ -100,7 +100,7 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
     if stray:
         raise ConfigError("settings", [f"encoder setting(s) {stray} ({flags(stray, 'encoder-')}) do(es) not apply "
                                        f"to encoder {chosen!r}; its settings: {sorted(encoder_fields(chosen))}"])
-    base = default if chosen == default.name else ENCODERS[chosen][0]()
+    base = default if chosen == default.name else ENCODER_CONFIGS[chosen]()
     return dataclasses.replace(base, **fields) if fields else base
 
 

@@ -12,9 +12,9 @@ HELP = "train several tasks jointly on one frozen backbone (one adapter each)"
 
 
 def add_parser(commands) -> None:
-    from ptune.encoders import ENCODERS
-    from ptune.injections import INJECTIONS
-    from ptune.training.multitask import MultiTaskConfig
+    from ptune.encoders import ENCODER_CONFIGS
+    from ptune.injections import INJECTION_MODULES
+    from ptune.training.configs import MultiTaskConfig
 
     p = commands.add_parser("multitask", help=HELP)
     p.add_argument("--spec", default=None, help="JSON file: {\"tasks\": {name: {data, task, epochs, batch_size, "
@@ -23,8 +23,8 @@ def add_parser(commands) -> None:
                    help="a task with default settings, e.g. sst2=classification:data/sst2 or ner=ner:data/conll2003 "
                         "(repeatable; adds to --spec)")
     p.add_argument("--output", default=None, help="run folder: one adapter folder per task inside")
-    p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help="for every --task task")
-    p.add_argument("--encoder", choices=sorted(ENCODERS), default=None, help="for every --task task")
+    p.add_argument("--injection", choices=sorted(INJECTION_MODULES), default=None, help="for every --task task")
+    p.add_argument("--encoder", choices=sorted(ENCODER_CONFIGS), default=None, help="for every --task task")
     p.add_argument("--overwrite", action="store_true", help="replace the multi-task run in --output")
     p.add_argument("--resume", action="store_true", help="continue the interrupted multi-task run in --output "
                                                           "from its last checkpoint (same settings)")
@@ -33,7 +33,7 @@ def add_parser(commands) -> None:
 
 
 def multitask_config(args):
-    from ptune.training.multitask import MultiTaskConfig
+    from ptune.training.configs import MultiTaskConfig
 
     data = {}
     if args.spec:

@@ -16,8 +16,8 @@ HELP = "train a P-tuning adapter"
 
 def add_parser(commands) -> None:
     from ptune.config import PLACEMENTS, POOLINGS, PTuningConfig, TrainConfig
-    from ptune.encoders import ENCODERS
-    from ptune.injections import INJECTIONS
+    from ptune.encoders import ENCODER_CONFIGS
+    from ptune.injections import INJECTION_MODULES
     from ptune.tasks import TASKS, ClassificationConfig
 
     p = commands.add_parser("train", help=HELP)
@@ -34,10 +34,10 @@ def add_parser(commands) -> None:
     p.add_argument("--task", choices=sorted({*TASKS, "ner", "qa"}), default=None,
                    help="(default: classification) classification (sentences, sentence pairs), token_classification (ner: CoNLL files) or "
                         "question_answering (qa: SQuAD v1.1/v2.0 JSON, or the Hub's squad / squad_v2)")
-    p.add_argument("--injection", choices=sorted(INJECTIONS), default=None, help=attribute_docs(PTuningConfig)["injection"])
-    p.add_argument("--encoder", choices=sorted(ENCODERS), default=None,
+    p.add_argument("--injection", choices=sorted(INJECTION_MODULES), default=None, help=attribute_docs(PTuningConfig)["injection"])
+    p.add_argument("--encoder", choices=sorted(ENCODER_CONFIGS), default=None,
                    help="prompt encoder (default: mlp for --injection input, embedding for deep)")
-    for config_cls, _ in ENCODERS.values():
+    for config_cls in ENCODER_CONFIGS.values():
         add_dataclass_flags(p, config_cls, prefix="encoder-", dest_prefix="encoder_")
     p.add_argument("--placement", choices=PLACEMENTS, default=None, help=attribute_docs(PTuningConfig)["placement"])
     p.add_argument("--pooling", choices=POOLINGS, default=None, help=attribute_docs(ClassificationConfig)["pooling"])
@@ -58,11 +58,11 @@ def add_parser(commands) -> None:
 def flat_train_settings(args) -> dict:
     """The settings given on the command line, flat, as `ptune.settings.resolve` takes them."""
     from ptune.config import PTuningConfig, TrainConfig
-    from ptune.encoders import ENCODERS
+    from ptune.encoders import ENCODER_CONFIGS
     from ptune.tasks import TASKS
 
     settings = {}
-    for config_cls, _ in ENCODERS.values():
+    for config_cls in ENCODER_CONFIGS.values():
         settings.update({"encoder_" + k: v for k, v in given(args, config_cls, "encoder_").items()})
     for task in TASKS.values():
         settings.update(given(args, task.config_cls))
@@ -77,7 +77,7 @@ def run_config_from_args(args):
     """Flags (over `--config FILE`, over the defaults) -> the complete RunConfig, through the one resolver."""
     from ptune.defaults import SAMPLE_BUDGET
     from ptune.settings import flat_settings, resolve
-    from ptune.training.run import DataConfig, RunConfig
+    from ptune.training.configs import DataConfig, RunConfig
 
     base = read_config_file(args.config) if args.config else {}
     settings = {**flat_settings(base), **flat_train_settings(args)}

@@ -1,57 +1,27 @@
-"""What every prompt encoder shares: a config base class and the registry."""
+"""What every prompt encoder network shares: the base module and the registry of networks."""
 from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ptune.encoders.configs import EncoderConfig, register_encoder_config
 from ptune.errors import ConfigError
 from ptune.registry import add_unique, qualified
-from ptune.validation import number_problems
 
-ENCODERS: dict[str, tuple[type["EncoderConfig"], type["PromptEncoder"]]] = {}
-INITS = ("vocab", "random", "zero", "text")
+ENCODERS: dict[str, tuple[type[EncoderConfig], type["PromptEncoder"]]] = {}
+"""Encoder name -> (config class, network class); the config classes alone are ENCODER_CONFIGS (no torch)."""
 
 
-def register_encoder(name: str, config_cls: type["EncoderConfig"]):
+def register_encoder(name: str, config_cls: type[EncoderConfig]):
     """Class decorator: `@register_encoder("mlp", MLPEncoderConfig)` on the encoder module."""
 
     def wrap(encoder_cls: type[PromptEncoder]) -> type[PromptEncoder]:
         add_unique(ENCODERS, name, (config_cls, encoder_cls), kind="prompt encoder",
                    identity=lambda entry: qualified(entry[1]))
-        config_cls.name = name
+        register_encoder_config(name, config_cls)
         return encoder_cls
 
     return wrap
-
-
-@dataclass
-class EncoderConfig:
-    """Fields every prompt encoder has. Subclasses add their own and validate them."""
-
-    name: ClassVar[str] = "base"
-    init: str = "vocab"
-    """How the k prompt rows start: `vocab` copies k random vocabulary embeddings of the backbone
-    (they start on the manifold the backbone was trained on), `random` draws N(0, 1), `zero` starts
-    at 0, `text` starts from k tokens of the training rows: their word embeddings (input-level
-    prompts), or the frozen backbone's own keys and values of them in context, layer by layer
-    (deep prompts of free rows; ptune.training.start)."""
-
-    def __post_init__(self) -> None:
-        problems = number_problems(self) or self.problems()
-        if problems:
-            raise ConfigError(f"{type(self).__name__}", problems)
-
-    def problems(self) -> list[str]:
-        if self.init not in INITS:
-            return [f"init={self.init!r}: expected one of {list(INITS)}"]
-        return []
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.name, **dataclasses.asdict(self)}
 
 
 class PromptEncoder(nn.Module):
@@ -91,15 +61,13 @@ class PromptEncoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def encoder_config_from_dict(data: dict[str, Any]) -> EncoderConfig:
-    data = dict(data)
-    kind = data.pop("type", None)
-    if kind not in ENCODERS:
-        raise ConfigError("encoder", [f"type={kind!r}: expected one of {sorted(ENCODERS)}"])
-    return ENCODERS[kind][0](**data)
-
-
 def build_encoder(config: EncoderConfig, *, num_virtual_tokens: int, hidden_size: int,
                   output_size: int | None = None) -> PromptEncoder:
+    from ptune.encoders import load_networks
+
+    load_networks()
+    if config.name not in ENCODERS:
+        raise ConfigError("encoder", [f"{type(config).__name__} ({config.name!r}) has settings but no network: register "
+                                      "one with ptune.encoders.register_encoder"])
     return ENCODERS[config.name][1](config, num_virtual_tokens=num_virtual_tokens, hidden_size=hidden_size,
                                     output_size=output_size)

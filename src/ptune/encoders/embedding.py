@@ -2,16 +2,10 @@
 without reparameterisation)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
-
-
-@dataclass
-class EmbeddingEncoderConfig(EncoderConfig):
-    pass
+from ptune.encoders.base import PromptEncoder, register_encoder
+from ptune.encoders.configs import EmbeddingEncoderConfig  # noqa: F401  (its settings, without torch)
 
 
 @register_encoder("embedding", EmbeddingEncoderConfig)

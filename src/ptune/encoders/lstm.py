@@ -1,27 +1,11 @@
 """The original P-tuning encoder (Liu et al. 2021): a bi-LSTM over the k embeddings, then an MLP."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
-
-
-@dataclass
-class LSTMEncoderConfig(EncoderConfig):
-    num_layers: int = 2
-    dropout: float = 0.0
-    """Dropout: after each hidden layer (mlp), between LSTM layers (lstm, needs num_layers >= 2)."""
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        if not 1 <= self.num_layers <= 4:
-            found.append(f"num_layers={self.num_layers}: expected 1 to 4")
-        if not 0.0 <= self.dropout < 1.0:
-            found.append(f"dropout={self.dropout}: expected 0 <= dropout < 1")
-        return found
+from ptune.encoders.base import PromptEncoder, register_encoder
+from ptune.encoders.configs import LSTMEncoderConfig  # noqa: F401  (its settings, without torch)
 
 
 @register_encoder("lstm", LSTMEncoderConfig)

@@ -1,46 +1,13 @@
 """The seed design: Embedding(k, h) -> [Linear -> act (-> LayerNorm) (-> Dropout)] x depth -> Linear."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ptune.encoders.base import EncoderConfig, PromptEncoder, register_encoder
+from ptune.encoders.base import PromptEncoder, register_encoder
+from ptune.encoders.configs import ACTIVATION_NAMES, MLPEncoderConfig
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
-
-
-MAX_HIDDEN_MULT = 64
-"""A prompt encoder 64 times as wide as the backbone is already far past any measured use."""
-
-
-@dataclass
-class MLPEncoderConfig(EncoderConfig):
-    depth: int = 1
-    """Number of hidden layers, 0-4; 0 is a single Linear(h, h) map (no hidden layer)."""
-    hidden_mult: float = 2.0
-    """Width of the hidden layers as a multiple of the backbone's hidden size."""
-    activation: str = "relu"
-    residual: bool = True
-    """out = e + mlp(e): the prompt starts at its input embeddings and the MLP learns a correction
-    (input-level prompts; deep prompts are wider than e and have no residual)."""
-    layer_norm: bool = True
-    """LayerNorm after each hidden activation."""
-    dropout: float = 0.0
-    """Dropout: after each hidden layer (mlp), between LSTM layers (lstm, needs num_layers >= 2)."""
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        if not 0 <= self.depth <= 4:
-            found.append(f"depth={self.depth}: expected 0 to 4 hidden layers (0: one linear map)")
-        if not 0 < self.hidden_mult <= MAX_HIDDEN_MULT:
-            found.append(f"hidden_mult={self.hidden_mult}: expected a positive multiple up to {MAX_HIDDEN_MULT}, e.g. 2")
-        if self.activation not in ACTIVATIONS:
-            found.append(f"activation={self.activation!r}: expected one of {sorted(ACTIVATIONS)}")
-        if not 0.0 <= self.dropout < 1.0:
-            found.append(f"dropout={self.dropout}: expected 0 <= dropout < 1")
-        return found
+ACTIVATIONS = dict(zip(ACTIVATION_NAMES, (nn.GELU, nn.ReLU, nn.SiLU, nn.Tanh)))
 
 
 @register_encoder("mlp", MLPEncoderConfig)

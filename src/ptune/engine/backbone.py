@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ptune.format.hub_ids import BUNDLED
+from ptune.format.hub_ids import BUNDLED, canonical_model_name  # noqa: F401  (the engine's name for it)
 from ptune.format.trusted_backbones import remember
 from ptune.errors import PtuneError
 
@@ -32,13 +32,6 @@ def resolve_model_path(name: str | None) -> str:
     if name is None or name == "bundled" or name.startswith("bundled:"):
         return str(bundled_model_path())
     return name
-
-
-def canonical_model_name(name: str | None) -> str:
-    """The name written into artifacts: portable for the bundled model, absolute for local paths."""
-    if name is None or name == "bundled" or name.startswith("bundled:"):
-        return BUNDLED
-    return str(Path(name).resolve()) if os.path.isdir(name) else name
 
 
 def load_backbone(name: str | None):

@@ -21,3 +21,10 @@ def backbone_hub_id(name: str | None) -> str | None:
     if match:
         return f"{match['owner']}/{match['name']}"
     return None if os.path.isdir(name) or name.startswith((".", "/", "~")) else name
+
+
+def canonical_model_name(name: str | None) -> str:
+    """The name written into artifacts: portable for the bundled model, absolute for local paths."""
+    if name is None or name == "bundled" or name.startswith("bundled:"):
+        return BUNDLED
+    return str(Path(name).resolve()) if os.path.isdir(name) else name

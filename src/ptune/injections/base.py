@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import torch
 
+from ptune.injections.catalog import INJECTION_MODULES
 from ptune.registry import add_unique
 
 INJECTIONS: dict[str, "Injection"] = {}
@@ -19,6 +20,7 @@ INJECTIONS: dict[str, "Injection"] = {}
 def register_injection(cls: type["Injection"]) -> type["Injection"]:
     """Class decorator; a name registered twice is refused (an injection would silently vanish)."""
     add_unique(INJECTIONS, cls.name, cls(), kind="injection")
+    INJECTION_MODULES.setdefault(cls.name, cls.__module__)
     return cls
 
 

@@ -6,15 +6,14 @@ import dataclasses
 import json
 import math
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ptune.config import PTuningConfig, TrainConfig, write_json
+from ptune.config import write_json
 from ptune.data import LoadReport
 from ptune.data.examples import data_fingerprint
-from ptune.engine.backbone import canonical_model_name, fingerprint, load_backbone
+from ptune.engine.backbone import fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError, DataError, PtuneError
 from ptune.engine.model import save_adapter
@@ -31,79 +30,17 @@ from ptune.format.runs import (
 )
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_training
-from ptune.tasks import Task, get_task
+from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
 from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.loop import fit
+from ptune.training.configs import DataConfig, RunConfig  # noqa: F401  (defined without torch, for the command line)
 from ptune.training.start import check_start
 
 RUN_CONFIG_FILE = "run_config.json"
 STARTED_KEY = "started"
 """run_config.json's record of how the run began: the command and the data's fingerprints."""
-
-
-@dataclass
-class DataConfig:
-    """Where the examples come from and how to read them."""
-
-    train: str
-    dev: str | None = None
-    """Dev data; by default the dev split of `train` when it is a folder or a Hub name."""
-    text_column: str | None = None
-    pair_column: str | None = None
-    label_column: str | None = None
-    skip_bad_rows: bool = False
-    """Skip malformed rows (and report how many) instead of stopping at the first one."""
-    label_names: str | None = None
-    """Names for the labels as the files write them, e.g. `0=negative,1=positive` (GLUE TSVs write numbers)."""
-
-    def renaming(self) -> dict[str, str]:
-        if not self.label_names:
-            return {}
-        pairs = [item.split("=", 1) for item in self.label_names.split(",") if item.strip()]
-        bad = [item for item in pairs if len(item) != 2 or not item[0].strip() or not item[1].strip()]
-        if bad:
-            raise ConfigError("DataConfig", [f"label_names={self.label_names!r}: expected `written=name` pairs "
-                                             "separated by commas, e.g. 0=negative,1=positive"])
-        return {written.strip(): name.strip() for written, name in pairs}
-
-    def has_dev(self) -> bool:
-        """False for a single training file without `dev`: there is nothing to score or select on."""
-        return self.dev is not None or not Path(self.train).is_file()
-
-    def read(self, split: str, report: LoadReport, task: Task):
-        examples = self._read(split, report, task)
-        names = self.renaming()
-        if names and task.name == "classification":
-            examples = [dataclasses.replace(e, label=names.get(e.label, e.label)) for e in examples]
-        return examples
-
-    def _read(self, split: str, report: LoadReport, task: Task):
-        source = self.train if split == "train" else (self.dev or self.train)
-        if split == "dev" and not self.has_dev():
-            return []  # a single training file: the run keeps its last step (ptune.training.run.train)
-        return task.read(source, split=split, skip_bad_rows=self.skip_bad_rows, report=report,
-                         text_column=self.text_column, pair_column=self.pair_column, label_column=self.label_column)
-
-
-@dataclass
-class RunConfig:
-    model: str | None
-    data: DataConfig
-    output: str
-    ptuning: PTuningConfig = field(default_factory=PTuningConfig)
-    training: TrainConfig = field(default_factory=TrainConfig)
-
-    def to_dict(self) -> dict:
-        return {"model": canonical_model_name(self.model), "data": dataclasses.asdict(self.data),
-                "output": str(self.output), "ptuning": self.ptuning.to_dict(), "training": self.training.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        """The run as its run_config.json recorded it (what `--resume` continues)."""
-        return cls(model=data["model"], data=DataConfig(**data["data"]), output=data["output"],
-                   ptuning=PTuningConfig.from_dict(data["ptuning"]), training=TrainConfig(**data["training"]))
 
 
 def saved_run(output: Path) -> RunConfig:

@@ -17,11 +17,11 @@ Each method has its own default learning rates (stated in every result row); `lr
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ptune.lab.compare import baselines, peft_methods
 from ptune.config import TrainConfig
 from ptune.errors import ConfigError
 
@@ -77,9 +77,9 @@ def _build_ptune(context: BuildContext, settings: dict):
 def _build_linear_probe(context: BuildContext, settings: dict):
     from ptune.engine.backbone import load_backbone
 
-    _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task"))
+    _check_kwargs(_baselines().LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task"))
     backbone, _ = load_backbone(context.model_name)
-    return baselines.LinearProbe(backbone, num_labels=context.num_labels, seed=context.seed, task=context.task,
+    return _baselines().LinearProbe(backbone, num_labels=context.num_labels, seed=context.seed, task=context.task,
                                  **settings)
 
 
@@ -87,7 +87,7 @@ def _build_logistic_probe(context: BuildContext, settings: dict):
     from ptune.engine.backbone import load_backbone
     from ptune.lab.compare.logistic_probe import LogisticProbe
 
-    _check_kwargs(baselines.LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task", "head_dropout"))
+    _check_kwargs(_baselines().LinearProbe, settings, skip=("backbone", "num_labels", "seed", "task", "head_dropout"))
     backbone, _ = load_backbone(context.model_name)
     return LogisticProbe(backbone, num_labels=context.num_labels, seed=context.seed, task=context.task, **settings)
 
@@ -102,14 +102,20 @@ def _build_setfit(context: BuildContext, settings: dict):
 
 def _hf(train: str):
     def build(context: BuildContext, settings: dict):
-        _check_kwargs(baselines.build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train", "task"))
-        return baselines.build_hf_classifier(context.model_path, num_labels=context.num_labels, seed=context.seed,
+        _check_kwargs(_baselines().build_hf_classifier, settings, skip=("model_path", "num_labels", "seed", "train", "task"))
+        return _baselines().build_hf_classifier(context.model_path, num_labels=context.num_labels, seed=context.seed,
                                              train=train, task=context.task)
     return build
 
 
-def _peft(builder):
+def _baselines():
+    """The baselines' module (torch): imported when a cell is built, so the command line stays light."""
+    return importlib.import_module("ptune.lab.compare.baselines")
+
+
+def _peft(builder_name: str):
     def build(context: BuildContext, settings: dict):
+        builder = getattr(importlib.import_module("ptune.lab.compare.peft_methods"), builder_name)
         _check_kwargs(builder, settings, skip=("model_path", "num_labels", "seed", "task"))
         if "task" in inspect.signature(builder).parameters:
             return builder(context.model_path, num_labels=context.num_labels, seed=context.seed, task=context.task,
@@ -131,10 +137,10 @@ def _check_kwargs(function, settings: dict, *, skip=()) -> None:
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("ptune", "P-Tuning (ptune)", None, None, _build_ptune, "ptune"),
-    Method("peft-ptuning", "P-Tuning (PEFT)", 5e-3, 5e-3, _peft(peft_methods.build_peft_ptuning), "peft"),
-    Method("peft-prompt", "Prompt Tuning (PEFT)", 1e-2, 1e-2, _peft(peft_methods.build_peft_prompt_tuning), "peft"),
-    Method("peft-prefix", "Prefix Tuning (PEFT)", 1e-2, 1e-2, _peft(peft_methods.build_peft_prefix_tuning), "peft"),
-    Method("peft-lora", "LoRA (PEFT)", 5e-4, 5e-4, _peft(peft_methods.build_peft_lora), "peft"),
+    Method("peft-ptuning", "P-Tuning (PEFT)", 5e-3, 5e-3, _peft("build_peft_ptuning"), "peft"),
+    Method("peft-prompt", "Prompt Tuning (PEFT)", 1e-2, 1e-2, _peft("build_peft_prompt_tuning"), "peft"),
+    Method("peft-prefix", "Prefix Tuning (PEFT)", 1e-2, 1e-2, _peft("build_peft_prefix_tuning"), "peft"),
+    Method("peft-lora", "LoRA (PEFT)", 5e-4, 5e-4, _peft("build_peft_lora"), "peft"),
     Method("bitfit", "BitFit", 1e-3, 1e-3, _hf("bias"), "ptune"),
     Method("full-ft", "Full fine-tuning", 5e-5, 5e-5, _hf("all"), "ptune"),
     Method("linear-probe", "Linear probe (no virtual tokens)", 5e-3, 5e-3, _build_linear_probe, "ptune"),
