@@ -83,7 +83,7 @@ def test_compare_cell_builds_the_resolved_default(task, tiny_backbone_dir):
     model = spec.method.build(context, spec.model_settings)
     api = resolve(task, {"max_length": 40})
     assert model.config.to_dict() == api.ptuning.to_dict()
-    assert learning_rates_for(model, TrainConfig()).lr == api.training.lr
+    assert learning_rates_for(model, TrainConfig()).lr == api.training.lr  # what a compare cell trains with
 
 
 def test_small_data_trains_at_least_100_steps_unless_epochs_are_given():

@@ -43,7 +43,7 @@ def test_a_32_row_run_evaluates_at_most_ten_times_within_what_it_trains_on(tiny_
     features = tokenize(examples, tokenizer=tokenizer, max_length=32, labels=labels)
     model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection="deep", max_length=32),
                          num_labels=len(labels))
-    config = TrainConfig(batch_size=16, min_steps=100, lr=1e-2, head_lr=1e-2)
+    config = TrainConfig(batch_size=16, min_steps=100, lr=1e-2, head_lr=1e-2, head_init="random", choose_layer=False)
     result = fit(model, train_features=features[:32], dev_features=features[32:], config=config, run_dir=tmp_path,
                  pad_token_id=tokenizer.pad_token_id, label_names=labels.names, accelerator=make_accelerator("fp32"),
                  show_progress=False)
@@ -84,3 +84,18 @@ def test_an_empty_dev_file_given_on_purpose_is_still_an_error(tiny_backbone_dir,
                     output=str(tmp_path / "run"))
     with pytest.raises(DataError, match="has no examples"):
         train(run, show_progress=False)
+
+
+def test_the_loop_fills_in_no_setting(tiny_bert, tmp_path):
+    """Rates and the start are decided where a run is set up (ptune.settings), never by the loop."""
+    from ptune.engine.model import PTuningModel
+    from ptune.errors import ConfigError
+    from ptune.training.loop import fit
+    from ptune.training.run import make_accelerator
+
+    backbone, tokenizer = tiny_bert
+    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection="deep", max_length=32), num_labels=2)
+    with pytest.raises(ConfigError, match=r"\['head_lr', 'head_init', 'choose_layer'\] not decided when training began"):
+        fit(model, train_features=[], dev_features=[], config=TrainConfig(lr=1e-2), run_dir=tmp_path,
+            pad_token_id=tokenizer.pad_token_id, label_names=["a", "b"], accelerator=make_accelerator("fp32"),
+            show_progress=False)

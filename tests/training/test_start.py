@@ -120,7 +120,8 @@ def test_a_transferred_prompt_loads_with_its_head_for_the_same_labels_and_trains
     features, tokenizer, labels = demo
     source = saved(deep_model(tiny_bert, init="random", seed=1), tmp_path / "source", labels.names)
     model = deep_model(tiny_bert, init="random", seed=2)
-    config = TrainConfig(init_from=str(tmp_path / "source"), epochs=1, batch_size=16, lr=1e-2, head_lr=1e-2)
+    config = TrainConfig(init_from=str(tmp_path / "source"), epochs=1, batch_size=16, lr=1e-2, head_lr=1e-2,
+                         head_init="random", choose_layer=False)
     (tmp_path / "run").mkdir()
     result = fit(model, train_features=features, dev_features=features[:16], config=config,
                  run_dir=tmp_path / "run", pad_token_id=tokenizer.pad_token_id, label_names=labels.names,

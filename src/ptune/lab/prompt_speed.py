@@ -20,10 +20,11 @@ from ptune.runtime import bf16_is_native
 
 
 def _ptune(backbone, injection: str, k: int, num_labels: int):
-    from ptune.config import PTuningConfig
     from ptune.engine.model import PTuningModel
+    from ptune.settings import resolve
 
-    model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=k, injection=injection), num_labels=num_labels)
+    settings = resolve("classification", {"num_virtual_tokens": k, "injection": injection}).ptuning
+    model = PTuningModel(backbone, settings, num_labels=num_labels)
     model.fold_prompt()
     model.encoder = None  # served as a table, as a loaded adapter is
     return model.eval()

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import torch
 
-from ptune.config import PTuningConfig, TrainConfig
+from ptune.config import TrainConfig
 from ptune.data import LabelSet, load_examples, tokenize
 from ptune.data.batching import training_batches
 from ptune.lab.flops import ptuning_flops
 from ptune.engine.batched import predict_logits
 from ptune.lab.compare.methods import METHODS
 from ptune.runtime import bf16_is_native, resolve_precision
+from ptune.settings import resolve
 from ptune.training.run import make_accelerator
 
 NUM_VIRTUAL_TOKENS = 20  # both sides: ptune's default and the protocol's PEFT configuration
@@ -65,7 +66,8 @@ def _build(kind: str, model_name: str | None, num_labels: int, seed: int):
     from ptune.engine.model import PTuningModel
 
     backbone, _ = load_backbone(model_name)
-    return PTuningModel(backbone, PTuningConfig(num_virtual_tokens=NUM_VIRTUAL_TOKENS), num_labels=num_labels, seed=seed)
+    settings = resolve("classification", {"num_virtual_tokens": NUM_VIRTUAL_TOKENS}).ptuning
+    return PTuningModel(backbone, settings, num_labels=num_labels, seed=seed)
 
 
 ROWS = (  # (label, model kind, precision, length-grouped batches)
@@ -84,7 +86,7 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
                 max_length: int = 66, seed: int = 0, include_peft: bool = True, eval_rounds: int = 3,
                 eval_batch_size: int = 64, log=print) -> dict:
     from ptune.engine.backbone import load_backbone
-    from ptune.training.loop import fit
+    from ptune.training.loop import fit, learning_rates_for
 
     torch.manual_seed(seed)
     _, tokenizer = load_backbone(model_name)
@@ -105,8 +107,8 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
         model = _build(kind, model_name, len(labels), seed)
         # ptune's rate comes from the resolver; PEFT's is its `ptune compare` default (stated in each row)
         lr = METHODS["peft-ptuning"].lr if kind == "peft" else None
-        config = TrainConfig(epochs=1, batch_size=batch_size, seed=seed, precision=precision, group_by_length=grouped,
-                             lr=lr)
+        config = learning_rates_for(model, TrainConfig(epochs=1, batch_size=batch_size, seed=seed, precision=precision,
+                                                       group_by_length=grouped, lr=lr))
         accelerator = make_accelerator(precision)
         with tempfile.TemporaryDirectory() as run_dir:
             result = fit(model, train_features=train_features, dev_features=dev_features, config=config,

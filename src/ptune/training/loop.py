@@ -86,6 +86,20 @@ def learning_rates_for(model, config: TrainConfig) -> TrainConfig:
     return config if config.head_lr is not None else dataclasses.replace(config, head_lr=config.lr)
 
 
+def check_settled(model, config: TrainConfig) -> None:
+    """The loop fills in no setting: a run arrives with its rates and start decided (ptune.settings
+    resolves a ptune model's, once, where the run is set up; other methods state their own)."""
+    from ptune.config import PTuningConfig
+
+    unset = [name for name in ("lr", "head_lr") if getattr(config, name) is None]
+    if isinstance(getattr(model, "config", None), PTuningConfig):
+        unset += [name for name in ("head_init", "choose_layer") if getattr(config, name) is None]
+    if unset:
+        raise ConfigError("TrainConfig", [f"{unset} not decided when training began: resolve the settings first "
+                                          "(ptune.settings.resolve, or resolve_training(config, model.config)), "
+                                          "or set them"])
+
+
 def metric_name(config: TrainConfig, task: Task) -> str:
     name = config.metric or task.primary_metric
     if name not in task.metric_choices + (("macro_f1",) if task.name == "classification" else ()):
@@ -235,7 +249,7 @@ def _fit(model, *, train_features: list[dict], dev_features: list[dict], config:
          on_best: Callable[[dict], None] | None = None, show_progress: bool = True,
          bf16_weights: FrozenCast | None = None) -> FitResult:
     task = task_of(model)
-    config = learning_rates_for(model, config)
+    check_settled(model, config)
     member = Member(name="", model=model, train_features=train_features, dev_features=dev_features, config=config,
                     label_names=label_names, task=task, metric=metric_name(config, task), on_best=on_best)
     schedule = Schedule([member], seed=config.seed, rank=accelerator.process_index, world=accelerator.num_processes)
