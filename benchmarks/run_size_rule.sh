@@ -5,6 +5,8 @@
 # by 1.3). The recipe and the plain start (random head on the last layer) at the same prompt rate,
 # seeds 0-2. Resumable: finished cells are skipped.
 #   nohup nice -n 19 bash benchmarks/run_size_rule.sh > /tmp/size-rule.log 2>&1 &
+# While the source changes, run a fixed commit: PYTHONPATH=<worktree at that commit>/src (each cell
+# records the commit that ran it under "code").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PTUNE_THREADS=${PTUNE_THREADS:-2} HF_HUB_OFFLINE=1

@@ -10,7 +10,7 @@ from ptune.cli.train import run_config_from_args
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.defaults import SMALL_DATA_MIN_STEPS
 from ptune.errors import ConfigError
-from ptune.settings import Resolved, flat_settings, resolve, resolve_training
+from ptune.settings import Resolved, flat_settings, resolve, resolve_ptuning, resolve_training
 
 TASKS = ["classification", "token_classification", "question_answering"]
 
@@ -61,8 +61,12 @@ def test_cli_api_and_multitask_spec_resolve_the_same(task):
 
     cli = cli_run("--task", task, "--data", "some/folder")
     api = resolve(task)
-    config = PTuningConfig(task=get_task(task).config_cls())  # the dataclasses' own defaults
+    bare = PTuningConfig(task=get_task(task).config_cls())
+    # the dataclass fills in nothing that depends on another setting: the resolver alone does
+    assert (bare.injection, bare.encoder, bare.num_virtual_tokens, bare.max_length) == (None, None, None, None)
+    config = resolve_ptuning(bare)
     assert cli.ptuning.to_dict() == api.ptuning.to_dict() == config.to_dict()
+    assert resolve_ptuning(config) is config and resolve_training(api.training, config) is api.training
     # The dataclass defaults, and a budget of at least 100 steps, as no --epochs was given.
     expected = resolve_training(TrainConfig(min_steps=SMALL_DATA_MIN_STEPS), config)
     assert cli.training.to_dict() == api.training.to_dict() == expected.to_dict()

@@ -7,13 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ptune.defaults import default_injection, default_max_length, default_prompt_length
-from ptune.encoders import (
-    EmbeddingEncoderConfig,
-    EncoderConfig,
-    MLPEncoderConfig,
-    encoder_config_from_dict,
-)
+from ptune.encoders import EncoderConfig, encoder_config_from_dict
 from ptune.errors import ConfigError
 from ptune.injections.catalog import INJECTION_MODULES
 from ptune.runtime import (
@@ -44,11 +38,6 @@ POOLINGS = ("cls", "mean", "text_mean")
 HEAD_INITS = ("random", "probe")
 MAX_AUTO_EVALUATIONS = 10
 """Evaluations of a run with eval_every=0 at most (ptune.training.loop.auto_eval_every)."""
-DEFAULT_ENCODERS = {"input": MLPEncoderConfig, "deep": lambda: EmbeddingEncoderConfig(init="random")}
-"""Input-level prompts train through the residual MLP; deep prompts are free parameters by default,
-as in P-tuning v2's scripts (reparameterisation off)."""
-
-
 @dataclass
 class PTuningConfig:
     """One task adapter: how its prompt is made and injected, and the task head that reads the result."""
@@ -79,26 +68,19 @@ class PTuningConfig:
         problems = number_problems(self)
         if problems:
             raise ConfigError("PTuningConfig", problems)
-        if self.injection is None:
-            self.injection = default_injection(self.task.name)
-        if self.max_length is None:
-            self.max_length = default_max_length(self.task.name)
-        if self.injection not in INJECTION_MODULES:
+        # Settings left None depend on others (the task, the injection): ptune.settings.resolve_ptuning
+        # fills them, where a run or a model is set up, never here.
+        if self.injection is not None and self.injection not in INJECTION_MODULES:
             problems.append(f"injection={self.injection!r}: expected one of {sorted(INJECTION_MODULES)}")
-        else:
-            if self.encoder is None:
-                self.encoder = DEFAULT_ENCODERS[self.injection]()
-            if self.num_virtual_tokens is None:
-                self.num_virtual_tokens = default_prompt_length(self.task.name, self.injection)
         if self.num_virtual_tokens is not None and not 1 <= self.num_virtual_tokens <= 256:
             problems.append(f"num_virtual_tokens={self.num_virtual_tokens}: expected 1 to 256")
         if self.placement not in PLACEMENTS:
             problems.append(f"placement={self.placement!r}: expected one of {PLACEMENTS}")
         stride = getattr(self.task, "doc_stride", None)
-        if stride is not None and stride >= self.max_length:
+        if stride is not None and self.max_length is not None and stride >= self.max_length:
             problems.append(f"doc_stride={stride} is not below max_length={self.max_length}: windows of a long "
                             "context must overlap by less than their length")
-        if self.max_length < 3:
+        if self.max_length is not None and self.max_length < 3:
             problems.append(f"max_length={self.max_length}: expected at least 3 ([CLS], a word piece of text, [SEP]); "
                             "with less the model reads no text at all")
         if problems:
@@ -108,9 +90,12 @@ class PTuningConfig:
     def task_name(self) -> str:
         return self.task.name
 
+    def is_resolved(self) -> bool:
+        return None not in (self.injection, self.encoder, self.num_virtual_tokens, self.max_length)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["encoder"] = self.encoder.to_dict()
+        data["encoder"] = self.encoder.to_dict() if self.encoder is not None else None
         data["task"] = self.task.to_dict()
         return data
 

@@ -6,6 +6,9 @@ BENCHMARKS.md). A user's explicit setting always wins.
 """
 from __future__ import annotations
 
+from ptune.encoders.configs import EmbeddingEncoderConfig, EncoderConfig, MLPEncoderConfig
+from ptune.errors import ConfigError
+
 DEFAULT_INJECTION = {"classification": "deep", "token_classification": "deep", "question_answering": "deep"}
 """Deep prompts scored above input-level ones on every held-out set: CoNLL 74.1 vs 64.3 entity F1
 (each at its best measured rate), SST-2 88.1 vs 86.2, RTE 57.5 vs 53.2 accuracy, with a sixth of
@@ -49,6 +52,18 @@ def default_max_length(task: str) -> int:
 
 def default_injection(task: str) -> str:
     return DEFAULT_INJECTION.get(task, "input")
+
+
+DEFAULT_ENCODERS = {"input": MLPEncoderConfig, "deep": lambda: EmbeddingEncoderConfig(init="random")}
+"""Input-level prompts train through the residual MLP; deep prompts are free parameters by default,
+as in P-tuning v2's scripts (reparameterisation off)."""
+
+
+def default_encoder(injection: str) -> EncoderConfig:
+    if injection not in DEFAULT_ENCODERS:
+        raise ConfigError("PTuningConfig", [f"injection={injection!r} has no default encoder: set encoder= "
+                                            "(embedding, mlp or lstm), or add one to ptune.defaults.DEFAULT_ENCODERS"])
+    return DEFAULT_ENCODERS[injection]()
 
 
 DEEP_WITH_ENCODER_NETWORK_LR = 1e-4

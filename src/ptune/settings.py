@@ -19,12 +19,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ptune.config import DEFAULT_ENCODERS, PTuningConfig, TrainConfig
+from ptune.config import PTuningConfig, TrainConfig
 from ptune.defaults import (
+    DEFAULT_ENCODERS,
     PROBE_HEAD_LR,
     SMALL_DATA_MIN_STEPS,
+    default_encoder,
     default_injection,
     default_learning_rate,
+    default_max_length,
+    default_prompt_length,
     default_start,
 )
 from ptune.encoders import ENCODER_CONFIGS, EncoderConfig
@@ -75,8 +79,8 @@ def resolve(task: str = "classification", settings: Mapping[str, Any] | None = N
         raise ConfigError("settings", [f"{unknown} ({flags(unknown)}) do(es) not apply to task {task_obj.name}; known settings: "
                                        f"{sorted(PTUNING_FIELDS | TRAIN_FIELDS | task_fields | ALL_ENCODER_FIELDS)}"])
     task_config = task_obj.config_cls(**{k: v for k, v in settings.items() if k in task_fields})
-    ptuning = PTuningConfig(**{k: v for k, v in settings.items() if k in PTUNING_FIELDS - {"injection"}},
-                            injection=injection, encoder=encoder, task=task_config)
+    ptuning = resolve_ptuning(PTuningConfig(**{k: v for k, v in settings.items() if k in PTUNING_FIELDS - {"injection"}},
+                                            injection=injection, encoder=encoder, task=task_config))
     training = TrainConfig(**{k: v for k, v in settings.items() if k in TRAIN_FIELDS})
     if "epochs" not in settings and "min_steps" not in settings:
         training = dataclasses.replace(training, min_steps=SMALL_DATA_MIN_STEPS)  # a small set still trains
@@ -92,7 +96,7 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
         name, fields = name.get("type"), {**{k: v for k, v in name.items() if k != "type"}, **fields}
     if name is not None and name not in ENCODER_CONFIGS:
         raise ConfigError("settings", [f"encoder={name!r}: expected one of {sorted(ENCODER_CONFIGS)}"])
-    default = DEFAULT_ENCODERS[injection]() if injection in DEFAULT_ENCODERS else None
+    default = default_encoder(injection) if injection in DEFAULT_ENCODERS else None
     if default is None:
         return None  # PTuningConfig names the unknown injection
     chosen = name or default.name
@@ -104,9 +108,34 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
     return dataclasses.replace(base, **fields) if fields else base
 
 
+def resolve_ptuning(ptuning: PTuningConfig) -> PTuningConfig:
+    """`ptuning` with the settings that depend on others filled in for its task (ptune.defaults): the
+    injection, its encoder, the prompt length and the text length. A resolved config comes back as it
+    is. The one place these are filled: `resolve`, `ptune.train`, multi-task runs and every model
+    built from a config (PTuningModel, TaskAdapter) call it."""
+    if ptuning.is_resolved():
+        return ptuning
+    task = ptuning.task.name
+    injection = ptuning.injection if ptuning.injection is not None else default_injection(task)
+    return dataclasses.replace(
+        ptuning, injection=injection,
+        encoder=ptuning.encoder if ptuning.encoder is not None else default_encoder(injection),
+        num_virtual_tokens=(ptuning.num_virtual_tokens if ptuning.num_virtual_tokens is not None
+                            else default_prompt_length(task, injection)),
+        max_length=ptuning.max_length if ptuning.max_length is not None else default_max_length(task))
+
+
+def training_is_resolved(training: TrainConfig) -> bool:
+    return None not in (training.lr, training.head_lr, training.head_init, training.choose_layer)
+
+
 def resolve_training(training: TrainConfig, ptuning: PTuningConfig) -> TrainConfig:
     """`training` with what the user left unset filled in for the adapter's task, injection and
-    encoder (ptune.defaults): the learning rates and how the adapter starts; idempotent."""
+    encoder (ptune.defaults): the learning rates and how the adapter starts. A resolved config comes
+    back as it is."""
+    if training_is_resolved(training):
+        return training
+    ptuning = resolve_ptuning(ptuning)
     lr = training.lr if training.lr is not None else default_learning_rate(
         ptuning.task.name, ptuning.injection, ptuning.encoder.name)
     start = default_start(ptuning.task.name)

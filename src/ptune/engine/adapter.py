@@ -10,6 +10,7 @@ from ptune.encoders import PromptEncoder, build_encoder
 from ptune.errors import ConfigError
 from ptune.injections import INJECTIONS
 from ptune.runtime import fp32_region
+from ptune.settings import resolve_ptuning
 from ptune.tasks import get_task
 
 
@@ -17,6 +18,7 @@ class TaskAdapter(nn.Module):
     def __init__(self, config: PTuningConfig, *, backbone, num_labels: int, seed: int = 0):
         """`backbone`: the PromptedBackbone the adapter will run on (its widths and vocabulary)."""
         super().__init__()
+        config = resolve_ptuning(config)  # a config built by hand may leave the task's defaults to the resolver
         backbone.prepare_for(config.injection)
         self.config = config
         self.task = get_task(config.task.name)

@@ -39,6 +39,7 @@ from ptune.format.artifacts import (
 from ptune.format.files import write_together
 from ptune.format.hub import write_model_card
 from ptune.format.hub_ids import backbone_hub_id
+from ptune.settings import resolve_ptuning
 
 
 class PTuningModel(nn.Module):
@@ -47,7 +48,7 @@ class PTuningModel(nn.Module):
         self.engine = Engine(backbone)  # an engine with one adapter: the forward of every path
         self.prompted = self.engine.prompted
         self.backbone = backbone
-        self.config = config
+        self.config = config = resolve_ptuning(config)
         self.num_labels = num_labels
         self.adapter = TaskAdapter(config, backbone=self.prompted, num_labels=num_labels, seed=seed)
 

@@ -12,7 +12,7 @@ from ptune.config import MAX_EPOCHS, PTuningConfig, TrainConfig, tracker_problem
 from ptune.data import LoadReport
 from ptune.errors import ConfigError
 from ptune.format.hub_ids import canonical_model_name
-from ptune.settings import flat_settings, resolve, resolve_training
+from ptune.settings import flat_settings, resolve, resolve_ptuning, resolve_training
 from ptune.tasks import Task, get_task
 from ptune.validation import number_problems
 
@@ -201,7 +201,12 @@ class MultiTaskConfig:
                              weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
                              max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
                              precision=self.precision)
-        return resolve_training(config, spec.ptuning)
+        return resolve_training(config, resolve_ptuning(spec.ptuning))
+
+    def resolved(self) -> "MultiTaskConfig":
+        """Every task's settings decided (a TaskSpec built by hand may leave them to the resolver)."""
+        return dataclasses.replace(self, tasks=[dataclasses.replace(t, ptuning=resolve_ptuning(t.ptuning))
+                                                for t in self.tasks])
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}
@@ -224,6 +229,7 @@ class MultiTaskConfig:
 
 
 def shared_encoder_problems(tasks: list[TaskSpec]) -> list[str]:
+    tasks = [dataclasses.replace(t, ptuning=resolve_ptuning(t.ptuning)) for t in tasks]
     injections = {t.ptuning.injection for t in tasks}
     encoders = {json.dumps(t.ptuning.encoder.to_dict(), sort_keys=True) for t in tasks}
     problems = []

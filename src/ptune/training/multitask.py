@@ -208,6 +208,7 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
     returns (and writes) the per-task metrics. `resume` continues an interrupted run from its
     last checkpoint, with the same task draws and batches as an uninterrupted one."""
     output = check_output_folder(run.output)
+    run = run.resolved()
     torch.manual_seed(run.seed)
     backbone, tokenizer = load_backbone(run.model)
     states = {spec.name: load_task(spec, backbone=backbone, tokenizer=tokenizer, run=run, log=log) for spec in run.tasks}

@@ -29,7 +29,7 @@ from ptune.format.runs import (
     saved_settings_or_refuse,
 )
 from ptune.runtime import resolve_device, resolve_precision
-from ptune.settings import resolve_training
+from ptune.settings import resolve_ptuning, resolve_training
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
@@ -178,7 +178,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     output = check_output_folder(run.output)
     torch.manual_seed(run.training.seed)
     task = get_task(run.ptuning.task.name)
-    run = dataclasses.replace(run, training=resolve_training(run.training, run.ptuning))
+    ptuning = resolve_ptuning(run.ptuning)  # the one resolution of a run (`ptune train` resolved it already)
+    run = dataclasses.replace(run, ptuning=ptuning, training=resolve_training(run.training, ptuning))
     report = LoadReport()
     train_examples = run.data.read("train", report, task)
     dev_examples = run.data.read("dev", report, task)
