@@ -172,3 +172,33 @@ def test_every_command_takes_a_config_file_of_its_options(tmp_path, capsys):
     path.write_text(json.dumps({"adapter": "runs/x", "epochs": 3}))
     assert main(["predict", "--config", str(path), "x"]) == 2
     assert "['epochs'] are not options of `ptune predict`" in capsys.readouterr().err
+
+
+def test_a_start_that_depends_on_the_data_size_is_decided_on_the_rows(monkeypatch):
+    monkeypatch.setitem(defaults.RECIPE_MAX_TRAIN_ROWS, "token_classification", 100)
+    undecided = resolve("token_classification").training
+    assert undecided.head_init is None and undecided.choose_layer is None and undecided.head_lr is None
+    assert undecided.lr == defaults.default_learning_rate("token_classification", "deep", "embedding")
+    ptuning = resolve("token_classification").ptuning
+    small = resolve_training(undecided, ptuning, train_rows=100)
+    assert (small.head_init, small.choose_layer, small.head_lr) == ("probe", True, defaults.PROBE_HEAD_LR)
+    large = resolve_training(undecided, ptuning, train_rows=101)
+    assert (large.head_init, large.choose_layer, large.head_lr) == ("random", False, large.lr)
+    given = resolve("token_classification", {"head_init": "probe", "choose_layer": False}).training
+    assert (given.head_init, given.choose_layer) == ("probe", False)  # what the user set is decided already
+    assert resolve("classification").training.head_init == "random"  # a task without a recipe: no size rule
+
+
+def test_print_config_decides_the_start_on_the_datas_rows(monkeypatch, capsys, tmp_path):
+    from ptune.cli.train import cmd_train
+
+    monkeypatch.setitem(defaults.RECIPE_MAX_TRAIN_ROWS, "token_classification", 100)
+    conll = tmp_path / "train.txt"
+    conll.write_text("EU B-ORG\nrejects O\nGerman B-MISC\ncall O\n\n" * 150)
+    for rows, start in ((100, "probe"), (101, "random")):
+        args = build_parser().parse_args(["train", "--task", "ner", "--data", str(conll), "--max-train-samples",
+                                          str(rows), "--print-config"])
+        args.argv = ["train"]
+        assert cmd_train(args) == 0
+        printed = json.loads(capsys.readouterr().out)["training"]
+        assert printed["head_init"] == start and printed["choose_layer"] is (start == "probe")

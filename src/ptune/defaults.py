@@ -96,8 +96,24 @@ PROBE_HEAD_LR = 1e-3
 instead of overwriting it while the prompt learns (LP-FT); 5e-3 and the prompt's 5e-2 scored lower."""
 
 
-def default_start(task: str) -> dict:
-    return {"head_init": "random", "choose_layer": False, **START_RECIPES.get(task, {})}
+RECIPE_MAX_TRAIN_ROWS: dict[str, int] = {}
+"""Training rows above which a task's start recipe gives way to the plain start (a task not named
+here keeps its recipe at every size)."""
+
+PLAIN_START = {"head_init": "random", "choose_layer": False}
+
+
+def default_start(task: str, train_rows: int | None = None) -> dict | None:
+    """How an adapter of `task` starts on `train_rows` training rows; None while that depends on a
+    row count not yet known (the run decides once it has read its data)."""
+    if task not in START_RECIPES:
+        return dict(PLAIN_START)
+    limit = RECIPE_MAX_TRAIN_ROWS.get(task)
+    if limit is None:
+        return {**PLAIN_START, **START_RECIPES[task]}
+    if train_rows is None:
+        return None
+    return {**PLAIN_START, **START_RECIPES[task]} if train_rows <= limit else dict(PLAIN_START)
 
 
 SAMPLE_BUDGET = {"epochs": 8.0, "batch_size": 16, "eval_every": 15}

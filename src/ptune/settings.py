@@ -129,16 +129,21 @@ def training_is_resolved(training: TrainConfig) -> bool:
     return None not in (training.lr, training.head_lr, training.head_init, training.choose_layer)
 
 
-def resolve_training(training: TrainConfig, ptuning: PTuningConfig) -> TrainConfig:
+def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_rows: int | None = None) -> TrainConfig:
     """`training` with what the user left unset filled in for the adapter's task, injection and
-    encoder (ptune.defaults): the learning rates and how the adapter starts. A resolved config comes
-    back as it is."""
+    encoder (ptune.defaults): the learning rates and how the adapter starts. Where the start depends
+    on the size of the training set (ptune.defaults.RECIPE_MAX_TRAIN_ROWS) and `train_rows` is not
+    given, the start and the head's rate stay undecided until the run has counted its rows. A
+    resolved config comes back as it is."""
     if training_is_resolved(training):
         return training
     ptuning = resolve_ptuning(ptuning)
     lr = training.lr if training.lr is not None else default_learning_rate(
         ptuning.task.name, ptuning.injection, ptuning.encoder.name)
-    start = default_start(ptuning.task.name)
+    start = default_start(ptuning.task.name, train_rows)
+    if start is None and None in (training.head_init, training.choose_layer):
+        return dataclasses.replace(training, lr=lr)
+    start = start or {}
     head_init = training.head_init if training.head_init is not None else start["head_init"]
     choose_layer = training.choose_layer if training.choose_layer is not None else (
         start["choose_layer"] and getattr(ptuning.task, "layer", None) is None)

@@ -120,7 +120,7 @@ RESUME_NEUTRAL = ("--resume", "--output", "--no-progress", "--print-config")
 
 
 def cmd_train(args) -> int:
-    from ptune.training.run import saved_run, train
+    from ptune.training.run import resolved_run, saved_run, train
 
     settings_given = [a.split("=")[0] for a in args.argv if a.startswith("--") and a.split("=")[0] not in RESUME_NEUTRAL]
     if args.resume and args.output and not settings_given:
@@ -128,8 +128,8 @@ def cmd_train(args) -> int:
         run.output = args.output
     else:
         run = run_config_from_args(args)
-    if args.print_config:
-        print(json.dumps(run.to_dict(), indent=2, sort_keys=True))
+    if args.print_config:  # a start that depends on the data's size is decided on its rows, as training does
+        print(json.dumps(resolved_run(run).to_dict(), indent=2, sort_keys=True))
         return 0
     print(f"training into {run.output}", file=sys.stderr)
     command = " ".join(["ptune", *(shlex.quote(a) for a in args.argv)])

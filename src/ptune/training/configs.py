@@ -195,13 +195,13 @@ class MultiTaskConfig:
         for spec in self.tasks:  # the optimizer settings, checked where they are defined
             self.train_config(spec)
 
-    def train_config(self, spec: TaskSpec) -> TrainConfig:
+    def train_config(self, spec: TaskSpec, *, train_rows: int | None = None) -> TrainConfig:
         """The single-task TrainConfig this task's parameters train under."""
         config = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, head_lr=spec.head_lr,
                              weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
                              max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
                              precision=self.precision)
-        return resolve_training(config, resolve_ptuning(spec.ptuning))
+        return resolve_training(config, resolve_ptuning(spec.ptuning), train_rows=train_rows)
 
     def resolved(self) -> "MultiTaskConfig":
         """Every task's settings decided (a TaskSpec built by hand may leave them to the resolver)."""

@@ -74,13 +74,13 @@ def task_of(model) -> Task:
     return getattr(model, "task", None) or get_task("classification")
 
 
-def learning_rates_for(model, config: TrainConfig) -> TrainConfig:
+def learning_rates_for(model, config: TrainConfig, *, train_rows: int | None = None) -> TrainConfig:
     """A ptune model's unset rates come from the one resolver; other models must state theirs."""
     from ptune.config import PTuningConfig
     from ptune.settings import resolve_training
 
     if isinstance(getattr(model, "config", None), PTuningConfig):
-        return resolve_training(config, model.config)
+        return resolve_training(config, model.config, train_rows=train_rows)
     if config.lr is None:
         raise ConfigError("TrainConfig", ["lr=None: this model has no measured default learning rate; set lr"])
     return config if config.head_lr is not None else dataclasses.replace(config, head_lr=config.lr)

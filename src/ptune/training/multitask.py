@@ -162,7 +162,7 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     if note:
         log(f"{spec.name}: {note}")
     dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
-    config = run.train_config(spec)
+    config = run.train_config(spec, train_rows=len(train_examples))
     planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
     state = TaskState(spec=spec, task=task, model=model, labels=labels, train_features=train_features,
                       dev_features=dev_features, config=config, metric=metric_name(config, task), planned_steps=planned,

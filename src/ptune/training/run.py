@@ -29,7 +29,7 @@ from ptune.format.runs import (
     saved_settings_or_refuse,
 )
 from ptune.runtime import resolve_device, resolve_precision
-from ptune.settings import resolve_ptuning, resolve_training
+from ptune.settings import resolve_ptuning, resolve_training, training_is_resolved
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.checkpoint import has_checkpoint
@@ -172,14 +172,26 @@ def saved_dev_metrics(output: Path) -> dict:
         return {}
 
 
+def resolved_run(run: RunConfig, *, train_rows: int | None = None) -> RunConfig:
+    """`run` with every setting decided (the one resolution of a run; `ptune train` resolved all but
+    what depends on the number of training rows). Without `train_rows` the training data is read to
+    count them (what `--print-config` shows)."""
+    ptuning = resolve_ptuning(run.ptuning)
+    training = resolve_training(run.training, ptuning, train_rows=train_rows)
+    if train_rows is None and not training_is_resolved(training):
+        task = get_task(ptuning.task.name)
+        rows = run.data.read("train", LoadReport(), task)
+        train_rows = min(len(rows), run.training.max_train_samples or len(rows))
+        training = resolve_training(run.training, ptuning, train_rows=train_rows)
+    return dataclasses.replace(run, ptuning=ptuning, training=training)
+
+
 def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=print,
           show_progress: bool = True, command: str | None = None) -> dict:
     """Trains, keeps the best adapter (by dev metric) in run.output, returns the metrics dict."""
     output = check_output_folder(run.output)
     torch.manual_seed(run.training.seed)
     task = get_task(run.ptuning.task.name)
-    ptuning = resolve_ptuning(run.ptuning)  # the one resolution of a run (`ptune train` resolved it already)
-    run = dataclasses.replace(run, ptuning=ptuning, training=resolve_training(run.training, ptuning))
     report = LoadReport()
     train_examples = run.data.read("train", report, task)
     dev_examples = run.data.read("dev", report, task)
@@ -189,6 +201,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
         train_examples = train_examples[: run.training.max_train_samples]
     if not train_examples:
         raise DataError(f"the training data ({run.data.train}) has no examples; give a file with at least one row")
+    run = resolved_run(run, train_rows=len(train_examples))
     labels = task.label_set(train_examples)
     run = dataclasses.replace(run, ptuning=dataclasses.replace(
         run.ptuning, task=task.adapt_config(run.ptuning.task, train_examples)))

@@ -66,7 +66,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
         raise ConfigError("method", [f"{spec.text}: fitted in closed form, it has no learning rate; "
                                      "leave out lr= and head_lr= (its regularisation is chosen by cross-validation)"])
     if not closed_form:
-        config = learning_rates_for(model, config)
+        config = learning_rates_for(model, config, train_rows=len(train))
     accelerator = make_accelerator(config.precision)
     with tempfile.TemporaryDirectory() as run_dir:
         if closed_form:
