@@ -47,10 +47,12 @@ def install(model: nn.Module, family) -> list[nn.Module]:
     if len(layers) != expected:
         raise PtuneError(f"found {len(layers)} {family.attention_class} layers in {model.config.model_type!r}, "
                          f"expected {expected}; its entry in ptune.engine.families does not match this model")
-    if family.hook != "interface":  # the family's hook (installed with the backbone) reads the prompts
-        from ptune.injections import family_hooks
-
-        family_hooks.prepare(model, family)
+    if family.hook != "interface":
+        # The family's own attention hook reads the prompts: PromptedBackbone installs it with the
+        # backbone (family_hooks.prepare), which imports this module, never the other way round.
+        if not getattr(model, "ptune_family_hooks", False):
+            raise PtuneError(f"{model.config.model_type!r} reads deep prompts through its family hook; install it "
+                             "first (ptune.injections.family_hooks.prepare), as PromptedBackbone does")
         return layers
     _register()
     from transformers import PreTrainedModel
