@@ -43,7 +43,7 @@ class TaskAdapter(nn.Module):
 
     def _init_encoder(self, word_embeddings: torch.Tensor, generator: torch.Generator) -> None:
         init = self.config.encoder.init
-        if init == "text" and self.config.injection == "deep" and self.config.encoder.name != "embedding":
+        if init == "text" and self.injection.needs_attention_hook and self.config.encoder.name != "embedding":
             raise ConfigError("PTuningConfig", [
                 f"init='text' with deep prompts sets the prompt rows to the backbone's own keys and values, which "
                 f"an encoder network ({self.config.encoder.name!r}) does not output; use encoder=embedding, or "

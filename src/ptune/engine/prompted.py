@@ -17,10 +17,9 @@ from torch import nn
 
 from ptune.engine.backbone import PositionScheme, accepts_token_type_ids, freeze
 from ptune.engine.families import family_of
+from ptune.errors import PtuneError
 from ptune.injections import INJECTIONS, Prompts, deep_attention, family_hooks
 
-INPUT = "input"
-"""The injection whose rows are virtual tokens among the input embeddings."""
 
 
 @dataclass
@@ -140,10 +139,13 @@ class PromptedBackbone(nn.Module):
     def build_inputs(self, input_ids, attention_mask, token_type_ids=None, prompts: Prompts | None = None):
         """(backbone keyword arguments with input-level prompts inserted, text positions, [CLS] index)."""
         prompts = prompts or Prompts()
-        virtual = prompts.get(INPUT)
         batch, length = input_ids.shape
         words = self.word_embeddings(input_ids)  # (batch, seq, embedding width)
-        k = sum(INJECTIONS[name].inserted_tokens(part) for name, part in prompts.parts.items())
+        inserted = [part for name, part in prompts.parts.items() if INJECTIONS[name].inserted_tokens(part)]
+        if len(inserted) > 1:
+            raise PtuneError("two injections insert virtual tokens into one forward; one input sequence holds one")
+        virtual = inserted[0] if inserted else None  # the injection whose rows are virtual input tokens
+        k = virtual.rows.shape[1] if virtual is not None else 0
         at = 1 if prompts.placement == "after_cls" else 0  # where input-level prompts go
 
         def insert(text: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.engine.batched import MODEL_INPUTS, default_collate
 from ptune.errors import ConfigError
-from ptune.injections import deep_attention
+from ptune.injections import INJECTIONS, deep_attention
 
 TEXT_INIT_ROWS = 64
 """Training rows the k prompt tokens are drawn from (fewer when the set is smaller)."""
@@ -55,7 +55,7 @@ def text_rows(model, features: list[dict], *, seed: int, pad_token_id: int, auto
     where = {row: i for i, row in enumerate(rows)}
     index = torch.tensor([where[row] for row, _ in picks], device=device)
     position = torch.tensor([p for _, p in picks], device=device)
-    if model.config.injection != "deep":
+    if not INJECTIONS[model.config.injection].needs_attention_hook:  # rows among the input embeddings
         return prompted.word_embeddings(batch["input_ids"][index, position]).float()
     if prompted.family.hook != "interface":
         raise ConfigError("init", [f"init='text' for deep prompts reads the backbone's attention keys and values, "

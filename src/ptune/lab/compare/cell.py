@@ -194,8 +194,12 @@ def majority_share(features: list[dict]) -> float:
 def deep_prompt_tokens(model) -> int:
     """Keys/values a method adds to every attention layer without adding positions: ptune's deep
     prompts (PEFT's prefix tuning does too; it is counted with the text, as before)."""
+    from ptune.config import PTuningConfig
+    from ptune.injections import INJECTIONS
+
     config = getattr(model, "config", None)
-    return model.num_virtual_tokens if getattr(config, "injection", None) == "deep" else 0
+    keys_only = isinstance(config, PTuningConfig) and INJECTIONS[config.injection].needs_attention_hook
+    return model.num_virtual_tokens if keys_only else 0
 
 
 def state_epochs(result, train_features, config) -> float:
