@@ -144,7 +144,8 @@ def fit_tiny(tiny_bert, tmp_path, *, precision: str, fp32_finish: float = 0.0, s
     model = PTuningModel(backbone, PTuningConfig(num_virtual_tokens=4, injection="input", max_length=32), num_labels=len(labels), seed=0)
     if spy is not None:
         spy(model)
-    config = TrainConfig(epochs=1, batch_size=16, precision=precision, fp32_finish=fp32_finish, lr=1e-2, head_lr=1e-2)
+    config = TrainConfig(epochs=1, batch_size=16, precision=precision, fp32_finish=fp32_finish, lr=1e-2, head_lr=1e-2,
+                         head_init="random", choose_layer=False)
     torch.manual_seed(0)
     tmp_path.mkdir(parents=True, exist_ok=True)
     result = fit(model, train_features=features, dev_features=features[:32], config=config, run_dir=tmp_path,

@@ -37,18 +37,10 @@ from ptune.errors import DataError, PtuneError
 from ptune.engine.model import save_adapter
 from ptune.format.files import check_output_folder
 from ptune.format.lock import output_lock
-from ptune.format.runs import (
-    MULTITASK_RUN_FILE,
-    move_run_aside,
-    recover_replaced_run,
-    restore_replaced,
-    run_entries,
-    saved_settings_or_refuse,
-)
+from ptune.format.runs import MULTITASK_RUN_FILE
 from ptune.format.hub import write_model_card
 from ptune.tasks import get_task
 from ptune.training import trackers
-from ptune.training.checkpoint import has_checkpoint
 from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.start import describe, start_adapter, starts_anything
 from ptune.training.loop import (
@@ -61,6 +53,7 @@ from ptune.training.loop import (
     training_precision,
 )
 from ptune.training.configs import SAMPLINGS, DataConfig, MultiTaskConfig, TaskSpec  # noqa: F401  (defined without torch; imported from here too)
+from ptune.training.output import RunKind, prepare_output, undo_failed_run
 from ptune.training.run import make_accelerator
 
 RUN_FILE = MULTITASK_RUN_FILE
@@ -170,36 +163,7 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     return state
 
 
-def prepare_multitask_output(output: Path, *, run: MultiTaskConfig, overwrite: bool, resume: bool,
-                             log=print) -> Path | None:
-    """Refuse a non-empty folder unless it holds a multi-task run and `overwrite` (that run is moved
-    aside and deleted only once the new one has finished, put back if it fails) or `resume` (the
-    same settings, a checkpoint to continue from). As for `ptune train` (format.runs), a run an
-    earlier --overwrite left half-done is first undone."""
-    if resume:
-        check_multitask_resumable(output, run)
-        return None
-    if output.is_dir():
-        recovered = recover_replaced_run(output)
-        if recovered:
-            log(recovered)
-    if not output.exists() or not run_entries(output):
-        output.mkdir(parents=True, exist_ok=True)
-        return None
-    if not overwrite:
-        raise PtuneError(f"{output} is not empty; pass --overwrite to replace the multi-task run in it, "
-                         "--resume to continue it, or choose another --output")
-    if not (output / RUN_FILE).exists():
-        raise PtuneError(f"{output} is not empty and holds no multi-task run ({RUN_FILE} is missing); refusing to "
-                         "delete it even with --overwrite. Choose an empty or new folder.")
-    return move_run_aside(output)
-
-
-def check_multitask_resumable(output: Path, run: MultiTaskConfig) -> None:
-    if not has_checkpoint(output):
-        raise PtuneError(f"--resume: {output} has no multi-task checkpoint to resume from; drop --resume to start "
-                         "a new run")
-    saved_settings_or_refuse(output, output / RUN_FILE, run.to_dict(), free=("output", "report_to"))
+MULTITASK_RUN = RunKind(name="multi-task run", settings_file=RUN_FILE, markers=(RUN_FILE,), free=("output", "report_to"))
 
 
 def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bool = False, log=print,
@@ -234,8 +198,8 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
         replaced = None
         if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
             held.enter_context(output_lock(output, command=command, say=log))
-            replaced = prepare_multitask_output(output, run=run, overwrite=overwrite, resume=resume, log=log)
-            write_json(output / RUN_FILE, run.to_dict())
+            replaced, _ = prepare_output(output, kind=MULTITASK_RUN, settings=run.to_dict(), resume=resume,
+                                         overwrite=overwrite, log=log)
         accelerator.wait_for_everyone()
         trackers.start(accelerator, run_name=output.name or "ptune-multitask", settings=run.to_dict() | {"tasks": {
             t.name: t.to_dict() for t in run.tasks}})
@@ -258,9 +222,8 @@ def train_multitask(run: MultiTaskConfig, *, overwrite: bool = False, resume: bo
                                      bf16_weights=bf16_weights, patience=run.patience,
                                      optimizer_groups_fn=lambda: deduplicated_groups(states))
         except BaseException:
-            if replaced is not None:
-                restore_replaced(output, replaced)
-                log(f"the new run failed; the run that --overwrite replaced is back in {output}")
+            if accelerator.is_main_process:
+                undo_failed_run(output, kind=MULTITASK_RUN, replaced=replaced, resume=resume, log=log)
             raise
         trackers.finish(accelerator)
         if replaced is not None:

@@ -21,26 +21,17 @@ from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes
 from ptune.format.lock import output_lock
 from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
-from ptune.format.runs import (
-    move_run_aside,
-    recover_replaced_run,
-    restore_replaced,
-    run_entries,
-    saved_settings_or_refuse,
-)
 from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_ptuning, resolve_training, training_is_resolved
 from ptune.tasks import get_task
 from ptune.training import trackers
-from ptune.training.checkpoint import has_checkpoint
 from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.loop import fit
 from ptune.training.configs import DataConfig, RunConfig  # noqa: F401  (defined without torch, for the command line)
+from ptune.training.output import RunKind, prepare_output, undo_failed_run
 from ptune.training.start import check_start
 
 RUN_CONFIG_FILE = "run_config.json"
-STARTED_KEY = "started"
-"""run_config.json's record of how the run began: the command and the data's fingerprints."""
 
 
 def saved_run(output: Path) -> RunConfig:
@@ -54,59 +45,8 @@ def saved_run(output: Path) -> RunConfig:
         raise PtuneError(f"--resume: {path} is damaged ({err}); start a new run instead") from None
 
 
-def prepare_output(output: Path, *, run: RunConfig, resume: bool, overwrite: bool, log=print,
-                   started: dict | None = None) -> tuple[Path | None, dict]:
-    """Never lose a user's work: refuse to reuse a folder unless told how (resume or overwrite).
-    Returns the folder holding the replaced run (restore it with `restore_replaced`) or None, and
-    how the run started (its command and its data's fingerprints; a resumed run keeps its own).
-    A run an earlier --overwrite left half-done is first undone (`recover_replaced_run`)."""
-    saved = output / RUN_CONFIG_FILE
-    started = started or {}
-    if resume:
-        return None, check_resumable(output, run, started)
-    if output.is_dir():
-        recovered = recover_replaced_run(output)
-        if recovered:
-            log(recovered)
-        if never_checkpointed(output):
-            log(f"{output}: reusing the folder of a run that stopped before its first checkpoint")
-            discard_unsaved_run(output)
-    replaced = None
-    if output.exists() and run_entries(output):
-        if not overwrite:
-            raise PtuneError(f"{output} is not empty; pass --overwrite to replace the run in it, "
-                             "--resume to continue it, or choose another --output")
-        if not (saved.exists() or (output / CONFIG_FILE).exists()):
-            raise PtuneError(f"{output} is not empty and is not a ptune run folder; refusing to delete it "
-                             "even with --overwrite. Choose an empty or new folder.")
-        replaced = move_run_aside(output)
-    output.mkdir(parents=True, exist_ok=True)
-    write_json(saved, {**run.to_dict(), STARTED_KEY: started})
-    return replaced, started
-
-
-def never_checkpointed(output: Path) -> bool:
-    """A run folder whose run stopped before its first checkpoint: its settings (and maybe a log)
-    but no checkpoint and no adapter; nothing in it is a result."""
-    present = {p.name for p in run_entries(output)}
-    return RUN_CONFIG_FILE in present and present <= {RUN_CONFIG_FILE, "train_log.jsonl", "tensorboard", "checkpoints"} \
-        and not has_checkpoint(output)
-
-
-def check_resumable(output: Path, run: RunConfig, started: dict | None = None) -> dict:
-    """Refuses a resume the saved run cannot continue (other settings, other data); returns how the
-    saved run started."""
-    saved = output / RUN_CONFIG_FILE
-    if not has_checkpoint(output):
-        hint = ("the run stopped before its first checkpoint: run the same command without --resume (the folder "
-                "is reused)") if output.is_dir() and never_checkpointed(output) else "drop --resume to start a new run"
-        raise PtuneError(f"--resume: {output} has no checkpoint to resume from; {hint}")
-    # Where the output and the trackers go may change between a run and its resumption.
-    previous = saved_settings_or_refuse(output, saved, run.to_dict(), skip=(STARTED_KEY,),
-                                        free=("output", "training.report_to", "training.device"))
-    then = previous.get(STARTED_KEY) or {}
-    check_same_data(output, then.get("data", {}), (started or {}).get("data", {}), run)
-    return then
+SINGLE_RUN = RunKind(name="run", settings_file=RUN_CONFIG_FILE, markers=(RUN_CONFIG_FILE, CONFIG_FILE),
+                     free=("output", "training.report_to", "training.device"))
 
 
 def check_same_data(output: Path, then: dict, now: dict, run: RunConfig) -> None:
@@ -122,15 +62,6 @@ def check_same_data(output: Path, then: dict, now: dict, run: RunConfig) -> None
                   else f"the same {new['examples']:,} examples, but their content differs")
         raise PtuneError(f"--resume: the {split} data ({source}) changed since the run in {output} started "
                          f"({change}); resume with the data it started on, or start a new run in another folder")
-
-
-def discard_unsaved_run(output: Path) -> None:
-    """A run that stopped before its first checkpoint or adapter: its settings and log hold no result,
-    so they go (a later `--resume` would have nothing to continue)."""
-    for name in ("run_config.json", "train_log.jsonl", "tensorboard", "checkpoints"):
-        target = output / name
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
 def make_accelerator(precision: str, *, report_to: str = "none", output: Path | None = None, device: str = "auto",
@@ -242,8 +173,9 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     with contextlib.ExitStack() as held:
         if accelerator.is_main_process:  # one writer per folder: a second run into it is refused here
             held.enter_context(output_lock(output, command=command, say=log))
-            replaced, started = prepare_output(output, run=run, resume=resume, overwrite=overwrite, log=log,
-                                               started=started)
+            replaced, started = prepare_output(
+                output, kind=SINGLE_RUN, settings=run.to_dict(), resume=resume, overwrite=overwrite, log=log,
+                started=started, check_data=lambda then, now: check_same_data(output, then, now, run))
         # A resumed run's model card keeps the command that started it.
         command = started.get("command") or command
         accelerator.wait_for_everyone()
@@ -269,11 +201,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
                          run_dir=output, pad_token_id=tokenizer.pad_token_id, label_names=labels.names,
                          accelerator=accelerator, resume=resume, on_best=save_best, show_progress=show_progress)
         except BaseException:
-            if replaced is not None:
-                restore_replaced(output, replaced)
-                log(f"the new run failed; the run that --overwrite replaced is back in {output}")
-            elif not resume and accelerator.is_main_process and never_checkpointed(output):
-                discard_unsaved_run(output)  # nothing to resume from: the folder is left as it was found
+            if accelerator.is_main_process:
+                undo_failed_run(output, kind=SINGLE_RUN, replaced=replaced, resume=resume, log=log)
             raise
         if not dev_features:  # no dev set: the last step is the adapter
             save_best({})
