@@ -40,7 +40,7 @@ def run_matrix() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = Path(tempfile.mkdtemp()) / "matrix.xml"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-               "tests/engine/test_family_matrix.py", "tests/injections/test_family_hooks.py",
+               "tests/engine/test_family_matrix.py", "tests/engine/test_family_attention.py",
                "tests/engine/test_families.py"]
     started = time.time()
     subprocess.run(command, cwd=ROOT, check=False)
@@ -73,7 +73,7 @@ def run_matrix() -> None:
         mixed = others.get("test_a_mixed_task_batch_equals_each_row_alone", "—")
         own = others.get("test_without_prompts_ptune_runs_the_familys_own_forward", "—")
         lines.append(f"| {family} | " + " | ".join(grid[family].get(key, "—") for key in cases) + f" | {mixed} | {own} |")
-    lines += ["", "Per-family hook tests (tests/injections/test_family_hooks.py, tests/engine/test_families.py):", ""]
+    lines += ["", "Per-family hook tests (tests/engine/test_family_attention.py, tests/engine/test_families.py):", ""]
     lines += [f"- {name}: {result}" for name, result in sorted(outcome.items()) if not name.startswith(
         ("test_family_task_injection[", "test_a_mixed_task_batch", "test_without_prompts"))]
     (RESULTS / "matrix.md").write_text("\n".join(lines) + "\n")

@@ -21,7 +21,7 @@ def imports(path: Path, *, top_level_only: bool) -> set[str]:
     for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ptune"):
             found.add(node.module)
-            # `from ptune.injections import family_hooks` imports the module family_hooks
+            # `from ptune.engine import family_attention` imports the module family_attention
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("ptune"))

@@ -9,7 +9,7 @@ Two ways to reach a layer's attention:
 - `interface`: the family routes attention through transformers' `ALL_ATTENTION_FUNCTIONS`
   (BERT, RoBERTa, ELECTRA, ALBERT, ModernBERT, ...); ptune registers one more attention function
   that prepends the prompt keys/values (`ptune.injections.deep_attention`).
-- a per-family hook (`ptune.injections.family_hooks`): the family's attention is its own code
+- a per-family hook (`ptune.engine.family_attention`, beside this table): the family's attention is its own code
   (DeBERTa's disentangled attention with relative-position terms, MPNet's relative bias), so
   ptune wraps that module's forward and adds the prompt columns to its scores.
 
@@ -37,7 +37,7 @@ class Family:
     """Text positions start at pad_token_id + 1 (RoBERTa, XLM-R, CamemBERT, MPNet) instead of 0."""
     layers_attribute: str = "num_hidden_layers"
     hook: str = INTERFACE
-    """`interface`, or the name of a per-family hook in ptune.injections.family_hooks."""
+    """`interface`, or the name of a per-family hook in ptune.engine.family_attention."""
     shared_layers: bool = False
     """One attention module serves several depths (ALBERT): prompts are given per call, not per module."""
     positions: str = "absolute"

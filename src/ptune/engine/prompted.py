@@ -18,7 +18,8 @@ from torch import nn
 from ptune.engine.backbone import PositionScheme, accepts_token_type_ids, freeze
 from ptune.engine.families import family_of
 from ptune.errors import PtuneError
-from ptune.injections import INJECTIONS, Prompts, deep_attention, family_hooks
+from ptune.engine import family_attention
+from ptune.injections import INJECTIONS, Prompts, deep_attention
 
 
 
@@ -70,7 +71,7 @@ class PromptedBackbone(nn.Module):
         self.family = family_of(backbone.config)
         self.positions = PositionScheme.of(backbone, self.family)
         self.passes_token_types = accepts_token_type_ids(backbone)
-        family_hooks.prepare(backbone, self.family)
+        family_attention.prepare(backbone, self.family)
         self._attention_layers: list[nn.Module] | None = None
         self._mlm_head = None  # loaded on first use; not a submodule, so never in a state dict
 
@@ -130,7 +131,7 @@ class PromptedBackbone(nn.Module):
         with ExitStack() as stack:
             for name, part in prompts.parts.items():
                 stack.enter_context(INJECTIONS[name].during(self, part))
-            arguments = stack.enter_context(family_hooks.positions_in(self.model, self.family, inputs))
+            arguments = stack.enter_context(family_attention.positions_in(self.model, self.family, inputs))
             result = self.model(**arguments, output_hidden_states=True)  # computed anyway; a head may read an earlier one
             states = result.last_hidden_state.float()  # (batch, k + seq, hidden)
         return BackboneOutput(states=states, mask=inputs["attention_mask"], text_index=text_index, cls_index=cls_index,

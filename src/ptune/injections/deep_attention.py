@@ -6,7 +6,7 @@ keys and values (set on the attention module for the length of one forward pass)
 the text's, extends the mask, and calls the kernel the model used before (SDPA or eager). With
 no prompt set it is that kernel, unchanged. The prompts need no query, no projection and no
 feed-forward work: their cost per request is the k extra attention columns alone. Families whose
-attention is their own code (DeBERTa, MPNet) get a per-family hook instead (`family_hooks`);
+attention is their own code (DeBERTa, MPNet) get a per-family hook instead (`ptune.engine.family_attention`);
 `ptune.engine.families` says which is which.
 """
 from __future__ import annotations
@@ -49,10 +49,10 @@ def install(model: nn.Module, family) -> list[nn.Module]:
                          f"expected {expected}; its entry in ptune.engine.families does not match this model")
     if family.hook != "interface":
         # The family's own attention hook reads the prompts: PromptedBackbone installs it with the
-        # backbone (family_hooks.prepare), which imports this module, never the other way round.
+        # backbone (family_attention.prepare), which imports this module, never the other way round.
         if not getattr(model, "ptune_family_hooks", False):
             raise PtuneError(f"{model.config.model_type!r} reads deep prompts through its family hook; install it "
-                             "first (ptune.injections.family_hooks.prepare), as PromptedBackbone does")
+                             "first (ptune.engine.family_attention.prepare), as PromptedBackbone does")
         return layers
     _register()
     from transformers import PreTrainedModel

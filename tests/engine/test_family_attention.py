@@ -11,7 +11,7 @@ from ptune.config import PTuningConfig
 from ptune.engine.model import PTuningModel
 from ptune.engine.families import family_of
 from ptune.errors import PtuneError
-from ptune.injections import family_hooks
+from ptune.engine import family_attention
 from ptune.injections.deep_attention import LayerPrompts
 
 BATCH, N, K = 2, 7, 3
@@ -39,7 +39,7 @@ def deberta_parts(share_att_key: bool):
     config.share_att_key = share_att_key
     torch.manual_seed(0)
     model = AutoModel.from_config(config).eval()
-    family_hooks.prepare(model, family_of(model.config))
+    family_attention.prepare(model, family_of(model.config))
     encoder = model.encoder
     attention = encoder.layer[0].attention.self
     hidden = torch.randn(BATCH, N, config.hidden_size)
@@ -146,7 +146,7 @@ def test_a_hidden_prompt_leaves_every_hooked_family_unchanged():
 
 def test_mpnet_prompt_keys_take_the_bias_of_distance_zero():
     model = family_model("mpnet")
-    family_hooks.prepare(model, family_of(model.config))
+    family_attention.prepare(model, family_of(model.config))
     attention = model.encoder.layer[0].attention.attn
     heads, d = attention.num_attention_heads, attention.attention_head_size
     hidden = torch.randn(BATCH, N, 32)
