@@ -97,24 +97,43 @@ class Engine(nn.Module):
                 parts[name] = part
         return Prompts(parts=parts, placement=placement)
 
+    def backbone_forward(self, input_ids, attention_mask, token_type_ids=None, prompts: Prompts | None = None
+                         ) -> BackboneOutput:
+        """The one forward of the frozen backbone. Every path comes through here: adapters' rows
+        (`run_groups`, which `logits` is a case of), the prompt-free states (`states`) and the
+        exported backbone graph (ptune.inference.graph_export)."""
+        return self.prompted(input_ids, attention_mask, token_type_ids, prompts=prompts)
+
     def run_groups(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None,
-                   adapters: list):
-        """The one forward pass. Yields (row indices, adapter, logits of those rows) for every
-        adapter present; logits (rows, labels) or (rows, seq, labels)."""
+                   adapters) -> list:
+        """The one way adapters run: (row indices, adapter, logits of those rows) for every adapter
+        present; logits (rows, labels) or (rows, seq, labels). `adapters` is a list (row i through
+        adapters[i]: the bank's mixed batches) or one adapter for every row (a single-task model:
+        one group, row indices None, the batch size never read as a Python number, so an exported
+        graph keeps its batch dimension dynamic)."""
+        if not isinstance(adapters, (list, tuple)):
+            dtype = self.prompted.word_embeddings.weight.dtype
+            part = INJECTIONS[adapters.config.injection].uniform(adapters.prompt().to(dtype), input_ids.shape[0])
+            prompts = Prompts(parts={adapters.config.injection: part}, placement=adapters.config.placement)
+            return [(None, adapters, self.head(adapters, self.backbone_forward(input_ids, attention_mask,
+                                                                               token_type_ids, prompts)))]
+        results = []
         for group in forward_groups(adapters):
             whole = len(group) == len(adapters)
             rows = None if whole else torch.tensor(group, device=input_ids.device)
             pick = (lambda t: t) if whole else (lambda t: None if t is None else t[rows])  # noqa: E731
             members = [adapters[i] for i in group]
             placement = next((a.config.placement for a in members if a.input_tokens), "after_cls")
-            output = self.prompted(pick(input_ids), pick(attention_mask), pick(token_type_ids),
-                                   prompts=self.prompts(members, placement=placement))
+            output = self.backbone_forward(pick(input_ids), pick(attention_mask), pick(token_type_ids),
+                                           prompts=self.prompts(members, placement=placement))
             by_adapter: dict[int, list[int]] = {}
             for position, adapter in enumerate(members):
                 by_adapter.setdefault(id(adapter), []).append(position)
             for positions in by_adapter.values():
                 adapter = members[positions[0]]
-                yield [group[p] for p in positions], adapter, self.head(adapter, output, positions, len(members))
+                results.append(([group[p] for p in positions], adapter,
+                                self.head(adapter, output, positions, len(members))))
+        return results
 
     @staticmethod
     def head(adapter, output: BackboneOutput, positions: list[int] | None = None, rows: int | None = None):
@@ -127,16 +146,13 @@ class Engine(nn.Module):
     def states(self, input_ids, attention_mask, token_type_ids=None) -> BackboneOutput:
         """The backbone's own output, no prompt: what the lab's probes and a prompt's start from
         text read. The same forward as every adapter's, with nothing injected."""
-        return self.prompted(input_ids, attention_mask, token_type_ids)
+        return self.backbone_forward(input_ids, attention_mask, token_type_ids)
 
     def logits(self, input_ids, attention_mask, token_type_ids=None, *, adapter) -> torch.Tensor:
-        """Every row through one adapter: (batch, labels) or (batch, seq, labels). The same
-        forward as `run_groups` for a group of one adapter, with the batch size never read as a
-        Python number (an exported graph keeps its batch dimension dynamic)."""
-        dtype = self.prompted.word_embeddings.weight.dtype
-        part = INJECTIONS[adapter.config.injection].uniform(adapter.prompt().to(dtype), input_ids.shape[0])
-        prompts = Prompts(parts={adapter.config.injection: part}, placement=adapter.config.placement)
-        return self.head(adapter, self.prompted(input_ids, attention_mask, token_type_ids, prompts=prompts))
+        """Every row through one adapter: (batch, labels) or (batch, seq, labels); `run_groups`
+        with one adapter for every row."""
+        ((_, _, logits),) = self.run_groups(input_ids, attention_mask, token_type_ids, adapter)
+        return logits
 
     def mixed_logits(self, input_ids, attention_mask, token_type_ids=None, *, adapters: list) -> list[torch.Tensor]:
         """Row i through `adapters[i]`: one fp32 logits tensor per row, (labels,) or (seq, labels)."""

@@ -42,15 +42,15 @@ class PromptedGraph(nn.Module):
     every layer (layers + 1, batch, k + seq, hidden) and their mask (batch, k + seq). A row without
     a given injection's prompt has that injection's mask all 0 (a masked row changes nothing)."""
 
-    def __init__(self, prompted: PromptedBackbone, placement: str, injections: tuple[str, ...]):
+    def __init__(self, engine, placement: str, injections: tuple[str, ...]):
         super().__init__()
-        self.prompted, self.placement, self.injections = prompted, placement, injections
+        self.engine, self.placement, self.injections = engine, placement, injections
 
     def forward(self, input_ids, attention_mask, token_type_ids, *prompt_inputs):
         parts = {name: PromptPart(rows=prompt_inputs[2 * i], mask=prompt_inputs[2 * i + 1])
                  for i, name in enumerate(self.injections)}
-        output = self.prompted(input_ids, attention_mask, token_type_ids,
-                               prompts=Prompts(parts=parts, placement=self.placement))
+        output = self.engine.backbone_forward(input_ids, attention_mask, token_type_ids,
+                                              prompts=Prompts(parts=parts, placement=self.placement))
         return torch.stack([layer.float() for layer in output.layers]), output.mask
 
 
@@ -87,24 +87,24 @@ def quiet_onnx_export():
         logger.setLevel(level)
 
 
-def write_backbone_graph(prompted: PromptedBackbone, folder: Path, placement: str) -> Path:
+def write_backbone_graph(engine, folder: Path, placement: str) -> Path:
     """Export the prompted backbone for one placement into `folder` (atomic), with prompt inputs
     of a dynamic length per injection. Returns the graph's path."""
     injections = prompt_injections()
     for name in injections:
-        prompted.prepare_for(name)
-    graph = PromptedGraph(prompted, placement, injections).eval()
+        engine.prompted.prepare_for(name)
+    graph = PromptedGraph(engine, placement, injections).eval()
     batch, length, k = 2, 7, 3
     ids = torch.full((batch, length), 1000, dtype=torch.long)
     mask = torch.ones(batch, length, dtype=torch.long)
     mask[1, -2:] = 0
     example = [ids, mask, torch.zeros_like(ids)]
     dims = {"input_ids": {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", min=2,
-                                                                          max=prompted.positions.limit)}}
+                                                                          max=engine.prompted.positions.limit)}}
     dims["attention_mask"] = dims["token_type_ids"] = dims["input_ids"]
     names = list(INPUTS)
     for name in injections:
-        width = INJECTIONS[name].width(prompted)
+        width = INJECTIONS[name].width(engine.prompted)
         example += [torch.randn(batch, k, width) * 0.02, torch.tensor([[1, 1, 0], [1, 0, 0]])]
         size = torch.export.Dim(f"{name}_tokens", min=1, max=4096)
         dims[f"{name}_rows"] = {0: dims["input_ids"][0], 1: size}
@@ -166,7 +166,7 @@ def export_with_backbone_graph(adapter: str | Path, output: str | Path, graph_fo
     graph_folder.mkdir(parents=True, exist_ok=True)
     output.mkdir(parents=True, exist_ok=True)
     with output_lock(graph_folder, command="ptune export"):
-        settings = ensure_graph(model.prompted, tokenizer, config["backbone"], graph_folder, placement)
+        settings = ensure_graph(model.engine, tokenizer, config["backbone"], graph_folder, placement)
     with output_lock(output, command="ptune export"):
         if (output / EXPORT_FILE).exists() and not overwrite:
             raise PtuneError(f"--output {output}: an export is there already; pass --overwrite to replace it")
@@ -176,7 +176,7 @@ def export_with_backbone_graph(adapter: str | Path, output: str | Path, graph_fo
             "max_abs_logit_difference": difference}
 
 
-def ensure_graph(prompted: PromptedBackbone, tokenizer, backbone: dict, folder: Path, placement: str) -> dict:
+def ensure_graph(engine, tokenizer, backbone: dict, folder: Path, placement: str) -> dict:
     """The graph folder's settings, with `placement`'s graph exported when it is not there yet."""
     if (folder / GRAPH_CONFIG_FILE).exists():
         settings = read_graph_config(folder)
@@ -188,9 +188,9 @@ def ensure_graph(prompted: PromptedBackbone, tokenizer, backbone: dict, folder: 
         if any(not is_graph_folder_file(entry.name) for entry in folder.iterdir()):
             raise PtuneError(f"--backbone-graph {folder}: not empty and not a backbone graph folder; give an empty or "
                              "new folder")
-        settings = graph_settings(prompted, tokenizer, backbone)
+        settings = graph_settings(engine.prompted, tokenizer, backbone)
     if placement not in settings["placements"]:
-        write_backbone_graph(prompted, folder, placement)
+        write_backbone_graph(engine, folder, placement)
         tokenizer.save_pretrained(folder)
         settings["placements"] = sorted(settings["placements"] + [placement])
         text = json.dumps(settings, indent=2) + "\n"
