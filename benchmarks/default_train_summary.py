@@ -12,7 +12,8 @@ import json
 import statistics
 from pathlib import Path
 
-from ptune.settings import resolve
+from ptune.defaults import RECIPE_MAX_TRAIN_ROWS
+from ptune.settings import resolve, resolve_training
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "benchmarks" / "results" / "default-train"
@@ -29,12 +30,28 @@ def defaults_table() -> list[str]:
         r = resolve(task)
         p, t = r.ptuning, r.training
         encoder = f"{p.encoder.name} (init {p.encoder.init})"
-        layer = "chosen on the training rows" if t.choose_layer else ("last" if p.task.layer is None else p.task.layer)
         evaluations = f"every {t.eval_every} steps" if t.eval_every else "at most 10, within the rows trained"
-        lines.append(f"| {task} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {t.head_init} | {layer} | "
-                     f"{t.lr:g} / {t.head_lr:g} | {p.max_length} | {t.epochs:g} | {t.batch_size} | {evaluations} | "
+        start, layer, head_lr = start_cells(task, p, t)
+        lines.append(f"| {task} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {start} | {layer} | "
+                     f"{t.lr:g} / {head_lr} | {p.max_length} | {t.epochs:g} | {t.batch_size} | {evaluations} | "
                      f"{t.precision} |")
     return lines
+
+
+def start_cells(task: str, ptuning, training) -> tuple[str, str, str]:
+    """The head start, the layer it reads and its rate; by the training set's size where the start
+    depends on it (ptune.defaults.RECIPE_MAX_TRAIN_ROWS)."""
+    def cells(t):
+        layer = "chosen on the training rows" if t.choose_layer else (
+            "last" if ptuning.task.layer is None else str(ptuning.task.layer))
+        return t.head_init, layer, f"{t.head_lr:g}"
+
+    if training.head_init is not None:
+        return cells(training)
+    limit = RECIPE_MAX_TRAIN_ROWS[task]
+    small = cells(resolve_training(training, ptuning, train_rows=limit))
+    large = cells(resolve_training(training, ptuning, train_rows=limit + 1))
+    return tuple(f"{a} up to {limit:,} training rows, {b} above" for a, b in zip(small, large))
 
 
 def mean_std(values: list[float]) -> str:
