@@ -201,7 +201,8 @@ def test_the_openapi_schema_types_every_answer(bank):
         assert set(http.get("/healthz").json()) <= set(answer("/healthz")["properties"])
 
 
-TASK_KEYS = ("name", "task", "labels", "input", "injection", "virtual_tokens", "max_length", "dev_metrics", "input_help")
+TASK_KEYS = ("name", "task", "labels", "input", "injection", "virtual_tokens", "max_length", "dev_metrics", "input_help",
+             "input_fields")
 
 
 def test_behind_a_proxy_that_echoes_the_request_id_it_is_sent_once(bank):

@@ -87,13 +87,16 @@ def read_qa_inputs(args) -> list:
 def check_input_form(args, inputs: list, form: str | None) -> None:
     """Texts for a single-text adapter, pairs for a pair adapter, as the server demands: a pair run
     through a single-text adapter (or the reverse) answers something it was never trained on."""
+    from ptune.tasks.input_forms import INPUT_FORMS
+
+    shape = INPUT_FORMS[form].shape if form in INPUT_FORMS else None
     for number, item in enumerate(inputs, 1):
         if not item:
             continue
         pair = not isinstance(item, str) and item.text_pair is not None
-        if form == "pair" and not pair:
+        if shape == "list" and not pair:
             raise PtuneError(f"{args.adapter} was trained on text pairs, but input {number} is a single text; give a "
                              "TSV, CSV or JSONL --file with two text columns (e.g. sentence1, sentence2)")
-        if form in ("text", "words") and pair:
+        if shape == "string" and pair:
             raise PtuneError(f"{args.adapter} was trained on single texts, but input {number} of {args.file} is a text "
                              "pair; give a file with one text column")

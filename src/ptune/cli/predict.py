@@ -48,7 +48,9 @@ def cmd_predict(args) -> int:
 
         config = read_adapter_config(resolve_adapter(args.adapter))
     task = get_task(config["task"].get("type", "classification"))
-    if task.input_form == "qa":
+    from ptune.tasks.input_forms import INPUT_FORMS
+
+    if INPUT_FORMS[task.input_form].shape == "object":  # one input of named fields (ptune.tasks.input_forms)
         return predict_answers(args, read_qa_inputs(args))
     if args.question is not None or args.context is not None:
         raise PtuneError(f"--question/--context are for question-answering adapters; this one is {task.name}")

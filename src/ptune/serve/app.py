@@ -32,14 +32,9 @@ from ptune.serve.batcher import MicroBatcher, QueueFull, ShuttingDown
 from ptune.serve.config import ServeConfig
 from ptune.serve.metrics import ServerMetrics
 from ptune.serve.watcher import AdapterDirWatcher
+from ptune.tasks.input_forms import INPUT_FORMS
 
 log = logging.getLogger("ptune.serve")
-INPUT_FORMS = {
-    "text": "a string per input",
-    "pair": "a [text, text_pair] list of two strings per input",
-    "words": "a string per input (plain text; entities come back with character offsets)",
-    "qa": 'an object {"question": ..., "context": ...} per input (the answer comes back with character offsets)',
-}
 
 
 # The request and response shapes, published in /openapi.json. The body is read and checked by
@@ -51,12 +46,8 @@ PREDICT_BODY = {
         "type": "object", "required": ["task", "inputs"], "additionalProperties": False,
         "properties": {
             "task": {"type": "string", "description": "a loaded task's name (GET /v1/tasks)"},
-            "inputs": {"type": "array", "minItems": 1, "items": {"anyOf": [
-                TEXT,
-                {"type": "array", "items": TEXT, "minItems": 2, "maxItems": 2},
-                {"type": "object", "required": ["question", "context"], "additionalProperties": False,
-                 "properties": {"question": TEXT, "context": TEXT, "id": {"type": "string"}}},
-            ]}},
+            "inputs": {"type": "array", "minItems": 1, "items": {"anyOf": list(
+                {json.dumps(form.schema(), sort_keys=True): form.schema() for form in INPUT_FORMS.values()}.values())}},
         }}}},
 }
 ERROR_BODY = {"content": {"application/json": {"schema": {
@@ -92,12 +83,14 @@ PREDICT_RESPONSES = {"200": {"description": "one prediction per input, in input 
                    "anyOf": [CLASSIFICATION, ENTITIES, ANSWER]}}}}}}},
     **ERRORS}
 TASK_INFO = {"type": "object", "required": ["name", "task", "labels", "input", "injection", "virtual_tokens",
-                                            "max_length", "dev_metrics", "input_help"],
+                                            "max_length", "dev_metrics", "input_help", "input_fields"],
              "properties": {"name": STRING, "task": {"type": "string", "enum": ["classification", "token_classification",
                                                                                 "question_answering"]},
                             "labels": {"type": "array", "items": STRING}, "input": {"type": "string", "enum": list(INPUT_FORMS)},
                             "injection": STRING, "virtual_tokens": INTEGER, "max_length": INTEGER,
-                            "dev_metrics": {"type": "object", "additionalProperties": NUMBER}, "input_help": STRING}}
+                            "dev_metrics": {"type": "object", "additionalProperties": NUMBER}, "input_help": STRING,
+                            "input_fields": {"type": "object", "description": "how the playground builds an input "
+                                                                              "(ptune.tasks.input_forms)"}}}
 TASKS_RESPONSES = {"200": {"description": "the loaded tasks and the backbone they share", "content": {"application/json": {
     "schema": {"type": "object", "required": ["tasks", "backbone"],
                "properties": {"tasks": {"type": "array", "items": TASK_INFO},
@@ -207,21 +200,12 @@ def check_request(payload, bank: BankBase, config: ServeConfig) -> tuple[BankEnt
 
 
 def check_input_form(item, form: str, task: str, i: int) -> list[str]:
-    if form == "qa":
-        if isinstance(item, dict) and set(item) <= {"question", "context", "id"} and \
-                all(isinstance(item.get(k), str) for k in ("question", "context")):
-            return [item["question"], item["context"]]
-        raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS['qa']}, "
+    """The texts of one request input, read as the task's input form declares it."""
+    texts = INPUT_FORMS[form].texts(item)
+    if texts is None:
+        raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS[form].help}, "
                                                     f"got {json.dumps(item)[:80]}")
-    if form == "pair":
-        if isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item):
-            return item
-        raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS['pair']}, "
-                                                    f"got {json.dumps(item)[:80]}")
-    if isinstance(item, str):
-        return [item]
-    raise RequestError(422, "wrong_input_form", f"inputs[{i}]: task {task!r} takes {INPUT_FORMS[form]}, "
-                                                f"got {json.dumps(item)[:80]}")
+    return texts
 
 
 def create_app(bank: BankBase, config: ServeConfig | None = None, *, fixed_names: set[str] | None = None,
@@ -345,7 +329,8 @@ def create_app(bank: BankBase, config: ServeConfig | None = None, *, fixed_names
 
     @app.get("/v1/tasks", responses=TASKS_RESPONSES)
     async def tasks():
-        return {"tasks": [entry.describe() | {"input_help": INPUT_FORMS[entry.input_form]}
+        return {"tasks": [entry.describe() | {"input_help": INPUT_FORMS[entry.input_form].help,
+                                              "input_fields": INPUT_FORMS[entry.input_form].describe()}
                           for entry in bank.entries().values()],
                 "backbone": {"name": bank.backbone_name, "fingerprint": bank.fingerprint}}
 

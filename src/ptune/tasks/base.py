@@ -23,6 +23,11 @@ ALIASES = {"ner": "token_classification", "sequence_classification": "classifica
 
 
 def register_task(cls: type["Task"]) -> type["Task"]:
+    from ptune.tasks.input_forms import INPUT_FORMS
+
+    if cls.input_form not in INPUT_FORMS:
+        raise ConfigError("register task", [f"{cls.name}: input_form={cls.input_form!r} is not declared; declare it in "
+                                            f"ptune.tasks.input_forms (declared: {sorted(INPUT_FORMS)})"])
     add_unique(TASKS, cls.name, cls(), kind="task")
     cls.config_cls.name = cls.name
     return cls
@@ -81,7 +86,8 @@ class Task:
     primary_metric: ClassVar[str] = "accuracy"
     metric_choices: ClassVar[tuple[str, ...]] = ("accuracy",)
     input_form: ClassVar[str] = "text"
-    """What a request gives: `text` (or a pair of texts), `words` (pre-split text) or `qa`."""
+    """What one input is: a form declared in ptune.tasks.input_forms (`text`, `pair`, `words`, `qa`),
+    which the server, the playground and the command line read."""
 
     # ---- the input form: decided here only ------------------------------------------------
     def input_form_of(self, examples: list) -> str:
