@@ -21,37 +21,46 @@ def cli_run(*flags):
     return run_config_from_args(args)
 
 
-def expected_from_defaults(task: str) -> dict:
+def expected_from_defaults(task: str, rows: int) -> dict:
     injection = defaults.default_injection(task)
     return {"injection": injection, "num_virtual_tokens": defaults.default_prompt_length(task, injection),
             "max_length": defaults.default_max_length(task),
             "lr": defaults.default_learning_rate(task, injection, "embedding" if injection == "deep" else "mlp"),
-            **defaults.default_start(task)}
+            **defaults.default_start(task, rows)}
 
 
+def decided(run, rows: int):
+    """The run's training settings once it has counted its training rows (as ptune.train does)."""
+    return resolve_training(run.training, run.ptuning, train_rows=rows)
+
+
+@pytest.mark.parametrize("rows", [200, 14_041])
 @pytest.mark.parametrize("task", TASKS)
-def test_cli_with_no_flags_trains_what_defaults_py_says(task):
+def test_cli_with_no_flags_trains_what_defaults_py_says(task, rows):
     run = cli_run("--task", task, "--data", "some/folder")
-    expected = expected_from_defaults(task)
+    expected = expected_from_defaults(task, rows)
+    training = decided(run, rows)
     assert run.ptuning.injection == expected["injection"] == "deep"
     assert run.ptuning.num_virtual_tokens == expected["num_virtual_tokens"]
     assert run.ptuning.max_length == expected["max_length"]
-    assert run.training.lr == expected["lr"]
+    assert training.lr == run.training.lr == expected["lr"]
     probe = expected["head_init"] == "probe"
-    assert run.training.head_lr == (defaults.PROBE_HEAD_LR if probe else expected["lr"])
-    assert run.training.head_init == expected["head_init"] and run.training.choose_layer == expected["choose_layer"]
-    assert (task == "token_classification") == probe == run.training.choose_layer  # the measured start recipe
+    assert training.head_lr == (defaults.PROBE_HEAD_LR if probe else expected["lr"])
+    assert training.head_init == expected["head_init"] and training.choose_layer == expected["choose_layer"]
+    # the measured start recipe: token classification on small data only
+    assert (task == "token_classification" and rows <= 1_000) == probe == training.choose_layer
     assert run.ptuning.encoder.name == "embedding" and run.ptuning.encoder.init == "random"
 
 
 def test_a_given_layer_or_start_wins_over_the_recipe():
     run = cli_run("--task", "ner", "--data", "some/folder", "--layer", "2")
-    assert run.training.choose_layer is False and run.ptuning.task.layer == 2 and run.training.head_init == "probe"
+    training = decided(run, 200)
+    assert training.choose_layer is False and run.ptuning.task.layer == 2 and training.head_init == "probe"
     run = cli_run("--task", "ner", "--data", "some/folder", "--head-init", "random", "--no-choose-layer")
-    assert run.training.head_init == "random" and run.training.choose_layer is False
+    assert run.training.head_init == "random" and run.training.choose_layer is False  # decided: no rows needed
     assert run.training.head_lr == run.training.lr
-    printed = resolve("token_classification", {"head_init": "random"}).to_dict()["training"]
-    assert printed["head_init"] == "random" and printed["choose_layer"] is True
+    given = resolve("token_classification", {"head_init": "random"})
+    assert decided(given, 200).to_dict()["choose_layer"] is True
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -66,7 +75,8 @@ def test_cli_api_and_multitask_spec_resolve_the_same(task):
     assert (bare.injection, bare.encoder, bare.num_virtual_tokens, bare.max_length) == (None, None, None, None)
     config = resolve_ptuning(bare)
     assert cli.ptuning.to_dict() == api.ptuning.to_dict() == config.to_dict()
-    assert resolve_ptuning(config) is config and resolve_training(api.training, config) is api.training
+    settled = resolve_training(api.training, config, train_rows=5_000)
+    assert resolve_ptuning(config) is config and resolve_training(settled, config) is settled
     # The dataclass defaults, and a budget of at least 100 steps, as no --epochs was given.
     expected = resolve_training(TrainConfig(min_steps=SMALL_DATA_MIN_STEPS), config)
     assert cli.training.to_dict() == api.training.to_dict() == expected.to_dict()

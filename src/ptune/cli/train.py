@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ptune.cli.flags import DEMO_DATA, add_dataclass_flags, attribute_docs, given, read_options_file
-from ptune.errors import ConfigError
+from ptune.errors import ConfigError, PtuneError
 
 HELP = "train a P-tuning adapter"
 
@@ -129,7 +129,14 @@ def cmd_train(args) -> int:
     else:
         run = run_config_from_args(args)
     if args.print_config:  # a start that depends on the data's size is decided on its rows, as training does
-        print(json.dumps(resolved_run(run).to_dict(), indent=2, sort_keys=True))
+        try:
+            run = resolved_run(run)
+        except PtuneError as err:  # the data cannot be read here: print what is decided, and say why not the rest
+            undecided = [k for k, v in run.training.to_dict().items() if v is None and k in ("head_lr", "head_init",
+                                                                                            "choose_layer")]
+            if undecided:
+                print(f"{undecided} depend on the number of training rows and stay null here: {err}", file=sys.stderr)
+        print(json.dumps(run.to_dict(), indent=2, sort_keys=True))
         return 0
     print(f"training into {run.output}", file=sys.stderr)
     command = " ".join(["ptune", *(shlex.quote(a) for a in args.argv)])
