@@ -192,16 +192,20 @@ class MultiTaskConfig:
         problems += tracker_problems(self.report_to)
         if problems:
             raise ConfigError("MultiTaskConfig", problems)
-        for spec in self.tasks:  # the optimizer settings, checked where they are defined
-            self.train_config(spec)
+        for spec in self.tasks:  # the optimizer settings, checked where they are defined (TrainConfig)
+            self.given_train_config(spec)
+
+    def given_train_config(self, spec: TaskSpec) -> TrainConfig:
+        """The single-task TrainConfig of what this task's spec and the run give, nothing resolved."""
+        return TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, head_lr=spec.head_lr,
+                           weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
+                           max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
+                           precision=self.precision)
 
     def train_config(self, spec: TaskSpec, *, train_rows: int | None = None) -> TrainConfig:
-        """The single-task TrainConfig this task's parameters train under."""
-        config = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, head_lr=spec.head_lr,
-                             weight_decay=self.weight_decay, warmup_ratio=self.warmup_ratio,
-                             max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
-                             precision=self.precision)
-        return resolve_training(config, resolve_ptuning(spec.ptuning), train_rows=train_rows)
+        """The single-task TrainConfig this task's parameters train under, resolved (once the run has
+        counted the task's training rows, the start too)."""
+        return resolve_training(self.given_train_config(spec), resolve_ptuning(spec.ptuning), train_rows=train_rows)
 
     def resolved(self) -> "MultiTaskConfig":
         """Every task's settings decided (a TaskSpec built by hand may leave them to the resolver)."""
