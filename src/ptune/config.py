@@ -38,6 +38,8 @@ POOLINGS = ("cls", "mean", "text_mean")
 HEAD_INITS = ("random", "probe")
 MAX_AUTO_EVALUATIONS = 10
 """Evaluations of a run with eval_every=0 at most (ptune.training.loop.auto_eval_every)."""
+
+
 @dataclass
 class PTuningConfig:
     """One task adapter: how its prompt is made and injected, and the task head that reads the result."""

@@ -9,9 +9,13 @@ Settings are flat: any field of PTuningConfig, of the chosen encoder's config (b
 `ptune[depth=2]`, or prefixed, as the CLI's `--encoder-depth` gives `encoder_depth`), of the
 task's config, or of TrainConfig; `encoder` names the encoder.
 
-    resolve("token_classification", {"epochs": 2})
-    # Resolved(ptuning=PTuningConfig(injection="deep", num_virtual_tokens=50, ...),
-    #          training=TrainConfig(lr=0.05, head_lr=0.05, epochs=2, ...))
+    resolve("classification", {"epochs": 2})
+    # Resolved(ptuning=PTuningConfig(injection="deep", num_virtual_tokens=20, ...),
+    #          training=TrainConfig(lr=0.03, head_lr=0.03, head_init="random", epochs=2, ...))
+
+A setting that depends on the size of the training set (how a token classifier starts:
+ptune.defaults.RECIPE_MAX_TRAIN_ROWS) stays None until the run has counted its rows
+(`resolve_training(..., train_rows=n)`, as `ptune.train` does).
 """
 from __future__ import annotations
 
