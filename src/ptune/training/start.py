@@ -90,6 +90,10 @@ def check_start(model, config: TrainConfig) -> None:
                                         f"this run's task is {model.task.name!r}: leave it out"])
     if config.init_from:
         source_prompt(model, config.init_from)
+    if config.contrastive_steps:
+        from ptune.training.contrastive import check_contrastive
+
+        check_contrastive(model)
 
 
 def source_prompt(model, folder: str | Path):
@@ -236,8 +240,9 @@ def choose_layer(model, features: list[dict], *, pad_token_id: int, batch_size: 
 
 def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad_token_id: int, label_names,
                   accelerator=None) -> dict:
-    """Applies init_from, init='text', choose_layer and head_init='probe' to a fresh ptune model (in
-    that order: the layer choice and the probe read the prompt the run starts with). Returns a record
+    """Applies init_from, init='text', the pair objective (contrastive_steps), choose_layer and
+    head_init='probe' to a fresh ptune model (in that order: the layer choice and the probe read the
+    prompt the run starts with). Returns a record
     of what was done. Every step is seeded, so a resumed run redoes the same start (the layer choice
     is part of the model) before its checkpoint replaces the trained weights."""
     check_start(model, config)
@@ -255,6 +260,13 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
         with torch.no_grad():
             model.encoder.embedding.weight.copy_(rows.to(model.encoder.embedding.weight.device))
         record["prompt"] = f"text: {model.num_virtual_tokens} tokens of the training rows"
+    if config.contrastive_steps:
+        from ptune.training.contrastive import train_pairs
+
+        record["pairs"] = train_pairs(model, train_features, steps=config.contrastive_steps,
+                                      batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+                                      pad_token_id=pad_token_id, max_grad_norm=config.max_grad_norm,
+                                      autocast=autocast)
     if config.choose_layer:
         record["layer"] = choose_layer(model, train_features, pad_token_id=pad_token_id,
                                        batch_size=config.eval_batch_size, seed=config.seed, autocast=autocast)
@@ -276,6 +288,10 @@ def describe(record: dict) -> str:
         parts.append("started from " + ", ".join(record["init_from"]))
     if "prompt" in record:
         parts.append("prompt from " + record["prompt"])
+    if "pairs" in record:
+        pairs = record["pairs"]
+        parts.append(f"prompt trained {pairs['steps']} steps on pairs of training rows (loss "
+                     f"{pairs['loss_first']:.3f} -> {pairs['loss_last']:.3f})")
     if "layer" in record:
         parts.append(f"head reads layer {record['layer']['layer']} (chosen by cross-validated probes on "
                      f"{record['layer']['rows']} training rows)")
@@ -288,7 +304,8 @@ def describe(record: dict) -> str:
 def starts_anything(model, config: TrainConfig) -> bool:
     settings = getattr(model, "config", None)
     return isinstance(settings, PTuningConfig) and bool(
-        config.init_from or config.head_init != "random" or settings.encoder.init == "text" or config.choose_layer)
+        config.init_from or config.head_init != "random" or settings.encoder.init == "text" or config.choose_layer
+        or config.contrastive_steps)
 
 
 __all__ = ["TEXT_INIT_ROWS", "describe", "start_adapter", "start_from_adapter", "starts_anything", "text_positions",
