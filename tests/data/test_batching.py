@@ -1,6 +1,6 @@
 import random
 
-from ptune.data import shard, sorted_batches, training_batches
+from ptune.data import shard, inference_batches, training_batches
 
 
 def lengths(n=1000, seed=0):
@@ -29,11 +29,25 @@ def test_grouping_removes_most_padding_but_stays_random():
     assert grouped == again and grouped != other_epoch
 
 
-def test_sorted_batches_cover_everything_longest_first():
+def test_inference_batches_cover_everything_longest_first():
     sizes = lengths(100)
-    plan = sorted_batches(sizes, batch_size=16)
+    plan = inference_batches(sizes, batch_size=16)
     assert sorted(i for b in plan for i in b) == list(range(100))
     assert sizes[plan[0][0]] == max(sizes)
+    assert all(len(b) == 16 for b in plan[:-1]) and [sizes[i] for b in plan for i in b] == sorted(sizes, reverse=True)
+
+
+def test_inference_batches_keep_a_batchs_padding_within_the_limit():
+    sizes = lengths(200)
+    plan = inference_batches(sizes, batch_size=32, max_padding=0.25)
+    assert sorted(i for b in plan for i in b) == list(range(200))
+    for batch in plan:
+        assert len(batch) <= 32 and max(sizes[i] for i in batch) <= 1.25 * min(sizes[i] for i in batch)
+    # a batch closes only when full or when the next row would break the limit
+    for batch, following in zip(plan, plan[1:]):
+        assert len(batch) == 32 or sizes[batch[0]] > 1.25 * sizes[following[0]]
+    assert inference_batches([5, 5, 5], max_padding=0.25) == [[0, 1, 2]]  # no batch size: the limit alone cuts
+    assert inference_batches([], batch_size=4) == []
 
 
 def test_shards_are_disjoint_and_even():

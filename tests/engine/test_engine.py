@@ -7,7 +7,7 @@ import torch
 
 from conftest import DEMO, ROOT
 from ptune.data import LoadReport
-from ptune.data.batching import sorted_batches
+from ptune.data.batching import inference_batches
 
 
 def test_bank_and_predictor_give_the_same_logits_to_the_bit(random_adapters, tiny_backbone_dir):
@@ -24,7 +24,7 @@ def test_bank_and_predictor_give_the_same_logits_to_the_bit(random_adapters, tin
         else:
             examples = [task.example(t, i) for i, t in enumerate(["great food in paris", "bad", "an okay film"])]
         features = bank.features(entry, examples)
-        (order,) = sorted_batches([len(f["input_ids"]) for f in features], batch_size=64)
+        (order,) = inference_batches([len(f["input_ids"]) for f in features], batch_size=64)
         from_bank = bank.run([(entry, features[i]) for i in order])
         from_predictor = predictor.outputs(examples)
         for row, i in zip(from_bank, order):

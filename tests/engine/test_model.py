@@ -216,3 +216,29 @@ def test_prompt_encoder_and_head_compute_in_fp32_under_bf16_autocast(tiny_bert):
         logits = model(ids, torch.ones_like(ids))
     assert prompt.dtype == torch.float32 and torch.equal(prompt, reference)  # not rounded to bf16
     assert logits.dtype == torch.float32
+
+
+def test_a_task_adapter_saves_and_loads_as_itself_and_runs_as_the_model_did(tiny_bert, tmp_path):
+    """save_adapter takes a TaskAdapter (with its backbone), load_task_adapter gives one back; the
+    bank of one it makes computes what the single-task model it was trained in computed."""
+    from ptune.engine.adapter import TaskAdapter
+    from ptune.engine.backbone import fingerprint
+    from ptune.engine.core import Engine
+    from ptune.engine.model import load_adapter, load_task_adapter, save_adapter
+
+    backbone, tokenizer = tiny_bert
+    model = make_model(backbone).eval()
+    save_adapter(model.adapter, tmp_path / "a", label_names=["x", "y", "z"], backbone_name=None, backbone=backbone)
+    with pytest.raises(TypeError, match="needs backbone="):
+        save_adapter(model.adapter, tmp_path / "b", label_names=["x", "y", "z"], backbone_name=None)
+    engine = Engine(backbone)
+    adapter, record = load_task_adapter(tmp_path / "a", engine.prompted, fingerprint(backbone))
+    assert isinstance(adapter, TaskAdapter) and adapter.uses_prompt_table and adapter.encoder is None
+    assert record["task"]["label_names"] == ["x", "y", "z"]
+    ids, mask, types = batch(tokenizer, ["a short one", "and a somewhat longer sentence here"])
+    with torch.no_grad():
+        expected = model(ids, mask, types)
+        ((_, _, from_engine),) = engine.run_groups(ids, mask, types, adapters=adapter)
+        from_model = load_adapter(tmp_path / "a", backbone=backbone, tokenizer=tokenizer)[0](ids, mask, types)
+    torch.testing.assert_close(from_engine, expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(from_model, from_engine)

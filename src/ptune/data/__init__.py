@@ -6,7 +6,7 @@ _EXPORTS = {
     "Example": "ptune.data.examples", "LabelSet": "ptune.data.examples",
     "LoadReport": "ptune.data.sources", "load_examples": "ptune.data.sources",
     "tokenize": "ptune.data.transforms", "collate": "ptune.data.transforms",
-    "training_batches": "ptune.data.batching", "sorted_batches": "ptune.data.batching", "shard": "ptune.data.batching",
+    "training_batches": "ptune.data.batching", "inference_batches": "ptune.data.batching", "shard": "ptune.data.batching",
 }
 __all__ = sorted(_EXPORTS)
 

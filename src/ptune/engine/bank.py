@@ -17,8 +17,8 @@ from ptune.engine.batched import MODEL_INPUTS, to_device
 from ptune.engine.core import Engine
 from ptune.engine.entries import BankBase, BankEntry
 from ptune.errors import ConfigError
-from ptune.engine.model import adapter_settings, load_adapter_weights
-from ptune.format.artifacts import backbone_to_load, check_backbone, read_adapter_config
+from ptune.engine.model import load_task_adapter
+from ptune.format.artifacts import backbone_to_load, read_adapter_config
 from ptune.runtime import DEFAULT_DEVICE, DEFAULT_PRECISION
 
 
@@ -81,13 +81,9 @@ class AdapterBank(BankBase):
         from ptune.format.artifacts import resolve_adapter
 
         directory = resolve_adapter(path)
-        config = read_adapter_config(directory)
-        check_backbone(directory, config, self.fingerprint, name=name)
-        settings = adapter_settings(directory, config)
-        adapter = TaskAdapter(settings, backbone=self.prompted, num_labels=len(config["task"]["label_names"]))
-        load_adapter_weights(adapter, directory, config)
+        adapter, config = load_task_adapter(directory, self.prompted, self.fingerprint, name=name)
+        settings = adapter.config
         self.engine.attach(adapter)
-        adapter.eval()
         room = self.prompted.max_text_length(input_tokens=adapter.input_tokens, placement=settings.placement)
         return BankEntry(name=name, adapter=adapter, label_names=list(config["task"]["label_names"]), config=config,
                          path=Path(directory), max_length=min(settings.max_length, room))

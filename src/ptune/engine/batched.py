@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 
-from ptune.data.batching import sorted_batches
+from ptune.data.batching import inference_batches
 from ptune.data.transforms import collate
 from ptune.engine.precision import (
     frozen_linear_parameters,
@@ -46,7 +46,7 @@ def predict_outputs(model, features: list[dict], *, batch_size: int, pad_token_i
     device = accelerator.device if accelerator else (device or torch.device("cpu"))
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     if sort_by_length:
-        batches = sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size)
+        batches = inference_batches([len(f["input_ids"]) for f in features], batch_size=batch_size)
     else:  # the caller's order, as a pipeline without length sorting would batch it (benchmarks)
         batches = [list(range(i, min(i + batch_size, len(features)))) for i in range(0, len(features), batch_size)]
     mine = batches[rank::world]  # eval keeps every batch: uneven shards are fine without a backward pass

@@ -115,21 +115,15 @@ class BankBase:
         raise NotImplementedError
 
     def run_by_length(self, rows: list[tuple[BankEntry, dict]], *, max_padding: float = 0.25) -> list:
-        """`run` over rows of mixed lengths: sorted by length and cut into forwards whose longest row
-        is at most (1 + max_padding) times their shortest, so short rows are not padded to long ones
-        (on a CPU a forward costs about rows x longest length). Tasks still mix within a forward."""
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i][1]["input_ids"]))
+        """`run` over rows of mixed lengths, cut into forwards by the one scoring planner
+        (ptune.data.batching.inference_batches): a forward's longest row is at most (1 + max_padding)
+        times its shortest. Tasks still mix within a forward."""
+        from ptune.data.batching import inference_batches
+
         out: list = [None] * len(rows)
-        start = 0
-        while start < len(order):
-            shortest = len(rows[order[start]][1]["input_ids"])
-            end = start + 1
-            while end < len(order) and len(rows[order[end]][1]["input_ids"]) <= (1 + max_padding) * shortest:
-                end += 1
-            chunk = order[start:end]
-            for i, logits in zip(chunk, self.run([rows[i] for i in chunk])):
+        for batch in inference_batches([len(feature["input_ids"]) for _, feature in rows], max_padding=max_padding):
+            for i, logits in zip(batch, self.run([rows[i] for i in batch])):
                 out[i] = logits
-            start = end
         return out
 
     def predict(self, requests: list[tuple[str, object]], *, batch_size: int = 64) -> list[dict]:

@@ -52,6 +52,13 @@ class PTuningModel(nn.Module):
         self.num_labels = num_labels
         self.adapter = TaskAdapter(config, backbone=self.prompted, num_labels=num_labels, seed=seed)
 
+    def use_adapter(self, adapter: TaskAdapter) -> "PTuningModel":
+        """This model with `adapter` (one built on `self.prompted`, e.g. by `load_task_adapter`) in place
+        of the one it was built with."""
+        self.engine.attach(adapter)
+        self.adapter, self.config, self.num_labels = adapter, adapter.config, adapter.num_labels
+        return self
+
     # The adapter's parts, under the names the loop, artifacts and tests use.
     encoder = property(lambda self: self.adapter.encoder)
     head = property(lambda self: self.adapter.head)
@@ -134,11 +141,16 @@ class PTuningModel(nn.Module):
         return model
 
     def parameter_counts(self) -> dict[str, int]:
-        encoder = sum(p.numel() for p in self.encoder.parameters()) if self.encoder is not None else 0
-        head = sum(p.numel() for p in self.head.parameters())
-        backbone = sum(p.numel() for p in self.backbone.parameters())
-        return {"encoder": encoder, "head": head, "trainable": encoder + head, "backbone": backbone,
-                "total": backbone + encoder + head, "inference": self.prompt_table.numel() + head}
+        return parameter_counts(self.adapter, self.backbone)
+
+
+def parameter_counts(adapter: TaskAdapter, backbone: nn.Module) -> dict[str, int]:
+    """Trainable (encoder + head), frozen backbone, and what inference holds (prompt table + head)."""
+    encoder = sum(p.numel() for p in adapter.encoder.parameters()) if adapter.encoder is not None else 0
+    head = sum(p.numel() for p in adapter.head.parameters())
+    total = sum(p.numel() for p in backbone.parameters())
+    return {"encoder": encoder, "head": head, "trainable": encoder + head, "backbone": total,
+            "total": total + encoder + head, "inference": adapter.prompt_table.numel() + head}
 
 
 def versions() -> dict[str, str]:
@@ -147,8 +159,16 @@ def versions() -> dict[str, str]:
     return {"ptune": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
-def save_adapter(model, directory: str | Path, *, label_names: list[str], backbone_name: str | None,
-                 overwrite: bool = False, extra: dict | None = None, backbone_fingerprint: str | None = None) -> Path:
+def save_adapter(adapter, directory: str | Path, *, label_names: list[str], backbone_name: str | None,
+                 backbone: nn.Module | None = None, overwrite: bool = False, extra: dict | None = None,
+                 backbone_fingerprint: str | None = None) -> Path:
+    """Writes `adapter` (a TaskAdapter with the `backbone` it was trained on, or a PTuningModel,
+    which holds both) as an adapter folder; refuses to replace one unless `overwrite`."""
+    if isinstance(adapter, PTuningModel):
+        adapter, backbone = adapter.adapter, adapter.backbone
+    if backbone is None:
+        raise TypeError("save_adapter(TaskAdapter, ...) needs backbone=: the folder records its fingerprint and shape")
+    model = adapter
     directory = Path(directory)
     if (directory / CONFIG_FILE).exists() and not overwrite:
         raise ArtifactError(f"{directory} already holds an adapter; pass overwrite=True (--overwrite) to replace it")
@@ -170,12 +190,12 @@ def save_adapter(model, directory: str | Path, *, label_names: list[str], backbo
         "backbone": {
             "name": canonical_model_name(backbone_name),
             "hub_id": backbone_hub_id(backbone_name),
-            "fingerprint": backbone_fingerprint or fingerprint(model.backbone),
-            "model_type": model.backbone.config.model_type,
-            "hidden_size": model.backbone.config.hidden_size,
+            "fingerprint": backbone_fingerprint or fingerprint(backbone),
+            "model_type": backbone.config.model_type,
+            "hidden_size": backbone.config.hidden_size,
         },
         "ptuning": model.config.to_dict(),
-        "parameters": model.parameter_counts(),
+        "parameters": parameter_counts(adapter, backbone),
         "versions": versions(),
         **(extra or {}),
     }
@@ -194,14 +214,29 @@ def load_adapter(directory: str | Path, *, backbone=None, tokenizer=None, model_
     """
     directory = resolve_adapter(directory)
     config = read_adapter_config(directory)
-    ptuning = adapter_settings(directory, config)
+    adapter_settings(directory, config)  # a damaged record is refused before a backbone is loaded
     if backbone is None:
         backbone, tokenizer = load_backbone(model_name or backbone_to_load(config["backbone"], directory))
-    check_backbone(directory, config, fingerprint(backbone), allow_mismatch=allow_backbone_mismatch)
-    model = PTuningModel(backbone, ptuning, num_labels=len(config["task"]["label_names"]))
-    load_adapter_weights(model.adapter, directory, config, with_encoder=with_encoder)
-    model.eval()
+    model = PTuningModel(backbone, adapter_settings(directory, config), num_labels=len(config["task"]["label_names"]))
+    adapter, _ = load_task_adapter(directory, model.prompted, fingerprint(backbone), with_encoder=with_encoder,
+                                   allow_backbone_mismatch=allow_backbone_mismatch)
+    model.use_adapter(adapter).eval()
     return model, tokenizer, config
+
+
+def load_task_adapter(directory: str | Path, prompted, backbone_fingerprint: str, *, name: str | None = None,
+                      with_encoder: bool = False, allow_backbone_mismatch: bool = False) -> tuple[TaskAdapter, dict]:
+    """(TaskAdapter, its folder's record) for `prompted` (an engine's PromptedBackbone), checked
+    against the backbone's fingerprint; in inference mode (its prompt a fixed table) unless
+    `with_encoder`, which also loads the prompt encoder for continued training."""
+    directory = resolve_adapter(directory)
+    config = read_adapter_config(directory)
+    check_backbone(directory, config, backbone_fingerprint, allow_mismatch=allow_backbone_mismatch, name=name)
+    settings = adapter_settings(directory, config)
+    adapter = TaskAdapter(settings, backbone=prompted, num_labels=len(config["task"]["label_names"]))
+    load_adapter_weights(adapter, directory, config, with_encoder=with_encoder)
+    adapter.eval()
+    return adapter, config
 
 
 def adapter_settings(directory: Path, config: dict) -> PTuningConfig:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from ptune.data import Example, LabelSet, collate, sorted_batches, tokenize
+from ptune.data import Example, LabelSet, collate, inference_batches, tokenize
 from ptune.engine.core import Engine
 from ptune.tasks.heads import pool
 from ptune.tasks.metrics import classification_metrics
@@ -19,7 +19,7 @@ def pooled_features(backbone, tokenizer, examples: list[Example], *, pooling: st
     out = np.zeros((len(features), backbone.config.hidden_size), dtype=np.float32)
     engine = Engine(backbone)
     engine.eval()
-    for indices in sorted_batches([len(f["input_ids"]) for f in features], batch_size=batch_size):
+    for indices in inference_batches([len(f["input_ids"]) for f in features], batch_size=batch_size):
         batch = collate([features[i] for i in indices], pad_token_id=tokenizer.pad_token_id)
         states = engine.states(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).states
         if pooling == "text_mean":

@@ -19,7 +19,6 @@ one module shared by every task, each keeping its own virtual-token embeddings a
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import random
 import shutil
@@ -30,18 +29,14 @@ from pathlib import Path
 import torch
 
 from ptune.config import TrainConfig, write_json
-from ptune.data import LoadReport
 from ptune.engine.backbone import fingerprint, load_backbone
 from ptune.engine.model import PTuningModel
-from ptune.errors import DataError, PtuneError
 from ptune.engine.model import save_adapter
 from ptune.format.files import check_output_folder
 from ptune.format.lock import output_lock
 from ptune.format.runs import MULTITASK_RUN_FILE
 from ptune.format.hub import write_model_card
-from ptune.tasks import get_task
 from ptune.training import trackers
-from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.start import describe, start_adapter, starts_anything
 from ptune.training.loop import (
     Member,
@@ -55,6 +50,7 @@ from ptune.training.loop import (
 from ptune.training.configs import SAMPLINGS, DataConfig, MultiTaskConfig, TaskSpec  # noqa: F401  (defined without torch; imported from here too)
 from ptune.training.output import RunKind, prepare_output, undo_failed_run
 from ptune.training.run import make_accelerator
+from ptune.training.task_data import prepare_task
 
 RUN_FILE = MULTITASK_RUN_FILE
 
@@ -127,34 +123,17 @@ class MultiTaskModel(torch.nn.ModuleDict):
 
 
 def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log) -> TaskState:
-    task = get_task(spec.ptuning.task.name)
-    report = LoadReport()
-    train_examples = spec.data.read("train", report, task)
-    dev_examples = spec.data.read("dev", report, task)
-    if report.skipped:
-        log(f"{spec.name}: skipped {len(report.skipped)} malformed row(s); first: {report.skipped[0]}")
-    if spec.train_size:
-        random.Random(run.seed).shuffle(train_examples)
-        train_examples = train_examples[: spec.train_size]
-    if not train_examples:
-        raise DataError(f"task {spec.name!r}: the training data ({spec.data.train}) has no examples")
-    labels = task.label_set(train_examples)
-    spec.ptuning = dataclasses.replace(spec.ptuning, task=task.adapt_config(spec.ptuning.task, train_examples))
-    if len(labels) < 2:
-        raise PtuneError(f"task {spec.name!r}: the training data has {len(labels)} distinct label(s); need 2 or more")
-    if not dev_examples:
-        raise DataError(f"task {spec.name!r}: the dev data ({spec.data.dev or spec.data.train}) has no examples")
-    task.check_labels(dev_examples, labels, spec.data.dev or spec.data.train)
-    spec.ptuning = dataclasses.replace(spec.ptuning, task=task.bind_tokenizer(spec.ptuning.task, tokenizer, labels))
-    model = PTuningModel(backbone, spec.ptuning, num_labels=len(labels), seed=run.seed)
-    check_max_length(model, spec.ptuning.max_length)
-    length = model.max_text_length()
-    settings = spec.ptuning.task
-    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
-    note = truncation_note(train_features, length, task_name=task.name)
-    if note:
-        log(f"{spec.name}: {note}")
-    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
+    def keep_rows(rows: list) -> list:
+        if spec.train_size:
+            random.Random(run.seed).shuffle(rows)
+            return rows[: spec.train_size]
+        return rows
+
+    prepared = prepare_task(spec.data, spec.ptuning, backbone=backbone, tokenizer=tokenizer, seed=run.seed,
+                            keep_rows=keep_rows, name=spec.name, log=log)
+    spec.ptuning = prepared.ptuning
+    task, model, labels = prepared.task, prepared.model, prepared.labels
+    train_examples, train_features, dev_features = prepared.train_examples, prepared.train_features, prepared.dev_features
     config = run.train_config(spec, train_rows=len(train_examples))
     planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
     state = TaskState(spec=spec, task=task, model=model, labels=labels, train_features=train_features,

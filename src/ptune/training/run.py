@@ -14,8 +14,7 @@ from ptune.config import write_json
 from ptune.data import LoadReport
 from ptune.data.examples import data_fingerprint
 from ptune.engine.backbone import fingerprint, load_backbone
-from ptune.engine.model import PTuningModel
-from ptune.errors import ConfigError, DataError, PtuneError
+from ptune.errors import ConfigError, PtuneError
 from ptune.engine.model import save_adapter
 from ptune.format.artifacts import CONFIG_FILE, inference_size_bytes
 from ptune.format.lock import output_lock
@@ -25,11 +24,11 @@ from ptune.runtime import resolve_device, resolve_precision
 from ptune.settings import resolve_ptuning, resolve_training, training_is_resolved
 from ptune.tasks import get_task
 from ptune.training import trackers
-from ptune.training.lengths import check_max_length, truncation_note
 from ptune.training.loop import fit
 from ptune.training.configs import DataConfig, RunConfig  # noqa: F401  (defined without torch, for the command line)
 from ptune.training.output import RunKind, prepare_output, undo_failed_run
 from ptune.training.start import check_start
+from ptune.training.task_data import prepare_task
 
 RUN_CONFIG_FILE = "run_config.json"
 
@@ -122,45 +121,19 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     """Trains, keeps the best adapter (by dev metric) in run.output, returns the metrics dict."""
     output = check_output_folder(run.output)
     torch.manual_seed(run.training.seed)
-    task = get_task(run.ptuning.task.name)
-    report = LoadReport()
-    train_examples = run.data.read("train", report, task)
-    dev_examples = run.data.read("dev", report, task)
-    if report.skipped:
-        log(f"skipped {len(report.skipped)} malformed row(s); first: {report.skipped[0]}")
-    if run.training.max_train_samples:
-        train_examples = train_examples[: run.training.max_train_samples]
-    if not train_examples:
-        raise DataError(f"the training data ({run.data.train}) has no examples; give a file with at least one row")
-    run = resolved_run(run, train_rows=len(train_examples))
-    labels = task.label_set(train_examples)
-    run = dataclasses.replace(run, ptuning=dataclasses.replace(
-        run.ptuning, task=task.adapt_config(run.ptuning.task, train_examples)))
-    if len(labels) < 2:
-        raise PtuneError(f"the training data has {len(labels)} distinct label(s) {list(labels.names)}; need 2 or more")
-    if not dev_examples and run.data.has_dev():
-        raise DataError(f"the dev data ({run.data.dev or run.data.train}) has no examples; "
-                        "give a dev file with a header and at least one row")
-    if dev_examples:
-        task.check_labels(dev_examples, labels, run.data.dev or run.data.train)
-    else:
+    backbone, tokenizer = load_backbone(run.model)
+    limit = run.training.max_train_samples
+    prepared = prepare_task(run.data, resolve_ptuning(run.ptuning), backbone=backbone, tokenizer=tokenizer,
+                            seed=run.training.seed, keep_rows=lambda rows: rows[:limit] if limit else rows,
+                            dev_required=False, log=log)
+    task, labels, model = prepared.task, prepared.labels, prepared.model
+    train_features, dev_features, train_examples, dev_examples = (
+        prepared.train_features, prepared.dev_features, prepared.train_examples, prepared.dev_examples)
+    run = resolved_run(dataclasses.replace(run, ptuning=prepared.ptuning), train_rows=len(train_examples))
+    if not dev_examples:
         log(f"{run.data.train} is a single file and no --dev-data was given: training without a dev set, "
             "keeping the adapter of the last step (pass --dev-data FILE to score the run and keep its best step)")
-    backbone, tokenizer = load_backbone(run.model)
-    run = dataclasses.replace(run, ptuning=dataclasses.replace(
-        run.ptuning, task=task.bind_tokenizer(run.ptuning.task, tokenizer, labels)))
-    model = PTuningModel(backbone, run.ptuning, num_labels=len(labels), seed=run.training.seed)
     check_start(model, run.training)  # a bad --init-from or start option, refused before the folder is touched
-    check_max_length(model, run.ptuning.max_length)
-    length = model.max_text_length()
-    # Every check on the data runs before the output folder is touched (--overwrite included).
-    settings = run.ptuning.task
-    train_features = task.features(train_examples, tokenizer=tokenizer, max_length=length, labels=labels, config=settings)
-    dev_features = task.features(dev_examples, tokenizer=tokenizer, max_length=length, labels=labels,
-                                 config=settings) if dev_examples else []
-    note = truncation_note(train_features, length, task_name=task.name)
-    if note:
-        log(note)
     per_epoch = math.ceil(len(train_features) / run.training.batch_size)
     if run.training.min_steps > math.ceil(run.training.epochs * per_epoch):
         log(f"{len(train_features):,} training examples make {per_epoch} optimizer step(s) an epoch: training "
@@ -217,7 +190,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
             "best_step": state.best_step, "best_dev": best or saved_dev_metrics(output),
             "metric": run.training.metric or task.primary_metric,
             "final_dev": result.final_metrics, "steps": state.step, "steps_total": result.steps_total,
-            "train_examples": len(train_features), "dev_examples": len(dev_features), "skipped_rows": len(report.skipped),
+            "train_examples": len(train_features), "dev_examples": len(dev_features), "skipped_rows": prepared.skipped_rows,
             "train_seconds": state.train_seconds, "train_samples_per_s": state.samples_seen / max(state.train_seconds, 1e-9),
             "parameters": counts, "trainable_percent": 100 * counts["trainable"] / counts["total"],
             "inference_bytes": inference_size_bytes(output) if (output / CONFIG_FILE).exists() else None,
