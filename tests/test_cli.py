@@ -169,3 +169,32 @@ def test_first_contact_messages(tmp_path, capsys):
     assert main(["train", "--model", str(tmp_path / "no-model"), "--output", str(tmp_path / "r")]) == 2
     error = capsys.readouterr().err
     assert "no such folder" in error and "Repo id" not in error
+
+
+def test_object_inputs_are_read_by_their_declared_fields(tmp_path, monkeypatch):
+    """`ptune predict`'s reader takes any `object` input form from its declaration: JSONL lines whose
+    keys are the form's fields, a clear error naming them otherwise; QA keeps --question/--context."""
+    from argparse import Namespace
+
+    from ptune.cli.inputs import read_object_inputs
+    from ptune.errors import PtuneError
+    from ptune.tasks.input_forms import INPUT_FORMS, Field, InputForm
+
+    args = lambda **kw: Namespace(**{"texts": [], "file": None, "question": None, "context": None, **kw})
+    qa = INPUT_FORMS["qa"]
+    assert read_object_inputs(args(question="who?", context="Ann did."), qa) == [{"question": "who?", "context": "Ann did."}]
+    with pytest.raises(PtuneError, match="together"):
+        read_object_inputs(args(question="who?"), qa)
+    choice = InputForm("choice", "an object {stem, options} per input", "object",
+                       (Field("stem", "Stem", ""), Field("options", "Options", "")), optional=("id",))
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"stem": "sky?", "options": "blue | green", "id": "a"}\n\n{"stem": "grass?", "options": "green"}\n')
+    assert read_object_inputs(args(file=str(lines)), choice) == [
+        {"stem": "sky?", "options": "blue | green", "id": "a"}, {"stem": "grass?", "options": "green"}]
+    lines.write_text('{"stem": "sky?"}\n')
+    with pytest.raises(PtuneError, match=r"in.jsonl:1: expected \{\"stem\": ..., \"options\": ...\}"):
+        read_object_inputs(args(file=str(lines)), choice)
+    with pytest.raises(PtuneError, match="are for question-answering adapters"):
+        read_object_inputs(args(question="who?", context="x"), choice)
+    with pytest.raises(PtuneError, match="not TEXT arguments"):
+        read_object_inputs(args(texts=["a text"]), choice)

@@ -1,5 +1,6 @@
-"""What `ptune predict` reads: texts from arguments, stdin or a file, QA questions with their
-passages, each checked against the input form the adapter was trained on."""
+"""What `ptune predict` reads: texts from arguments, stdin or a file, or inputs of named fields (QA
+questions with their passages) as JSON lines, each checked against the input form the adapter
+was trained on (ptune.tasks.input_forms)."""
 from __future__ import annotations
 
 import json
@@ -44,16 +45,24 @@ def read_lines(handle, origin: str) -> list[str]:
     return text.splitlines()
 
 
-def read_qa_inputs(args) -> list:
-    """QA inputs: --question/--context, a SQuAD .json or a .jsonl file, or JSONL on stdin ('-')."""
-    from ptune.data.squad import read_squad_file
-
+def read_object_inputs(args, form) -> list:
+    """Inputs of named fields (an `object` input form, ptune.tasks.input_forms): JSONL lines, one
+    object per input, from --file or stdin ('-'); question answering also takes --question/--context
+    and a SQuAD .json file."""
+    keys = [f.key for f in form.fields]
+    example = "{" + ", ".join(f'"{k}": ...' for k in keys) + "}"
+    flags = {"question": args.question, "context": args.context}
+    is_qa = set(flags) == set(keys)
     if args.texts and args.texts != ["-"]:
-        raise PtuneError("a question-answering adapter takes --question Q --context C, --file (SQuAD .json or .jsonl "
-                         "lines {\"question\": ..., \"context\": ...}), or '-' for such lines on stdin; not TEXT arguments")
-    if (args.question is None) != (args.context is None):
+        extra = "--question Q --context C, " if is_qa else ""
+        raise PtuneError(f"this adapter takes {form.help}: give {extra}--file (.jsonl lines {example}"
+                         f"{' or a SQuAD .json' if is_qa else ''}), or '-' for such lines on stdin; not TEXT arguments")
+    given = [k for k, v in flags.items() if v is not None]
+    if given and not is_qa:
+        raise PtuneError(f"--{'/--'.join(given)} are for question-answering adapters; this one takes {form.help}")
+    if given and len(given) != 2:
         raise PtuneError("give --question and --context together")
-    inputs = [{"question": args.question, "context": args.context}] if args.question is not None else []
+    inputs = [{"question": args.question, "context": args.context}] if given else []
     lines = []
     if args.texts == ["-"]:
         lines += [("stdin", n, line) for n, line in enumerate(read_lines(sys.stdin.buffer, "stdin"), 1)]
@@ -64,7 +73,9 @@ def read_qa_inputs(args) -> list:
         problem = not_a_data_file(path, "text")
         if problem or not path.exists():
             raise PtuneError(f"--file {problem or f'{path}: no such file'}")
-        if path.suffix == ".json":
+        if path.suffix == ".json" and is_qa:
+            from ptune.data.squad import read_squad_file
+
             inputs += read_squad_file(path)
         else:
             with path.open("rb") as handle:
@@ -75,12 +86,14 @@ def read_qa_inputs(args) -> list:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as err:
-            raise PtuneError(f"{origin}:{number}: not a JSON object ({err}); expected {{\"question\": ..., \"context\": ...}}") from None
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("question", "context")):
-            raise PtuneError(f"{origin}:{number}: expected {{\"question\": ..., \"context\": ...}} with two strings")
+            raise PtuneError(f"{origin}:{number}: not a JSON object ({err}); expected {example}") from None
+        if form.texts(item) is None:
+            raise PtuneError(f"{origin}:{number}: expected {example} with a string for each of {', '.join(keys)}"
+                             f"{' (and optionally ' + ', '.join(form.optional) + ')' if form.optional else ''}")
         inputs.append(item)
     if not inputs:
-        raise PtuneError("nothing to predict: give --question and --context, --file, or '-' for JSONL on stdin")
+        raise PtuneError(f"nothing to predict: give {'--question and --context, ' if is_qa else ''}--file, or '-' "
+                         f"for JSONL lines {example} on stdin")
     return inputs
 
 

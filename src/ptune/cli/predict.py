@@ -6,7 +6,7 @@ import json
 import sys
 
 from ptune.cli.flags import add_inference_flags
-from ptune.cli.inputs import check_input_form, read_inputs, read_qa_inputs
+from ptune.cli.inputs import check_input_form, read_inputs, read_object_inputs
 from ptune.errors import PtuneError
 
 HELP = "label texts with an adapter (JSONL out)"
@@ -50,8 +50,9 @@ def cmd_predict(args) -> int:
     task = get_task(config["task"].get("type", "classification"))
     from ptune.tasks.input_forms import INPUT_FORMS
 
-    if INPUT_FORMS[task.input_form].shape == "object":  # one input of named fields (ptune.tasks.input_forms)
-        return predict_answers(args, read_qa_inputs(args))
+    form = INPUT_FORMS[task.input_form]
+    if form.shape == "object":  # one input of named fields (ptune.tasks.input_forms)
+        return predict_objects(args, read_object_inputs(args, form), first=form.fields[0].key)
     if args.question is not None or args.context is not None:
         raise PtuneError(f"--question/--context are for question-answering adapters; this one is {task.name}")
     inputs = read_inputs(args)
@@ -122,12 +123,13 @@ def write_rows(args, rows: list[str]) -> int:
     return 0
 
 
-def predict_answers(args, inputs: list) -> int:
+def predict_objects(args, inputs: list, *, first: str) -> int:
+    """One JSON line per input: its id (when given), its first field (a QA input's question) and the prediction."""
     predictor = predictor_for(args)
     rows = []
     for item, prediction in zip(inputs, predictor.predict(inputs)):
-        question = item["question"] if isinstance(item, dict) else item.question
-        identifier = item.get("id") if isinstance(item, dict) else item.id
-        rows.append(json.dumps({**({"id": identifier} if identifier is not None else {}), "question": question,
+        shown = item[first] if isinstance(item, dict) else getattr(item, first)
+        identifier = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+        rows.append(json.dumps({**({"id": identifier} if identifier is not None else {}), first: shown,
                                 **prediction}, ensure_ascii=False))
     return write_rows(args, rows)
