@@ -34,3 +34,24 @@ def test_every_task_names_a_declared_form_and_an_undeclared_one_is_refused():
     with pytest.raises(ConfigError, match="input_form='choices' is not declared; declare it in ptune.tasks.input_forms"):
         register_task(ChoiceTask)
     assert "multiple_choice" not in TASKS
+
+
+def test_a_task_built_on_another_gets_its_own_settings_and_leaves_the_others_alone():
+    """Registering a subclass of ClassificationTask (a new input form on the classification head) must
+    not rename ClassificationConfig: every sentence adapter would then load as the new task."""
+    from ptune.tasks import TASKS, ClassificationConfig, ClassificationTask, get_task, register_task
+    from ptune.tasks.base import task_config_from_dict
+
+    class Sample(ClassificationTask):
+        name = "sample_choice"
+        input_form = "pair"
+
+    try:
+        register_task(Sample)
+        assert ClassificationConfig.name == "classification" and ClassificationConfig().name == "classification"
+        assert get_task("sample_choice").config_cls is not ClassificationConfig
+        assert issubclass(Sample.config_cls, ClassificationConfig) and Sample.config_cls().name == "sample_choice"
+        assert type(task_config_from_dict({"type": "classification"})) is ClassificationConfig
+        assert task_config_from_dict({"type": "sample_choice", "pooling": "cls"}).pooling == "cls"
+    finally:
+        TASKS.pop("sample_choice", None)

@@ -37,11 +37,11 @@ def cmd_predict(args) -> int:
         check_output_file(args.output, overwrite=args.overwrite, flag="--output", inputs=[args.file, args.adapter])
     if is_export(args.adapter) and not is_shared_export(args.adapter):  # one folded graph: ONNX Runtime, no torch
         return predict_with_export(args)
-    from ptune.tasks import get_task
+    from ptune.tasks import TASKS, get_task
 
     if is_shared_export(args.adapter):  # beside a backbone graph: ONNX Runtime, any task
         refuse_backbone_flags(args)
-        export = read_export_config(args.adapter)
+        export = read_export_config(args.adapter, tasks=TASKS)
         config = {"task": {"type": export["task"]}, "inputs": export.get("recorded_inputs")}
     else:
         from ptune.format.artifacts import read_adapter_config, resolve_adapter

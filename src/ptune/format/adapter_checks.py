@@ -55,11 +55,15 @@ def is_hub_id(name: str) -> bool:
     return bool(HUB_ID.match(name)) and ".." not in name
 
 
-def export_problems(config: dict, *, inputs: tuple, tasks: tuple) -> list[str]:
-    """The problems of an export's ptune_export.json; [] when it is sound."""
+def export_problems(config: dict, *, inputs: tuple, tasks=None) -> list[str]:
+    """The problems of an export's ptune_export.json; [] when it is sound. `tasks`: the task names the
+    reader can run (the task registry, which sits above this room); None checks only that a name is there."""
     problems = []
-    if config.get("task") not in tasks:
-        problems.append(f"task: expected one of {list(tasks)}, found {config.get('task')!r}")
+    task = config.get("task")
+    if tasks is not None and task not in tasks:
+        problems.append(f"task: expected one of {sorted(tasks)}, found {task!r}")
+    elif not isinstance(task, str) or not task.replace("_", "").isalnum():
+        problems.append(f"task: expected a task name such as 'classification', found {task!r}")
     problems += label_name_problems(config.get("label_names"), "label_names")
     length = config.get("max_text_length")
     if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= 1_000_000:

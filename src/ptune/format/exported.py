@@ -15,7 +15,6 @@ from ptune.format.adapter_checks import export_problems
 EXPORT_FILE = "ptune_export.json"
 MODEL_FILE = "model.onnx"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-EXPORTED_TASKS = ("classification", "token_classification", "question_answering")
 ADAPTER_PROMPT_FILE = "prompt.npy"
 HEAD_FILE = "head.onnx"
 GRAPH_CONFIG_FILE = "ptune_graph.json"
@@ -35,7 +34,7 @@ def is_export(folder: str | Path) -> bool:
     return (Path(folder) / EXPORT_FILE).is_file()
 
 
-def read_export_config(folder: str | Path) -> dict:
+def read_export_config(folder: str | Path, *, tasks=None) -> dict:
     path = Path(folder) / EXPORT_FILE
     try:
         config = json.loads(path.read_text())
@@ -49,7 +48,7 @@ def read_export_config(folder: str | Path) -> dict:
     missing += [name for name in needed if not (Path(folder) / name).is_file()]
     if missing:
         raise ArtifactError(f"{folder}: an incomplete export (missing {missing}); export the adapter again")
-    problems = export_problems(config, inputs=INPUTS, tasks=EXPORTED_TASKS)
+    problems = export_problems(config, inputs=INPUTS, tasks=tasks)
     if problems:
         raise ArtifactError(f"{path}: refused, {'; '.join(problems)}. Export the adapter again")
     return config

@@ -19,6 +19,7 @@ import numpy as np
 
 from ptune.engine.groups import group_rows
 from ptune.errors import ArtifactError, PtuneError
+from ptune.tasks import TASKS
 from ptune.format.exported import (
     ADAPTER_PROMPT_FILE,
     HEAD_FILE,
@@ -137,7 +138,7 @@ def read_shared_export(folder: Path) -> dict:
             raise ArtifactError(f"{folder}: an adapter folder, not an export: serve it with the PyTorch runtime "
                                 f"(no --runtime onnx), or export it first: {make.replace('ADAPTER', str(folder))}")
         raise ArtifactError(f"{folder}: not an export (no ptune_export.json); make one with {make}")
-    export = read_export_config(folder)
+    export = read_export_config(folder, tasks=TASKS)
     if export.get("layout") != "shared":
         raise ArtifactError(f"{folder}: a folded export (one model.onnx); the ONNX runtime serves exports that share "
                             f"a backbone graph: {make}")

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ptune.errors import ArtifactError, PtuneError
+from ptune.tasks import TASKS
 from ptune.extras import require
 from ptune.format.exported import MODEL_FILE, read_export_config
 
@@ -21,7 +22,7 @@ class OnnxPredictor:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise PtuneError(f"invalid OnnxPredictor: batch_size={batch_size}: expected >= 1")
         self.folder, self.batch_size = Path(folder), batch_size
-        self.config = read_export_config(self.folder)
+        self.config = read_export_config(self.folder, tasks=TASKS)
         if self.config["task"] not in ONNX_TASKS:
             raise PtuneError(f"{folder}: an exported {self.config['task']} adapter; ONNX prediction decodes "
                              f"{list(ONNX_TASKS)} only: predict with the adapter folder it was exported from")

@@ -28,6 +28,12 @@ def register_task(cls: type["Task"]) -> type["Task"]:
     if cls.input_form not in INPUT_FORMS:
         raise ConfigError("register task", [f"{cls.name}: input_form={cls.input_form!r} is not declared; declare it in "
                                             f"ptune.tasks.input_forms (declared: {sorted(INPUT_FORMS)})"])
+    owner = cls.config_cls.__dict__.get("name")
+    if owner is not None and owner != cls.name and owner in TASKS:
+        # A task that reuses another's settings (a subclass of ClassificationTask, say) gets a settings
+        # class of its own: each config names its task, and the other task's configs keep their name.
+        cls.config_cls = dataclasses.dataclass(type(f"{cls.__name__}Config", (cls.config_cls,),
+                                                    {"__doc__": cls.config_cls.__doc__, "__module__": cls.__module__}))
     add_unique(TASKS, cls.name, cls(), kind="task")
     cls.config_cls.name = cls.name
     return cls
