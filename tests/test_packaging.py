@@ -31,6 +31,16 @@ def build(kind: str, source: Path, out: Path) -> Path:
     return out / name
 
 
+def working_copy(folder: Path) -> Path:
+    """The repository as a clean checkout has it: a build in the repository itself would reuse (and
+    leave) setuptools' build/ folder, whose stale files from an earlier build end up in the wheel."""
+    import shutil
+
+    shutil.copytree(ROOT, folder, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", "results"))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def dependencies(tmp_path_factory) -> Path:
     """This environment's installed packages, ptune itself left out: a clean venv sees them through
@@ -70,12 +80,13 @@ def install_and_run(package: Path, venv: Path, dependencies: Path, tmp_path: Pat
 def test_the_sdist_and_wheel_build_install_into_a_clean_venv_and_run_the_demo(dependencies, tmp_path):
     """The sdist holds the sources, the wheel built from it (what pip does with an sdist) holds the
     package and its data; installed alone into a clean venv, it runs the offline demo."""
-    direct = build("wheel", ROOT, tmp_path / "dist")
+    source = working_copy(tmp_path / "source")
+    direct = build("wheel", source, tmp_path / "dist")
     names = zipfile.ZipFile(direct).namelist()
     assert "ptune/resources/train.tsv" in names and "ptune/serve/app.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
-    sdist = build("sdist", ROOT, tmp_path / "dist")
+    sdist = build("sdist", source, tmp_path / "dist")
     with tarfile.open(sdist) as archive:
         sources = archive.getnames()
         archive.extractall(tmp_path / "unpacked", filter="data")
