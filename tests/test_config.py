@@ -31,8 +31,8 @@ def test_deep_prompts_from_an_encoder_network_get_their_own_default_rate():
     from ptune.settings import resolve_training
 
     deep_rows, deep_mlp = PTuningConfig(injection="deep"), PTuningConfig(injection="deep", encoder=MLPEncoderConfig())
-    free_rows = resolve_training(TrainConfig(), deep_rows)
-    network = resolve_training(TrainConfig(), deep_mlp)
+    free_rows = resolve_training(TrainConfig(), deep_rows, train_rows=1_000)
+    network = resolve_training(TrainConfig(), deep_mlp, train_rows=1_000)
     assert free_rows.lr == default_learning_rate("classification", "deep") == 3e-2
     assert network.lr == network.head_lr == DEEP_WITH_ENCODER_NETWORK_LR == 1e-4
     assert resolve_training(TrainConfig(lr=5e-3), deep_mlp).lr == 5e-3

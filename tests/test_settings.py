@@ -110,7 +110,8 @@ def test_user_settings_win_and_an_encoder_default_keeps_its_other_fields():
     resolved = resolve("classification", {"injection": "input", "lr": 1e-3, "encoder_depth": 3, "num_virtual_tokens": 7})
     assert resolved.ptuning.injection == "input" and resolved.ptuning.num_virtual_tokens == 7
     assert resolved.ptuning.encoder.name == "mlp" and resolved.ptuning.encoder.depth == 3
-    assert resolved.training.lr == resolved.training.head_lr == 1e-3
+    assert resolved.training.lr == 1e-3
+    assert resolve_training(resolved.training, resolved.ptuning, train_rows=1_000).head_lr == 1e-3  # the plain start
     # the deep default (free rows, random init) stays random when only its name is given
     assert resolve("classification", {"encoder": "embedding"}).ptuning.encoder.init == "random"
     # the compare syntax's bare encoder fields: ptune[encoder=lstm;num_layers=1]
@@ -196,7 +197,26 @@ def test_a_start_that_depends_on_the_data_size_is_decided_on_the_rows(monkeypatc
     assert (large.head_init, large.choose_layer, large.head_lr) == ("random", False, large.lr)
     given = resolve("token_classification", {"head_init": "probe", "choose_layer": False}).training
     assert (given.head_init, given.choose_layer) == ("probe", False)  # what the user set is decided already
-    assert resolve("classification").training.head_init == "random"  # a task without a recipe: no size rule
+    assert resolve("question_answering").training.head_init == "random"  # a task without a recipe: no size rule
+    # what a task's recipe does not name is decided whatever the size: a tagger never trains on pairs
+    assert resolve("token_classification").training.contrastive_steps == 0
+
+
+def test_small_sentence_sets_start_with_the_pair_objective_and_the_probe_head():
+    resolved = resolve("classification")
+    assert (resolved.training.head_init, resolved.training.contrastive_steps) == (None, None)  # waits for the rows
+    limit = defaults.RECIPE_MAX_TRAIN_ROWS["classification"]
+    small = resolve_training(resolved.training, resolved.ptuning, train_rows=limit)
+    assert (small.head_init, small.contrastive_steps, small.choose_layer) == ("probe", 200, False)
+    assert small.head_lr == defaults.PROBE_HEAD_LR and small.lr == resolved.training.lr
+    large = resolve_training(resolved.training, resolved.ptuning, train_rows=limit + 1)
+    assert (large.head_init, large.contrastive_steps, large.head_lr) == ("random", 0, large.lr)
+    off = resolve("classification", {"contrastive_steps": 0})
+    assert resolve_training(off.training, off.ptuning, train_rows=32).contrastive_steps == 0  # the user's 0 wins
+    cloze = resolve("classification", {"head": "cloze", "label_words": {"0": "bad", "1": "good"}})
+    assert (cloze.training.head_init, cloze.training.contrastive_steps) == ("random", 0)  # a cloze head: plain
+    transfer = resolve("classification", {"init_from": "runs/sst2"}).training
+    assert (transfer.head_init, transfer.contrastive_steps) == ("random", 0)  # started as the other adapter
 
 
 def test_print_config_decides_the_start_on_the_datas_rows(monkeypatch, capsys, tmp_path):

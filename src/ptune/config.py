@@ -167,10 +167,11 @@ class TrainConfig:
     """Before training, choose the layer the head reads (TaskConfig.layer) by cross-validated logistic
     probes on the training rows, one per layer, with the prompt as it starts (classification, NER).
     Default: the task's measured recipe, unless a layer is given."""
-    contrastive_steps: int = 0
+    contrastive_steps: int | None = None
     """Before the head is fitted or trained, train the prompt this many steps on the pair objective
     (ptune.training.contrastive: SetFit's cosine-similarity loss on pairs of training rows, the
-    backbone frozen), `batch_size` pairs a step; sentence classification with a linear head. 0: off."""
+    backbone frozen), `batch_size` pairs a step; sentence classification with a linear head. 0: off.
+    Default: the task's measured recipe for the data's size (ptune.defaults.START_RECIPES)."""
     init_from: str | None = None
     """An adapter folder whose prompt starts this one (a related task's, or a multi-task run's
     shared prompt); its head too when the task and labels are the same."""
@@ -198,7 +199,7 @@ class TrainConfig:
             problems.append(f"warmup_ratio={self.warmup_ratio}: expected 0 <= ratio < 1")
         if not 0 <= self.seed < 2**32:
             problems.append(f"seed={self.seed}: expected 0 to {2**32 - 1} (the range numpy and torch seed from)")
-        if self.contrastive_steps < 0:
+        if self.contrastive_steps is not None and self.contrastive_steps < 0:
             problems.append(f"contrastive_steps={self.contrastive_steps}: expected >= 0 (0: off)")
         if self.min_steps < 0:
             problems.append(f"min_steps={self.min_steps}: expected >= 0 (0: epochs alone decide)")

@@ -26,8 +26,10 @@ from typing import Any, Mapping
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.defaults import (
     DEFAULT_ENCODERS,
+    PLAIN_START,
     PROBE_HEAD_LR,
     SMALL_DATA_MIN_STEPS,
+    START_RECIPES,
     default_encoder,
     default_injection,
     default_learning_rate,
@@ -130,7 +132,8 @@ def resolve_ptuning(ptuning: PTuningConfig) -> PTuningConfig:
 
 
 def training_is_resolved(training: TrainConfig) -> bool:
-    return None not in (training.lr, training.head_lr, training.head_init, training.choose_layer)
+    return None not in (training.lr, training.head_lr, training.head_init, training.choose_layer,
+                        training.contrastive_steps)
 
 
 def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_rows: int | None = None) -> TrainConfig:
@@ -144,15 +147,23 @@ def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_row
     ptuning = resolve_ptuning(ptuning)
     lr = training.lr if training.lr is not None else default_learning_rate(
         ptuning.task.name, ptuning.injection, ptuning.encoder.name)
-    start = default_start(ptuning.task.name, train_rows)
-    if start is None and None in (training.head_init, training.choose_layer):
-        return dataclasses.replace(training, lr=lr)
-    start = start or {}
+    head = getattr(ptuning.task, "head", "linear")
+    # an adapter started from another (init_from) starts as that one: no recipe refits or retrains it
+    start = dict(PLAIN_START) if training.init_from else default_start(ptuning.task.name, train_rows, head=head)
+    if start is None:  # the recipe depends on the row count: what it does not name is decided already
+        recipe = START_RECIPES[ptuning.task.name]
+        start = {name: value for name, value in PLAIN_START.items() if name not in recipe}
+        if any(getattr(training, name) is None and name not in start for name in PLAIN_START):
+            return dataclasses.replace(training, lr=lr, **{name: value for name, value in start.items()
+                                                            if getattr(training, name) is None})
     head_init = training.head_init if training.head_init is not None else start["head_init"]
     choose_layer = training.choose_layer if training.choose_layer is not None else (
         start["choose_layer"] and getattr(ptuning.task, "layer", None) is None)
+    contrastive_steps = (training.contrastive_steps if training.contrastive_steps is not None
+                         else start["contrastive_steps"])
     head_lr = training.head_lr if training.head_lr is not None else (PROBE_HEAD_LR if head_init == "probe" else lr)
-    return dataclasses.replace(training, lr=lr, head_lr=head_lr, head_init=head_init, choose_layer=choose_layer)
+    return dataclasses.replace(training, lr=lr, head_lr=head_lr, head_init=head_init, choose_layer=choose_layer,
+                               contrastive_steps=contrastive_steps)
 
 
 def flat_settings(run_dict: Mapping[str, Any]) -> dict[str, Any]:

@@ -132,8 +132,8 @@ def cmd_train(args) -> int:
         try:
             run = resolved_run(run)
         except PtuneError as err:  # the data cannot be read here: print what is decided, and say why not the rest
-            undecided = [k for k, v in run.training.to_dict().items() if v is None and k in ("head_lr", "head_init",
-                                                                                            "choose_layer")]
+            undecided = [k for k, v in run.training.to_dict().items() if v is None and k in (
+                "head_lr", "head_init", "choose_layer", "contrastive_steps")]
             if undecided:
                 print(f"{undecided} depend on the number of training rows and stay null here: {err}", file=sys.stderr)
         print(json.dumps(run.to_dict(), indent=2, sort_keys=True))
