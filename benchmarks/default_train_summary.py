@@ -44,9 +44,10 @@ def start_cells(task: str, ptuning, training) -> tuple[str, str, str]:
     def cells(t):
         layer = "chosen on the training rows" if t.choose_layer else (
             "last" if ptuning.task.layer is None else str(ptuning.task.layer))
-        return t.head_init, layer, f"{t.head_lr:g}"
+        start = t.head_init + (f" (prompt first {t.contrastive_steps} steps on pairs)" if t.contrastive_steps else "")
+        return start, layer, f"{t.head_lr:g}"
 
-    if training.head_init is not None:
+    if training.head_init is not None and training.contrastive_steps is not None:
         return cells(training)
     limit = RECIPE_MAX_TRAIN_ROWS[task]
     small = cells(resolve_training(training, ptuning, train_rows=limit))
