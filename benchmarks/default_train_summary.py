@@ -12,7 +12,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ptune.defaults import RECIPE_MAX_TRAIN_ROWS
+from ptune.defaults import RECIPE_MAX_TRAIN_ROWS, RECIPE_MIN_LABELS
 from ptune.settings import resolve, resolve_training
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +49,11 @@ def start_cells(task: str, ptuning, training) -> tuple[str, str, str]:
 
     if training.head_init is not None and training.contrastive_steps is not None:
         return cells(training)
-    limit = RECIPE_MAX_TRAIN_ROWS[task]
-    small = cells(resolve_training(training, ptuning, train_rows=limit))
-    large = cells(resolve_training(training, ptuning, train_rows=limit + 1))
-    return tuple(f"{a} up to {limit:,} training rows, {b} above" for a, b in zip(small, large))
+    limit, labels = RECIPE_MAX_TRAIN_ROWS[task], RECIPE_MIN_LABELS.get(task)
+    small = cells(resolve_training(training, ptuning, train_rows=limit, train_labels=labels or 2))
+    large = cells(resolve_training(training, ptuning, train_rows=limit + 1, train_labels=labels or 2))
+    where = f"up to {limit:,} training rows" + (f" of {labels}+ labels" if labels else "")
+    return tuple(f"{a} {where}, {b} otherwise" for a, b in zip(small, large))
 
 
 def mean_std(values: list[float]) -> str:

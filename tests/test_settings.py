@@ -202,17 +202,21 @@ def test_a_start_that_depends_on_the_data_size_is_decided_on_the_rows(monkeypatc
     assert resolve("token_classification").training.contrastive_steps == 0
 
 
-def test_small_sentence_sets_start_with_the_pair_objective_and_the_probe_head():
+def test_small_sentence_sets_of_three_labels_or_more_start_with_the_pair_objective_and_the_probe_head():
     resolved = resolve("classification")
-    assert (resolved.training.head_init, resolved.training.contrastive_steps) == (None, None)  # waits for the rows
+    assert (resolved.training.head_init, resolved.training.contrastive_steps) == (None, None)  # waits for the data
     limit = defaults.RECIPE_MAX_TRAIN_ROWS["classification"]
-    small = resolve_training(resolved.training, resolved.ptuning, train_rows=limit)
+    decide = lambda rows, labels, training=resolved.training: resolve_training(  # noqa: E731
+        training, resolved.ptuning, train_rows=rows, train_labels=labels)
+    small = decide(limit, 6)
     assert (small.head_init, small.contrastive_steps, small.choose_layer) == ("probe", 200, False)
     assert small.head_lr == defaults.PROBE_HEAD_LR and small.lr == resolved.training.lr
-    large = resolve_training(resolved.training, resolved.ptuning, train_rows=limit + 1)
-    assert (large.head_init, large.contrastive_steps, large.head_lr) == ("random", 0, large.lr)
+    for rows, labels in ((limit + 1, 6), (limit, 2), (limit + 1, None), (None, 2)):  # one count settles it
+        plain = decide(rows, labels)
+        assert (plain.head_init, plain.contrastive_steps, plain.head_lr) == ("random", 0, plain.lr), (rows, labels)
+    assert decide(limit, None).head_init is None and decide(None, 6).head_init is None  # the other count is needed
     off = resolve("classification", {"contrastive_steps": 0})
-    assert resolve_training(off.training, off.ptuning, train_rows=32).contrastive_steps == 0  # the user's 0 wins
+    assert decide(32, 6, off.training).contrastive_steps == 0  # the user's 0 wins
     cloze = resolve("classification", {"head": "cloze", "label_words": {"0": "bad", "1": "good"}})
     assert (cloze.training.head_init, cloze.training.contrastive_steps) == ("random", 0)  # a cloze head: plain
     transfer = resolve("classification", {"init_from": "runs/sst2"}).training

@@ -136,7 +136,8 @@ def training_is_resolved(training: TrainConfig) -> bool:
                         training.contrastive_steps)
 
 
-def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_rows: int | None = None) -> TrainConfig:
+def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_rows: int | None = None,
+                     train_labels: int | None = None) -> TrainConfig:
     """`training` with what the user left unset filled in for the adapter's task, injection and
     encoder (ptune.defaults): the learning rates and how the adapter starts. Where the start depends
     on the size of the training set (ptune.defaults.RECIPE_MAX_TRAIN_ROWS) and `train_rows` is not
@@ -149,7 +150,8 @@ def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_row
         ptuning.task.name, ptuning.injection, ptuning.encoder.name)
     head = getattr(ptuning.task, "head", "linear")
     # an adapter started from another (init_from) starts as that one: no recipe refits or retrains it
-    start = dict(PLAIN_START) if training.init_from else default_start(ptuning.task.name, train_rows, head=head)
+    start = dict(PLAIN_START) if training.init_from else default_start(
+        ptuning.task.name, train_rows, train_labels=train_labels, head=head)
     if start is None:  # the recipe depends on the row count: what it does not name is decided already
         recipe = START_RECIPES[ptuning.task.name]
         start = {name: value for name, value in PLAIN_START.items() if name not in recipe}

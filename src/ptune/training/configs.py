@@ -202,10 +202,12 @@ class MultiTaskConfig:
                            max_grad_norm=self.max_grad_norm, seed=self.seed, eval_batch_size=self.eval_batch_size,
                            precision=self.precision)
 
-    def train_config(self, spec: TaskSpec, *, train_rows: int | None = None) -> TrainConfig:
+    def train_config(self, spec: TaskSpec, *, train_rows: int | None = None,
+                     train_labels: int | None = None) -> TrainConfig:
         """The single-task TrainConfig this task's parameters train under, resolved (once the run has
         counted the task's training rows, the start too)."""
-        return resolve_training(self.given_train_config(spec), resolve_ptuning(spec.ptuning), train_rows=train_rows)
+        return resolve_training(self.given_train_config(spec), resolve_ptuning(spec.ptuning), train_rows=train_rows,
+                                train_labels=train_labels)
 
     def resolved(self) -> "MultiTaskConfig":
         """Every task's settings decided (a TaskSpec built by hand may leave them to the resolver)."""

@@ -80,7 +80,7 @@ def learning_rates_for(model, config: TrainConfig, *, train_rows: int | None = N
     from ptune.settings import resolve_training
 
     if isinstance(getattr(model, "config", None), PTuningConfig):
-        return resolve_training(config, model.config, train_rows=train_rows)
+        return resolve_training(config, model.config, train_rows=train_rows, train_labels=model.num_labels)
     if config.lr is None:
         raise ConfigError("TrainConfig", ["lr=None: this model has no measured default learning rate; set lr"])
     return config if config.head_lr is not None else dataclasses.replace(config, head_lr=config.lr)

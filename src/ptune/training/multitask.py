@@ -134,7 +134,7 @@ def load_task(spec: TaskSpec, *, backbone, tokenizer, run: MultiTaskConfig, log)
     spec.ptuning = prepared.ptuning
     task, model, labels = prepared.task, prepared.model, prepared.labels
     train_examples, train_features, dev_features = prepared.train_examples, prepared.train_features, prepared.dev_features
-    config = run.train_config(spec, train_rows=len(train_examples))
+    config = run.train_config(spec, train_rows=len(train_examples), train_labels=len(labels))
     planned = max(1, math.ceil(spec.epochs * math.ceil(len(train_features) / spec.batch_size)))
     state = TaskState(spec=spec, task=task, model=model, labels=labels, train_features=train_features,
                       dev_features=dev_features, config=config, metric=metric_name(config, task), planned_steps=planned,

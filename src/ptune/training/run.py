@@ -102,17 +102,17 @@ def saved_dev_metrics(output: Path) -> dict:
         return {}
 
 
-def resolved_run(run: RunConfig, *, train_rows: int | None = None) -> RunConfig:
+def resolved_run(run: RunConfig, *, train_rows: int | None = None, train_labels: int | None = None) -> RunConfig:
     """`run` with every setting decided (the one resolution of a run; `ptune train` resolved all but
-    what depends on the number of training rows). Without `train_rows` the training data is read to
-    count them (what `--print-config` shows)."""
+    what depends on the training set's size and labels). Without `train_rows` the training data is
+    read to count them (what `--print-config` shows)."""
     ptuning = resolve_ptuning(run.ptuning)
-    training = resolve_training(run.training, ptuning, train_rows=train_rows)
+    training = resolve_training(run.training, ptuning, train_rows=train_rows, train_labels=train_labels)
     if train_rows is None and not training_is_resolved(training):
         task = get_task(ptuning.task.name)
-        rows = run.data.read("train", LoadReport(), task)
-        train_rows = min(len(rows), run.training.max_train_samples or len(rows))
-        training = resolve_training(run.training, ptuning, train_rows=train_rows)
+        rows = run.data.read("train", LoadReport(), task)[: run.training.max_train_samples or None]
+        training = resolve_training(run.training, ptuning, train_rows=len(rows),
+                                    train_labels=len(task.label_set(rows)) if rows else None)
     return dataclasses.replace(run, ptuning=ptuning, training=training)
 
 
@@ -129,7 +129,8 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     task, labels, model = prepared.task, prepared.labels, prepared.model
     train_features, dev_features, train_examples, dev_examples = (
         prepared.train_features, prepared.dev_features, prepared.train_examples, prepared.dev_examples)
-    run = resolved_run(dataclasses.replace(run, ptuning=prepared.ptuning), train_rows=len(train_examples))
+    run = resolved_run(dataclasses.replace(run, ptuning=prepared.ptuning), train_rows=len(train_examples),
+                       train_labels=len(labels))
     if not dev_examples:
         log(f"{run.data.train} is a single file and no --dev-data was given: training without a dev set, "
             "keeping the adapter of the last step (pass --dev-data FILE to score the run and keep its best step)")
