@@ -236,3 +236,17 @@ def test_print_config_decides_the_start_on_the_datas_rows(monkeypatch, capsys, t
         assert cmd_train(args) == 0
         printed = json.loads(capsys.readouterr().out)["training"]
         assert printed["head_init"] == start and printed["choose_layer"] is (start == "probe")
+
+
+def test_print_config_decides_the_sentence_start_on_the_datas_rows_and_labels(capsys, tmp_path):
+    from ptune.cli.train import cmd_train
+
+    rows = tmp_path / "train.tsv"
+    rows.write_text("sentence\tlabel\n" + "".join(f"question number {i}\t{'abc'[i % 3]}\n" for i in range(120)))
+    for limit, labels_seen, steps in (("60", 3, 200), ("2", 2, 0), ("120", 3, 0)):
+        args = build_parser().parse_args(["train", "--data", str(rows), "--max-train-samples", limit, "--print-config"])
+        args.argv = ["train"]
+        assert cmd_train(args) == 0
+        printed = json.loads(capsys.readouterr().out)["training"]
+        assert printed["contrastive_steps"] == steps, (limit, labels_seen)
+        assert printed["head_init"] == ("probe" if steps else "random")
