@@ -2,6 +2,7 @@
 as the replicated unit. End to end on a local Ray instance bound to loopback with two replicas: the
 same answers as one process, both replicas answering, a folder added to --adapter-dir reaching
 every replica, bearer keys, SIGTERM stopping it all. The flag checks run without Ray."""
+import os
 import shutil
 import signal
 import subprocess
@@ -69,7 +70,10 @@ def ray_server(tiny_bert, tiny_backbone_dir, tmp_path):
                "--api-key-file", str(keys)]
     for name, folder in adapters.items():
         command += ["--adapter", f"{name}={folder}"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ray Serve replaces its HTTP proxy when three 5 s readiness checks go unanswered while it starts,
+    # which a machine busy with other jobs causes (and the server then stops): give it a minute.
+    env = {**os.environ, "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240  # Ray starts its processes first: seconds, more on a loaded machine
     while time.monotonic() < deadline:
