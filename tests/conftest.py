@@ -158,3 +158,15 @@ def copy_of_tiny_run(tiny_run: Path, tmp_path_factory, name: str) -> Path:
     import shutil
 
     return Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp(name) / "run"))
+
+
+@pytest.fixture
+def demo_features(tiny_bert):
+    """(features, tokenizer, labels) of the first 80 rows of the bundled sentiment sample, tokenised
+    for the tiny backbone (the training start's and the pair objective's tests)."""
+    from ptune.data import LabelSet, load_examples, tokenize
+
+    _, tokenizer = tiny_bert
+    examples = load_examples(DEMO, split="train")[:80]
+    labels = LabelSet.from_examples(examples)
+    return tokenize(examples, tokenizer=tokenizer, max_length=32, labels=labels), tokenizer, labels

@@ -22,6 +22,8 @@ from ptune.validation import number_problems
 PLACEMENTS = ("after_cls", "prefix")
 MAX_EPOCHS = 10_000
 """More passes than this over any data set is a typo (`--epochs 1e12`), not a plan."""
+MAX_STEPS = 10_000_000
+"""More optimizer steps than this (`--min-steps`, `--contrastive-steps`) is a typo, not a plan."""
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb"}
 """`--report-to` choices -> the package each needs (`ptune.training.trackers` drives them)."""
 
@@ -199,10 +201,10 @@ class TrainConfig:
             problems.append(f"warmup_ratio={self.warmup_ratio}: expected 0 <= ratio < 1")
         if not 0 <= self.seed < 2**32:
             problems.append(f"seed={self.seed}: expected 0 to {2**32 - 1} (the range numpy and torch seed from)")
-        if self.contrastive_steps is not None and self.contrastive_steps < 0:
-            problems.append(f"contrastive_steps={self.contrastive_steps}: expected >= 0 (0: off)")
-        if self.min_steps < 0:
-            problems.append(f"min_steps={self.min_steps}: expected >= 0 (0: epochs alone decide)")
+        if self.contrastive_steps is not None and not 0 <= self.contrastive_steps <= MAX_STEPS:
+            problems.append(f"contrastive_steps={self.contrastive_steps}: expected 0 (off) to {MAX_STEPS:,}, e.g. 200")
+        if not 0 <= self.min_steps <= MAX_STEPS:
+            problems.append(f"min_steps={self.min_steps}: expected 0 (epochs alone decide) to {MAX_STEPS:,}")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             problems.append(f"max_train_samples={self.max_train_samples}: expected >= 1 or None")
         if self.eval_every < 0 or self.early_stopping_patience < 0:

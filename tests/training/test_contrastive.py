@@ -4,23 +4,12 @@ import random
 import pytest
 import torch
 
-from conftest import DEMO
 from ptune.config import PTuningConfig, TrainConfig
 from ptune.encoders import EmbeddingEncoderConfig
 from ptune.engine.model import PTuningModel
 from ptune.errors import ConfigError
 from ptune.training.contrastive import draw_pairs, train_pairs
 from ptune.training.start import start_adapter
-
-
-@pytest.fixture
-def demo(tiny_bert):
-    from ptune.data import LabelSet, load_examples, tokenize
-
-    backbone, tokenizer = tiny_bert
-    examples = load_examples(DEMO, split="train")[:48]
-    labels = LabelSet.from_examples(examples)
-    return tokenize(examples, tokenizer=tokenizer, max_length=32, labels=labels), tokenizer, labels
 
 
 def deep_model(tiny_bert, seed=0):
@@ -47,8 +36,8 @@ def test_pairs_need_two_labels():
         draw_pairs([1, 1, 1], count=4, rng=random.Random(0))
 
 
-def test_the_prompt_alone_learns_and_the_loss_falls(tiny_bert, demo):
-    features, tokenizer, _ = demo
+def test_the_prompt_alone_learns_and_the_loss_falls(tiny_bert, demo_features):
+    features, tokenizer, _ = demo_features
     model = deep_model(tiny_bert)
     head = {k: v.clone() for k, v in model.head.state_dict().items()}
     prompt = model.encoder.embedding.weight.detach().clone()
@@ -63,8 +52,8 @@ def test_the_prompt_alone_learns_and_the_loss_falls(tiny_bert, demo):
     assert all(p.grad is None for p in model.parameters())  # the run's own optimizer starts clean
 
 
-def test_the_start_runs_the_pairs_before_the_probe_head_and_is_seeded(tiny_bert, demo):
-    features, tokenizer, labels = demo
+def test_the_start_runs_the_pairs_before_the_probe_head_and_is_seeded(tiny_bert, demo_features):
+    features, tokenizer, labels = demo_features
     tables = []
     for _ in range(2):
         model = deep_model(tiny_bert)
@@ -87,6 +76,9 @@ def test_a_tagger_is_refused_before_anything_runs(tiny_bert):
                                                     choose_layer=False), pad_token_id=0, label_names=["O", "B", "I"])
 
 
-def test_negative_steps_are_refused():
-    with pytest.raises(ConfigError, match="contrastive_steps=-1"):
-        TrainConfig(contrastive_steps=-1)
+@pytest.mark.parametrize("steps", [-1, 10**20])
+def test_negative_or_absurd_steps_are_refused(steps):
+    with pytest.raises(ConfigError, match=f"contrastive_steps={steps}: expected 0"):
+        TrainConfig(contrastive_steps=steps)
+    with pytest.raises(ConfigError, match=f"min_steps={steps}: expected 0"):
+        TrainConfig(min_steps=steps)

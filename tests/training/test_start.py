@@ -13,26 +13,16 @@ from ptune.errors import ConfigError
 from ptune.training.start import start_adapter, text_positions
 
 
-@pytest.fixture
-def demo(tiny_bert):
-    from ptune.data import LabelSet, load_examples, tokenize
-
-    backbone, tokenizer = tiny_bert
-    examples = load_examples(DEMO, split="train")[:80]
-    labels = LabelSet.from_examples(examples)
-    return tokenize(examples, tokenizer=tokenizer, max_length=32, labels=labels), tokenizer, labels
-
-
 def deep_model(tiny_bert, init="text", k=6, seed=0):
     config = PTuningConfig(num_virtual_tokens=k, injection="deep", encoder=EmbeddingEncoderConfig(init=init),
                            max_length=32)
     return PTuningModel(tiny_bert[0], config, num_labels=2, seed=seed)
 
 
-def test_text_init_rows_are_the_backbones_keys_and_values_of_the_drawn_tokens_to_the_bit(tiny_bert, demo):
+def test_text_init_rows_are_the_backbones_keys_and_values_of_the_drawn_tokens_to_the_bit(tiny_bert, demo_features):
     from ptune.engine.batched import default_collate
 
-    features, tokenizer, labels = demo
+    features, tokenizer, labels = demo_features
     model = deep_model(tiny_bert)
     record = start_adapter(model, features, config=TrainConfig(seed=3), pad_token_id=tokenizer.pad_token_id,
                            label_names=labels.names)
@@ -53,16 +43,16 @@ def test_text_init_rows_are_the_backbones_keys_and_values_of_the_drawn_tokens_to
     assert all(0 < p < len(features[r]["input_ids"]) - 1 for r, p in picks)
 
 
-def test_text_positions_depend_on_the_seed_and_repeat_only_when_the_text_is_short(demo):
-    features = demo[0]
+def test_text_positions_depend_on_the_seed_and_repeat_only_when_the_text_is_short(demo_features):
+    features = demo_features[0]
     assert text_positions(features, count=8, seed=0) != text_positions(features, count=8, seed=1)
     assert len(set(text_positions(features, count=8, seed=0))) == 8
     short = [{"input_ids": [101, 7, 102]}]  # one text token
     assert text_positions(short, count=3, seed=0) == [(0, 1)] * 3
 
 
-def test_input_level_text_init_copies_the_drawn_tokens_word_embeddings(tiny_bert, demo):
-    features, tokenizer, labels = demo
+def test_input_level_text_init_copies_the_drawn_tokens_word_embeddings(tiny_bert, demo_features):
+    features, tokenizer, labels = demo_features
     config = PTuningConfig(num_virtual_tokens=5, injection="input", encoder=MLPEncoderConfig(init="text"), max_length=32)
     model = PTuningModel(tiny_bert[0], config, num_labels=2, seed=0)
     start_adapter(model, features, config=TrainConfig(), pad_token_id=tokenizer.pad_token_id, label_names=labels.names)
@@ -80,10 +70,10 @@ def test_text_init_of_a_deep_encoder_network_is_refused(tiny_bert):
         PTuningModel(tiny_bert[0], config, num_labels=2)
 
 
-def test_probe_head_gives_sklearns_probabilities_on_the_starting_prompt(tiny_bert, demo):
+def test_probe_head_gives_sklearns_probabilities_on_the_starting_prompt(tiny_bert, demo_features):
     from ptune.training.head_probe import head_inputs
 
-    features, tokenizer, labels = demo
+    features, tokenizer, labels = demo_features
     model = deep_model(tiny_bert)
     record = start_adapter(model, features, config=TrainConfig(head_init="probe"),
                            pad_token_id=tokenizer.pad_token_id, label_names=labels.names)
@@ -93,10 +83,10 @@ def test_probe_head_gives_sklearns_probabilities_on_the_starting_prompt(tiny_ber
                                 pad_token_id=tokenizer.pad_token_id)
 
 
-def test_a_probe_head_for_a_task_without_a_linear_head_is_refused(tiny_bert, demo):
+def test_a_probe_head_for_a_task_without_a_linear_head_is_refused(tiny_bert, demo_features):
     from ptune.tasks import QuestionAnsweringConfig
 
-    features, tokenizer, labels = demo
+    features, tokenizer, labels = demo_features
     config = PTuningConfig(num_virtual_tokens=4, injection="deep", task=QuestionAnsweringConfig(), max_length=32)
     model = PTuningModel(tiny_bert[0], config, num_labels=2)
     with pytest.raises(ConfigError, match="head_init='probe' fits a linear probe"):
@@ -113,11 +103,11 @@ def saved(model, folder, labels):
     return model
 
 
-def test_a_transferred_prompt_loads_with_its_head_for_the_same_labels_and_trains(tiny_bert, demo, tmp_path):
+def test_a_transferred_prompt_loads_with_its_head_for_the_same_labels_and_trains(tiny_bert, demo_features, tmp_path):
     from ptune.training.loop import fit
     from ptune.training.run import make_accelerator
 
-    features, tokenizer, labels = demo
+    features, tokenizer, labels = demo_features
     source = saved(deep_model(tiny_bert, init="random", seed=1), tmp_path / "source", labels.names)
     model = deep_model(tiny_bert, init="random", seed=2)
     config = TrainConfig(init_from=str(tmp_path / "source"), epochs=1, batch_size=16, lr=1e-2, head_lr=1e-2,
@@ -142,8 +132,8 @@ def test_a_transferred_prompt_loads_with_its_head_for_the_same_labels_and_trains
     assert torch.equal(other.head.out.weight, fresh)
 
 
-def test_a_transferred_prompt_of_another_shape_or_kind_is_refused(tiny_bert, demo, tmp_path):
-    features, tokenizer, labels = demo
+def test_a_transferred_prompt_of_another_shape_or_kind_is_refused(tiny_bert, demo_features, tmp_path):
+    features, tokenizer, labels = demo_features
     saved(deep_model(tiny_bert, init="random", k=6), tmp_path / "six", labels.names)
     options = dict(config=TrainConfig(init_from=str(tmp_path / "six")), pad_token_id=0, label_names=labels.names)
     with pytest.raises(ConfigError, match=r"prompt is \(6, 128\).*this run's is \(4, 128\).*--num-virtual-tokens 6"):
@@ -156,10 +146,10 @@ def test_a_transferred_prompt_of_another_shape_or_kind_is_refused(tiny_bert, dem
                       label_names=labels.names)
 
 
-def test_the_head_reads_the_layer_its_cross_validated_probe_ranks_best(tiny_bert, demo):
+def test_the_head_reads_the_layer_its_cross_validated_probe_ranks_best(tiny_bert, demo_features):
     from ptune.training.start import choose_layer
 
-    features, tokenizer, labels = demo
+    features, tokenizer, labels = demo_features
     model = deep_model(tiny_bert, init="random")
     head = {k: v.clone() for k, v in model.head.state_dict().items()}
     record = choose_layer(model, features, pad_token_id=tokenizer.pad_token_id, batch_size=16, seed=0)
@@ -169,10 +159,10 @@ def test_the_head_reads_the_layer_its_cross_validated_probe_ranks_best(tiny_bert
     assert all(torch.equal(v, head[k]) for k, v in model.head.state_dict().items())  # the head is left as it was
 
 
-def test_a_head_on_an_earlier_layer_reads_that_layers_states(tiny_bert, demo):
+def test_a_head_on_an_earlier_layer_reads_that_layers_states(tiny_bert, demo_features):
     from ptune.tasks import ClassificationConfig
 
-    features, tokenizer, _ = demo
+    features, tokenizer, _ = demo_features
     batch = model_batch = None
     outputs = {}
     for layer in (None, 1, 2):
@@ -189,11 +179,11 @@ def test_a_head_on_an_earlier_layer_reads_that_layers_states(tiny_bert, demo):
         ClassificationConfig(layer=-1)
 
 
-def test_a_bf16_run_starts_with_the_layer_choice_and_the_probe_head_then_trains(tiny_bert, demo, tmp_path):
+def test_a_bf16_run_starts_with_the_layer_choice_and_the_probe_head_then_trains(tiny_bert, demo_features, tmp_path):
     from ptune.training.loop import fit
     from ptune.training.run import make_accelerator
 
-    features, tokenizer, labels = demo
+    features, tokenizer, labels = demo_features
     model = deep_model(tiny_bert, init="text")
     config = TrainConfig(head_init="probe", choose_layer=True, epochs=1, batch_size=16, eval_batch_size=16,
                          lr=1e-2, head_lr=1e-3, precision="bf16")
