@@ -43,7 +43,8 @@ def test_cli_with_no_flags_trains_what_defaults_py_says(task, rows):
     assert run.ptuning.injection == expected["injection"] == "deep"
     assert run.ptuning.num_virtual_tokens == expected["num_virtual_tokens"]
     assert run.ptuning.max_length == expected["max_length"]
-    assert training.lr == run.training.lr == expected["lr"]
+    assert training.lr == expected["lr"]
+    assert run.training.lr is None  # the command line decides no training setting: the run does, once
     probe = expected["head_init"] == "probe"
     assert training.head_lr == (defaults.PROBE_HEAD_LR if probe else expected["lr"])
     assert training.head_init == expected["head_init"] and training.choose_layer == expected["choose_layer"]
@@ -57,8 +58,9 @@ def test_a_given_layer_or_start_wins_over_the_recipe():
     training = decided(run, 200)
     assert training.choose_layer is False and run.ptuning.task.layer == 2 and training.head_init == "probe"
     run = cli_run("--task", "ner", "--data", "some/folder", "--head-init", "random", "--no-choose-layer")
-    assert run.training.head_init == "random" and run.training.choose_layer is False  # decided: no rows needed
-    assert run.training.head_lr == run.training.lr
+    training = resolve_training(run.training, run.ptuning)
+    assert training.head_init == "random" and training.choose_layer is False  # decided: no rows needed
+    assert training.head_lr == training.lr
     given = resolve("token_classification", {"head_init": "random"})
     assert decided(given, 200).to_dict()["choose_layer"] is True
 
@@ -79,7 +81,7 @@ def test_cli_api_and_multitask_spec_resolve_the_same(task):
     assert resolve_ptuning(config) is config and resolve_training(settled, config) is settled
     # The dataclass defaults, and a budget of at least 100 steps, as no --epochs was given.
     expected = resolve_training(TrainConfig(min_steps=SMALL_DATA_MIN_STEPS), config)
-    assert cli.training.to_dict() == api.training.to_dict() == expected.to_dict()
+    assert resolve_training(cli.training, cli.ptuning).to_dict() == api.training.to_dict() == expected.to_dict()
     spec = TaskSpec.from_dict({"name": "t", "task": task, "data": "some/folder"})
     assert spec.ptuning.to_dict() == api.ptuning.to_dict()
     run = MultiTaskConfig(tasks=[spec], output="out")
@@ -138,8 +140,9 @@ def test_print_config_round_trips_through_config(tmp_path, capsys):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(printed))
     again = cli_run("--config", str(path))
-    assert again.to_dict() == cli_run("--task", "ner", "--data", "d", "--output", str(tmp_path / "r"),
-                                      "--epochs", "3").to_dict()
+    flags = cli_run("--task", "ner", "--data", "d", "--output", str(tmp_path / "r"), "--epochs", "3")
+    assert again.ptuning == flags.ptuning and again.data == flags.data and again.output == flags.output
+    assert resolve_training(again.training, again.ptuning) == resolve_training(flags.training, flags.ptuning)
     # a flag wins over the file
     assert cli_run("--config", str(path), "--epochs", "5").training.epochs == 5
 
@@ -250,3 +253,23 @@ def test_print_config_decides_the_sentence_start_on_the_datas_rows_and_labels(ca
         printed = json.loads(capsys.readouterr().out)["training"]
         assert printed["contrastive_steps"] == steps, (limit, labels_seen)
         assert printed["head_init"] == ("probe" if steps else "random")
+
+
+def test_a_run_decides_its_training_settings_in_one_call(monkeypatch, capsys):
+    """The command line passes training settings on as given; the run decides them once, on its rows."""
+    import ptune.settings
+    import ptune.training.run
+    from ptune.cli import main
+
+    calls = []
+    real = ptune.settings.resolve_training
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("train_rows"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ptune.settings, "resolve_training", counted)
+    monkeypatch.setattr(ptune.training.run, "resolve_training", counted)
+    assert main(["train", "--print-config"]) == 0  # the bundled sample: 233 rows, read to decide the start
+    printed = json.loads(capsys.readouterr().out)["training"]
+    assert calls == [233] and None not in (printed["lr"], printed["head_init"], printed["contrastive_steps"])

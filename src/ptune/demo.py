@@ -7,7 +7,7 @@ from pathlib import Path
 from ptune.defaults import SAMPLE_BUDGET
 from ptune.inference.evaluation import evaluate_adapter
 from ptune.inference.predictor import Predictor
-from ptune.settings import resolve
+from ptune.settings import given_settings
 from ptune.tasks import get_task
 from ptune.training.run import DataConfig, RunConfig, train
 
@@ -22,9 +22,10 @@ EXAMPLES = [
 
 def run_demo(*, output: str, epochs: float = 8) -> dict:
     started = time.perf_counter()
-    settings = resolve("classification", {**SAMPLE_BUDGET, "epochs": epochs, "num_virtual_tokens": 20, "max_length": 64})
-    run = RunConfig(model=None, data=DataConfig(train=str(SAMPLE)), output=output, ptuning=settings.ptuning,
-                    training=settings.training)
+    # the adapter's settings through the one resolver; the run decides training's once it has counted its rows
+    ptuning, training = given_settings("classification", {**SAMPLE_BUDGET, "epochs": epochs, "num_virtual_tokens": 20,
+                                                          "max_length": 64})
+    run = RunConfig(model=None, data=DataConfig(train=str(SAMPLE)), output=output, ptuning=ptuning, training=training)
     print(f"ptune demo: P-tuning all-MiniLM-L6-v2 (bundled) on the bundled sentiment sample -> {output}")
     metrics = train(run, show_progress=True)
     report = evaluate_adapter(output, data=str(SAMPLE), compare_base=True)

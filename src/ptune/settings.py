@@ -13,9 +13,11 @@ task's config, or of TrainConfig; `encoder` names the encoder.
     # Resolved(ptuning=PTuningConfig(injection="deep", num_virtual_tokens=20, ...),
     #          training=TrainConfig(lr=0.03, head_lr=0.03, head_init="random", epochs=2, ...))
 
-A setting that depends on the size of the training set (how a token classifier starts:
-ptune.defaults.RECIPE_MAX_TRAIN_ROWS) stays None until the run has counted its rows
-(`resolve_training(..., train_rows=n)`, as `ptune.train` does).
+A setting that depends on the size of the training set (how an adapter starts:
+ptune.defaults.RECIPE_MAX_TRAIN_ROWS) waits until the run has counted its rows. A run
+(`ptune train`, the demo) therefore takes `given_settings` (the adapter's settings decided, the
+training settings as given) and decides the training settings in one `resolve_training(...,
+train_rows=n, train_labels=m)` call; `resolve(task, settings, train_rows=n)` does both at once.
 """
 from __future__ import annotations
 
@@ -69,8 +71,19 @@ class Resolved:
         return {"ptuning": self.ptuning.to_dict(), "training": self.training.to_dict()}
 
 
-def resolve(task: str = "classification", settings: Mapping[str, Any] | None = None) -> Resolved:
+def resolve(task: str = "classification", settings: Mapping[str, Any] | None = None, *,
+            train_rows: int | None = None, train_labels: int | None = None) -> Resolved:
     """Flat user settings for `task` -> every setting decided (see the module docstring)."""
+    ptuning, training = given_settings(task, settings)
+    return Resolved(ptuning=ptuning, training=resolve_training(training, ptuning, train_rows=train_rows,
+                                                               train_labels=train_labels))
+
+
+def given_settings(task: str = "classification", settings: Mapping[str, Any] | None = None
+                   ) -> tuple[PTuningConfig, TrainConfig]:
+    """Flat user settings for `task` -> the adapter's settings decided and the training settings as
+    given and checked: what `ptune train` holds until it has counted its training rows, where
+    `resolve_training` decides the rest once."""
     settings = dict(settings or {})
     task_obj = get_task(task)
     task_fields = {f.name for f in dataclasses.fields(task_obj.config_cls)}
@@ -90,7 +103,7 @@ def resolve(task: str = "classification", settings: Mapping[str, Any] | None = N
     training = TrainConfig(**{k: v for k, v in settings.items() if k in TRAIN_FIELDS})
     if "epochs" not in settings and "min_steps" not in settings:
         training = dataclasses.replace(training, min_steps=SMALL_DATA_MIN_STEPS)  # a small set still trains
-    return Resolved(ptuning=ptuning, training=resolve_training(training, ptuning))
+    return ptuning, training
 
 
 def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fields: dict) -> EncoderConfig | None:
@@ -134,6 +147,17 @@ def resolve_ptuning(ptuning: PTuningConfig) -> PTuningConfig:
 def training_is_resolved(training: TrainConfig) -> bool:
     return None not in (training.lr, training.head_lr, training.head_init, training.choose_layer,
                         training.contrastive_steps)
+
+
+def start_waits_for_counts(training: TrainConfig, ptuning: PTuningConfig) -> bool:
+    """Whether resolving `training` for this adapter needs the training set's row and label counts
+    (a start that depends on them, ptune.defaults.RECIPE_MAX_TRAIN_ROWS, and that the user left unset)."""
+    if training_is_resolved(training) or training.init_from:
+        return False
+    ptuning = resolve_ptuning(ptuning)
+    if default_start(ptuning.task.name, None, head=getattr(ptuning.task, "head", "linear")) is not None:
+        return False
+    return any(getattr(training, name) is None for name in START_RECIPES[ptuning.task.name])
 
 
 def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_rows: int | None = None,

@@ -2,6 +2,7 @@
 the one resolver, into the training run."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -74,9 +75,10 @@ def flat_train_settings(args) -> dict:
 
 
 def run_config_from_args(args):
-    """Flags (over `--config FILE`, over the defaults) -> the complete RunConfig, through the one resolver."""
+    """Flags (over `--config FILE`, over the defaults) -> the RunConfig: the adapter's settings decided by
+    the one resolver, the training settings as given (the run decides them once it has counted its rows)."""
     from ptune.defaults import SAMPLE_BUDGET
-    from ptune.settings import flat_settings, resolve
+    from ptune.settings import flat_settings, given_settings
     from ptune.training.configs import DataConfig, RunConfig
 
     base = read_config_file(args.config) if args.config else {}
@@ -97,13 +99,13 @@ def run_config_from_args(args):
         settings = {**SAMPLE_BUDGET, **settings}
     name = Path(data_fields["train"].rstrip("/")).name if given_data else "bundled-sample"
     output = args.output or base.get("output") or f"runs/{name or 'data'}-{time.strftime('%Y%m%d-%H%M%S')}"
-    resolved = resolve(task, settings)
+    ptuning, training = given_settings(task, settings)  # training is resolved once the run has counted its rows
     try:
         data = DataConfig(**data_fields)
     except TypeError as err:
         raise ConfigError("--config", [f"data: {err}"]) from None
     model = args.model if args.model is not None else base.get("model")
-    return RunConfig(model=model, data=data, output=output, ptuning=resolved.ptuning, training=resolved.training)
+    return RunConfig(model=model, data=data, output=output, ptuning=ptuning, training=training)
 
 
 def read_config_file(path: str) -> dict:
@@ -120,6 +122,7 @@ RESUME_NEUTRAL = ("--resume", "--output", "--no-progress", "--print-config")
 
 
 def cmd_train(args) -> int:
+    from ptune.settings import resolve_training
     from ptune.training.run import resolved_run, saved_run, train
 
     settings_given = [a.split("=")[0] for a in args.argv if a.startswith("--") and a.split("=")[0] not in RESUME_NEUTRAL]
@@ -132,6 +135,7 @@ def cmd_train(args) -> int:
         try:
             run = resolved_run(run)
         except PtuneError as err:  # the data cannot be read here: print what is decided, and say why not the rest
+            run = dataclasses.replace(run, training=resolve_training(run.training, run.ptuning))
             undecided = [k for k, v in run.training.to_dict().items() if v is None and k in (
                 "head_lr", "head_init", "choose_layer", "contrastive_steps")]
             if undecided:

@@ -21,7 +21,7 @@ from ptune.format.lock import output_lock
 from ptune.format.files import check_output_folder
 from ptune.format.hub import write_model_card
 from ptune.runtime import resolve_device, resolve_precision
-from ptune.settings import resolve_ptuning, resolve_training, training_is_resolved
+from ptune.settings import resolve_ptuning, resolve_training, start_waits_for_counts
 from ptune.tasks import get_task
 from ptune.training import trackers
 from ptune.training.loop import fit
@@ -107,12 +107,11 @@ def resolved_run(run: RunConfig, *, train_rows: int | None = None, train_labels:
     what depends on the training set's size and labels). Without `train_rows` the training data is
     read to count them (what `--print-config` shows)."""
     ptuning = resolve_ptuning(run.ptuning)
-    training = resolve_training(run.training, ptuning, train_rows=train_rows, train_labels=train_labels)
-    if train_rows is None and not training_is_resolved(training):
+    if train_rows is None and start_waits_for_counts(run.training, ptuning):
         task = get_task(ptuning.task.name)
         rows = run.data.read("train", LoadReport(), task)[: run.training.max_train_samples or None]
-        training = resolve_training(run.training, ptuning, train_rows=len(rows),
-                                    train_labels=len(task.label_set(rows)) if rows else None)
+        train_rows, train_labels = len(rows), (len(task.label_set(rows)) if rows else None)
+    training = resolve_training(run.training, ptuning, train_rows=train_rows, train_labels=train_labels)
     return dataclasses.replace(run, ptuning=ptuning, training=training)
 
 
