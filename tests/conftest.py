@@ -7,7 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
+
+# Under pytest-xdist each of the two workers takes one core, and so do the commands a test starts
+# (torch, OpenMP and OpenBLAS read these when they load): two workers with two threads each would
+# put four busy threads on two cores. Alone, the suite takes both.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -18,8 +26,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The backbone folders a run names are remembered per user (ptune.format.trusted_backbones): the
 # suite's tiny backbones are remembered in a folder of its own, never in the user's cache.
 os.environ.setdefault("PTUNE_HOME", tempfile.mkdtemp(prefix="ptune-home-"))
-# Under pytest-xdist each of the two workers takes one core; alone, the suite takes both.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # in case a plugin loaded numpy's OpenBLAS before the variables were set
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def vocabulary() -> list[str]:

@@ -183,23 +183,28 @@ def out_of_fold_score(inputs, targets, groups, *, seed: int, metric: str, grid=L
     from sklearn.model_selection import GroupKFold
     from sklearn.preprocessing import StandardScaler
 
+    from ptune.training.head_probe import one_blas_thread
+
     folds = min(LAYER_CHOICE_FOLDS, len(np.unique(groups)))
     if folds < 2:
         return None
     splits = list(GroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(inputs, targets, groups))
     best = None
-    for strength in grid:
-        predicted = np.empty_like(targets)
-        for train, held in splits:
-            seen = np.unique(targets[train])
-            if len(seen) < 2:  # one label to learn from: it is the answer
-                predicted[held] = seen[0]
-                continue
-            scaler = StandardScaler().fit(inputs[train])
-            probe = LogisticRegression(C=strength, max_iter=2000).fit(scaler.transform(inputs[train]), targets[train])
-            predicted[held] = probe.predict(scaler.transform(inputs[held]))
-        score = accuracy_score(targets, predicted) if metric == "accuracy" else f1_score(targets, predicted, average="macro")
-        best = score if best is None else max(best, score)
+    with one_blas_thread():
+        for strength in grid:
+            predicted = np.empty_like(targets)
+            for train, held in splits:
+                seen = np.unique(targets[train])
+                if len(seen) < 2:  # one label to learn from: it is the answer
+                    predicted[held] = seen[0]
+                    continue
+                scaler = StandardScaler().fit(inputs[train])
+                probe = LogisticRegression(C=strength, max_iter=2000).fit(scaler.transform(inputs[train]),
+                                                                          targets[train])
+                predicted[held] = probe.predict(scaler.transform(inputs[held]))
+            score = (accuracy_score(targets, predicted) if metric == "accuracy"
+                     else f1_score(targets, predicted, average="macro"))
+            best = score if best is None else max(best, score)
     return float(best)
 
 
