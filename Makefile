@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ptune demo
 
 test: $(DEV_STAMP)
-	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 clean-venv:
 	rm -rf $(VENV)

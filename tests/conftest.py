@@ -1,6 +1,7 @@
 """Shared fixtures: tiny backbones built in code (fixed seeds), the real data folder, the CLI."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import re
@@ -31,6 +32,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # in case a plugin loaded numpy's Ope
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+MODULE_SECONDS = Path(__file__).with_name("module_seconds.json")
+"""Measured seconds per test module (benchmarks/experiments/module_seconds.py writes it from a
+`--durations=0` log)."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest modules first. `make test` gives each module to one of two xdist workers, in this
+    order (`--dist loadfile --no-loadscope-reorder`): a long module handed out last would leave the
+    other worker idle at the end. A module the file does not list keeps its place after those it
+    does; the tests of a module keep their order."""
+    if not MODULE_SECONDS.exists():
+        return
+    seconds = json.loads(MODULE_SECONDS.read_text())
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.nodeid.split("::")[0], index)
+    items.sort(key=lambda item: (-seconds.get(item.nodeid.split("::")[0], 0), first_seen[item.nodeid.split("::")[0]]))
 
 
 def vocabulary() -> list[str]:
@@ -157,10 +177,10 @@ def random_adapters(tiny_bert, tiny_backbone_dir, tmp_path) -> dict[str, Path]:
 def tiny_run(tiny_backbone_dir, tmp_path_factory) -> Path:
     """One finished `ptune train` on the tiny backbone (tests/helpers.TRAIN_FLAGS), trained once per
     session; modules take a copy of their own (`copy_of_tiny_run`), so none changes another's."""
-    from helpers import train
+    from helpers import train_here
 
     output = tmp_path_factory.mktemp("tiny-run") / "run"
-    result = train(tiny_backbone_dir, output)
+    result = train_here(tiny_backbone_dir, output)
     assert result.returncode == 0, result.stderr
     return output
 

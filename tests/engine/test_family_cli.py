@@ -7,7 +7,7 @@ import pytest
 
 from conftest import build_tokenizer
 from family_configs import family_model
-from helpers import ptune, train
+from helpers import ptune_here as ptune, train_here as train
 
 
 @pytest.fixture(scope="module", params=["deberta-v2", "modernbert", "albert", "mpnet"])

@@ -9,12 +9,10 @@ from ptune.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
-def adapter(tiny_backbone_dir, tmp_path_factory):
-    from helpers import train
+def adapter(tiny_run, tmp_path_factory):
+    from conftest import copy_of_tiny_run
 
-    output = tmp_path_factory.mktemp("inference") / "adapter"
-    assert train(tiny_backbone_dir, output).returncode == 0
-    return output
+    return copy_of_tiny_run(tiny_run, tmp_path_factory, "inference")
 
 
 @pytest.fixture(scope="module")

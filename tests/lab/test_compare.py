@@ -271,7 +271,7 @@ def test_summaries_keep_the_requested_order_and_seed_spread(fixture_rows):
 
 
 def test_compare_command_end_to_end(tiny_backbone_dir, tmp_path):
-    from helpers import ptune
+    from helpers import ptune_here as ptune
 
     args = ["compare", "--model", tiny_backbone_dir, "--data", DEMO, "--train-size", "64", "--max-length", "32",
             "--seeds", "0", "--methods", "ptune,linear-probe", "--output", tmp_path, "--precision", "fp32"]

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import DEMO
-from helpers import fake_row, ptune
+from helpers import fake_row, ptune_here as ptune
 from ptune.errors import ConfigError, PtuneError
 from ptune.lab.compare.cells import cell_path, write_cell
 from ptune.lab.compare.curve import (CURVES, parse_sizes, rates_file, read_curve, size_folder, size_protocol,

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from conftest import ROOT
-from helpers import ptune
+from helpers import ptune_here as ptune
 from ptune.lab.compare.cells import cell_path, read_cell, write_cell
 from ptune.lab.compare.curve import rates_file, read_curve, write_curve_report
 from ptune.lab.curve_advice import PACKAGED, advice_table, advise_from_curves, load_curves

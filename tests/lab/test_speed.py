@@ -2,7 +2,7 @@ import pytest
 import json
 
 from conftest import DEMO
-from helpers import ptune
+from helpers import ptune_here as ptune
 
 pytestmark = pytest.mark.slow  # end to end: run by `make test`, left out by `-m "not slow"`
 
@@ -25,13 +25,12 @@ def test_bench_speed_compares_ptune_and_peft_side_by_side(tiny_backbone_dir, tmp
     assert peft["eval_samples_per_s_sorted_batches"] > 0 and report["eval_rounds"] == 3
 
 
-def test_bench_inference_reports_each_option_against_fp32(tiny_backbone_dir, tmp_path):
-    from helpers import train
-
+def test_bench_inference_reports_each_option_against_fp32(tiny_run, tmp_path_factory):
+    from conftest import copy_of_tiny_run
     from ptune.lab.speed import bench_inference
 
-    assert train(tiny_backbone_dir, tmp_path / "adapter").returncode == 0
-    result = bench_inference(str(tmp_path / "adapter"), data=str(DEMO), rounds=2, log=lambda m: None,
+    adapter = copy_of_tiny_run(tiny_run, tmp_path_factory, "bench-inference")
+    result = bench_inference(str(adapter), data=str(DEMO), rounds=2, log=lambda m: None,
                              variants=("bf16", "int8 dynamic (backbone Linear)", "onnxruntime (fp32)"))
     rows = {r["label"]: r for r in result["rows"]}
     onnx = rows["onnxruntime (fp32)"]

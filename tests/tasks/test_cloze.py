@@ -7,7 +7,7 @@ import torch
 
 from conftest import build_tokenizer
 from family_configs import family_config
-from helpers import ptune, train
+from helpers import ptune_here as ptune, train_here as train
 from ptune.config import PTuningConfig
 from ptune.data import Example, LabelSet
 from ptune.errors import ConfigError, DataError, PtuneError
