@@ -3,6 +3,7 @@ what each task gives alone."""
 import pytest
 import torch
 
+from agreement import answers_agree
 from conftest import KINDS, build_tiny_model, save_random_adapter as make_adapter
 from ptune.engine.bank import AdapterBank
 from ptune.engine.core import forward_groups
@@ -38,7 +39,10 @@ def test_decoded_predictions_match_the_single_task_predictor(random_adapters, ti
     bank = AdapterBank.from_adapters(random_adapters, model_name=str(tiny_backbone_dir))
     requests = [("ner", "John lives in London"), ("sst2", "great"), ("chunk", "Mary met John"), ("rte", ("dull", "boring"))]
     for (name, text), result in zip(requests, bank.predict(requests, batch_size=3)):
-        assert result == Predictor(random_adapters[name], model_name=str(tiny_backbone_dir)).predict([text])[0]
+        # Labels and spans equal; scores to 1e-5: a batch padded to another length runs other BLAS
+        # kernels, so a score rounded to six places can differ in its last digit.
+        alone = Predictor(random_adapters[name], model_name=str(tiny_backbone_dir)).predict([text])[0]
+        assert answers_agree(result, alone, atol=1e-5), (result, alone)
 
 
 def test_rows_are_grouped_only_where_placements_differ(tiny_bert):

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
+from agreement import answers_agree
 from conftest import DEMO
 from ptune.engine.bank import AdapterBank
 from ptune.cli import main
@@ -83,7 +84,8 @@ def test_joint_training_writes_one_working_adapter_per_task(specs, tiny_backbone
     assert score["metrics"]["accuracy"] == pytest.approx(metrics["tasks"]["sentiment"]["best_dev"]["accuracy"])
     # ... and they all load onto one backbone, the folder served as it is.
     bank = AdapterBank.from_adapters({n: tmp_path / "joint" / n for n in metrics["tasks"]}, model_name=str(tiny_backbone_dir))
-    assert len(bank) == 3 and predictor.predict(["a fine film"])[0] == bank.predict([("sentiment", "a fine film")])[0]
+    assert len(bank) == 3
+    assert answers_agree(predictor.predict(["a fine film"])[0], bank.predict([("sentiment", "a fine film")])[0], atol=1e-5)
 
 
 def schedule_for(sampler):
