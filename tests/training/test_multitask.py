@@ -246,22 +246,23 @@ def test_tensorboard_gets_each_tasks_loss_and_dev_scores(specs, tiny_backbone_di
 
 
 def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_backbone_dir, tmp_path):
-    from helpers import killed_after, ptune
+    from helpers import killed_after, ptune, ptune_here
 
     pairs = write_pairs(tmp_path / "pairs", 24)
     tags = write_tags(tmp_path / "tags", 20)
 
-    def run(output, *extra, launcher=None):
-        return ptune("multitask", "--model", tiny_backbone_dir, "--task", f"sentiment=classification:{DEMO}",
+    def run(output, *extra, launcher=None, here=False):  # here: a refusal, answered in this process
+        arguments = ("multitask", "--model", tiny_backbone_dir, "--task", f"sentiment=classification:{DEMO}",
                      "--task", f"pairs=classification:{pairs}", "--task", f"tags=ner:{tags}", "--output", output,
-                     "--steps", "24", "--eval-every", "8", "--precision", "fp32", *extra, launcher=launcher)
+                     "--steps", "24", "--eval-every", "8", "--precision", "fp32", *extra)
+        return ptune_here(*arguments) if here else ptune(*arguments, launcher=launcher)
 
     reference = run(tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
     killed = run(tmp_path / "killed", launcher=killed_after(13))
     assert killed.returncode == -9  # SIGKILL after the checkpoint of step 8
     assert not (tmp_path / "killed" / "metrics.json").exists()
-    assert run(tmp_path / "killed").returncode == 2  # refused without --resume or --overwrite
+    assert run(tmp_path / "killed", here=True).returncode == 2  # refused without --resume or --overwrite
     resumed = run(tmp_path / "killed", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     def log(folder):  # every loss and evaluation, in order (timings aside)
@@ -276,7 +277,7 @@ def test_multitask_resume_after_kill_9_finishes_like_an_uninterrupted_run(tiny_b
     for name in ("sentiment", "pairs", "tags"):
         assert (tmp_path / "killed" / name / "inference.safetensors").read_bytes() == \
             (tmp_path / "reference" / name / "inference.safetensors").read_bytes()
-    changed = run(tmp_path / "killed", "--resume", "--seed", "3")
+    changed = run(tmp_path / "killed", "--resume", "--seed", "3", here=True)
     assert changed.returncode == 2 and "settings differ" in changed.stderr
 
 
