@@ -65,6 +65,28 @@ def test_the_start_runs_the_pairs_before_the_probe_head_and_is_seeded(tiny_bert,
     assert torch.equal(*tables)
 
 
+def test_the_layer_is_chosen_before_the_pairs_and_the_pairs_train_that_layer(tiny_bert, demo_features, monkeypatch):
+    """choose_layer runs on the starting prompt, before the pairs (after them every layer separates
+    the training rows), and the pairs then shape the layer the head reads: here layer 1 of 2, made
+    the probes' favourite."""
+    from ptune.training import contrastive, start
+
+    features, tokenizer, labels = demo_features
+    probes = []
+    monkeypatch.setattr(start, "out_of_fold_score", lambda *a, **k: probes.append(1) or (0.9 if len(probes) == 1 else 0.1))
+    read = []
+    original = contrastive.pooled
+    monkeypatch.setattr(contrastive, "pooled", lambda m, batch: read.append((len(probes), m.config.task.layer))
+                        or original(m, batch))
+    model = deep_model(tiny_bert)
+    record = start_adapter(model, features, config=TrainConfig(choose_layer=True, contrastive_steps=3, batch_size=8,
+                                                               lr=3e-2, head_init="probe"),
+                           pad_token_id=tokenizer.pad_token_id, label_names=labels.names)
+    assert record["layer"]["layer"] == 1 and model.config.task.layer == 1
+    assert read == [(2, 1)] * 3  # both layers probed first, then every pair step read layer 1
+    assert record["pairs"]["steps"] == 3 and "head" in record
+
+
 def test_a_tagger_is_refused_before_anything_runs(tiny_bert):
     from ptune.tasks.token_classification import TokenClassificationConfig
 

@@ -245,9 +245,9 @@ def choose_layer(model, features: list[dict], *, pad_token_id: int, batch_size: 
 
 def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad_token_id: int, label_names,
                   accelerator=None) -> dict:
-    """Applies init_from, init='text', the pair objective (contrastive_steps), choose_layer and
-    head_init='probe' to a fresh ptune model (in that order: the layer choice and the probe read the
-    prompt the run starts with). Returns a record
+    """Applies init_from, init='text', choose_layer, the pair objective (contrastive_steps) and
+    head_init='probe' to a fresh ptune model, in that order: the layer choice reads the prompt the
+    run starts with, the pairs train what the head will read, the probe is fitted last. Returns a record
     of what was done. Every step is seeded, so a resumed run redoes the same start (the layer choice
     is part of the model) before its checkpoint replaces the trained weights."""
     check_start(model, config)
@@ -265,16 +265,16 @@ def start_adapter(model, train_features: list[dict], *, config: TrainConfig, pad
         with torch.no_grad():
             model.encoder.embedding.weight.copy_(rows.to(model.encoder.embedding.weight.device))
         record["prompt"] = f"text: {model.num_virtual_tokens} tokens of the training rows"
-    if config.contrastive_steps:
+    if config.choose_layer:  # before the pairs: after them every layer separates the training rows
+        record["layer"] = choose_layer(model, train_features, pad_token_id=pad_token_id,
+                                       batch_size=config.eval_batch_size, seed=config.seed, autocast=autocast)
+    if config.contrastive_steps:  # on the layer the head reads
         from ptune.training.contrastive import train_pairs
 
         record["pairs"] = train_pairs(model, train_features, steps=config.contrastive_steps,
                                       batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                                       pad_token_id=pad_token_id, max_grad_norm=config.max_grad_norm,
                                       autocast=autocast)
-    if config.choose_layer:
-        record["layer"] = choose_layer(model, train_features, pad_token_id=pad_token_id,
-                                       batch_size=config.eval_batch_size, seed=config.seed, autocast=autocast)
     if config.head_init == "probe":
         from ptune.training.head_probe import fit_head
 
