@@ -205,25 +205,28 @@ def test_a_start_that_depends_on_the_data_size_is_decided_on_the_rows(monkeypatc
     assert resolve("token_classification").training.contrastive_steps == 0
 
 
-def test_small_sentence_sets_of_three_labels_or_more_start_with_the_pair_objective_and_the_probe_head():
+def test_small_sentence_sets_start_with_the_layer_choice_and_the_probe_head():
     resolved = resolve("classification")
-    assert (resolved.training.head_init, resolved.training.contrastive_steps) == (None, None)  # waits for the data
+    assert (resolved.training.head_init, resolved.training.choose_layer) == (None, None)  # waits for the data
     limit = defaults.RECIPE_MAX_TRAIN_ROWS["classification"]
     decide = lambda rows, labels, training=resolved.training: resolve_training(  # noqa: E731
         training, resolved.ptuning, train_rows=rows, train_labels=labels)
-    small = decide(limit, 6)
-    assert (small.head_init, small.contrastive_steps, small.choose_layer) == ("probe", 200, False)
-    assert small.head_lr == defaults.PROBE_HEAD_LR and small.lr == resolved.training.lr
-    for rows, labels in ((limit + 1, 6), (limit, 2), (limit + 1, None), (None, 2)):  # one count settles it
+    for labels in (2, 6):
+        small = decide(limit, labels)
+        assert (small.head_init, small.choose_layer, small.contrastive_steps) == ("probe", True, 0), labels
+        assert small.head_lr == defaults.PROBE_HEAD_LR and small.lr == resolved.training.lr
+    for rows, labels in ((limit + 1, 6), (limit, 1), (limit + 1, None), (None, 1)):  # one count settles it
         plain = decide(rows, labels)
-        assert (plain.head_init, plain.contrastive_steps, plain.head_lr) == ("random", 0, plain.lr), (rows, labels)
+        assert (plain.head_init, plain.choose_layer, plain.head_lr) == ("random", False, plain.lr), (rows, labels)
     assert decide(limit, None).head_init is None and decide(None, 6).head_init is None  # the other count is needed
-    off = resolve("classification", {"contrastive_steps": 0})
-    assert decide(32, 6, off.training).contrastive_steps == 0  # the user's 0 wins
+    off = resolve("classification", {"choose_layer": False})
+    assert decide(32, 6, off.training).choose_layer is False  # the user's setting wins
+    pairs = resolve("classification", {"contrastive_steps": 200})
+    assert decide(32, 6, pairs.training).contrastive_steps == 200  # an option, off by default
     cloze = resolve("classification", {"head": "cloze", "label_words": {"0": "bad", "1": "good"}})
-    assert (cloze.training.head_init, cloze.training.contrastive_steps) == ("random", 0)  # a cloze head: plain
+    assert (cloze.training.head_init, cloze.training.choose_layer) == ("random", False)  # a cloze head: plain
     transfer = resolve("classification", {"init_from": "runs/sst2"}).training
-    assert (transfer.head_init, transfer.contrastive_steps) == ("random", 0)  # started as the other adapter
+    assert (transfer.head_init, transfer.choose_layer) == ("random", False)  # started as the other adapter
 
 
 def test_print_config_decides_the_start_on_the_datas_rows(monkeypatch, capsys, tmp_path):
@@ -246,13 +249,13 @@ def test_print_config_decides_the_sentence_start_on_the_datas_rows_and_labels(ca
 
     rows = tmp_path / "train.tsv"
     rows.write_text("sentence\tlabel\n" + "".join(f"question number {i}\t{'abc'[i % 3]}\n" for i in range(120)))
-    for limit, labels_seen, steps in (("60", 3, 200), ("2", 2, 0), ("120", 3, 0)):
+    for limit, labels_seen, recipe in (("60", 3, True), ("2", 2, True), ("1", 1, False), ("120", 3, False)):
         args = build_parser().parse_args(["train", "--data", str(rows), "--max-train-samples", limit, "--print-config"])
         args.argv = ["train"]
         assert cmd_train(args) == 0
         printed = json.loads(capsys.readouterr().out)["training"]
-        assert printed["contrastive_steps"] == steps, (limit, labels_seen)
-        assert printed["head_init"] == ("probe" if steps else "random")
+        assert printed["choose_layer"] is recipe, (limit, labels_seen)
+        assert printed["head_init"] == ("probe" if recipe else "random") and printed["contrastive_steps"] == 0
 
 
 def test_a_run_decides_its_training_settings_in_one_call(monkeypatch, capsys):
