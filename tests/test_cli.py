@@ -107,17 +107,19 @@ def test_version_and_help_import_no_torch():
     script = ("import sys, time\n"
               "from ptune.cli import main\n"
               "for argv in sys.argv[1:]:\n"
-              "    started = time.perf_counter()\n"
+              "    started = time.process_time()\n"
               "    try:\n"
               "        main([*argv.split(), '--help'])\n"
               "    except SystemExit as stop:\n"
               "        assert stop.code == 0, argv\n"
-              "    print(f'{argv or \"ptune\"} {time.perf_counter() - started:.3f}', file=sys.stderr)\n"
+              "    print(f'{argv or \"ptune\"} {time.process_time() - started:.3f}', file=sys.stderr)\n"
               "print(sorted(m for m in ('torch', 'transformers', 'peft', 'sklearn') if m in sys.modules))\n")
     result = ptune(launcher=[sys.executable, "-c", script], *("", *COMMANDS))
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
-    for line in result.stderr.splitlines():  # building a parser reads a few dataclasses, nothing more
+    # building a parser reads a few dataclasses, nothing more: under 1 s of this process's CPU time
+    # (not wall time, which a busy machine stretches: a run beside two training jobs took 1.2 s)
+    for line in result.stderr.splitlines():
         assert float(line.split()[-1]) < 1.0, line
 
 
