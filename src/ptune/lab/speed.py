@@ -108,7 +108,7 @@ def bench_speed(*, model_name: str | None, data: str, train_samples: int = 640, 
         # ptune's rate comes from the resolver; PEFT's is its `ptune compare` default (stated in each row)
         lr = METHODS["peft-ptuning"].lr if kind == "peft" else None
         config = learning_rates_for(model, TrainConfig(epochs=1, batch_size=batch_size, seed=seed, precision=precision,
-                                                       group_by_length=grouped, lr=lr))
+                                                       group_by_length=grouped, lr=lr), train_rows=len(train_features))
         accelerator = make_accelerator(precision)
         with tempfile.TemporaryDirectory() as run_dir:
             result = fit(model, train_features=train_features, dev_features=dev_features, config=config,
