@@ -84,6 +84,14 @@ def ray_server(tiny_bert, tiny_backbone_dir, tmp_path):
             pass
         assert server.poll() is None, server.stderr.read()[-3000:]
         time.sleep(0.5)
+    # Ready means a prediction request answered too: on a loaded machine the first one can take more
+    # than the 30 s the tests allow a request (two runs beside training jobs timed out there).
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(url + "/v1/predict", json={"task": "sst2", "inputs": ["great"]}, timeout=60)
+            break
+        except httpx.HTTPError:
+            assert server.poll() is None, server.stderr.read()[-3000:]
     try:
         yield server, url, adapters, watched
     finally:
