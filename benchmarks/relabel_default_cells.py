@@ -8,7 +8,6 @@ refused (nothing is overwritten).
 FROM (default `ptune`) is the method name the cells carry now.
 """
 import json
-import sys
 from pathlib import Path
 
 from ptune.lab.compare.methods import parse_method
@@ -33,6 +32,21 @@ def relabel(folder: Path, method: str, note: str, source: str = "ptune") -> list
 
 
 if __name__ == "__main__":
-    folder, method, note, *source = sys.argv[1:]
-    for path in relabel(Path(folder), method, note, *source):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rename a compare grid's cells of an earlier default.")
+    parser.add_argument("folder", type=Path, help="a grid folder (holding cells/)")
+    parser.add_argument("method", help="the name the cells get, e.g. 'ptune[head_init=random]'")
+    parser.add_argument("note", help="why, kept in each cell's `relabelled`")
+    parser.add_argument("source", nargs="?", default="ptune", help="the name they carry now (default: ptune)")
+    args = parser.parse_args()
+    if not (args.folder / "cells").is_dir():
+        parser.error(f"{args.folder} has no cells/ folder: give a grid folder such as benchmarks/results/fewshot/cr-n16")
+    from ptune.errors import ConfigError
+
+    try:
+        done = relabel(args.folder, args.method, args.note, args.source)
+    except ConfigError as err:
+        parser.error(str(err).replace("\n", " "))
+    for path in done:
         print(path)
