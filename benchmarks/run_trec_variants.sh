@@ -10,4 +10,4 @@ export PTUNE_THREADS=2 HF_HUB_OFFLINE=1
 PTUNE=${PTUNE:-.venv/bin/ptune}
 $PTUNE compare --protocol fewshot --data ../shared/data/trec --train-sizes 16 --validation-from-train 1000 \
   --seeds "${SEEDS:-0}" --eval-repeats 1 --no-plots --output benchmarks/results/trec-heldout-variants \
-  --methods "ptune[backbone_dropout=true],ptune[lr=0.1],ptune[lr=0.01],ptune[num_virtual_tokens=50]"
+  --methods "${METHODS:-ptune[backbone_dropout=true],ptune[lr=0.1],ptune[lr=0.01],ptune[num_virtual_tokens=50],ptune[num_virtual_tokens=5],ptune[num_virtual_tokens=10]}"
