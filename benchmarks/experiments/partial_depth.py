@@ -20,6 +20,8 @@ parser.add_argument("stop", type=int, help="the layer after the last that keeps 
 parser.add_argument("--seeds", default="0")
 parser.add_argument("--k", default="16")
 args = parser.parse_args()
+if not 0 <= args.first < args.stop:
+    parser.error(f"layers {args.first}-{args.stop}: give FIRST < STOP, from 0 (e.g. 0 3: the lower half of 6 layers)")
 
 original = deep_attention.prompts_in
 
