@@ -5,7 +5,8 @@ Scored on the last ROWS training sentences (--validation-from-train), never on d
 benchmarks/results/layer-mix/<protocol>-<mix|plain>/.
   python benchmarks/experiments/layer_mix.py conll-minilm mix [--seeds 0,1] [--rows 2000]
   python benchmarks/experiments/layer_mix.py conll-minilm plain        # the same run, one layer read
-For conll-curve, --train-sizes N picks the size."""
+Full data only: on small sets ptune's start (the layer choice and probe head) reads one layer, which
+the mix would bypass."""
 import argparse
 import sys
 
@@ -17,11 +18,10 @@ from ptune.tasks import token_classification
 from ptune.tasks.heads import LinearHead
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("protocol", choices=["conll-minilm", "conll-curve"])
+parser.add_argument("protocol", choices=["conll-minilm"])
 parser.add_argument("head", choices=["mix", "plain"])
 parser.add_argument("--seeds", default="0")
 parser.add_argument("--rows", default="2000", help="training rows held out and scored")
-parser.add_argument("--train-sizes", default="200", help="conll-curve only")
 args = parser.parse_args()
 
 
@@ -55,6 +55,4 @@ output = f"benchmarks/results/layer-mix/{args.protocol}-{args.head}"
 command = ["compare", "--protocol", args.protocol, "--data", "../shared/data/conll2003",
            "--validation-from-train", args.rows, "--seeds", args.seeds, "--eval-repeats", "1", "--no-plots",
            "--in-process", "--output", output, "--methods", "ptune"]
-if args.protocol == "conll-curve":
-    command += ["--train-sizes", args.train_sizes]
 sys.exit(ptune_main(command))
