@@ -3,11 +3,14 @@
     python benchmarks/default_train_summary.py   # writes benchmarks/results/default-train/summary.md
 
 Table 1 is generated from the code (ptune.settings.resolve with no settings): what `ptune train`
-trains for each task when given no flags. Table 2 reads the runs of benchmarks/run_default_train.sh
-and the cells of `ptune compare` (`ptune[injection=deep]`) committed before the engine change.
+trains for each task when given no flags (for sentence classification, on single sentences and on
+sentence pairs, whose deep prompts default to the MLP encoder). Table 2 reads the runs of
+benchmarks/run_default_train.sh and the committed cells of `ptune compare` that trained the same
+settings (DEFAULT_CELLS).
 """
 from __future__ import annotations
 
+import glob
 import json
 import statistics
 from pathlib import Path
@@ -20,6 +23,10 @@ RUNS = ROOT / "benchmarks" / "results" / "default-train"
 CELLS = {"sst2": "compare-sst2-minilm", "conll": "compare-conll-minilm", "rte": "compare-rte-minilm"}
 TASKS = {"sst2": "classification", "conll": "token_classification", "rte": "classification"}
 METRIC = {"sst2": "accuracy", "conll": "f1", "rte": "accuracy"}
+DEFAULT_CELLS = {"sst2": "ptune[injection=deep]", "conll": "ptune[injection=deep]",
+                 "rte": "ptune[injection=deep;encoder=mlp]"}
+"""The committed compare cells that trained what `ptune train` now trains by default: RTE's rows are
+sentence pairs, whose deep prompt is made by the MLP encoder (ptune.defaults.PAIR_ENCODERS)."""
 
 
 def defaults_table() -> list[str]:
@@ -27,14 +34,18 @@ def defaults_table() -> list[str]:
              "| epochs | batch | evaluations | precision |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for task in ("classification", "token_classification", "question_answering"):
-        r = resolve(task)
-        p, t = r.ptuning, r.training
-        encoder = f"{p.encoder.name} (init {p.encoder.init})"
-        evaluations = f"every {t.eval_every} steps" if t.eval_every else "at most 10, within the rows trained"
-        start, layer, head_lr = start_cells(task, p, t)
-        lines.append(f"| {task} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {start} | {layer} | "
-                     f"{t.lr:g} / {head_lr} | {p.max_length} | {t.epochs:g} | {t.batch_size} | {evaluations} | "
-                     f"{t.precision} |")
+        for inputs in ("text", "pair") if task == "classification" else ("text",):
+            r = resolve(task, inputs=inputs)
+            p, t = r.ptuning, r.training
+            if inputs == "pair" and p.encoder == resolve(task).ptuning.encoder:
+                continue  # the input form changes nothing for this task
+            name = f"{task} (sentence pairs)" if inputs == "pair" else task
+            encoder = f"{p.encoder.name} (init {p.encoder.init})"
+            evaluations = f"every {t.eval_every} steps" if t.eval_every else "at most 10, within the rows trained"
+            start, layer, head_lr = start_cells(task, p, t)
+            lines.append(f"| {name} | {p.injection} | {p.num_virtual_tokens} | {encoder} | {start} | {layer} | "
+                         f"{t.lr:g} / {head_lr} | {p.max_length} | {t.epochs:g} | {t.batch_size} | {evaluations} | "
+                         f"{t.precision} |")
     return lines
 
 
@@ -66,16 +77,17 @@ def mean_std(values: list[float]) -> str:
 
 def results_table() -> list[str]:
     lines = ["| protocol | default `ptune train`: last step, per seed | mean ± std | best checkpoint (step), per seed | "
-             "committed `ptune[injection=deep]` cells, per seed | mean ± std |", "|---|---|---|---|---|---|"]
+             "committed cells of the same settings, per seed | mean ± std |", "|---|---|---|---|---|---|"]
     for name in ("sst2", "conll", "rte"):
         runs = sorted(RUNS.glob(f"{name}-seed*/metrics.json"))
         metric = METRIC[name]
         last = [json.loads(p.read_text())["final_dev"][metric] for p in runs]
         best = [(json.loads(p.read_text())["best_dev"][metric], json.loads(p.read_text())["best_step"]) for p in runs]
-        cells = sorted((ROOT / "benchmarks" / "results" / CELLS[name] / "cells").glob("ptune[[]injection=deep[]]__seed*.json"))
+        pattern = glob.escape(DEFAULT_CELLS[name])
+        cells = sorted((ROOT / "benchmarks" / "results" / CELLS[name] / "cells").glob(f"{pattern}__seed*.json"))
         committed = [json.loads(p.read_text())["dev_score"] for p in cells]
         seeds = lambda values: " ".join(f"{100 * v:.1f}" for v in values) or "—"  # noqa: E731
-        lines.append(f"| {name}-minilm ({metric}) | {seeds(last)} | {mean_std(last)} | "
+        lines.append(f"| {name}-minilm ({metric}), `{DEFAULT_CELLS[name]}` | {seeds(last)} | {mean_std(last)} | "
                      f"{' '.join(f'{100 * v:.1f} ({s})' for v, s in best) or '—'} | {seeds(committed)} | "
                      f"{mean_std(committed)} |")
     return lines

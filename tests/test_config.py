@@ -28,9 +28,13 @@ def test_deep_prompts_from_an_encoder_network_get_their_own_default_rate():
     from ptune.config import PTuningConfig, TrainConfig
     from ptune.defaults import DEEP_WITH_ENCODER_NETWORK_LR, default_learning_rate
     from ptune.encoders import MLPEncoderConfig
-    from ptune.settings import resolve_training
+    from ptune.settings import resolve_ptuning, resolve_training
 
-    deep_rows, deep_mlp = PTuningConfig(injection="deep"), PTuningConfig(injection="deep", encoder=MLPEncoderConfig())
+    undecided = PTuningConfig(injection="deep")  # its encoder waits for the rows: pairs or single texts
+    assert resolve_training(TrainConfig(), undecided, train_rows=1_000).lr is None
+    deep_rows = resolve_ptuning(undecided, inputs="text")
+    deep_mlp = PTuningConfig(injection="deep", encoder=MLPEncoderConfig())
+    assert resolve_ptuning(undecided, inputs="pair").encoder == deep_mlp.encoder
     free_rows = resolve_training(TrainConfig(), deep_rows, train_rows=1_000)
     network = resolve_training(TrainConfig(), deep_mlp, train_rows=1_000)
     assert free_rows.lr == default_learning_rate("classification", "deep") == 3e-2

@@ -21,17 +21,19 @@ def cli_run(*flags):
     return run_config_from_args(args)
 
 
-def expected_from_defaults(task: str, rows: int) -> dict:
+def expected_from_defaults(task: str, rows: int, inputs: str = "text") -> dict:
     injection = defaults.default_injection(task)
+    encoder = defaults.default_encoder(injection, task, inputs)
     return {"injection": injection, "num_virtual_tokens": defaults.default_prompt_length(task, injection),
-            "max_length": defaults.default_max_length(task),
-            "lr": defaults.default_learning_rate(task, injection, "embedding" if injection == "deep" else "mlp"),
-            **defaults.default_start(task, rows)}
+            "max_length": defaults.default_max_length(task), "encoder": encoder,
+            "lr": defaults.default_learning_rate(task, injection, encoder.name),
+            **defaults.default_start(task, rows, train_labels=2)}
 
 
-def decided(run, rows: int):
-    """The run's training settings once it has counted its training rows (as ptune.train does)."""
-    return resolve_training(run.training, run.ptuning, train_rows=rows)
+def decided(run, rows: int, inputs: str = "text"):
+    """The run's training settings once it has read its training rows, of two labels (as ptune.train does)."""
+    return resolve_training(run.training, resolve_ptuning(run.ptuning, inputs=inputs), train_rows=rows,
+                            train_labels=2)
 
 
 @pytest.mark.parametrize("rows", [200, 14_041])
@@ -50,7 +52,34 @@ def test_cli_with_no_flags_trains_what_defaults_py_says(task, rows):
     assert training.head_init == expected["head_init"] and training.choose_layer == expected["choose_layer"]
     # the measured start recipe: token classification on small data only
     assert (task == "token_classification" and rows <= 1_000) == probe == training.choose_layer
-    assert run.ptuning.encoder.name == "embedding" and run.ptuning.encoder.init == "random"
+    # sentence classification's encoder waits for the rows (pairs or not); free rows for single texts
+    assert (run.ptuning.encoder is None) == (task == "classification")
+    encoder = resolve_ptuning(run.ptuning, inputs="text").encoder
+    assert encoder == expected["encoder"] and encoder.name == "embedding" and encoder.init == "random"
+
+
+@pytest.mark.parametrize("rows", [32, 2_490])
+def test_sentence_pairs_get_deep_prompts_made_by_the_mlp_at_its_own_rate(rows):
+    run = cli_run("--data", "some/folder")
+    expected = expected_from_defaults("classification", rows, inputs="pair")
+    ptuning = resolve_ptuning(run.ptuning, inputs="pair")
+    assert ptuning.encoder == expected["encoder"] == defaults.PAIR_ENCODERS["classification", "deep"]()
+    assert ptuning.encoder.name == "mlp"
+    training = decided(run, rows, inputs="pair")
+    assert training.lr == expected["lr"] == defaults.DEEP_WITH_ENCODER_NETWORK_LR
+    assert training.head_lr == (defaults.PROBE_HEAD_LR if expected["head_init"] == "probe" else training.lr)
+    # the user's encoder wins, and so does a setting of the default's own (it decides free rows now)
+    assert resolve_ptuning(cli_run("--data", "d", "--encoder", "embedding").ptuning, inputs="pair").encoder.name == "embedding"
+    fields = cli_run("--data", "d", "--encoder-init", "zero").ptuning.encoder
+    assert fields is not None and fields.name == "embedding" and fields.init == "zero"
+    # other tasks and input-level prompts do not depend on the input form
+    assert resolve("classification", {"injection": "input"}, inputs="pair").ptuning.encoder.name == "mlp"
+    assert resolve("classification", {"injection": "input"}, inputs="pair").training.lr == 5e-3
+    assert resolve("token_classification", inputs="pair").ptuning.encoder.name == "embedding"
+    undecided = resolve_training(run.training, run.ptuning, train_rows=rows)
+    assert undecided.lr is None  # the rate waits with the encoder it depends on
+    with pytest.raises(ConfigError, match="inputs='pairs'"):
+        resolve("classification", inputs="pairs")
 
 
 def test_a_given_layer_or_start_wins_over_the_recipe():
@@ -65,39 +94,44 @@ def test_a_given_layer_or_start_wins_over_the_recipe():
     assert decided(given, 200).to_dict()["choose_layer"] is True
 
 
+@pytest.mark.parametrize("inputs", ["text", "pair"])
 @pytest.mark.parametrize("task", TASKS)
-def test_cli_api_and_multitask_spec_resolve_the_same(task):
+def test_cli_api_and_multitask_spec_resolve_the_same(task, inputs):
     from ptune.tasks import get_task
     from ptune.training.multitask import MultiTaskConfig, TaskSpec
 
     cli = cli_run("--task", task, "--data", "some/folder")
-    api = resolve(task)
+    api = resolve(task, inputs=inputs)
     bare = PTuningConfig(task=get_task(task).config_cls())
     # the dataclass fills in nothing that depends on another setting: the resolver alone does
     assert (bare.injection, bare.encoder, bare.num_virtual_tokens, bare.max_length) == (None, None, None, None)
-    config = resolve_ptuning(bare)
-    assert cli.ptuning.to_dict() == api.ptuning.to_dict() == config.to_dict()
+    config = resolve_ptuning(bare, inputs=inputs)
+    cli_ptuning = resolve_ptuning(cli.ptuning, inputs=inputs)  # what the run decides on its rows
+    assert cli_ptuning.to_dict() == api.ptuning.to_dict() == config.to_dict()
     settled = resolve_training(api.training, config, train_rows=5_000)
     assert resolve_ptuning(config) is config and resolve_training(settled, config) is settled
     # The dataclass defaults, and a budget of at least 100 steps, as no --epochs was given.
     expected = resolve_training(TrainConfig(min_steps=SMALL_DATA_MIN_STEPS), config)
-    assert resolve_training(cli.training, cli.ptuning).to_dict() == api.training.to_dict() == expected.to_dict()
+    assert resolve_training(cli.training, cli_ptuning).to_dict() == api.training.to_dict() == expected.to_dict()
     spec = TaskSpec.from_dict({"name": "t", "task": task, "data": "some/folder"})
+    assert spec.ptuning == cli.ptuning  # the same settings given, the same left to the rows
+    spec.ptuning = resolve_ptuning(spec.ptuning, inputs=inputs)  # as load_task decides it on the task's rows
     assert spec.ptuning.to_dict() == api.ptuning.to_dict()
     run = MultiTaskConfig(tasks=[spec], output="out")
     assert run.train_config(spec).lr == api.training.lr
 
 
+@pytest.mark.parametrize("inputs", ["text", "pair"])
 @pytest.mark.parametrize("task", TASKS)
-def test_compare_cell_builds_the_resolved_default(task, tiny_backbone_dir):
+def test_compare_cell_builds_the_resolved_default(task, inputs, tiny_backbone_dir):
     from ptune.lab.compare.methods import BuildContext, parse_method
     from ptune.training.loop import learning_rates_for
 
     spec = parse_method("ptune")
     context = BuildContext(model_name=str(tiny_backbone_dir), model_path=str(tiny_backbone_dir), num_labels=3,
-                           seed=0, max_length=40, task=task)
+                           seed=0, max_length=40, task=task, inputs=inputs)
     model = spec.method.build(context, spec.model_settings)
-    api = resolve(task, {"max_length": 40})
+    api = resolve(task, {"max_length": 40}, inputs=inputs)
     assert model.config.to_dict() == api.ptuning.to_dict()
     assert learning_rates_for(model, TrainConfig()).lr == api.training.lr  # what a compare cell trains with
 
@@ -276,3 +310,52 @@ def test_a_run_decides_its_training_settings_in_one_call(monkeypatch, capsys):
     assert main(["train", "--print-config"]) == 0  # the bundled sample: 233 rows, read to decide the start
     printed = json.loads(capsys.readouterr().out)["training"]
     assert calls == [233] and None not in (printed["lr"], printed["head_init"], printed["contrastive_steps"])
+
+
+def write_pair_rows(path, rows: int = 24):
+    from conftest import DEMO
+
+    sentences = [line.split("\t", 1)[1] for line in (DEMO / "train.tsv").read_text().splitlines()[1:rows + 2]]
+    lines = ["sentence1\tsentence2\tlabel"] + [
+        f"{sentences[i]}\t{sentences[i] if i % 2 else sentences[i + 1]}\t{'same' if i % 2 else 'different'}"
+        for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_run_decides_the_pair_encoder_on_its_rows_the_same_from_cli_api_and_multitask(
+        tiny_bert, tiny_backbone_dir, tmp_path, capsys):
+    from ptune.cli import main
+    from ptune.training.configs import DataConfig, RunConfig
+    from ptune.training.multitask import MultiTaskConfig, TaskSpec, load_task
+    from ptune.training.run import train
+
+    pairs = write_pair_rows(tmp_path / "pairs.tsv")
+    assert main(["train", "--data", str(pairs), "--print-config"]) == 0  # reads the rows to decide
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ptuning"]["encoder"]["type"] == "mlp"
+    assert printed["training"]["lr"] == defaults.DEEP_WITH_ENCODER_NETWORK_LR
+    said = []
+    run = RunConfig(model=str(tiny_backbone_dir), data=DataConfig(train=str(pairs)), output=str(tmp_path / "run"),
+                    ptuning=PTuningConfig(num_virtual_tokens=4, max_length=32),
+                    training=TrainConfig(batch_size=8, min_steps=3, precision="fp32"))
+    train(run, log=said.append, show_progress=False)
+    saved = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert saved["ptuning"]["encoder"] == printed["ptuning"]["encoder"]
+    assert saved["training"]["lr"] == printed["training"]["lr"]
+    assert json.loads((tmp_path / "run" / "ptune_config.json").read_text())["inputs"] == "pair"
+    assert any("sentence pairs: deep prompts made by the mlp encoder" in line for line in said)
+    backbone, tokenizer = tiny_bert
+    spec = TaskSpec.from_dict({"name": "pairs", "data": {"train": str(pairs), "dev": str(pairs)},
+                               "ptuning": {"num_virtual_tokens": 4}})
+    multitask = MultiTaskConfig(tasks=[spec], output=str(tmp_path / "mt"), model=str(tiny_backbone_dir)).resolved()
+    state = load_task(multitask.tasks[0], backbone=backbone, tokenizer=tokenizer, run=multitask, log=said.append)
+    assert state.model.config.encoder.to_dict() == saved["ptuning"]["encoder"]
+    assert state.config.lr == saved["training"]["lr"]
+    # single sentences keep free rows, and a named encoder is kept on pairs
+    single = tmp_path / "single.tsv"
+    single.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\n")
+    assert main(["train", "--data", str(single), "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["ptuning"]["encoder"]["type"] == "embedding"
+    assert main(["train", "--data", str(pairs), "--encoder", "embedding", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["ptuning"]["encoder"]["type"] == "embedding"

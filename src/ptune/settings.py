@@ -18,6 +18,10 @@ ptune.defaults.RECIPE_MAX_TRAIN_ROWS) waits until the run has counted its rows. 
 (`ptune train`, the demo) therefore takes `given_settings` (the adapter's settings decided, the
 training settings as given) and decides the training settings in one `resolve_training(...,
 train_rows=n, train_labels=m)` call; `resolve(task, settings, train_rows=n)` does both at once.
+Likewise the encoder of deep prompts for classification depends on whether the training rows are
+sentence pairs (ptune.defaults.PAIR_ENCODERS): `given_settings` leaves it undecided (None) when the
+user named none, and the run decides it once it has read its rows (`resolve_ptuning(...,
+inputs="pair")`), before the learning rate that depends on it.
 """
 from __future__ import annotations
 
@@ -38,10 +42,12 @@ from ptune.defaults import (
     default_max_length,
     default_prompt_length,
     default_start,
+    encoder_depends_on_inputs,
 )
 from ptune.encoders import ENCODER_CONFIGS, EncoderConfig
 from ptune.errors import ConfigError
 from ptune.tasks import get_task
+from ptune.tasks.input_forms import INPUT_FORMS
 
 PTUNING_FIELDS = frozenset(f.name for f in dataclasses.fields(PTuningConfig)) - {"encoder", "task"}
 TRAIN_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
@@ -72,9 +78,14 @@ class Resolved:
 
 
 def resolve(task: str = "classification", settings: Mapping[str, Any] | None = None, *,
-            train_rows: int | None = None, train_labels: int | None = None) -> Resolved:
-    """Flat user settings for `task` -> every setting decided (see the module docstring)."""
+            train_rows: int | None = None, train_labels: int | None = None, inputs: str = "text") -> Resolved:
+    """Flat user settings for `task` -> every setting decided (see the module docstring), for training
+    rows of input form `inputs` (ptune.tasks.input_forms: `text`, `pair` for sentence pairs, whose
+    deep prompts default to the MLP encoder, `words`, `qa`)."""
+    if inputs not in INPUT_FORMS:
+        raise ConfigError("settings", [f"inputs={inputs!r}: expected one of {sorted(INPUT_FORMS)}"])
     ptuning, training = given_settings(task, settings)
+    ptuning = resolve_ptuning(ptuning, inputs=inputs)
     return Resolved(ptuning=ptuning, training=resolve_training(training, ptuning, train_rows=train_rows,
                                                                train_labels=train_labels))
 
@@ -83,7 +94,8 @@ def given_settings(task: str = "classification", settings: Mapping[str, Any] | N
                    ) -> tuple[PTuningConfig, TrainConfig]:
     """Flat user settings for `task` -> the adapter's settings decided and the training settings as
     given and checked: what `ptune train` holds until it has counted its training rows, where
-    `resolve_training` decides the rest once."""
+    `resolve_training` decides the rest once. An encoder whose default depends on the data's input
+    form stays None here when the user named none (the run decides it on its rows)."""
     settings = dict(settings or {})
     task_obj = get_task(task)
     task_fields = {f.name for f in dataclasses.fields(task_obj.config_cls)}
@@ -92,14 +104,18 @@ def given_settings(task: str = "classification", settings: Mapping[str, Any] | N
     encoder_settings.update({key: settings.pop(key) for key in list(settings)
                              if key in ALL_ENCODER_FIELDS and key not in task_fields | PTUNING_FIELDS | TRAIN_FIELDS})
     injection = settings.get("injection") or default_injection(task_obj.name)
-    encoder = resolve_encoder(injection, settings.pop("encoder", None), encoder_settings)
+    named = settings.pop("encoder", None)
+    # Left for the data to decide (pairs or single texts) when nothing about the encoder was given;
+    # encoder fields without a name go to the injection's default for single texts.
+    waits = named is None and not encoder_settings and encoder_depends_on_inputs(task_obj.name, injection)
+    encoder = None if waits else resolve_encoder(injection, named, encoder_settings)
     unknown = sorted(set(settings) - PTUNING_FIELDS - TRAIN_FIELDS - task_fields)
     if unknown:
         raise ConfigError("settings", [f"{unknown} ({flags(unknown)}) do(es) not apply to task {task_obj.name}; known settings: "
                                        f"{sorted(PTUNING_FIELDS | TRAIN_FIELDS | task_fields | ALL_ENCODER_FIELDS)}"])
     task_config = task_obj.config_cls(**{k: v for k, v in settings.items() if k in task_fields})
     ptuning = resolve_ptuning(PTuningConfig(**{k: v for k, v in settings.items() if k in PTUNING_FIELDS - {"injection"}},
-                                            injection=injection, encoder=encoder, task=task_config))
+                                            injection=injection, encoder=encoder, task=task_config), inputs=None)
     training = TrainConfig(**{k: v for k, v in settings.items() if k in TRAIN_FIELDS})
     if "epochs" not in settings and "min_steps" not in settings:
         training = dataclasses.replace(training, min_steps=SMALL_DATA_MIN_STEPS)  # a small set still trains
@@ -127,18 +143,25 @@ def resolve_encoder(injection: str, name: str | EncoderConfig | dict | None, fie
     return dataclasses.replace(base, **fields) if fields else base
 
 
-def resolve_ptuning(ptuning: PTuningConfig) -> PTuningConfig:
+def resolve_ptuning(ptuning: PTuningConfig, *, inputs: str | None = "text") -> PTuningConfig:
     """`ptuning` with the settings that depend on others filled in for its task (ptune.defaults): the
     injection, its encoder, the prompt length and the text length. A resolved config comes back as it
     is. The one place these are filled: `resolve`, `ptune.train`, multi-task runs and every model
-    built from a config (PTuningModel, TaskAdapter) call it."""
+    built from a config (PTuningModel, TaskAdapter) call it.
+
+    `inputs` is the training data's input form (`text` or `pair`), which the default encoder of deep
+    prompts for classification depends on; None leaves that encoder undecided until the data is read.
+    A model built from a config without data (`PTuningModel(backbone, PTuningConfig())`) takes the
+    default for single texts: name the encoder for pairs there."""
     if ptuning.is_resolved():
         return ptuning
     task = ptuning.task.name
     injection = ptuning.injection if ptuning.injection is not None else default_injection(task)
+    encoder = ptuning.encoder
+    if encoder is None and not (inputs is None and encoder_depends_on_inputs(task, injection)):
+        encoder = default_encoder(injection, task, inputs or "text")
     return dataclasses.replace(
-        ptuning, injection=injection,
-        encoder=ptuning.encoder if ptuning.encoder is not None else default_encoder(injection),
+        ptuning, injection=injection, encoder=encoder,
         num_virtual_tokens=(ptuning.num_virtual_tokens if ptuning.num_virtual_tokens is not None
                             else default_prompt_length(task, injection)),
         max_length=ptuning.max_length if ptuning.max_length is not None else default_max_length(task))
@@ -169,9 +192,10 @@ def resolve_training(training: TrainConfig, ptuning: PTuningConfig, *, train_row
     resolved config comes back as it is."""
     if training_is_resolved(training):
         return training
-    ptuning = resolve_ptuning(ptuning)
-    lr = training.lr if training.lr is not None else default_learning_rate(
-        ptuning.task.name, ptuning.injection, ptuning.encoder.name)
+    ptuning = resolve_ptuning(ptuning, inputs=None)
+    # the rate of an encoder still undecided (it waits for the data's input form) waits with it
+    lr = training.lr if training.lr is not None else (default_learning_rate(
+        ptuning.task.name, ptuning.injection, ptuning.encoder.name) if ptuning.encoder is not None else None)
     head = getattr(ptuning.task, "head", "linear")
     # an adapter started from another (init_from) starts as that one: no recipe refits or retrains it
     start = dict(PLAIN_START) if training.init_from else default_start(

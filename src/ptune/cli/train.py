@@ -37,7 +37,8 @@ def add_parser(commands) -> None:
                         "question_answering (qa: SQuAD v1.1/v2.0 JSON, or the Hub's squad / squad_v2)")
     p.add_argument("--injection", choices=sorted(INJECTION_MODULES), default=None, help=attribute_docs(PTuningConfig)["injection"])
     p.add_argument("--encoder", choices=sorted(ENCODER_CONFIGS), default=None,
-                   help="prompt encoder (default: mlp for --injection input, embedding for deep)")
+                   help="prompt encoder (default: mlp for --injection input; for deep, embedding (free rows), "
+                        "mlp on sentence pairs, decided on the training rows)")
     for config_cls in ENCODER_CONFIGS.values():
         add_dataclass_flags(p, config_cls, prefix="encoder-", dest_prefix="encoder_")
     p.add_argument("--placement", choices=PLACEMENTS, default=None, help=attribute_docs(PTuningConfig)["placement"])
@@ -137,9 +138,11 @@ def cmd_train(args) -> int:
         except PtuneError as err:  # the data cannot be read here: print what is decided, and say why not the rest
             run = dataclasses.replace(run, training=resolve_training(run.training, run.ptuning))
             undecided = [k for k, v in run.training.to_dict().items() if v is None and k in (
-                "head_lr", "head_init", "choose_layer", "contrastive_steps")]
+                "lr", "head_lr", "head_init", "choose_layer", "contrastive_steps")]
+            undecided = (["encoder"] if run.ptuning.encoder is None else []) + undecided
             if undecided:
-                print(f"{undecided} depend on the number of training rows and stay null here: {err}", file=sys.stderr)
+                print(f"{undecided} depend on the training rows (how many, and whether they are sentence pairs) "
+                      f"and stay null here: {err}", file=sys.stderr)
         print(json.dumps(run.to_dict(), indent=2, sort_keys=True))
         return 0
     print(f"training into {run.output}", file=sys.stderr)

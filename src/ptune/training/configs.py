@@ -12,7 +12,7 @@ from ptune.config import MAX_EPOCHS, PTuningConfig, TrainConfig, tracker_problem
 from ptune.data import LoadReport
 from ptune.errors import ConfigError
 from ptune.format.hub_ids import canonical_model_name
-from ptune.settings import flat_settings, resolve, resolve_ptuning, resolve_training
+from ptune.settings import flat_settings, given_settings, resolve_ptuning, resolve_training
 from ptune.tasks import Task, get_task
 from ptune.validation import number_problems
 
@@ -137,7 +137,8 @@ class TaskSpec:
         flat = flat_settings({"ptuning": ptuning})
         kind = get_task(task).name if task is not None else flat.pop("task", "classification")
         flat.pop("task", None)
-        return cls(data=DataConfig(**source), ptuning=resolve(kind, flat).ptuning, **data)
+        # the adapter's settings as given: an encoder that depends on the rows waits for them (load_task)
+        return cls(data=DataConfig(**source), ptuning=given_settings(kind, flat)[0], **data)
 
 
 @dataclass
@@ -206,13 +207,14 @@ class MultiTaskConfig:
                      train_labels: int | None = None) -> TrainConfig:
         """The single-task TrainConfig this task's parameters train under, resolved (once the run has
         counted the task's training rows, the start too)."""
-        return resolve_training(self.given_train_config(spec), resolve_ptuning(spec.ptuning), train_rows=train_rows,
-                                train_labels=train_labels)
+        return resolve_training(self.given_train_config(spec), resolve_ptuning(spec.ptuning, inputs=None),
+                                train_rows=train_rows, train_labels=train_labels)
 
     def resolved(self) -> "MultiTaskConfig":
-        """Every task's settings decided (a TaskSpec built by hand may leave them to the resolver)."""
-        return dataclasses.replace(self, tasks=[dataclasses.replace(t, ptuning=resolve_ptuning(t.ptuning))
-                                                for t in self.tasks])
+        """Every task's settings decided (a TaskSpec built by hand may leave them to the resolver), but
+        an encoder that depends on the task's rows (sentence pairs): load_task decides it on them."""
+        return dataclasses.replace(self, tasks=[dataclasses.replace(
+            t, ptuning=resolve_ptuning(t.ptuning, inputs=None)) for t in self.tasks])
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tasks"}

@@ -104,13 +104,16 @@ def saved_dev_metrics(output: Path) -> dict:
 
 def resolved_run(run: RunConfig, *, train_rows: int | None = None, train_labels: int | None = None) -> RunConfig:
     """`run` with every setting decided (the one resolution of a run; `ptune train` resolved all but
-    what depends on the training set's size and labels). Without `train_rows` the training data is
-    read to count them (what `--print-config` shows)."""
-    ptuning = resolve_ptuning(run.ptuning)
-    if train_rows is None and start_waits_for_counts(run.training, ptuning):
+    what depends on the training set: its size and labels, and whether its rows are sentence pairs).
+    Without `train_rows` the training data is read for what waits on it (what `--print-config` shows)."""
+    ptuning = resolve_ptuning(run.ptuning, inputs=None)
+    needs_counts = train_rows is None and start_waits_for_counts(run.training, ptuning)
+    if needs_counts or ptuning.encoder is None:
         task = get_task(ptuning.task.name)
         rows = run.data.read("train", LoadReport(), task)[: run.training.max_train_samples or None]
-        train_rows, train_labels = len(rows), (len(task.label_set(rows)) if rows else None)
+        ptuning = resolve_ptuning(ptuning, inputs=task.input_form_of(rows))
+        if needs_counts:
+            train_rows, train_labels = len(rows), (len(task.label_set(rows)) if rows else None)
     training = resolve_training(run.training, ptuning, train_rows=train_rows, train_labels=train_labels)
     return dataclasses.replace(run, ptuning=ptuning, training=training)
 
@@ -122,7 +125,7 @@ def train(run: RunConfig, *, resume: bool = False, overwrite: bool = False, log=
     torch.manual_seed(run.training.seed)
     backbone, tokenizer = load_backbone(run.model)
     limit = run.training.max_train_samples
-    prepared = prepare_task(run.data, resolve_ptuning(run.ptuning), backbone=backbone, tokenizer=tokenizer,
+    prepared = prepare_task(run.data, run.ptuning, backbone=backbone, tokenizer=tokenizer,
                             seed=run.training.seed, keep_rows=lambda rows: rows[:limit] if limit else rows,
                             dev_required=False, log=log)
     task, labels, model = prepared.task, prepared.labels, prepared.model

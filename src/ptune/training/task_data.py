@@ -11,8 +11,10 @@ from typing import Callable
 
 from ptune.config import PTuningConfig
 from ptune.data import LoadReport
+from ptune.defaults import encoder_depends_on_inputs
 from ptune.engine.model import PTuningModel
 from ptune.errors import DataError, PtuneError
+from ptune.settings import resolve_ptuning
 from ptune.tasks import get_task
 from ptune.training.configs import DataConfig
 from ptune.training.lengths import check_max_length, truncation_note
@@ -37,7 +39,8 @@ class TaskData:
 def prepare_task(data: DataConfig, ptuning: PTuningConfig, *, backbone, tokenizer, seed: int,
                  keep_rows: Callable[[list], list] = lambda rows: rows, dev_required: bool = True,
                  name: str | None = None, log=print) -> TaskData:
-    """`ptuning` resolved (ptune.settings.resolve_ptuning); `keep_rows` picks the training rows the run
+    """`ptuning` as given: resolved here (ptune.settings.resolve_ptuning) for the training rows' input
+    form, which the default encoder may depend on (sentence pairs); `keep_rows` picks the training rows the run
     trains on (the first N, a seeded sample); `dev_required=False` lets a single file train without a
     dev set (the caller says so). `name` prefixes messages with the task's name (multi-task runs)."""
     who = f"task {name!r}: " if name else ""
@@ -59,6 +62,11 @@ def prepare_task(data: DataConfig, ptuning: PTuningConfig, *, backbone, tokenize
                         "give a dev file with a header and at least one row")
     if dev_examples:
         task.check_labels(dev_examples, labels, data.dev or data.train)
+    inputs = task.input_form_of(train_examples)
+    given, ptuning = ptuning, resolve_ptuning(ptuning, inputs=inputs)
+    if given.encoder is None and inputs == "pair" and encoder_depends_on_inputs(task.name, ptuning.injection):
+        log(f"{who}the training rows are sentence pairs: deep prompts made by the {ptuning.encoder.name} encoder "
+            "(ptune.defaults.PAIR_ENCODERS; --encoder embedding keeps free rows)")
     settings = task.bind_tokenizer(task.adapt_config(ptuning.task, train_examples), tokenizer, labels)
     ptuning = dataclasses.replace(ptuning, task=settings)
     model = PTuningModel(backbone, ptuning, num_labels=len(labels), seed=seed)

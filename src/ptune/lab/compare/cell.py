@@ -44,7 +44,8 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     train, dev, labels = protocol.examples(seed)
     model_path = resolve_model_path(protocol.model)
     context = BuildContext(model_name=protocol.model, model_path=model_path, num_labels=len(labels), seed=seed,
-                           max_length=protocol.max_length, task=task.name, labels=labels)
+                           max_length=protocol.max_length, task=task.name, labels=labels,
+                           inputs=task.input_form_of(train))
     model = spec.method.build(context, spec.model_settings)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
     text_length = min(protocol.max_length, model.max_text_length()) if hasattr(model, "max_text_length") \

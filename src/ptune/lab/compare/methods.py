@@ -40,6 +40,8 @@ class BuildContext:
     task: str = "classification"
     labels: Any = None
     """The training data's ptune.data.LabelSet (a cloze head resolves its label words against it)."""
+    inputs: str = "text"
+    """The training rows' input form, `text` or `pair` (ptune's default encoder depends on it)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def _build_ptune(context: BuildContext, settings: dict):
     from ptune.tasks import get_task
 
     try:
-        resolved = resolve(context.task, {"max_length": context.max_length, **settings})
+        resolved = resolve(context.task, {"max_length": context.max_length, **settings}, inputs=context.inputs)
     except ConfigError as err:
         raise ConfigError("method", [f"ptune: {err}"]) from None
     backbone, tokenizer = load_backbone(context.model_name)
