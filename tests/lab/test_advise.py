@@ -112,3 +112,18 @@ def test_ner_advice_carries_the_measured_injection_and_a_command():
     assert advice.settings["injection"] == "deep"
     assert advice.settings["ptune_lr"] == default_learning_rate("token_classification", "deep")
     assert advice.settings["command"].startswith("ptune train --task token_classification --injection deep")
+
+
+def test_sentence_pairs_get_the_pair_defaults_and_only_classification_takes_them():
+    from ptune.defaults import DEEP_WITH_ENCODER_NETWORK_LR, default_learning_rate
+
+    pairs = advise("classification", model_size=22_000_000, train_size=2500, inputs="pair")
+    assert pairs.settings["encoder"] == "mlp" and pairs.settings["ptune_lr"] == DEEP_WITH_ENCODER_NETWORK_LR
+    assert any("sentence pairs get prompts made by the MLP encoder" in r for r in pairs.reasons)
+    texts = advise("classification", model_size=22_000_000, train_size=2500)
+    assert texts.settings["encoder"] == "embedding"
+    assert texts.settings["ptune_lr"] == default_learning_rate("classification", "deep")
+    with pytest.raises(ConfigError, match="--inputs pair is for classification of sentence pairs"):
+        advise("ner", model_size=22_000_000, train_size=2500, inputs="pair")
+    with pytest.raises(ConfigError, match="expected one of"):
+        advise("classification", model_size=22_000_000, train_size=2500, inputs="triple")

@@ -15,6 +15,7 @@ from pathlib import Path
 from ptune.errors import ConfigError
 
 TASKS = ("classification", "ner", "qa", "generation")
+INPUTS = ("text", "pair")
 NLU_TASKS = ("classification", "ner", "qa")
 ONE_BILLION = 1_000_000_000
 SMALL_DATA = 1000
@@ -38,10 +39,11 @@ class Advice:
     """Measured numbers that bear on the advice."""
     contradictions: list[str] = field(default_factory=list)
     """Where the measurements disagree with the lab's rule."""
-    measured: object = None
-    """What ptune's learning curves measured best for this task and training size
-    (ptune.lab.curve_advice.CurveAdvice), or None where no curve covers the task."""
+    measured: list = field(default_factory=list)
+    """What each of ptune's learning curves of this task and input form measured best at this
+    training size (ptune.lab.curve_advice.CurveAdvice); empty where no curve covers it."""
     task: str = ""
+    inputs: str = "text"
 
 
 def lab_method(task: str, model_size: int, train_size: int) -> tuple[str, str]:
@@ -197,17 +199,23 @@ def precision_evidence(advice: Advice, rows: list[dict], protocol: str, default)
 
 
 def advise(task: str, *, model_size: int, train_size: int, results: list[Path] = (),
-           curves: Path | None = None) -> Advice:
+           curves: Path | None = None, inputs: str = "text") -> Advice:
+    """`inputs`: what one input is, `text` or `pair` (sentence pairs, classification only)."""
     if task not in TASKS:
         raise ConfigError("advise", [f"task={task!r}: expected one of {TASKS}"])
     if model_size < 1 or train_size < 1:
         raise ConfigError("advise", ["--model-size and --train-size are counts, expected >= 1"])
+    if inputs not in INPUTS:
+        raise ConfigError("advise", [f"inputs={inputs!r}: expected one of {INPUTS}"])
+    if inputs == "pair" and task != "classification":
+        raise ConfigError("advise", [f"--inputs pair is for classification of sentence pairs; {task} takes "
+                                     "single texts: leave out --inputs"])
     from ptune.lab.curve_advice import advise_from_curves, load_curves
 
     method, reason = lab_method(task, model_size, train_size)
-    advice = Advice(method=method, reasons=[reason], task=task)
+    advice = Advice(method=method, reasons=[reason], task=task, inputs=inputs)
     advice.measured = advise_from_curves(task, model_size=model_size, train_size=train_size,
-                                         curves=load_curves(curves))
+                                         curves=load_curves(curves), inputs=inputs)
     if method in ("P-Tuning", "Prompt Tuning") and task not in PTUNE_TASKS:
         advice.reasons.append(f"ptune has no {task} task yet, so it cannot train this; the lab's general choice "
                               "applies instead: LoRA (PEFT)")
@@ -221,20 +229,27 @@ def advise(task: str, *, model_size: int, train_size: int, results: list[Path] =
     if method in ("P-Tuning", "Prompt Tuning"):
         advice.settings, reasons = lab_settings(task, train_size)
         advice.reasons += reasons
-        measured_defaults(advice, PTUNE_TASKS[task], prompt_tuning=method == "Prompt Tuning")
+        measured_defaults(advice, PTUNE_TASKS[task], prompt_tuning=method == "Prompt Tuning", inputs=inputs)
     for folder in results:
         rows, protocol = load_grid(Path(folder))
         check_against(advice, rows, protocol)
     return advice
 
 
-def measured_defaults(advice: Advice, task: str, *, prompt_tuning: bool) -> None:
+def measured_defaults(advice: Advice, task: str, *, prompt_tuning: bool, inputs: str = "text") -> None:
     """ptune's own defaults, measured off dev (ptune.defaults), beside the lab's guidance."""
-    from ptune.defaults import default_injection, default_learning_rate
+    from ptune.defaults import default_encoder, default_injection, default_learning_rate, encoder_depends_on_inputs
 
     injection = default_injection(task)
-    lr = default_learning_rate(task, injection)
-    advice.settings.update(injection=injection, ptune_lr=lr)
+    encoder = "embedding" if prompt_tuning else default_encoder(injection, task, inputs).name
+    lr = default_learning_rate(task, injection, encoder)
+    advice.settings.update(injection=injection, encoder=encoder, ptune_lr=lr)
+    if encoder_depends_on_inputs(task, injection) and not prompt_tuning:
+        advice.reasons.append(
+            f"ptune picks the encoder of {injection} prompts from the training rows: "
+            + ("sentence pairs get prompts made by the MLP encoder at lr 1e-4 (RTE dev 56.9 ± 0.2 against 52.8 ± 1.8 "
+               "for free rows; BENCHMARKS.md, \"Screens at full size\")" if inputs == "pair" else
+               "single texts get free prompt rows (pairs would get the MLP encoder: --inputs pair)"))
     if task in MEASURED_TASKS:
         advice.reasons.append(f"ptune's measured default for {task}: {injection} prompts at lr {lr:g} "
                               f"(chosen on held-out training data; BENCHMARKS.md); the lab's lr is for its own setup")
@@ -250,8 +265,8 @@ def measured_defaults(advice: Advice, task: str, *, prompt_tuning: bool) -> None
 def format_advice(advice: Advice) -> str:
     from ptune.lab.curve_advice import format_curve_advice
 
-    lines = format_curve_advice(advice.measured, advice.task) + ["", f"the lab's pick (8.2): {advice.method}", "",
-                                                                   "why:"]
+    lines = format_curve_advice(advice.measured, advice.task, advice.inputs) + [
+        "", f"the lab's pick (8.2): {advice.method}", "", "why:"]
     lines += [f"  - {r}" for r in advice.reasons]
     if advice.settings:
         lines += ["", "settings: " + ", ".join(f"{k}={v}" for k, v in advice.settings.items())]

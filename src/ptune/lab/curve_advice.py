@@ -1,11 +1,15 @@
 """Advice from the measured learning curves: with N labelled examples of a task on a backbone of a
-given size, which method scored best on ptune's own curves, with the score and spread it rests on.
+given size, which method scored best on each of ptune's own curves of that task, with the score and
+spread it rests on.
 
-The curves are `ptune compare --protocol sst2-curve / conll-curve` runs (ptune.lab.compare.curve);
-their summaries ship in ptune/resources/curves/ (made from benchmarks/results/curves, whose cells
-are committed), and `ptune advise --curves DIR` reads others. The answer says where it
-extrapolates (a training size outside the measured ones, a backbone of another size, a task no
-curve covers) and whether the lab's rule (P-Tuning below 1,000 examples, 8.2) holds on the curves.
+The curves are `ptune compare --protocol sst2-curve / conll-curve / fewshot` runs
+(ptune.lab.compare.curve); their summaries ship in ptune/resources/curves/ (made from
+benchmarks/results/curves and benchmarks/results/fewshot, whose cells are committed, by
+benchmarks/curve_report.py), and `ptune advise --curves DIR` reads others. A curve records its input
+form, so sentence pairs are answered from pair curves only. The answer says where it extrapolates
+(a training size outside the measured ones, a backbone of another size, a task no curve covers),
+when nothing is clear of the majority class, and whether the lab's rule (P-Tuning below 1,000
+examples, 8.2) holds on the curves.
 """
 from __future__ import annotations
 
@@ -15,13 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptune.errors import ConfigError
+from ptune.lab.compare.curve import without_rates
 
 PACKAGED = Path(__file__).resolve().parents[1] / "resources" / "curves"
 CURVE_TASK = {"classification": "classification", "ner": "token_classification"}
 SMALL_DATA = 1000
 PTUNING_METHODS = ("ptune", "peft-ptuning")
 """Base methods that are P-Tuning (ptune's, with any injection or head, and PEFT's)."""
-FULL_MODEL = ("full-ft",)
+FULL_MODEL = ("full-ft", "setfit")
+"""Methods that train every weight of the backbone (SetFit's contrastive phase does), so a task
+needs a copy of it: never the "best parameter-efficient" pick."""
+HOW_TRAINED = {
+    "logistic-probe": "fitted in closed form, its regularisation chosen by cross-validation on the training rows",
+    "setfit": "the setfit package at its documented defaults: contrastive pairs train the whole backbone, then a "
+              "logistic head; a full copy of the backbone per task",
+}
+"""How a method without a learning rate in the curves trains, for the advice's headline."""
 
 
 @dataclass
@@ -31,7 +44,7 @@ class CurveAdvice:
     curve: str
     backbone: str
     size: int
-    """The measured training size the advice rests on."""
+    """The measured training size (rows) the advice rests on."""
     method: str
     mean: float
     std: float
@@ -44,13 +57,16 @@ class CurveAdvice:
     lab_rule: list[str] = field(default_factory=list)
     """Whether the curves support the lab's P-Tuning-below-1,000 rule, size by size."""
 
+    per_class: int | None = None
+    """For a fewshot curve, the rows per class (K) that `size` came to."""
+
     def headline(self) -> str:
         return (f"with {self.train_size:,} labelled examples on this backbone, use {self.method}"
                 + (f" (lr {self.lr:g}, {self.steps} steps of batch 16)" if self.lr else
-                   " (fitted in closed form, its regularisation chosen by cross-validation on the training rows)"
-                   if self.steps == 0 else "")
+                   f" ({HOW_TRAINED[base_method(self.method)]})" if base_method(self.method) in HOW_TRAINED else "")
                 + f"; it scores {self.mean:.1f} ± {self.std:.1f} {self.metric} here"
-                + f" (n = {self.size:,}, {self.seeds} seeds, {self.curve} on {self.backbone})")
+                + f" (n = {self.size:,}" + (f", K = {self.per_class} per class" if self.per_class else "")
+                + f", {self.seeds} seeds, {self.curve} on {self.backbone})")
 
 
 def load_curves(source: Path | None = None) -> list[dict]:
@@ -86,33 +102,69 @@ def is_ptuning(method: str) -> bool:
 
 
 def candidates(curve: dict, min_seeds: int) -> list[dict]:
-    """The points advice may pick: enough seeds, and each method at its rate chosen on held-out rows
-    (a row at another rate is there for comparison; taking the best rate on dev would select on dev)."""
-    return [p for p in curve["points"] if len(p.get("scores", [])) >= min_seeds and p.get("chosen", True)]
+    """The points advice may pick: enough seeds, each method at its rate chosen on held-out rows
+    (a row at another rate is there for comparison; taking the best rate on dev would select on dev),
+    nothing that starts from another task's adapter (the user may have none; it is a note), and on
+    a fewshot curve only the suite's methods at their one setting (other rows are ablations: picking
+    the best of them on the test split would select on it)."""
+    return [p for p in curve["points"] if len(p.get("scores", [])) >= min_seeds and p.get("chosen", True)
+            and not starts_elsewhere(p["method"])
+            and not (curve.get("per_class") and without_rates(p["method"]) != base_method(p["method"]))]
+
+
+def starts_elsewhere(method: str) -> bool:
+    return "init_from=" in method
+
+
+def rows_of(point: dict) -> int:
+    """Training rows of a point (a fewshot point's `size` is rows per class)."""
+    return point.get("rows") or point["size"]
+
+
+def advice_points(curve: dict, min_seeds: int) -> list[dict]:
+    """The candidates, each sized in training rows (`per_class`: the K it came from, fewshot only)."""
+    return [{**p, "size": rows_of(p), "per_class": p["size"] if curve.get("per_class") else None}
+            for p in candidates(curve, min_seeds)]
+
+
+def curve_label(curve: dict) -> str:
+    return f"fewshot {curve.get('name', '?')}" if curve.get("per_class") else f"{curve.get('name', '?')}-curve"
+
+
+def covers(curve: dict, task: str, inputs: str) -> bool:
+    """Whether a curve speaks for `task` on inputs of form `inputs` (a curve that does not record
+    its form was written before pairs had curves: single texts)."""
+    return curve.get("task") == CURVE_TASK.get(task) and (curve.get("inputs") or "text") == inputs
 
 
 def nearest_size(sizes: list[int], train_size: int) -> int:
     return min(sizes, key=lambda s: (abs(math.log(s) - math.log(train_size)), s))
 
 
-def advise_from_curves(task: str, *, model_size: int, train_size: int, curves: list[dict],
-                       min_seeds: int = 3) -> CurveAdvice | None:
-    """None when no curve covers the task. Points with fewer than `min_seeds` seeds are left out."""
-    wanted = CURVE_TASK.get(task)
-    curve = next((c for c in curves if c.get("task") == wanted), None) if wanted else None
-    if curve is None:
-        return None
-    points = candidates(curve, min_seeds)
+def advise_from_curves(task: str, *, model_size: int, train_size: int, curves: list[dict], inputs: str = "text",
+                       min_seeds: int = 3) -> list[CurveAdvice]:
+    """One answer per curve that covers `task` on inputs of form `inputs` (text, pair), the curve
+    whose nearest measured size is nearest `train_size` first; empty when none covers it. Points
+    with fewer than `min_seeds` seeds are left out."""
+    answers = [a for a in (advise_from_curve(c, task=task, model_size=model_size, train_size=train_size,
+                                             min_seeds=min_seeds) for c in curves if covers(c, task, inputs)) if a]
+    return sorted(answers, key=lambda a: abs(math.log(a.size) - math.log(train_size)))
+
+
+def advise_from_curve(curve: dict, *, task: str, model_size: int, train_size: int,
+                      min_seeds: int = 3) -> CurveAdvice | None:
+    """What one curve measured best at the size nearest `train_size`; None when no point has enough seeds."""
+    points = advice_points(curve, min_seeds)
     if not points:
         return None
     sizes = sorted({p["size"] for p in points})
     size = nearest_size(sizes, train_size)
     here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])
     best = here[0]
-    advice = CurveAdvice(task=task, train_size=train_size, curve=curve.get("name", "?") + "-curve",
+    advice = CurveAdvice(task=task, train_size=train_size, curve=curve_label(curve),
                          backbone=curve.get("backbone", "?"), size=size, method=best["method"], mean=best["mean"],
                          std=best["std"], seeds=len(best["scores"]), lr=best.get("lr"), steps=best.get("steps", 0),
-                         metric=curve.get("metric", "score"))
+                         metric=curve.get("metric", "score"), per_class=best["per_class"])
     if train_size < sizes[0] or train_size > sizes[-1]:
         advice.notes.append(f"extrapolated: {train_size:,} examples lies outside the measured sizes "
                             f"({', '.join(f'{s:,}' for s in sizes)}); the nearest, n = {size:,}, is the evidence")
@@ -136,6 +188,16 @@ def advise_from_curves(task: str, *, model_size: int, train_size: int, curves: l
             advice.notes.append(f"it trains every weight; the best parameter-efficient method here is "
                                 f"{efficient['method']} ({efficient['mean']:.1f} ± {efficient['std']:.1f}, "
                                 f"{efficient['trainable_percent']:.2g}% of the parameters)")
+    majority = curve.get("majority")
+    if majority is not None and best["mean"] - majority <= best["std"]:
+        advice.notes.append(f"no method is clear of the majority class here ({majority:.1f}, always answering the "
+                            f"most frequent label; the best scores {best['mean']:.1f} ± {best['std']:.1f}): at this "
+                            "size the task is not learnt by any method measured; label more examples")
+    transferred = [p for p in curve["points"] if starts_elsewhere(p["method"]) and rows_of(p) == size
+                   and len(p.get("scores", [])) >= min_seeds and p["mean"] > best["mean"]]
+    for p in transferred:
+        advice.notes.append(f"started from another task's adapter ({p['method']}), it scored {p['mean']:.1f} ± "
+                            f"{p['std']:.1f}: with an adapter of a related task, `ptune train --init-from ADAPTER`")
     advice.lab_rule = lab_rule_check(points, sizes)
     return advice
 
@@ -166,24 +228,33 @@ def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
     return lines
 
 
-def format_curve_advice(advice: CurveAdvice | None, task: str) -> list[str]:
-    if advice is None:
+def format_curve_advice(answers: list[CurveAdvice], task: str, inputs: str = "text") -> list[str]:
+    what = f"{task} of sentence pairs" if inputs == "pair" else task
+    if not answers:
         return ["measured (learning curves): no learning curve covers "
-                f"{task}; the advice below is the lab's rule alone"]
-    lines = ["measured (learning curves):", f"  {advice.headline()}"]
-    lines += [f"  - {note}" for note in advice.notes]
-    if advice.lab_rule:
-        lines += ["  the lab's rule (P-Tuning below 1,000 examples) on this curve:"]
-        lines += [f"  - {line}" for line in advice.lab_rule]
+                f"{what}; the advice below is the lab's rule alone"]
+    lines = ["measured (learning curves):"]
+    for advice in answers:
+        if len(answers) > 1:
+            lines.append(f"  {advice.curve}:")
+        lines += [f"  {advice.headline()}"] + [f"  - {note}" for note in advice.notes]
+        if advice.lab_rule:
+            lines += ["  the lab's rule (P-Tuning below 1,000 examples) on this curve:"]
+            lines += [f"  - {line}" for line in advice.lab_rule]
+    picks = {a.method for a in answers}
+    if len(picks) > 1:
+        lines.append("  the curves disagree: " + "; ".join(f"{a.method} on {a.curve}" for a in answers)
+                     + ". The task decides more than the size here: try the leading methods on held-out rows of yours")
     return lines
 
 
 def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
     """One line per measured size: what `ptune advise` answers there (BENCHMARKS.md quotes it)."""
-    points = candidates(curve, min_seeds)
+    points = advice_points(curve, min_seeds)
     if not points:
         return f"No measured size has a point with {min_seeds} finished seeds yet: nothing to advise from."
     sizes = sorted({p["size"] for p in points})
+    per_class = {p["size"]: p["per_class"] for p in points}
     lines = ["| labelled examples | use | scores (mean ± std) | best parameter-efficient | lab's rule |",
              "|---|---|---|---|---|"]
     rule = dict(zip([s for s in sizes if s < SMALL_DATA], lab_rule_check(points, sizes)))
@@ -191,7 +262,8 @@ def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
         here = sorted((p for p in points if p["size"] == size), key=lambda p: -p["mean"])
         efficient = next(p for p in here if base_method(p["method"]) not in FULL_MODEL)
         verdict = short_verdict(rule.get(size, "—"))
-        lines.append(f"| {size:,} | {here[0]['method']} | {here[0]['mean']:.1f} ± {here[0]['std']:.1f} | "
+        rows = f"{size:,}" + (f" (K = {per_class[size]})" if per_class[size] else "")
+        lines.append(f"| {rows} | {here[0]['method']} | {here[0]['mean']:.1f} ± {here[0]['std']:.1f} | "
                      f"{efficient['method']} ({efficient['mean']:.1f} ± {efficient['std']:.1f}) | {verdict} |")
     return "\n".join(lines)
 

@@ -100,7 +100,7 @@ def run_cell(protocol: ProtocolConfig, method_text: str, seed: int) -> dict:
     state, metrics = result.state, result.final_metrics
     return {
         "method": spec.text, "base_method": spec.method.name, "label": spec.method.label, "seed": seed,
-        "settings": spec.settings, "task": task.name, "metric": task.primary_metric,
+        "settings": spec.settings, "task": task.name, "inputs": context.inputs, "metric": task.primary_metric,
         "dev_score": metrics[task.primary_metric],
         **{f"dev_{name}": value for name, value in task.headline(metrics).items()},
         **({"dev_per_type": metrics["per_type"]} if "per_type" in metrics else {}),

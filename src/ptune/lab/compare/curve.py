@@ -104,6 +104,8 @@ class CurvePoint:
     chosen: bool = True
     """False for a row at a rate other than the one chosen on held-out rows for its method, or of a
     method the chosen-rates file does not list."""
+    rows: int | None = None
+    """Training rows (a fewshot size is rows per class; this is what it came to)."""
 
     @property
     def mean(self) -> float:
@@ -116,7 +118,8 @@ class CurvePoint:
     def to_dict(self) -> dict:
         return {"method": self.method, "size": self.size, "mean": round(self.mean, 2), "std": round(self.std, 2),
                 "scores": [round(s, 2) for s in self.scores], "seeds": self.seeds, "steps": self.steps,
-                "lr": self.lr, "trainable_percent": round(self.trainable_percent, 4), "chosen": self.chosen}
+                "lr": self.lr, "trainable_percent": round(self.trainable_percent, 4), "chosen": self.chosen,
+                "rows": self.rows}
 
 
 def without_rates(method: str) -> str:
@@ -167,7 +170,8 @@ def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None
             points.append(CurvePoint(method=method, size=size,
                                      scores=[100 * r["dev_score"] for r in runs], seeds=[r["seed"] for r in runs],
                                      steps=runs[0]["steps"], lr=runs[0].get("learning_rates", {}).get("lr"),
-                                     trainable_percent=runs[0]["trainable_percent"]))
+                                     trainable_percent=runs[0]["trainable_percent"],
+                                     rows=runs[0].get("train_examples")))
     for point in points:
         if chosen_rates is not None and point.lr is not None:  # no held-out choice: not a candidate either
             point.chosen = same_rate(point.lr, chosen_rates.get(without_rates(point.method)))
@@ -175,11 +179,33 @@ def read_curve(folders: list[Path], chosen_rates: dict[str, float] | None = None
 
 
 def curve_summary(points: list[CurvePoint], *, name: str, protocol: dict, metric: str, backbone: str,
-                  backbone_parameters: int | None) -> dict:
-    return {"name": name, "task": protocol.get("task", "classification"), "metric": metric, "backbone": backbone,
-            "backbone_parameters": backbone_parameters, "batch_size": protocol.get("batch_size"),
-            "max_length": protocol.get("max_length"), "dev_data": protocol.get("data"),
-            "points": [p.to_dict() for p in points]}
+                  backbone_parameters: int | None, inputs: str | None = None, majority: float | None = None) -> dict:
+    """`inputs`: what one input of the data is (`text`, `pair`; ptune.tasks.input_forms), so that
+    `ptune advise` answers sentence pairs from pair curves only; `majority`: the score, %, of always
+    answering the most frequent label of the scored split (classification), what a point must beat."""
+    return {"name": name, "task": protocol.get("task", "classification"), "inputs": inputs, "metric": metric,
+            "backbone": backbone, "backbone_parameters": backbone_parameters,
+            "batch_size": protocol.get("batch_size"), "max_length": protocol.get("max_length"),
+            "per_class": bool(protocol.get("per_class")), "dev_data": protocol.get("data"),
+            "majority": majority, "points": [p.to_dict() for p in points]}
+
+
+def curve_inputs(rows: list[dict], protocol: dict) -> str | None:
+    """The input form of a curve's data: as its cells recorded it, or else read from the training
+    file the protocol names; None when neither says (the data is not on this machine)."""
+    recorded = {r["inputs"] for r in rows if r.get("inputs")}
+    if len(recorded) == 1:
+        return recorded.pop()
+    from ptune.data import LoadReport
+    from ptune.errors import PtuneError
+    from ptune.tasks import get_task
+
+    task = get_task(protocol.get("task", "classification"))
+    names = {k: protocol.get(k) for k in ("text_column", "pair_column", "label_column") if k in protocol}
+    try:
+        return task.input_form_of(task.read(protocol["data"], split="train", report=LoadReport(), **names))
+    except (KeyError, OSError, PtuneError):
+        return None
 
 
 def format_curve_table(points: list[CurvePoint], *, title: str, metric: str, order=CURVE_METHODS, label: str = "n") -> str:
@@ -285,7 +311,8 @@ def write_curve_report(output: Path, *, data: str, protocol: ProtocolConfig | No
     written[0].write_text(table)
     rows = [json.loads(p.read_text()) for f in folders for p in sorted((f / "cells").glob("*.json"))]
     summary = curve_summary(points, name=data, protocol=protocol, metric=metric, backbone=backbone,
-                            backbone_parameters=backbone_parameters(rows))
+                            backbone_parameters=backbone_parameters(rows), inputs=curve_inputs(rows, protocol),
+                            majority=next((round(100 * r["dev_majority"], 2) for r in rows if "dev_majority" in r), None))
     written[1].write_text(json.dumps(summary, indent=1) + "\n")
     if plots and plot_curve(points, output / f"{data}-curve.png", title=title, metric=metric):
         written.append(output / f"{data}-curve.png")
