@@ -170,3 +170,14 @@ def test_hub_names_go_through_datasets_with_tag_names(monkeypatch):
     sentences = load_tagged("conll2003", split="dev")
     assert calls == [("conll2003", "validation")]
     assert [(s.words, s.tags) for s in sentences] == [(("Peter", "Blackburn"), ("B-PER", "I-PER"))]
+
+
+def test_a_type_seen_only_as_b_still_gets_its_i_tag_and_an_unseen_type_is_refused_with_a_fix():
+    """25 CoNLL sentences may hold MISC entities of one word only: I-MISC is still a tag of the data."""
+    few = [TaggedSentence(("German", "call"), ("B-MISC", "O")), TaggedSentence(("New", "York"), ("I-LOC", "I-LOC"))]
+    labels = TASK.label_set(few)
+    assert labels.names == ("O", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+    TASK.check_labels([TaggedSentence(("Grand", "Prix"), ("B-MISC", "I-MISC"))], labels, "dev.txt")
+    with pytest.raises(DataError, match=r"dev.txt: tag\(s\) \['B-PER', 'I-PER'\] are not among the training tags.*"
+                                        r"add training sentences that have one"):
+        TASK.check_labels([TaggedSentence(("Peter", "Blackburn"), ("B-PER", "I-PER"))], labels, "dev.txt")

@@ -57,6 +57,9 @@ class TokenClassificationTask(Task):
 
     def label_set(self, examples: list[TaggedSentence]) -> LabelSet:
         found = {tag for e in examples for tag in (e.tags or ())}
+        # BIO: an entity type seen at all gets both its tags. A few sentences may hold only one-word
+        # entities of a type (B-MISC, no I-MISC); its I- tag still exists, in dev and in use.
+        found |= {f"{prefix}-{tag[2:]}" for tag in found if tag != "O" for prefix in "BI"}
         # "O" first, then by entity type and B before I: a readable order in tables.
         return LabelSet(tuple(sorted(found, key=lambda t: (t != "O", t[2:], t[:1]))))
 
@@ -65,7 +68,9 @@ class TokenClassificationTask(Task):
         for example in examples:
             unknown = sorted(set(example.tags or ()) - known)
             if unknown:
-                raise DataError(f"{example.origin or origin}: tag(s) {unknown} are not among the training tags {sorted(known)}")
+                raise DataError(f"{example.origin or origin}: tag(s) {unknown} are not among the training tags "
+                                f"{sorted(known)}: no training sentence has an entity of that type, so no "
+                                "model trained on them can predict it; add training sentences that have one")
 
     def features(self, examples, *, tokenizer, max_length, labels, config=None):
         if not examples:
