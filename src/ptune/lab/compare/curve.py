@@ -116,7 +116,8 @@ class CurvePoint:
         return statistics.stdev(self.scores) if len(self.scores) > 1 else 0.0
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "size": self.size, "mean": round(self.mean, 2), "std": round(self.std, 2),
+        # 4 places: what reads these prints 1, and rounding twice (to 2, then 1) can move the last digit
+        return {"method": self.method, "size": self.size, "mean": round(self.mean, 4), "std": round(self.std, 4),
                 "scores": [round(s, 2) for s in self.scores], "seeds": self.seeds, "steps": self.steps,
                 "lr": self.lr, "trainable_percent": round(self.trainable_percent, 4), "chosen": self.chosen,
                 "rows": self.rows}
