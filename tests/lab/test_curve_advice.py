@@ -197,3 +197,13 @@ def test_the_packaged_curves_are_what_the_committed_cells_give():
             by_seed = dict(zip(cells.seeds, cells.scores))
             assert set(point["seeds"]) <= set(by_seed), f"{packaged}: {point['method']} n={point['size']} seeds"
             assert point["scores"] == [round(by_seed[s], 2) for s in point["seeds"]], f"{packaged} is stale"
+
+
+def test_the_packaged_curves_answer_every_task_they_cover():
+    """NER's curve records its input form as `words`: it must still answer `--task ner`."""
+    curves = load_curves()
+    assert [a.curve for a in advise_from_curves("ner", model_size=22_700_000, train_size=200, curves=curves)] \
+        == ["conll2003-curve"]
+    assert len(advise_from_curves("classification", model_size=22_700_000, train_size=64, curves=curves)) == 4
+    (pairs,) = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=curves, inputs="pair")
+    assert pairs.curve == "fewshot rte"

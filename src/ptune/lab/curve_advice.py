@@ -132,9 +132,10 @@ def curve_label(curve: dict) -> str:
 
 
 def covers(curve: dict, task: str, inputs: str) -> bool:
-    """Whether a curve speaks for `task` on inputs of form `inputs` (a curve that does not record
-    its form was written before pairs had curves: single texts)."""
-    return curve.get("task") == CURVE_TASK.get(task) and (curve.get("inputs") or "text") == inputs
+    """Whether a curve speaks for `task` on inputs of form `inputs`: pairs from pair curves only,
+    anything else (texts, NER's words; unrecorded in curves written before pairs had curves) from
+    the rest."""
+    return curve.get("task") == CURVE_TASK.get(task) and (curve.get("inputs") == "pair") == (inputs == "pair")
 
 
 def nearest_size(sizes: list[int], train_size: int) -> int:
