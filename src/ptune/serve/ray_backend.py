@@ -218,6 +218,21 @@ def local_ray_exposure(environ) -> str:
             "without published ports (README, 'Ray Serve'); ptune's HTTP port is bound to --host only")
 
 
+PATIENT_PROXY_CHECKS = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
+"""Ray Serve replaces its HTTP proxy after three unanswered readiness checks of 5 s (health checks: 10 s),
+which a machine busy with other jobs causes while the proxy starts; the server then stops answering.
+A local instance started by ptune waits a minute instead. Values the user set are kept."""
+
+
+def patient_proxy_checks(environ) -> dict[str, str]:
+    """Set PATIENT_PROXY_CHECKS in `environ` where the user set nothing; return what was set. The local
+    instance's processes inherit the environment of the process that starts it, so this must run
+    before `ray.init`; a cluster joined by address keeps its own settings."""
+    added = {name: value for name, value in PATIENT_PROXY_CHECKS.items() if not environ.get(name)}
+    environ.update(added)
+    return added
+
+
 def run_ray(spec: ReplicaSpec, scaling: ScalingConfig, *, host: str, port: int, address: str | None) -> None:
     """Start (or join) Ray, deploy the bank on Ray Serve at http://host:port/, serve until SIGINT/SIGTERM."""
     import ray
@@ -232,6 +247,9 @@ def run_ray(spec: ReplicaSpec, scaling: ScalingConfig, *, host: str, port: int, 
     else:  # a local instance, its node address loopback unless the server itself listens wider
         note = local_ray_exposure(os.environ)
         (log.error if "disabled" in note else log.warning)(note)
+        if added := patient_proxy_checks(os.environ):
+            log.info("Ray Serve's proxy checks wait %s s on a loaded machine (%s)", "/".join(added.values()),
+                     ", ".join(f"{name}={value}" for name, value in added.items()))
         ray.init(include_dashboard=False, log_to_driver=True,
                  **({"_node_ip_address": "127.0.0.1"} if loopback else {}))
     stop = threading.Event()
