@@ -207,3 +207,17 @@ def test_the_packaged_curves_answer_every_task_they_cover():
     assert len(advise_from_curves("classification", model_size=22_700_000, train_size=64, curves=curves)) == 4
     (pairs,) = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=curves, inputs="pair")
     assert pairs.curve == "fewshot rte"
+
+
+def test_a_method_missing_at_a_size_is_named_where_the_pick_is_made_without_it(tmp_path):
+    fake_curve(tmp_path, {key: scores for key, scores in SCORES.items() if key != ("peft-lora", 128)})
+    write_curve_report(tmp_path, data="sst2", plots=False)
+    curve = load_curves(tmp_path)
+    (advice,) = advise_from_curves("classification", model_size=22_700_000, train_size=128, curves=curve)
+    assert advice.method == "ptune[injection=deep]"  # LoRA, the best at 128 when run, is not there to win
+    assert any(note.startswith("not measured at n = 128") and "peft-lora" in note for note in advice.notes)
+    assert advice.lab_rule[1].endswith("; not run here: peft-lora")
+    table = advice_table(curve[0]).splitlines()
+    assert table[-1].endswith("(peft-lora not run here) |") and "not run here" not in table[-2]
+    (at_32,) = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=curve)
+    assert not any("not measured" in note for note in at_32.notes)

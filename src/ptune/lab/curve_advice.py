@@ -194,6 +194,10 @@ def advise_from_curve(curve: dict, *, task: str, model_size: int, train_size: in
         advice.notes.append(f"no method is clear of the majority class here ({majority:.1f}, always answering the "
                             f"most frequent label; the best scores {best['mean']:.1f} ± {best['std']:.1f}): at this "
                             "size the task is not learnt by any method measured; label more examples")
+    absent = not_measured_at(points, size)
+    if absent:
+        advice.notes.append(f"not measured at n = {size:,} (or with fewer than {min_seeds} seeds): "
+                            f"{', '.join(absent)}, which this curve has at other sizes; the pick is among the rest")
     transferred = [p for p in curve["points"] if starts_elsewhere(p["method"]) and rows_of(p) == size
                    and len(p.get("scores", [])) >= min_seeds and p["mean"] > best["mean"]]
     for p in transferred:
@@ -201,6 +205,13 @@ def advise_from_curve(curve: dict, *, task: str, model_size: int, train_size: in
                             f"{p['std']:.1f}: with an adapter of a related task, `ptune train --init-from ADAPTER`")
     advice.lab_rule = lab_rule_check(points, sizes)
     return advice
+
+
+def not_measured_at(points: list[dict], size: int) -> list[str]:
+    """Methods the curve has at other sizes but not at `size` (by family: a variant measured here counts), so a
+    pick there is made without them."""
+    return sorted({base_method(p["method"]) for p in points}
+                  - {base_method(p["method"]) for p in points if p["size"] == size})
 
 
 def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
@@ -218,7 +229,8 @@ def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
             lines.append(f"n = {size:,}: supported, {best['method']} is best ({best['mean']:.1f} ± {best['std']:.1f})"
                          + ("" if runner is None else
                             f", {'but within the seed spread of' if close else 'clearly ahead of'} "
-                            f"{runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})"))
+                            f"{runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})")
+                         + (f"; not run here: {', '.join(absent)}" if (absent := not_measured_at(points, size)) else ""))
         elif best["mean"] - ptuning["mean"] <= max(best["std"], ptuning["std"]):
             lines.append(f"n = {size:,}: not contradicted, {ptuning['method']} ({ptuning['mean']:.1f} ± "
                          f"{ptuning['std']:.1f}) is within the seed spread of the best, {best['method']} "
@@ -264,6 +276,9 @@ def advice_table(curve: dict, *, min_seeds: int = 3) -> str:
         efficient = next(p for p in here if base_method(p["method"]) not in FULL_MODEL)
         verdict = short_verdict(rule.get(size, "—"))
         rows = f"{size:,}" + (f" (K = {per_class[size]})" if per_class[size] else "")
+        absent = not_measured_at(points, size)
+        if absent:
+            verdict = f"{'' if verdict == '—' else verdict + ' '}({', '.join(absent)} not run here)"
         lines.append(f"| {rows} | {here[0]['method']} | {here[0]['mean']:.1f} ± {here[0]['std']:.1f} | "
                      f"{efficient['method']} ({efficient['mean']:.1f} ± {efficient['std']:.1f}) | {verdict} |")
     return "\n".join(lines)
