@@ -216,7 +216,7 @@ def test_a_method_missing_at_a_size_is_named_where_the_pick_is_made_without_it(t
     (advice,) = advise_from_curves("classification", model_size=22_700_000, train_size=128, curves=curve)
     assert advice.method == "ptune[injection=deep]"  # LoRA, the best at 128 when run, is not there to win
     assert any(note.startswith("not measured at n = 128") and "peft-lora" in note for note in advice.notes)
-    assert advice.lab_rule[1].endswith("; not run here: peft-lora")
+    assert advice.lab_rule[1].endswith("; not run here: peft-lora") and "not run here" not in advice.lab_rule[0]
     table = advice_table(curve[0]).splitlines()
     assert table[-1].endswith("(peft-lora not run here) |") and "not run here" not in table[-2]
     (at_32,) = advise_from_curves("classification", model_size=22_700_000, train_size=32, curves=curve)

@@ -229,8 +229,7 @@ def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
             lines.append(f"n = {size:,}: supported, {best['method']} is best ({best['mean']:.1f} ± {best['std']:.1f})"
                          + ("" if runner is None else
                             f", {'but within the seed spread of' if close else 'clearly ahead of'} "
-                            f"{runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})")
-                         + (f"; not run here: {', '.join(absent)}" if (absent := not_measured_at(points, size)) else ""))
+                            f"{runner['method']} ({runner['mean']:.1f} ± {runner['std']:.1f})"))
         elif best["mean"] - ptuning["mean"] <= max(best["std"], ptuning["std"]):
             lines.append(f"n = {size:,}: not contradicted, {ptuning['method']} ({ptuning['mean']:.1f} ± "
                          f"{ptuning['std']:.1f}) is within the seed spread of the best, {best['method']} "
@@ -238,6 +237,8 @@ def lab_rule_check(points: list[dict], sizes: list[int]) -> list[str]:
         else:
             lines.append(f"n = {size:,}: NOT supported, {best['method']} ({best['mean']:.1f} ± {best['std']:.1f}) "
                          f"beats the best P-Tuning, {ptuning['method']} ({ptuning['mean']:.1f} ± {ptuning['std']:.1f})")
+        if absent := not_measured_at(points, size):  # every verdict here is made without them
+            lines[-1] += f"; not run here: {', '.join(absent)}"
     return lines
 
 
@@ -288,6 +289,7 @@ def short_verdict(line: str) -> str:
     """A lab-rule line -> its verdict for a table cell ("supported, within the seed spread of X")."""
     if line == "—":
         return line
+    line = line.split("; not run here: ")[0]  # the table says which methods are missing in its own words
     verdict = line.split(": ", 1)[-1].split(",")[0]
     if "but within the seed spread of" in line:
         rival = line.split("but within the seed spread of ", 1)[1].split(" (")[0]
